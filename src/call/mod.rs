@@ -1,0 +1,3 @@
+//! One call's phases and its flow.
+
+pub mod flow;

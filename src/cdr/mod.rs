@@ -1,0 +1,151 @@
+//! Call-detail records: one JSON line per call, whatever its end. The
+//! schema is documented in docs/cdr.md; bump `RECORD_VERSION` on any change
+//! that is not a pure addition.
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::g711::Codec;
+
+pub const RECORD_VERSION: u32 = 1;
+
+/// How the call ended, from the operator's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// The engine answered (200 OK).
+    Answered,
+    /// The caller hung up (CANCEL or BYE) before the answer.
+    Cancelled,
+    /// Refused with a final error response (busy, bad request, no codec).
+    Rejected,
+    /// Answered or being answered, then broke (lost ACK, dead media).
+    Failed,
+}
+
+/// What happened in the call flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The caller was served and the engine said goodbye.
+    Completed,
+    /// The silent-caller routine ran to its end.
+    SilentHangup,
+    /// The caller hung up after the answer.
+    CallerHangup,
+    /// The caller gave up while it was ringing.
+    CallerCancelled,
+    /// Call or rate limit reached: 503.
+    OverCapacity,
+    /// No common codec or unusable SDP: 488.
+    NoCommonCodec,
+    /// The 2xx was never acknowledged (timer H).
+    NoAck,
+    /// No RTP from the caller for the inactivity timeout.
+    MediaTimeout,
+    /// No RTP port could be opened for the call.
+    MediaFailed,
+    /// The engine was shut down during the call.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupSide {
+    Caller,
+    Engine,
+}
+
+/// One call's record. Timestamps are UTC, RFC 3339 with milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub version: u32,
+    /// The engine's own id for the call.
+    pub call_id: String,
+    pub sip_call_id: String,
+    pub caller_number: String,
+    pub caller_name: Option<String>,
+    pub dialled_number: String,
+    /// "udp:ip:port" or "tcp:ip:port" of the INVITE's sender.
+    pub source: String,
+    pub invite_at: String,
+    pub ringing_at: Option<String>,
+    pub answered_at: Option<String>,
+    pub media_start_at: Option<String>,
+    pub media_end_at: Option<String>,
+    pub ended_at: String,
+    /// From INVITE received to 200 OK sent.
+    pub time_to_answer_ms: Option<u64>,
+    /// From answer to end (talk time with the engine).
+    pub duration_ms: Option<u64>,
+    pub disposition: Disposition,
+    pub outcome: Outcome,
+    pub hangup_side: Option<HangupSide>,
+    /// Final status the engine sent for the INVITE.
+    pub sip_status: u16,
+    pub codec: Option<Codec>,
+    /// Keys the caller pressed, in order.
+    pub digits: String,
+    /// Whether speech was detected from the caller.
+    pub caller_spoke: bool,
+}
+
+impl CallRecord {
+    /// One line of JSON Lines, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).unwrap_or_else(|e| {
+            // Serializing plain strings and numbers cannot fail; keep a
+            // parseable marker line rather than lose the record silently.
+            format!("{{\"version\":{RECORD_VERSION},\"error\":\"{e}\"}}")
+        });
+        line.push('\n');
+        line
+    }
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds.
+pub fn format_ms(epoch_ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// The daily file a record belongs to: `YYYY-MM-DD.jsonl` by its end time.
+pub fn daily_file_name(ended_at: &str) -> String {
+    format!("{}.jsonl", ended_at.get(..10).unwrap_or("unknown-date"))
+}
+
+/// Reads records from JSON Lines text, skipping (and counting) lines that
+/// do not parse, such as one torn by a crash.
+pub fn read_records(text: &str) -> (Vec<CallRecord>, usize) {
+    let mut skipped = 0;
+    let records = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| match serde_json::from_str::<CallRecord>(l) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                skipped += 1;
+                None
+            }
+        })
+        .collect();
+    (records, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_file_names() {
+        let s = format_ms(1_764_041_498_123);
+        assert_eq!(s, "2025-11-25T03:31:38.123Z");
+        assert_eq!(daily_file_name(&s), "2025-11-25.jsonl");
+    }
+
+    #[test]
+    fn torn_lines_are_skipped() {
+        let (r, skipped) = read_records("{\"version\":1,\"call\n\n");
+        assert!(r.is_empty());
+        assert_eq!(skipped, 1);
+    }
+}

@@ -1,0 +1,265 @@
+//! Typed configuration: TOML in, checked values out. Unknown keys and bad
+//! values are refused with the key and the line they are on.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+/// The configuration `hotline run` uses when given no file.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Longest ringing time the operators' standard allows (3 rings / 15 s).
+pub const ANSWER_WINDOW: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub calls: CallsConfig,
+    pub flow: FlowConfig,
+    #[serde(default)]
+    pub prompts: PromptsConfig,
+    pub cdr: CdrConfig,
+    /// Directory relative paths are resolved against (the config's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub listen: Vec<SocketAddr>,
+    #[serde(default)]
+    pub public_address: Option<String>,
+    #[serde(default = "default_t1", with = "humantime_serde")]
+    pub t1: Duration,
+    #[serde(default = "default_t2", with = "humantime_serde")]
+    pub t2: Duration,
+    #[serde(default = "default_t4", with = "humantime_serde")]
+    pub t4: Duration,
+}
+
+fn default_t1() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_t2() -> Duration {
+    Duration::from_secs(4)
+}
+fn default_t4() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub bind_address: IpAddr,
+    pub advertised_address: IpAddr,
+    pub port_min: toml::Spanned<u16>,
+    pub port_max: toml::Spanned<u16>,
+    #[serde(with = "humantime_serde")]
+    pub inactivity_timeout: Duration,
+    pub speech_threshold_dbfs: f64,
+    #[serde(with = "humantime_serde")]
+    pub speech_min: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsConfig {
+    pub answer_after: AnswerDelay,
+    pub max_calls: usize,
+    pub max_calls_per_second: u32,
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+/// Ringing time before answering, refused above the 15 s answer window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerDelay(pub Duration);
+
+impl<'de> Deserialize<'de> for AnswerDelay {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let delay: Duration = humantime_serde::deserialize(d)?;
+        if delay > ANSWER_WINDOW {
+            return Err(serde::de::Error::custom(format!(
+                "answer_after = {} is beyond the 15 s answer window (3 rings); use at most 15s",
+                humantime::format_duration(delay)
+            )));
+        }
+        Ok(AnswerDelay(delay))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Zh,
+    En,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Zh => "zh",
+            Language::En => "en",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    pub language: Language,
+    #[serde(with = "humantime_serde")]
+    pub listen_after_greeting: Duration,
+    #[serde(with = "humantime_serde")]
+    pub silent_wait: Duration,
+    #[serde(with = "humantime_serde")]
+    pub apology_wait: Duration,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptsConfig {
+    /// Folder holding `<language>/<name>.wav`; none = the built-in set.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Per-name overrides: name -> file (relative to `dir`).
+    #[serde(default)]
+    pub files: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdrConfig {
+    pub dir: PathBuf,
+}
+
+impl Config {
+    /// The embedded default.
+    pub fn embedded() -> Config {
+        // The embedded file is checked by a unit test, so this cannot fail
+        // in a released binary.
+        Config::parse(DEFAULT_TOML, "embedded default config", Path::new("."))
+            .unwrap_or_else(|e| panic!("embedded default config is invalid: {e}"))
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Config::parse(&text, &path.display().to_string(), &base)
+    }
+
+    pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        config.base_dir = base_dir.to_path_buf();
+        let line_of = |span: std::ops::Range<usize>| {
+            text[..span.start.min(text.len())].matches('\n').count() + 1
+        };
+        let (min, max) = (&config.media.port_min, &config.media.port_max);
+        if min.get_ref() >= max.get_ref() || *min.get_ref() == 0 {
+            return Err(invalid(format!(
+                "line {}: media.port_min ({}) must be above 0 and below media.port_max ({}, line {})",
+                line_of(min.span()),
+                min.get_ref(),
+                max.get_ref(),
+                line_of(max.span())
+            )));
+        }
+        if config.sip.listen.is_empty() {
+            return Err(invalid("sip.listen: give at least one address".into()));
+        }
+        if config.calls.max_calls == 0 {
+            return Err(invalid("calls.max_calls must be at least 1".into()));
+        }
+        Ok(config)
+    }
+
+    pub fn port_range(&self) -> (u16, u16) {
+        (
+            *self.media.port_min.get_ref(),
+            *self.media.port_max.get_ref(),
+        )
+    }
+
+    pub fn cdr_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.cdr.dir)
+    }
+
+    /// Host:port for our Via and Contact headers.
+    pub fn sip_public_address(&self) -> String {
+        match &self.sip.public_address {
+            Some(a) => a.clone(),
+            None => self.sip.listen[0].to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded();
+        assert_eq!(c.sip.listen, vec!["127.0.0.1:5060".parse().expect("addr")]);
+        assert!(c.calls.answer_after.0 <= ANSWER_WINDOW);
+        assert_eq!(c.flow.silent_wait, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn answer_delay_above_window_names_key_and_line() {
+        let text = DEFAULT_TOML.replace("answer_after = \"2s\"", "answer_after = \"20s\"");
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("answer_after"))
+            .expect("line")
+            + 1;
+        let err = Config::parse(&text, "x.toml", Path::new(".")).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.contains("answer_after"), "{msg}");
+        assert!(msg.contains(&format!("line {line}")), "{msg}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = DEFAULT_TOML.replace("max_calls = 2000", "max_calls = 2000\nmax_cals = 3");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("max_cals"), "{msg}");
+        assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn port_range_checked_with_lines() {
+        let text = DEFAULT_TOML.replace("port_min = 20000", "port_min = 40000");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("media.port_min") && msg.contains("line"), "{msg}");
+    }
+}

@@ -1,0 +1,236 @@
+//! The thin tokio shell: the only place with sockets, the clock, files and
+//! signals. It feeds the pure [`Engine`] and carries out its outputs.
+
+pub mod cdr_writer;
+pub mod media;
+pub mod tcp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant as TokioInstant};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
+use crate::media::catalog;
+use crate::media::session::MediaEvent;
+
+use self::cdr_writer::{CdrWriter, Job};
+use self::media::{MediaCommand, MediaHandle};
+
+/// Everything that reaches the engine task.
+pub enum Event {
+    Sip { peer: Peer, data: Vec<u8> },
+    Media { call: CallKey, event: MediaEvent },
+    TcpOpened {
+        conn: u64,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    TcpClosed { conn: u64 },
+}
+
+/// Runs the engine until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (prompts, flow_prompts) = catalog::load(&config).context("loading prompts")?;
+    let cdr_dir = config.cdr_dir();
+    let writer = CdrWriter::start(cdr_dir.clone())
+        .with_context(|| format!("opening record folder {}", cdr_dir.display()))?;
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
+
+    let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    for (i, addr) in config.sip.listen.iter().enumerate() {
+        let udp = Arc::new(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("binding SIP UDP {addr}"))?,
+        );
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding SIP TCP {addr}"))?;
+        info!(%addr, "SIP listening on UDP and TCP");
+        tokio::spawn(udp_loop(udp.clone(), events_tx.clone()));
+        tokio::spawn(tcp::accept_loop(tcp, events_tx.clone(), (i as u64) << 48));
+        udp_sockets.insert(*addr, udp);
+    }
+    let udp_out = udp_sockets
+        .values()
+        .next()
+        .cloned()
+        .context("no SIP socket")?;
+    info!(
+        records = %cdr_dir.display(),
+        prompts = prompts.len(),
+        answer_after = ?config.calls.answer_after.0,
+        "hotline ready"
+    );
+
+    let now = Instant::now();
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut engine = Engine::new(
+        EngineSettings::from_config(&config),
+        prompts.clone(),
+        flow_prompts,
+        now,
+        wall_ms,
+        wall_ms ^ u64::from(std::process::id()),
+    );
+    let mut shell = Shell {
+        udp: udp_out,
+        tcp: HashMap::new(),
+        media: HashMap::new(),
+        writer,
+        events: events_tx.clone(),
+        bind: config.media.bind_address,
+    };
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    let sleep = sleep_until(TokioInstant::now());
+    tokio::pin!(sleep);
+    loop {
+        if let Some(at) = engine.poll_timeout() {
+            sleep.as_mut().reset(TokioInstant::from_std(at));
+        } else {
+            sleep
+                .as_mut()
+                .reset(TokioInstant::now() + std::time::Duration::from_secs(3600));
+        }
+        tokio::select! {
+            event = events_rx.recv() => {
+                let Some(event) = event else { break };
+                shell.handle_event(&mut engine, event);
+                // Take whatever else is queued before polling timers again.
+                while let Ok(event) = events_rx.try_recv() {
+                    shell.handle_event(&mut engine, event);
+                }
+            }
+            _ = &mut sleep => engine.handle_timeout(Instant::now()),
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+        }
+        shell.drain(&mut engine).await;
+    }
+    engine.shutdown(Instant::now());
+    shell.drain(&mut engine).await;
+    let Shell { writer, .. } = shell;
+    writer.finish();
+    info!(
+        dropped = engine.counters.datagrams_dropped,
+        bad = engine.counters.bad_requests,
+        "stopped; all records written"
+    );
+    Ok(())
+}
+
+struct Shell {
+    udp: Arc<UdpSocket>,
+    tcp: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
+    media: HashMap<CallKey, MediaHandle>,
+    writer: CdrWriter,
+    events: mpsc::UnboundedSender<Event>,
+    bind: std::net::IpAddr,
+}
+
+impl Shell {
+    fn handle_event(&mut self, engine: &mut Engine, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Sip { peer, data } => engine.handle_input(now, Input::Sip { peer, data: &data }),
+            Event::Media { call, event } => engine.handle_input(now, Input::Media { call, event }),
+            Event::TcpOpened { conn, writer } => {
+                self.tcp.insert(conn, writer);
+            }
+            Event::TcpClosed { conn } => {
+                self.tcp.remove(&conn);
+            }
+        }
+    }
+
+    async fn drain(&mut self, engine: &mut Engine) {
+        while let Some(output) = engine.poll_output() {
+            match output {
+                Output::Transmit { peer, data } => match peer.transport {
+                    Transport::Udp => {
+                        if let Err(e) = self.udp.send_to(&data, peer.addr).await {
+                            warn!(to = %peer.addr, error = %e, "UDP send failed");
+                        }
+                    }
+                    Transport::Tcp => {
+                        if let Some(w) = self.tcp.get(&peer.conn) {
+                            let _ = w.send(data);
+                        }
+                    }
+                },
+                Output::MediaStart { call, port, params } => {
+                    match media::spawn(
+                        call,
+                        self.bind,
+                        port,
+                        params,
+                        engine.prompts().clone(),
+                        self.events.clone(),
+                    ) {
+                        Ok(handle) => {
+                            self.media.insert(call, handle);
+                        }
+                        Err(e) => {
+                            warn!(port, error = %e, "cannot open RTP port");
+                            engine.handle_input(Instant::now(), Input::MediaFailed { call });
+                        }
+                    }
+                }
+                Output::MediaPlay { call, prompt } => {
+                    if let Some(m) = self.media.get(&call) {
+                        let _ = m.commands.send(MediaCommand::Play(prompt));
+                    }
+                }
+                Output::MediaUpdate {
+                    call,
+                    remote,
+                    sending,
+                } => {
+                    if let Some(m) = self.media.get(&call) {
+                        let _ = m.commands.send(MediaCommand::Update { remote, sending });
+                    }
+                }
+                Output::CallEnded { call, record } => {
+                    let hold = self
+                        .media
+                        .remove(&call)
+                        .map(|h| Box::new(h) as Box<dyn Send>);
+                    self.writer.write(Job { record, hold });
+                }
+            }
+        }
+    }
+}
+
+async fn udp_loop(socket: Arc<UdpSocket>, events: mpsc::UnboundedSender<Event>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, addr)) => {
+                let peer = Peer {
+                    transport: Transport::Udp,
+                    addr,
+                    conn: 0,
+                };
+                let data = buf[..n].to_vec();
+                if events.send(Event::Sip { peer, data }).is_err() {
+                    return;
+                }
+            }
+            // ICMP port-unreachable from a vanished peer shows up here.
+            Err(_) => continue,
+        }
+    }
+}

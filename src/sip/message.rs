@@ -1,0 +1,623 @@
+//! Parsing SIP messages into the small views the engine works with.
+//!
+//! The grammar work is done by rsipstack's maintained fork of rsip's types
+//! (`rsipstack::sip::parser`). This module is the only place that touches it:
+//! it validates what that parser lets through (Content-Length, the mandatory
+//! headers, the CSeq), and keeps only the fields the engine reads, so a
+//! change of parser stays behind this wall.
+
+use rsipstack::sip::{parser::parse_message, Header, HasHeaders, SipMessage as RawMessage};
+use thiserror::Error;
+
+/// SIP request methods the engine knows by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    Invite,
+    Ack,
+    Bye,
+    Cancel,
+    Options,
+    Info,
+    Register,
+    Other(String),
+}
+
+impl Method {
+    pub fn parse(token: &str) -> Method {
+        match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "BYE" => Method::Bye,
+            "CANCEL" => Method::Cancel,
+            "OPTIONS" => Method::Options,
+            "INFO" => Method::Info,
+            "REGISTER" => Method::Register,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Bye => "BYE",
+            Method::Cancel => "CANCEL",
+            Method::Options => "OPTIONS",
+            Method::Info => "INFO",
+            Method::Register => "REGISTER",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+/// Why a message was refused. `reason` goes into the 400's reason phrase, so
+/// it is short, ASCII and says what was wrong.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not answerable: no usable Via/Call-ID/CSeq/From/To to address a reply.
+    #[error("unanswerable message: {0}")]
+    Unanswerable(&'static str),
+    /// Answerable with a 400 carrying this reason.
+    #[error("bad request: {reason}")]
+    BadRequest {
+        reason: String,
+        request: Box<SipRequest>,
+    },
+    /// Request-URI scheme we do not serve: 416.
+    #[error("unsupported URI scheme")]
+    UnsupportedScheme { request: Box<SipRequest> },
+    /// A response we could not make sense of: dropped.
+    #[error("bad response: {0}")]
+    BadResponse(&'static str),
+}
+
+/// The parts of a request the engine reads. Header values are kept raw
+/// (as received) where they are only echoed back.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SipRequest {
+    pub method_token: String,
+    pub uri: String,
+    /// Each Via value in order, one entry per hop (comma lists are split).
+    pub vias: Vec<String>,
+    pub branch: String,
+    pub sent_by: String,
+    pub from: String,
+    pub from_tag: Option<String>,
+    pub to: String,
+    pub to_tag: Option<String>,
+    pub call_id: String,
+    pub cseq: u32,
+    pub cseq_method: String,
+    pub contact: Option<String>,
+    pub record_route: Vec<String>,
+    pub require: Vec<String>,
+    pub content_type: Option<String>,
+    pub max_forwards: Option<u32>,
+    pub body: Vec<u8>,
+}
+
+impl SipRequest {
+    pub fn method(&self) -> Method {
+        Method::parse(&self.method_token)
+    }
+    /// The user part of the Request-URI: the dialled number.
+    pub fn uri_user(&self) -> &str {
+        uri_user(&self.uri)
+    }
+    /// Scheme of the Request-URI, lowercased.
+    pub fn uri_scheme(&self) -> String {
+        self.uri
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    }
+    /// Caller's number (From URI user part).
+    pub fn from_user(&self) -> &str {
+        uri_user(name_addr_uri(&self.from))
+    }
+    /// Caller's display name from From, unquoted.
+    pub fn from_display_name(&self) -> Option<String> {
+        display_name(&self.from)
+    }
+}
+
+/// The parts of a response the engine reads (to its own BYEs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipResponse {
+    pub status: u16,
+    pub branch: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub cseq_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipMessage {
+    Request(SipRequest),
+    Response(SipResponse),
+}
+
+/// Parses one complete message (a datagram, or one framed TCP message).
+pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
+    let raw = parse_message(data);
+    let start = first_line(data);
+    let is_response = start.starts_with(b"SIP/");
+    let raw = match raw {
+        Ok(m) => m,
+        Err(_) if is_response => return Err(ParseError::BadResponse("unparseable")),
+        Err(e) => {
+            // Try to salvage enough headers to say 400 with a reason.
+            let request = salvage_request(data)?;
+            if !uri_scheme_supported(&request.uri) {
+                return Err(ParseError::UnsupportedScheme {
+                    request: Box::new(request),
+                });
+            }
+            return Err(ParseError::BadRequest {
+                reason: short_reason(&e.to_string()),
+                request: Box::new(request),
+            });
+        }
+    };
+    let declared = declared_content_length(data);
+    match raw {
+        RawMessage::Response(resp) => {
+            let fields = Fields::collect(resp.headers().iter());
+            let (cseq, cseq_method) =
+                parse_cseq(&fields.cseq).ok_or(ParseError::BadResponse("CSeq"))?;
+            let branch = fields
+                .vias
+                .first()
+                .and_then(|v| via_param(v, "branch"))
+                .ok_or(ParseError::BadResponse("Via branch"))?;
+            Ok(SipMessage::Response(SipResponse {
+                status: resp.status_code.code(),
+                branch,
+                call_id: fields.call_id,
+                cseq,
+                cseq_method,
+            }))
+        }
+        RawMessage::Request(req) => {
+            let fields = Fields::collect(req.headers().iter());
+            let mut request = fields.into_request(&req.method.to_string(), &req.uri.to_string())?;
+            request.uri = request_line_uri(start).unwrap_or(request.uri);
+            request.body = req.body;
+            if let Err(reason) = check_request(&request, declared, data) {
+                return Err(ParseError::BadRequest {
+                    reason,
+                    request: Box::new(request),
+                });
+            }
+            if !uri_scheme_supported(&request.uri) {
+                return Err(ParseError::UnsupportedScheme {
+                    request: Box::new(request),
+                });
+            }
+            Ok(SipMessage::Request(request))
+        }
+    }
+}
+
+fn uri_scheme_supported(uri: &str) -> bool {
+    let scheme = uri.split(':').next().unwrap_or_default();
+    ["sip", "sips", "tel"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(scheme))
+}
+
+fn first_line(data: &[u8]) -> &[u8] {
+    let end = data
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(data.len());
+    &data[..end]
+}
+
+/// The Request-URI exactly as written on the request line.
+fn request_line_uri(start: &[u8]) -> Option<String> {
+    let line = std::str::from_utf8(start).ok()?;
+    let mut parts = line.split_ascii_whitespace();
+    parts.next()?;
+    parts.next().map(str::to_string)
+}
+
+/// The Content-Length the sender declared, `Err` when it is not a number.
+fn declared_content_length(data: &[u8]) -> Result<Option<usize>, ()> {
+    let head_end = find_head_end(data).unwrap_or(data.len());
+    let head = String::from_utf8_lossy(&data[..head_end]);
+    for line in head.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+            return value.trim().parse::<usize>().map(Some).map_err(|_| ());
+        }
+    }
+    Ok(None)
+}
+
+/// Offset of the blank line ending the header section (start of "\r\n\r\n").
+pub fn find_head_end(data: &[u8]) -> Option<usize> {
+    data.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+fn check_request(
+    req: &SipRequest,
+    declared: Result<Option<usize>, ()>,
+    data: &[u8],
+) -> Result<(), String> {
+    let declared = declared.map_err(|_| "Bad Content-Length".to_string())?;
+    if let Some(len) = declared {
+        let body_start = find_head_end(data).map(|p| p + 4).unwrap_or(data.len());
+        if data.len().saturating_sub(body_start) < len {
+            return Err("Content-Length exceeds body".into());
+        }
+    }
+    if req.method_token != req.cseq_method {
+        return Err("CSeq method does not match".into());
+    }
+    if !req.sent_by.contains(|c: char| c.is_ascii_alphanumeric()) {
+        return Err("Bad Via".into());
+    }
+    Ok(())
+}
+
+fn short_reason(detail: &str) -> String {
+    let cleaned: String = detail
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(60)
+        .collect();
+    format!("Malformed: {cleaned}")
+}
+
+/// Header fields we pick out, in order.
+#[derive(Default)]
+struct Fields {
+    vias: Vec<String>,
+    from: Option<String>,
+    to: Option<String>,
+    call_id: String,
+    cseq: String,
+    contact: Option<String>,
+    record_route: Vec<String>,
+    require: Vec<String>,
+    content_type: Option<String>,
+    max_forwards: Option<String>,
+}
+
+impl Fields {
+    fn collect<'a>(headers: impl Iterator<Item = &'a Header>) -> Fields {
+        let mut f = Fields::default();
+        for h in headers {
+            f.add(h.name(), h.value());
+        }
+        f
+    }
+
+    fn add(&mut self, name: &str, value: &str) {
+        let value = value.trim();
+        match canonical_name(name) {
+            "via" => self
+                .vias
+                .extend(split_list(value).into_iter().map(str::to_string)),
+            "from" => self.from = Some(value.to_string()),
+            "to" => self.to = Some(value.to_string()),
+            "call-id" => self.call_id = value.to_string(),
+            "cseq" => self.cseq = value.to_string(),
+            "contact" if self.contact.is_none() => {
+                self.contact = split_list(value)
+                    .first()
+                    .map(|c| name_addr_uri(c).to_string())
+            }
+            "record-route" => self
+                .record_route
+                .extend(split_list(value).into_iter().map(str::to_string)),
+            "require" => self.require.extend(
+                value
+                    .split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty()),
+            ),
+            "content-type" => self.content_type = Some(value.to_string()),
+            "max-forwards" => self.max_forwards = Some(value.to_string()),
+            _ => {}
+        }
+    }
+
+    fn into_request(self, method: &str, uri: &str) -> Result<SipRequest, ParseError> {
+        let top_via = self
+            .vias
+            .first()
+            .ok_or(ParseError::Unanswerable("no Via"))?
+            .clone();
+        let from = self.from.ok_or(ParseError::Unanswerable("no From"))?;
+        let to = self.to.ok_or(ParseError::Unanswerable("no To"))?;
+        if self.call_id.is_empty() {
+            return Err(ParseError::Unanswerable("no Call-ID"));
+        }
+        let (cseq, cseq_method) =
+            parse_cseq(&self.cseq).ok_or(ParseError::Unanswerable("bad CSeq"))?;
+        let branch = via_param(&top_via, "branch").unwrap_or_default();
+        let sent_by = via_sent_by(&top_via).to_string();
+        let max_forwards = match self.max_forwards {
+            Some(v) => Some(v.trim().parse::<u32>().unwrap_or(0)),
+            None => None,
+        };
+        Ok(SipRequest {
+            method_token: method.to_string(),
+            uri: uri.to_string(),
+            from_tag: header_param(&from, "tag"),
+            to_tag: header_param(&to, "tag"),
+            vias: self.vias,
+            branch,
+            sent_by,
+            from,
+            to,
+            call_id: self.call_id,
+            cseq,
+            cseq_method,
+            contact: self.contact,
+            record_route: self.record_route,
+            require: self.require,
+            content_type: self.content_type,
+            max_forwards,
+            body: Vec::new(),
+        })
+    }
+}
+
+/// Long and compact header names to one lowercase key.
+fn canonical_name(name: &str) -> &'static str {
+    let n = name.trim();
+    let eq = |a: &str| n.eq_ignore_ascii_case(a);
+    if eq("via") || eq("v") {
+        "via"
+    } else if eq("from") || eq("f") {
+        "from"
+    } else if eq("to") || eq("t") {
+        "to"
+    } else if eq("call-id") || eq("i") {
+        "call-id"
+    } else if eq("cseq") {
+        "cseq"
+    } else if eq("contact") || eq("m") {
+        "contact"
+    } else if eq("record-route") {
+        "record-route"
+    } else if eq("require") {
+        "require"
+    } else if eq("content-type") || eq("c") {
+        "content-type"
+    } else if eq("max-forwards") {
+        "max-forwards"
+    } else {
+        ""
+    }
+}
+
+/// Salvages the reply-addressing headers from a message the parser refused,
+/// reading the header lines directly (unfolding continuation lines).
+fn salvage_request(data: &[u8]) -> Result<SipRequest, ParseError> {
+    let head_end = find_head_end(data).unwrap_or(data.len());
+    let head =
+        std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::Unanswerable("not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let start = lines.next().unwrap_or_default();
+    let mut parts = start.split_ascii_whitespace();
+    let method = parts
+        .next()
+        .ok_or(ParseError::Unanswerable("empty start line"))?;
+    let uri = parts.next().unwrap_or_default();
+    let mut fields = Fields::default();
+    let mut current: Option<(String, String)> = None;
+    for line in lines {
+        if line.starts_with(' ') || line.starts_with('\t') {
+            if let Some((_, v)) = current.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((n, v)) = current.take() {
+            fields.add(&n, &v);
+        }
+        if let Some((n, v)) = line.split_once(':') {
+            current = Some((n.to_string(), v.to_string()));
+        }
+    }
+    if let Some((n, v)) = current.take() {
+        fields.add(&n, &v);
+    }
+    fields.into_request(method, uri)
+}
+
+/// Splits a comma-separated header value, ignoring commas inside quotes
+/// and angle brackets.
+pub fn split_list(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut in_quotes, mut in_angle, mut start) = (false, false, 0);
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_quotes => i += 1,
+            b'"' => in_quotes = !in_quotes,
+            b'<' if !in_quotes => in_angle = true,
+            b'>' if !in_quotes => in_angle = false,
+            b',' if !in_quotes && !in_angle => {
+                let part = value[start..i].trim();
+                if !part.is_empty() {
+                    out.push(part);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let part = value[start.min(value.len())..].trim();
+    if !part.is_empty() {
+        out.push(part);
+    }
+    out
+}
+
+fn parse_cseq(value: &str) -> Option<(u32, String)> {
+    let mut parts = value.split_ascii_whitespace();
+    let num = parts.next()?.parse::<u32>().ok()?;
+    let method = parts.next()?.to_string();
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((num, method))
+}
+
+/// "SIP/2.0/UDP host:port;branch=..." -> "host:port".
+pub fn via_sent_by(via: &str) -> &str {
+    let after_proto = via.split_ascii_whitespace().nth(1).unwrap_or_default();
+    after_proto.split(';').next().unwrap_or_default().trim()
+}
+
+/// A Via parameter's value (`Some("")` for a flag such as `rport`).
+pub fn via_param(via: &str, name: &str) -> Option<String> {
+    via.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+/// The URI inside a name-addr ("Name" <sip:..>;tag=x) or an addr-spec.
+pub fn name_addr_uri(value: &str) -> &str {
+    if let (Some(open), Some(close)) = (value.find('<'), value.rfind('>')) {
+        if open < close {
+            return value[open + 1..close].trim();
+        }
+    }
+    value.split(';').next().unwrap_or_default().trim()
+}
+
+/// A header parameter outside the URI (e.g. the From/To tag).
+pub fn header_param(value: &str, name: &str) -> Option<String> {
+    let params = match value.rfind('>') {
+        Some(close) => &value[close + 1..],
+        None => value.split_once(';').map(|(_, p)| p).unwrap_or(""),
+    };
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        (k.trim().eq_ignore_ascii_case(name) && !v.trim().is_empty()).then(|| v.trim().to_string())
+    })
+}
+
+fn display_name(value: &str) -> Option<String> {
+    let open = value.find('<')?;
+    let name = value[..open].trim().trim_matches('"').trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// User part of a sip:/tel: URI ("sip:4001@host;x" -> "4001").
+pub fn uri_user(uri: &str) -> &str {
+    let rest = uri.split_once(':').map(|(_, r)| r).unwrap_or(uri);
+    let rest = rest.split(['?']).next().unwrap_or_default();
+    match rest.split_once('@') {
+        Some((user, _)) => user.split(';').next().unwrap_or_default(),
+        None if uri.to_ascii_lowercase().starts_with("tel:") => {
+            rest.split(';').next().unwrap_or_default()
+        }
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:4008@127.0.0.1:5060 SIP/2.0\r\n\
+v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n\
+f: \"Alice Li\" <sip:13800138000@127.0.0.1:5070>;tag=abc\r\n\
+t: <sip:4008@127.0.0.1>\r\n\
+i: call-1@host\r\n\
+CSeq: 1 INVITE\r\n\
+m: <sip:alice@127.0.0.1:5070>\r\n\
+Record-Route: <sip:p1;lr>, <sip:p2;lr>\r\n\
+Subject: folded\r\n continued\r\n\
+c: application/sdp\r\n\
+l: 4\r\n\r\nv=0\r\n";
+
+    #[test]
+    fn compact_forms_folding_and_lists() {
+        let SipMessage::Request(r) = parse(INVITE.as_bytes()).expect("parses") else {
+            panic!("expected a request")
+        };
+        assert_eq!(r.method(), Method::Invite);
+        assert_eq!(r.branch, "z9hG4bK-1");
+        assert_eq!(r.sent_by, "127.0.0.1:5070");
+        assert_eq!(r.from_tag.as_deref(), Some("abc"));
+        assert_eq!(r.from_user(), "13800138000");
+        assert_eq!(r.from_display_name().as_deref(), Some("Alice Li"));
+        assert_eq!(r.to_tag, None);
+        assert_eq!(r.uri_user(), "4008");
+        assert_eq!(r.call_id, "call-1@host");
+        assert_eq!(r.contact.as_deref(), Some("sip:alice@127.0.0.1:5070"));
+        assert_eq!(r.record_route, vec!["<sip:p1;lr>", "<sip:p2;lr>"]);
+        // Content-Length cuts the body.
+        assert_eq!(r.body, b"v=0\r");
+    }
+
+    #[test]
+    fn content_length_beyond_body_is_400() {
+        let msg = INVITE.replace("l: 4", "l: 400");
+        match parse(msg.as_bytes()) {
+            Err(ParseError::BadRequest { reason, .. }) => assert!(reason.contains("Content-Length")),
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = INVITE.replace("l: 4", "l: four");
+        assert!(matches!(parse(msg.as_bytes()), Err(ParseError::BadRequest { .. })));
+    }
+
+    #[test]
+    fn missing_call_id_is_unanswerable() {
+        let msg = INVITE.replace("i: call-1@host\r\n", "");
+        assert!(matches!(parse(msg.as_bytes()), Err(ParseError::Unanswerable(_))));
+    }
+
+    #[test]
+    fn unknown_scheme_is_416() {
+        let msg = INVITE.replace("sip:4008@127.0.0.1:5060 SIP", "http://example.com SIP");
+        assert!(matches!(
+            parse(msg.as_bytes()),
+            Err(ParseError::UnsupportedScheme { .. })
+        ));
+    }
+
+    #[test]
+    fn ipv6_reference_in_via() {
+        let msg = INVITE.replace("127.0.0.1:5070;branch", "[::1]:5070;branch");
+        let SipMessage::Request(r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!()
+        };
+        assert_eq!(r.sent_by, "[::1]:5070");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for data in [&b""[..], b"\r\n\r\n", b"INVITE", b"SIP/2.0 200\r\n\r\n", &[0xff; 40]] {
+            let _ = parse(data);
+        }
+    }
+
+    #[test]
+    fn response_fields() {
+        let msg = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let SipMessage::Response(r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!()
+        };
+        assert_eq!((r.status, r.cseq, r.cseq_method.as_str()), (200, 2, "BYE"));
+        assert_eq!(r.branch, "z9hG4bKx");
+    }
+}

@@ -1,0 +1,7 @@
+//! SIP: message parsing (over rsipstack's types), message writing,
+//! RFC 3261 transactions and SDP offer/answer.
+
+pub mod build;
+pub mod message;
+pub mod sdp;
+pub mod transaction;
