@@ -623,10 +623,9 @@ impl Engine {
             let wake = tx.poll_timeout();
             self.schedule(wake, Wake::ServerTx(tx_key));
         }
-        self.start_media(key);
     }
 
-    /// Opens media once both sides' SDP are known.
+    /// Opens media once the dialog is confirmed and both SDPs are known.
     fn start_media(&mut self, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
@@ -713,8 +712,10 @@ impl Engine {
                     return self.hangup(now, call_key, Outcome::NoCommonCodec, Disposition::Failed);
                 }
             }
-            self.start_media(call_key);
         }
+        // Media opens with the confirmed dialog, so a lost ACK is timer H's
+        // business, not the RTP inactivity timeout's.
+        self.start_media(call_key);
         let Some(call) = self.calls.get_mut(&call_key) else {
             return;
         };

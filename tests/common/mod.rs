@@ -1,0 +1,299 @@
+//! A simulated-time harness: the engine and each call's media session, both
+//! pure, stepped together from one wake-up to the next. No sockets, no
+//! clock: a 30-second call runs in microseconds.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotline::call::flow::FlowPrompts;
+use hotline::cdr::CallRecord;
+use hotline::config::Config;
+use hotline::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
+use hotline::media::catalog;
+use hotline::media::prompt::{PromptId, PromptSet};
+use hotline::media::session::MediaSession;
+
+pub const CALLER: &str = "127.0.0.1:5070";
+
+pub struct Sent {
+    pub at: Instant,
+    pub peer: Peer,
+    pub text: String,
+}
+
+pub struct Sim {
+    pub engine: Engine,
+    pub t0: Instant,
+    pub now: Instant,
+    pub prompts: Arc<PromptSet>,
+    pub flow: FlowPrompts,
+    pub media: HashMap<CallKey, MediaSession>,
+    pub sent: Vec<Sent>,
+    pub played: Vec<(Instant, CallKey, PromptId)>,
+    pub records: Vec<CallRecord>,
+    pub rtp_packets: u64,
+    pub media_updates: Vec<(CallKey, SocketAddr, bool)>,
+    /// Media sessions that were started, in order.
+    pub media_started: Vec<CallKey>,
+}
+
+pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
+    let mut c = Config::embedded();
+    edit(&mut c);
+    c
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Sim {
+        let (prompts, flow) = catalog::load(&config).expect("built-in prompts load");
+        let t0 = Instant::now();
+        let engine = Engine::new(
+            EngineSettings::from_config(&config),
+            prompts.clone(),
+            flow,
+            t0,
+            1_795_000_000_000,
+            7,
+        );
+        Sim {
+            engine,
+            t0,
+            now: t0,
+            prompts,
+            flow,
+            media: HashMap::new(),
+            sent: Vec::new(),
+            played: Vec::new(),
+            records: Vec::new(),
+            rtp_packets: 0,
+            media_updates: Vec::new(),
+            media_started: Vec::new(),
+        }
+    }
+
+    pub fn peer(&self) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            addr: CALLER.parse().expect("addr"),
+            conn: 0,
+        }
+    }
+
+    /// Time since the start, for assertions.
+    pub fn elapsed(&self, at: Instant) -> Duration {
+        at - self.t0
+    }
+
+    pub fn send(&mut self, message: &str) {
+        let peer = self.peer();
+        self.send_bytes(peer, message.as_bytes());
+    }
+
+    pub fn send_bytes(&mut self, peer: Peer, data: &[u8]) {
+        self.engine.handle_input(self.now, Input::Sip { peer, data });
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Transmit { peer, data } => self.sent.push(Sent {
+                    at: self.now,
+                    peer,
+                    text: String::from_utf8_lossy(&data).into_owned(),
+                }),
+                Output::MediaStart { call, params, .. } => {
+                    self.media_started.push(call);
+                    self.media
+                        .insert(call, MediaSession::new(self.now, self.prompts.clone(), params));
+                }
+                Output::MediaPlay { call, prompt } => {
+                    self.played.push((self.now, call, prompt));
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.play(prompt);
+                    }
+                }
+                Output::MediaUpdate {
+                    call,
+                    remote,
+                    sending,
+                } => {
+                    self.media_updates.push((call, remote, sending));
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.update_remote(remote, sending);
+                    }
+                }
+                Output::CallEnded { call, record } => {
+                    self.media.remove(&call);
+                    self.records.push(*record);
+                }
+            }
+        }
+    }
+
+    /// Steps simulated time through every wake-up up to `until`.
+    pub fn run_until(&mut self, until: Instant) {
+        let mut buf = [0u8; 512];
+        loop {
+            let next = self
+                .media
+                .values()
+                .map(|m| m.poll_timeout())
+                .chain(self.engine.poll_timeout())
+                .min();
+            match next {
+                Some(at) if at <= until => self.now = self.now.max(at),
+                _ => break,
+            }
+            let now = self.now;
+            self.engine.handle_timeout(now);
+            self.drain();
+            let mut events = Vec::new();
+            for (call, m) in self.media.iter_mut() {
+                while m.poll_transmit(now, &mut buf).is_some() {
+                    self.rtp_packets += 1;
+                }
+                m.handle_timeout(now);
+                while let Some(e) = m.poll_event() {
+                    events.push((*call, e));
+                }
+            }
+            for (call, event) in events {
+                self.engine.handle_input(now, Input::Media { call, event });
+                self.drain();
+            }
+        }
+        self.now = until.max(self.now);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    pub fn shutdown(&mut self) {
+        self.engine.shutdown(self.now);
+        self.drain();
+    }
+
+    /// Runs until a message starting with `start` has been sent (at most
+    /// `limit`), and returns when it was.
+    pub fn run_until_sent(&mut self, start: &str, limit: Duration) -> Instant {
+        let end = self.now + limit;
+        while self.now < end {
+            if let Some(s) = self.sent.iter().find(|s| s.text.starts_with(start)) {
+                return s.at;
+            }
+            let step = self.now + Duration::from_millis(1);
+            self.run_until(step);
+        }
+        panic!("nothing starting with {start:?} sent within {limit:?}");
+    }
+
+    /// Feeds a media event for the (single) active call.
+    pub fn media_event(&mut self, call: CallKey, event: hotline::media::session::MediaEvent) {
+        self.engine
+            .handle_input(self.now, Input::Media { call, event });
+        self.drain();
+    }
+
+    /// Messages sent whose first line starts with `start`.
+    pub fn sent_starting(&self, start: &str) -> Vec<&Sent> {
+        self.sent.iter().filter(|s| s.text.starts_with(start)).collect()
+    }
+
+    pub fn prompt_duration(&self, id: PromptId) -> Duration {
+        self.prompts.get(id).duration()
+    }
+
+    /// The To tag the engine put in its ringing or answer.
+    pub fn to_tag(&self) -> String {
+        self.to_tag_where(|t| t.starts_with("SIP/2.0 180") || t.starts_with("SIP/2.0 200"))
+    }
+
+    /// The To tag of the first response starting with `start`.
+    pub fn to_tag_of(&self, start: &str) -> String {
+        self.to_tag_where(|t| t.starts_with(start))
+    }
+
+    fn to_tag_where(&self, pick: impl Fn(&str) -> bool) -> String {
+        let resp = self
+            .sent
+            .iter()
+            .find(|s| pick(&s.text))
+            .expect("a tagged response");
+        let to = resp
+            .text
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .expect("To header");
+        to.split("tag=").nth(1).expect("tag").trim().to_string()
+    }
+}
+
+pub const SDP_OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
+
+pub fn invite(call_id: &str, branch: &str, sdp: Option<&str>) -> String {
+    let body = sdp.unwrap_or("");
+    let ctype = if sdp.is_some() {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "INVITE sip:4008@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1\r\n\
+To: <sip:4008@127.0.0.1:5060>\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:13800138000@127.0.0.1:5070>\r\n\
+{ctype}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+pub fn in_dialog(
+    method: &str,
+    call_id: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: &str,
+    body: Option<&str>,
+) -> String {
+    let body_text = body.unwrap_or("");
+    let ctype = if body.is_some() {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "{method} sip:hotline@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1\r\n\
+To: <sip:4008@127.0.0.1:5060>;tag={to_tag}\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: {cseq} {method}\r\n\
+{ctype}Content-Length: {}\r\n\r\n{body_text}",
+        body_text.len()
+    )
+}
+
+/// CANCEL for the INVITE sent with `branch`.
+pub fn cancel(call_id: &str, branch: &str) -> String {
+    format!(
+        "CANCEL sip:4008@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1\r\n\
+To: <sip:4008@127.0.0.1:5060>\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 1 CANCEL\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
