@@ -140,6 +140,65 @@ pub enum SipMessage {
 
 /// Parses one complete message (a datagram, or one framed TCP message).
 pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
+    match parse_known_method(data) {
+        Err(ParseError::BadRequest { request, .. }) if is_extension_method(&request.method_token) => {
+            // rsipstack refuses methods it does not know, but RFC 3261 allows
+            // any token: parse with a stand-in method, then put it back, so
+            // the engine can answer 501 rather than 400.
+            let token = request.method_token.clone();
+            let mut stand_in = b"OPTIONS".to_vec();
+            stand_in.extend_from_slice(&data[token.len()..]);
+            match parse_known_method(&stand_in) {
+                Ok(SipMessage::Request(mut req)) => {
+                    req.method_token = token;
+                    if req.method_token != req.cseq_method {
+                        return Err(ParseError::BadRequest {
+                            reason: "CSeq method does not match".into(),
+                            request: Box::new(req),
+                        });
+                    }
+                    Ok(SipMessage::Request(req))
+                }
+                // The stand-in's only fault is its CSeq method, which is the
+                // real method's: the request is well formed.
+                Err(ParseError::BadRequest { mut request, .. })
+                    if request.cseq_method == token
+                        && uri_scheme_supported(&request.uri)
+                        && check_request(&request, Ok(None), &[]).is_err() =>
+                {
+                    request.method_token = token;
+                    match check_request(&request, Ok(None), &[]) {
+                        Ok(()) => Ok(SipMessage::Request(*request)),
+                        Err(reason) => Err(ParseError::BadRequest { reason, request }),
+                    }
+                }
+                other => other.map_err(|e| match e {
+                    ParseError::BadRequest { reason, mut request } => {
+                        request.method_token = token;
+                        ParseError::BadRequest { reason, request }
+                    }
+                    e => e,
+                }),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A request-method token (RFC 3261 25.1) that rsipstack has no name for.
+fn is_extension_method(token: &str) -> bool {
+    const KNOWN: [&str; 14] = [
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "PRACK", "SUBSCRIBE",
+        "NOTIFY", "PUBLISH", "REFER", "MESSAGE", "UPDATE",
+    ];
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+        && !KNOWN.contains(&token)
+}
+
+fn parse_known_method(data: &[u8]) -> Result<SipMessage, ParseError> {
     let raw = parse_message(data);
     let start = first_line(data);
     let is_response = start.starts_with(b"SIP/");
@@ -256,11 +315,12 @@ fn check_request(
             return Err("Content-Length exceeds body".into());
         }
     }
-    if req.method_token != req.cseq_method {
-        return Err("CSeq method does not match".into());
-    }
     if !req.sent_by.contains(|c: char| c.is_ascii_alphanumeric()) {
         return Err("Bad Via".into());
+    }
+    // Checked last: the extension-method path relies on this order.
+    if req.method_token != req.cseq_method {
+        return Err("CSeq method does not match".into());
     }
     Ok(())
 }

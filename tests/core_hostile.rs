@@ -1,0 +1,157 @@
+//! Bad input gets a clear answer or is dropped and counted; never a panic.
+
+mod common;
+
+use common::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn status_of(sim: &Sim) -> Vec<String> {
+    sim.sent
+        .iter()
+        .map(|s| s.text.lines().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn each_kind_of_bad_request_gets_its_answer() {
+    let base = invite("bad", "z9hG4bK-1", Some(SDP_OFFER));
+    let cases: Vec<(String, &str)> = vec![
+        (base.replace("Content-Length: ", "Content-Length: x"), "SIP/2.0 400"),
+        (base.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"), "SIP/2.0 400"),
+        (
+            base.replace("INVITE sip:4008@127.0.0.1:5060", "INVITE http://example.com/"),
+            "SIP/2.0 416",
+        ),
+        (
+            base.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: 100rel\r\n"),
+            "SIP/2.0 420",
+        ),
+        (
+            invite(
+                "bad",
+                "z9hG4bK-1",
+                Some(&SDP_OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18")),
+            ),
+            "SIP/2.0 488",
+        ),
+        (
+            base.replace("INVITE sip:", "FROB sip:")
+                .replace("CSeq: 1 INVITE", "CSeq: 1 FROB"),
+            "SIP/2.0 501",
+        ),
+        (
+            base.replace("INVITE sip:", "OPTIONS sip:")
+                .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS"),
+            "SIP/2.0 200",
+        ),
+        (
+            in_dialog("INFO", "nosuch", "z9hG4bK-i", 2, "t", None),
+            "SIP/2.0 481",
+        ),
+    ];
+    for (i, (msg, expected)) in cases.iter().enumerate() {
+        let mut sim = Sim::new(config(|_| {}));
+        let msg = msg.replace("z9hG4bK-1", &format!("z9hG4bK-case{i}"));
+        sim.send(&msg);
+        let got = status_of(&sim);
+        assert!(
+            got.iter().any(|l| l.starts_with(expected)),
+            "case {i}: expected {expected}, got {got:?}"
+        );
+        if *expected == "SIP/2.0 400" {
+            let reason = &got.iter().find(|l| l.starts_with("SIP/2.0 400")).expect("400")[12..];
+            assert!(!reason.trim().is_empty(), "400 carries a reason");
+        }
+    }
+}
+
+#[test]
+fn unanswerable_datagrams_are_dropped_and_counted() {
+    let mut sim = Sim::new(config(|_| {}));
+    let peer = sim.peer();
+    for junk in [
+        &b""[..],
+        b"\x00\x01\x02",
+        b"INVITE sip:a SIP/2.0\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        b"hello world",
+    ] {
+        sim.send_bytes(peer, junk);
+    }
+    assert!(sim.sent.is_empty(), "nothing to answer to");
+    assert_eq!(sim.engine.counters.datagrams_dropped, 5);
+}
+
+/// Mutates real messages byte-wise and structurally; the engine must never
+/// panic and must still answer OPTIONS afterwards.
+#[test]
+fn a_hundred_thousand_mutated_messages() {
+    let mut sim = Sim::new(config(|c| {
+        c.calls.max_calls_per_second = 1_000_000;
+        c.calls.max_calls = 100_000;
+    }));
+    let peer = sim.peer();
+    let seeds = [
+        invite("m", "z9hG4bK-m", Some(SDP_OFFER)),
+        in_dialog("BYE", "m", "z9hG4bK-b", 2, "t", None),
+        cancel("m", "z9hG4bK-m"),
+        in_dialog("INVITE", "m", "z9hG4bK-r", 3, "t", Some(SDP_OFFER)),
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: m\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n".to_string(),
+    ];
+    let mut rng = StdRng::seed_from_u64(4475);
+    let mut buf = Vec::with_capacity(4096);
+    for i in 0..100_000u32 {
+        buf.clear();
+        buf.extend_from_slice(seeds[i as usize % seeds.len()].as_bytes());
+        for _ in 0..rng.random_range(1..6) {
+            let len = buf.len().max(1);
+            match rng.random_range(0..6) {
+                0 => {
+                    let at = rng.random_range(0..len);
+                    if at < buf.len() {
+                        buf[at] = rng.random();
+                    }
+                }
+                1 => {
+                    let at = rng.random_range(0..len);
+                    buf.truncate(at);
+                }
+                2 => {
+                    let at = rng.random_range(0..=buf.len());
+                    let b = [b':', b';', b'<', b'>', b'"', b',', b'\r', b'\n', b' ', b'=', b'@'];
+                    buf.insert(at, b[rng.random_range(0..b.len())]);
+                }
+                3 => {
+                    // Duplicate a slice (header repeated, body doubled).
+                    let a = rng.random_range(0..len);
+                    let b = (a + rng.random_range(0..64)).min(buf.len());
+                    let piece = buf.get(a..b).map(|p| p.to_vec()).unwrap_or_default();
+                    buf.extend_from_slice(&piece);
+                }
+                4 => {
+                    let at = rng.random_range(0..len);
+                    if at < buf.len() {
+                        buf.remove(at);
+                    }
+                }
+                _ => {
+                    let n: String = rng.random_range(0..u64::MAX).to_string();
+                    let at = rng.random_range(0..=buf.len());
+                    for (k, c) in n.bytes().enumerate() {
+                        buf.insert((at + k).min(buf.len()), c);
+                    }
+                }
+            }
+        }
+        sim.send_bytes(peer, &buf);
+        if i % 1000 == 0 {
+            sim.run_for(std::time::Duration::from_millis(50));
+            sim.sent.clear();
+        }
+    }
+    sim.sent.clear();
+    sim.send(
+        &in_dialog("OPTIONS", "after", "z9hG4bK-after", 1, "x", None),
+    );
+    assert!(status_of(&sim).iter().any(|l| l.starts_with("SIP/2.0 200")));
+}
