@@ -44,28 +44,16 @@ pub struct MediaParams {
 }
 
 /// Counters the runtime reports and benchmarks read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct MediaStats {
     pub packets_sent: u64,
     pub packets_received: u64,
     pub packets_invalid: u64,
     /// Frames sent after their slot; `lateness_hist[i]` counts sends late by
-    /// [i*250, (i+1)*250) µs, the last bucket everything beyond.
-    pub lateness_hist: [u32; 41],
+    /// [i*250, (i+1)*250) µs, the last bucket everything beyond 7.75 ms.
+    pub lateness_hist: [u32; LATENESS_BUCKETS],
     /// Times the clock jumped so far that pacing restarted from `now`.
     pub resyncs: u32,
-}
-
-impl Default for MediaStats {
-    fn default() -> Self {
-        MediaStats {
-            packets_sent: 0,
-            packets_received: 0,
-            packets_invalid: 0,
-            lateness_hist: [0; 41],
-            resyncs: 0,
-        }
-    }
 }
 
 /// A datagram to send.
@@ -93,6 +81,9 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     stats: MediaStats,
 }
+
+/// Buckets of 250 µs in the send-lateness histogram.
+pub const LATENESS_BUCKETS: usize = 32;
 
 /// How far behind schedule pacing may fall before it restarts from `now`
 /// instead of bursting to catch up.
@@ -198,7 +189,7 @@ impl MediaSession {
             self.next_send = now;
             self.marker = true;
         }
-        let bucket = ((now - self.next_send).as_micros() / 250).min(40) as usize;
+        let bucket = ((now - self.next_send).as_micros() / 250).min(LATENESS_BUCKETS as u128 - 1) as usize;
         self.stats.lateness_hist[bucket] += 1;
         self.next_send += FRAME;
 

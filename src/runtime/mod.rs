@@ -22,7 +22,7 @@ use crate::media::catalog;
 use crate::media::session::MediaEvent;
 
 use self::cdr_writer::{CdrWriter, Job};
-use self::media::{MediaCommand, MediaHandle};
+use self::media::{MediaCommand, MediaHandle, SharedTotals};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -90,6 +90,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         writer,
         events: events_tx.clone(),
         bind: config.media.bind_address,
+        totals: SharedTotals::default(),
     };
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -121,11 +122,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
-    let Shell { writer, .. } = shell;
+    let Shell { writer, totals, .. } = shell;
     writer.finish();
+    // Media tasks end when their handles drop with the written records.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let media = totals.lock().map(|t| *t).unwrap_or_default();
+    let c = engine.counters;
     info!(
-        dropped = engine.counters.datagrams_dropped,
-        bad = engine.counters.bad_requests,
+        calls_offered = c.calls_offered,
+        calls_rejected_busy = c.calls_rejected_busy,
+        datagrams_dropped = c.datagrams_dropped,
+        bad_requests = c.bad_requests,
+        rtp_sent = media.packets_sent,
+        rtp_received = media.packets_received,
+        rtp_invalid = media.packets_invalid,
+        rtp_resyncs = media.resyncs,
+        send_late_p50_us = media.lateness_percentile_us(50.0),
+        send_late_p99_us = media.lateness_percentile_us(99.0),
         "stopped; all records written"
     );
     Ok(())
@@ -138,6 +151,7 @@ struct Shell {
     writer: CdrWriter,
     events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
+    totals: SharedTotals,
 }
 
 impl Shell {
@@ -178,6 +192,7 @@ impl Shell {
                         params,
                         engine.prompts().clone(),
                         self.events.clone(),
+                        self.totals.clone(),
                     ) {
                         Ok(handle) => {
                             self.media.insert(call, handle);

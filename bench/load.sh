@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Places CONCURRENT simultaneous SIPp calls (each holding HOLD_MS while the
+# engine plays prompts to it) against a release build of hotline on
+# loopback, and reports failed calls, the engine's CPU and memory, RTP sent
+# and its send-interval error from the engine's own histogram.
+#
+#   bench/load.sh [CONCURRENT] [HOLD_MS] [RATE]
+#   bench/load.sh 500 20000 100
+#
+# Needs sipp (apt-get install sip-tester). Results go to stdout; copy them
+# into BENCHMARKS.md with the machine (nproc, CPU model) and the command.
+set -euo pipefail
+CONCURRENT=${1:-500}
+HOLD_MS=${2:-20000}
+RATE=${3:-100}
+TOTAL=$((CONCURRENT * 2))
+SIP_PORT=${SIP_PORT:-5090}
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+command -v sipp >/dev/null || { echo "sipp missing: apt-get install sip-tester" >&2; exit 2; }
+(cd "$here" && cargo build --release --quiet)
+bin="$here/target/release/hotline"
+work=$(mktemp -d /tmp/hotline-bench.XXXXXX)
+trap 'kill $engine 2>/dev/null || true' EXIT
+
+sed -e "s/^listen = .*/listen = [\"127.0.0.1:$SIP_PORT\"]/" \
+    -e "s/^port_max = .*/port_max = 39999/" \
+    -e "s/^max_calls = .*/max_calls = $((CONCURRENT * 4))/" \
+    -e "s/^max_calls_per_second = .*/max_calls_per_second = $((RATE * 4))/" \
+    -e "s/^answer_after = .*/answer_after = \"500ms\"/" \
+    -e "s|^dir = \"var/cdr\"|dir = \"cdr\"|" \
+    -e "s/^listen_after_greeting = .*/listen_after_greeting = \"60s\"/" \
+    -e "s/^inactivity_timeout = .*/inactivity_timeout = \"120s\"/" \
+    "$here/config/default.toml" > "$work/bench.toml"
+
+RUST_LOG=warn,hotline::runtime=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
+engine=$!
+sleep 1
+kill -0 $engine || { cat "$work/engine.log"; exit 1; }
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+cpu0=$(ticks $engine)
+start=$(date +%s.%N)
+
+sipp 127.0.0.1:$SIP_PORT -sf "$here/bench/uac_hold.xml" -s 4008 \
+    -i 127.0.0.1 -p 5071 -mp 16000 -l "$CONCURRENT" -r "$RATE" -m "$TOTAL" -d "$HOLD_MS" \
+    -nostdin -trace_stat -stf "$work/stat.csv" -trace_err -error_file "$work/errors.log" \
+    -timeout $(( (TOTAL / RATE) + HOLD_MS / 1000 * 3 + 60 ))s -timeout_error \
+    > "$work/sipp.out" 2>&1 &
+sipp_pid=$!
+
+# Sample the engine's RSS while calls are up.
+peak_rss=0
+while kill -0 $sipp_pid 2>/dev/null; do
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$engine/status)
+  [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+  sleep 0.5
+done
+wait $sipp_pid && sipp_rc=0 || sipp_rc=$?
+end=$(date +%s.%N)
+cpu1=$(ticks $engine)
+kill -TERM $engine
+wait $engine || true
+trap - EXIT
+
+idle_rss_kb=$(grep -o 'rss_idle_kb=[0-9]*' "$work/engine.log" | head -1 | cut -d= -f2 || true)
+stats=$(grep 'stopped; all records written' "$work/engine.log" | sed 's/\x1b\[[0-9;]*m//g' || true)
+field() { echo "$stats" | grep -o "$1=[0-9]*" | cut -d= -f2; }
+last=$(tail -n 1 "$work/stat.csv")
+header=$(head -n 1 "$work/stat.csv")
+col() { echo "$header" | tr ';' '\n' | grep -n "^$1$" | cut -d: -f1 | head -1; }
+success=$(echo "$last" | cut -d';' -f"$(col SuccessfulCall\(C\))")
+failed=$(echo "$last" | cut -d';' -f"$(col FailedCall\(C\))")
+records=$(cat "$work"/cdr/*.jsonl | wc -l)
+hangups=$(grep -c '"outcome":"caller_hangup"' "$work"/cdr/*.jsonl || true)
+elapsed=$(echo "$end - $start" | bc)
+cpu_pct=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $elapsed" | bc)
+expected_rtp=$(( TOTAL * HOLD_MS / 20 ))
+
+cat <<REPORT
+calls: $TOTAL placed, $CONCURRENT at once, hold ${HOLD_MS} ms, rate $RATE/s (sipp exit $sipp_rc)
+successful: $success   failed: $failed
+records: $records written, $hangups caller_hangup
+engine CPU: ${cpu_pct}% of one core over ${elapsed}s
+engine peak RSS: $((peak_rss / 1024)) MiB ($((peak_rss / CONCURRENT)) KiB per concurrent call, including the process's base)
+RTP sent: $(field rtp_sent) packets (about $expected_rtp expected from hold times), resyncs $(field rtp_resyncs)
+RTP send lateness: p50 <= $(field send_late_p50_us) us, p99 <= $(field send_late_p99_us) us
+work dir: $work
+REPORT
+[ "$sipp_rc" = 0 ] && [ "$failed" = 0 ] && [ "$records" = "$TOTAL" ]
