@@ -24,9 +24,7 @@ use crate::media::session::{MediaEvent, MediaParams};
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::message::{self, Method, ParseError, SipMessage, SipRequest, SipResponse};
 use crate::sip::sdp::{self, Direction, LocalMedia, Negotiated, RemoteMedia};
-use crate::sip::transaction::{
-    ClientTransaction, ServerTransaction, SipTimers, TimerOutcome,
-};
+use crate::sip::transaction::{ClientTransaction, ServerTransaction, SipTimers, TimerOutcome};
 use crate::time::TimerQueue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,10 +58,18 @@ pub type CallKey = u64;
 
 #[derive(Debug)]
 pub enum Input<'a> {
-    Sip { peer: Peer, data: &'a [u8] },
-    Media { call: CallKey, event: MediaEvent },
+    Sip {
+        peer: Peer,
+        data: &'a [u8],
+    },
+    Media {
+        call: CallKey,
+        event: MediaEvent,
+    },
     /// The runtime could not open the call's RTP port.
-    MediaFailed { call: CallKey },
+    MediaFailed {
+        call: CallKey,
+    },
 }
 
 #[derive(Debug)]
@@ -309,7 +315,11 @@ impl Engine {
 
     fn handle_sip(&mut self, now: Instant, peer: Peer, data: &[u8]) {
         match message::parse(data) {
-            Ok(SipMessage::Request(req)) => self.handle_request(now, peer, req),
+            Ok(SipMessage::Request(req)) => {
+                let span = info_span!("call", call_id = %req.call_id);
+                let _entered = span.enter();
+                self.handle_request(now, peer, req)
+            }
             Ok(SipMessage::Response(resp)) => self.handle_response(now, peer, resp),
             Err(ParseError::BadRequest { reason, request }) => {
                 self.counters.bad_requests += 1;
@@ -420,8 +430,6 @@ impl Engine {
         self.counters.calls_offered += 1;
         let key = self.next_call;
         self.next_call += 1;
-        let span = info_span!("call", call_id = %req.call_id);
-        let _enter = span.enter();
         let tx_key = TxKey {
             branch: req.branch.clone(),
             method: "INVITE".into(),
@@ -429,10 +437,8 @@ impl Engine {
         let mut tx = ServerTransaction::new(true, peer.transport.reliable(), self.settings.timers);
         let trying = build::response(&req, peer.addr, 100, "Trying", None, &[], None);
         tx.provisional(trying.clone());
-        self.outputs.push_back(Output::Transmit {
-            peer,
-            data: trying,
-        });
+        self.outputs
+            .push_back(Output::Transmit { peer, data: trying });
         self.server_txs.insert(tx_key.clone(), (tx, peer));
 
         let local_tag = self.random_token(10);
@@ -513,7 +519,13 @@ impl Engine {
             self.dialogs.insert(call.invite.call_id.clone(), key);
             self.calls.insert(key, call);
             warn!("no free RTP port: 503");
-            return self.reject_ringing(now, key, 503, "Service Unavailable", Outcome::OverCapacity);
+            return self.reject_ringing(
+                now,
+                key,
+                503,
+                "Service Unavailable",
+                Outcome::OverCapacity,
+            );
         };
         call.port = port;
 
@@ -536,7 +548,11 @@ impl Engine {
         call.ringing_at = Some(now);
         let answer_at = now + self.settings.answer_after;
         call.answer_at = Some(answer_at);
-        info!(caller = call.invite.from_user(), dialled = call.invite.uri_user(), "ringing");
+        info!(
+            caller = call.invite.from_user(),
+            dialled = call.invite.uri_user(),
+            "ringing"
+        );
         self.dialogs.insert(call.invite.call_id.clone(), key);
         self.calls.insert(key, call);
         if self.settings.answer_after.is_zero() {
@@ -552,7 +568,9 @@ impl Engine {
             return false;
         }
         let rate = self.settings.max_calls_per_second as f64;
-        let elapsed = now.saturating_duration_since(self.rate_updated).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.rate_updated)
+            .as_secs_f64();
         self.rate_tokens = (self.rate_tokens + elapsed * rate).min(rate.max(1.0));
         self.rate_updated = now;
         if self.rate_tokens >= 1.0 {
@@ -571,8 +589,6 @@ impl Engine {
         if call.state != CallState::Ringing {
             return;
         }
-        let span = info_span!("call", call_id = %call.invite.call_id);
-        let _enter = span.enter();
         call.answer_at = None;
         call.state = CallState::Answered;
         call.answered_at = Some(now);
@@ -597,11 +613,7 @@ impl Engine {
             200,
             "OK",
             Some(&call.local_tag),
-            &[
-                ("Contact", &contact),
-                ("Allow", ALLOW),
-                ("Supported", ""),
-            ],
+            &[("Contact", &contact), ("Allow", ALLOW), ("Supported", "")],
             Some(Body {
                 content_type: "application/sdp",
                 bytes: body.as_bytes(),
@@ -708,7 +720,7 @@ impl Engine {
                     call.negotiated = Some(n);
                 }
                 Err(e) => {
-                    info!(call_id = %req.call_id, error = %e, "ACK without usable SDP answer");
+                    info!(error = %e, "ACK without usable SDP answer");
                     return self.hangup(now, call_key, Outcome::NoCommonCodec, Disposition::Failed);
                 }
             }
@@ -739,8 +751,14 @@ impl Engine {
             .copied()
             .filter(|k| self.calls.get(k).map(|c| c.state) == Some(CallState::Ringing));
         if let Some(key) = call {
-            info!(call_id = %req.call_id, "cancelled while ringing");
-            self.reject_ringing(now, key, 487, "Request Terminated", Outcome::CallerCancelled);
+            info!("cancelled while ringing");
+            self.reject_ringing(
+                now,
+                key,
+                487,
+                "Request Terminated",
+                Outcome::CallerCancelled,
+            );
         }
     }
 
@@ -755,10 +773,16 @@ impl Engine {
         let state = self.calls.get(&key).map(|c| c.state);
         if state == Some(CallState::Ringing) {
             // BYE on the early dialog: the INVITE gets 487.
-            self.reject_ringing(now, key, 487, "Request Terminated", Outcome::CallerCancelled);
+            self.reject_ringing(
+                now,
+                key,
+                487,
+                "Request Terminated",
+                Outcome::CallerCancelled,
+            );
             return;
         }
-        info!(call_id = %req.call_id, "caller hung up");
+        info!("caller hung up");
         self.end_call(
             now,
             key,
@@ -873,6 +897,8 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let span = info_span!("call", call_id = %call.invite.call_id);
+        let _entered = span.enter();
         let action = match event {
             MediaEvent::PlaybackFinished(prompt) => call.flow.handle_playback_finished(now, prompt),
             MediaEvent::Speech => {
@@ -884,7 +910,7 @@ impl Engine {
                 call.flow.handle_caller_activity()
             }
             MediaEvent::Inactive => {
-                info!(call_id = %call.invite.call_id, "no RTP from caller");
+                info!("no RTP from caller");
                 return self.hangup(now, key, Outcome::MediaTimeout, Disposition::Failed);
             }
         };
@@ -893,9 +919,9 @@ impl Engine {
 
     fn apply_flow(&mut self, now: Instant, key: CallKey, action: Option<FlowAction>) {
         match action {
-            Some(FlowAction::Play(prompt)) => {
-                self.outputs.push_back(Output::MediaPlay { call: key, prompt })
-            }
+            Some(FlowAction::Play(prompt)) => self
+                .outputs
+                .push_back(Output::MediaPlay { call: key, prompt }),
             Some(FlowAction::Hangup(outcome)) => {
                 return self.hangup(now, key, outcome, Disposition::Answered)
             }
@@ -910,6 +936,8 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let span = info_span!("call", call_id = %call.invite.call_id);
+        let _entered = span.enter();
         if call.answer_at.is_some_and(|at| now >= at) {
             return self.answer(now, key);
         }
@@ -948,16 +976,35 @@ impl Engine {
         });
         let peer = call.peer;
         let status = if call.answered_at.is_some() { 200 } else { 0 };
-        let tx = ClientTransaction::new(now, bye.clone(), peer.transport.reliable(), self.settings.timers);
+        let tx = ClientTransaction::new(
+            now,
+            bye.clone(),
+            peer.transport.reliable(),
+            self.settings.timers,
+        );
         let wake = tx.poll_timeout();
         self.client_txs.insert(branch.clone(), (tx, peer));
         self.schedule(wake, Wake::ClientTx(branch));
         self.outputs.push_back(Output::Transmit { peer, data: bye });
-        self.end_call(now, key, outcome, disposition, Some(HangupSide::Engine), status);
+        self.end_call(
+            now,
+            key,
+            outcome,
+            disposition,
+            Some(HangupSide::Engine),
+            status,
+        );
     }
 
     /// Answers a still-ringing call with a final error and ends it.
-    fn reject_ringing(&mut self, now: Instant, key: CallKey, status: u16, reason: &str, outcome: Outcome) {
+    fn reject_ringing(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        status: u16,
+        reason: &str,
+        outcome: Outcome,
+    ) {
         self.reject_ringing_with(now, key, status, reason, outcome, &[])
     }
 
@@ -1047,12 +1094,16 @@ impl Engine {
             disposition,
             outcome,
             hangup_side: side,
-            sip_status: if call.answered_at.is_some() { 200 } else { status },
+            sip_status: if call.answered_at.is_some() {
+                200
+            } else {
+                status
+            },
             codec: call.negotiated.map(|n| n.codec),
             digits: call.digits,
             caller_spoke: call.caller_spoke,
         };
-        info!(call_id = %record.sip_call_id, outcome = ?outcome, "call ended");
+        info!(outcome = ?outcome, "call ended");
         self.outputs.push_back(Output::CallEnded {
             call: key,
             record: Box::new(record),
@@ -1080,7 +1131,10 @@ impl Engine {
             }
             TimerOutcome::Nothing => {}
         }
-        let wake = self.server_txs.get(&key).and_then(|(tx, _)| tx.poll_timeout());
+        let wake = self
+            .server_txs
+            .get(&key)
+            .and_then(|(tx, _)| tx.poll_timeout());
         self.schedule(wake, Wake::ServerTx(key));
     }
 
@@ -1092,6 +1146,9 @@ impl Engine {
             .find(|(_, c)| c.awaiting_ack.as_ref() == Some(key))
             .map(|(k, _)| *k);
         if let Some(call_key) = call {
+            let call_id = self.calls.get(&call_key).map(|c| c.invite.call_id.clone());
+            let span = info_span!("call", call_id = call_id.as_deref().unwrap_or_default());
+            let _entered = span.enter();
             warn!("timer H: no ACK for 200 OK");
             if let Some(c) = self.calls.get_mut(&call_key) {
                 c.awaiting_ack = None;
@@ -1119,7 +1176,10 @@ impl Engine {
             }
             TimerOutcome::Nothing => {}
         }
-        let wake = self.client_txs.get(&branch).and_then(|(tx, _)| tx.poll_timeout());
+        let wake = self
+            .client_txs
+            .get(&branch)
+            .and_then(|(tx, _)| tx.poll_timeout());
         self.schedule(wake, Wake::ClientTx(branch));
     }
 
@@ -1144,7 +1204,8 @@ impl Engine {
         let tag = (req.to_tag.is_none() && status > 100).then(|| self.random_token(10));
         let response = build::response(req, peer.addr, status, reason, tag.as_deref(), extra, None);
         let invite = req.method() == Method::Invite;
-        let mut tx = ServerTransaction::new(invite, peer.transport.reliable(), self.settings.timers);
+        let mut tx =
+            ServerTransaction::new(invite, peer.transport.reliable(), self.settings.timers);
         tx.final_response(now, status, response.clone());
         let key = TxKey {
             branch: req.branch.clone(),

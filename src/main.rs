@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use hotline::config::Config;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "A telephony IVR and ACD engine that talks SIP")]
+#[command(
+    name = "hotline",
+    version,
+    about = "A telephony IVR and ACD engine that talks SIP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -37,7 +37,10 @@ fn ringing_at_once_and_answer_after_the_configured_delay() {
     assert!(sim.sent_starting("SIP/2.0 200").is_empty());
 
     sim.run_for(ms(2499));
-    assert!(sim.sent_starting("SIP/2.0 200").is_empty(), "not before 2.5 s");
+    assert!(
+        sim.sent_starting("SIP/2.0 200").is_empty(),
+        "not before 2.5 s"
+    );
     sim.run_for(ms(1));
     let ok = sim.sent_starting("SIP/2.0 200");
     assert_eq!(ok.len(), 1);
@@ -67,7 +70,11 @@ fn over_the_call_limit_gets_503_at_once_and_a_record() {
 fn the_call_rate_limit_refuses_a_burst() {
     let mut sim = Sim::new(config(|c| c.calls.max_calls_per_second = 3));
     for i in 0..5 {
-        sim.send(&invite(&format!("c{i}"), &format!("z9hG4bK-{i}"), Some(SDP_OFFER)));
+        sim.send(&invite(
+            &format!("c{i}"),
+            &format!("z9hG4bK-{i}"),
+            Some(SDP_OFFER),
+        ));
     }
     assert_eq!(sim.sent_starting("SIP/2.0 180").len(), 3);
     assert_eq!(sim.sent_starting("SIP/2.0 503").len(), 2);
@@ -87,7 +94,11 @@ fn silent_caller_routine_to_the_millisecond() {
     let apology = sim.prompt_duration(f.silent_apology);
     sim.run_for(Duration::from_secs(60));
 
-    let plays: Vec<_> = sim.played.iter().map(|(at, _, p)| (*at - acked, *p)).collect();
+    let plays: Vec<_> = sim
+        .played
+        .iter()
+        .map(|(at, _, p)| (*at - acked, *p))
+        .collect();
     // Media opens at the ACK with the greeting in its first frame.
     let listen = ms(3000);
     let q_at = greeting + listen;
@@ -103,9 +114,15 @@ fn silent_caller_routine_to_the_millisecond() {
     let bye = sim.sent_starting("BYE ");
     assert!(bye.len() > 1, "unanswered BYE is retransmitted");
     assert_eq!(bye[0].at - acked, a_at + apology + ms(5000));
-    assert!(bye[0].text.contains(&format!("From: <sip:4008@127.0.0.1:5060>;tag={tag}")));
-    assert!(bye[0].text.contains("To: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1"));
-    assert!(bye[0].text.starts_with("BYE sip:13800138000@127.0.0.1:5070 SIP/2.0"));
+    assert!(bye[0]
+        .text
+        .contains(&format!("From: <sip:4008@127.0.0.1:5060>;tag={tag}")));
+    assert!(bye[0]
+        .text
+        .contains("To: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1"));
+    assert!(bye[0]
+        .text
+        .starts_with("BYE sip:13800138000@127.0.0.1:5070 SIP/2.0"));
 
     let rec = &sim.records[0];
     assert_eq!(rec.outcome, Outcome::SilentHangup);
@@ -191,7 +208,10 @@ fn cancel_before_answer_gets_200_and_487() {
     assert!(terminated[0].text.contains("CSeq: 1 INVITE"));
     // The answer timer must not fire for the cancelled call.
     sim.run_for(ms(5000));
-    assert!(sim.sent_starting("SIP/2.0 200").iter().all(|s| s.text.contains("CANCEL")));
+    assert!(sim
+        .sent_starting("SIP/2.0 200")
+        .iter()
+        .all(|s| s.text.contains("CANCEL")));
     let rec = &sim.records[0];
     assert_eq!(rec.disposition, Disposition::Cancelled);
     assert_eq!(rec.outcome, Outcome::CallerCancelled);
@@ -209,7 +229,10 @@ fn cancel_racing_the_200_leaves_the_call_up() {
     let oks = sim.sent_starting("SIP/2.0 200");
     assert_eq!(oks.len(), 2, "200 to INVITE and 200 to CANCEL");
     assert!(sim.sent_starting("SIP/2.0 487").is_empty());
-    assert!(sim.records.is_empty(), "the call goes on; the caller will BYE");
+    assert!(
+        sim.records.is_empty(),
+        "the call goes on; the caller will BYE"
+    );
     let tag = sim.to_tag();
     sim.send(&in_dialog("ACK", "race", "z9hG4bK-ack", 1, &tag, None));
     sim.send(&in_dialog("BYE", "race", "z9hG4bK-bye", 2, &tag, None));
@@ -234,7 +257,11 @@ fn lost_ack_retransmits_the_200_then_timer_h_ends_the_call() {
     );
     let bye = sim.sent_starting("BYE ");
     assert!(!bye.is_empty());
-    assert_eq!(bye[0].at - answered, Duration::from_secs(32), "timer H = 64*T1");
+    assert_eq!(
+        bye[0].at - answered,
+        Duration::from_secs(32),
+        "timer H = 64*T1"
+    );
     let rec = &sim.records[0];
     assert_eq!(rec.outcome, Outcome::NoAck);
     assert_eq!(rec.disposition, Disposition::Failed);
@@ -297,7 +324,10 @@ fn caller_bye_is_answered_and_recorded_and_retransmission_absorbed() {
     sim.send(&bye);
     sim.send(&bye);
     let oks = sim.sent_starting("SIP/2.0 200");
-    let bye_oks: Vec<_> = oks.iter().filter(|s| s.text.contains("CSeq: 2 BYE")).collect();
+    let bye_oks: Vec<_> = oks
+        .iter()
+        .filter(|s| s.text.contains("CSeq: 2 BYE"))
+        .collect();
     assert_eq!(bye_oks.len(), 2, "the retransmitted BYE gets the same 200");
     assert!(sim.sent_starting("SIP/2.0 481").is_empty());
     assert_eq!(sim.records.len(), 1);
@@ -320,16 +350,38 @@ fn reinvite_to_hold_and_back() {
     let mut sim = Sim::new(config(|_| {}));
     let tag = answered_call(&mut sim, "hold");
     let hold = SDP_OFFER.replace("a=sendrecv", "a=sendonly");
-    sim.send(&in_dialog("INVITE", "hold", "z9hG4bK-h", 2, &tag, Some(&hold)));
+    sim.send(&in_dialog(
+        "INVITE",
+        "hold",
+        "z9hG4bK-h",
+        2,
+        &tag,
+        Some(&hold),
+    ));
     let ok = sim.sent_starting("SIP/2.0 200");
     let last = ok.last().expect("200");
     assert!(last.text.contains("CSeq: 2 INVITE"));
     assert!(last.text.contains("a=recvonly"));
-    assert!(last.text.contains("o=hotline ") && last.text.contains(" 2 IN IP4"), "version bumped");
+    assert!(
+        last.text.contains("o=hotline ") && last.text.contains(" 2 IN IP4"),
+        "version bumped"
+    );
     assert_eq!(sim.media_updates.last().map(|u| u.2), Some(false));
     sim.send(&in_dialog("ACK", "hold", "z9hG4bK-ha", 2, &tag, None));
-    sim.send(&in_dialog("INVITE", "hold", "z9hG4bK-u", 3, &tag, Some(SDP_OFFER)));
-    assert!(sim.sent_starting("SIP/2.0 200").last().expect("200").text.contains("a=sendrecv"));
+    sim.send(&in_dialog(
+        "INVITE",
+        "hold",
+        "z9hG4bK-u",
+        3,
+        &tag,
+        Some(SDP_OFFER),
+    ));
+    assert!(sim
+        .sent_starting("SIP/2.0 200")
+        .last()
+        .expect("200")
+        .text
+        .contains("a=sendrecv"));
     assert_eq!(sim.media_updates.last().map(|u| u.2), Some(true));
 }
 
@@ -343,11 +395,21 @@ fn invite_without_sdp_gets_an_offer_and_the_answer_comes_in_the_ack() {
     assert!(sim.media_started.is_empty());
     let tag = sim.to_tag();
     let answer = SDP_OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 8 101");
-    sim.send(&in_dialog("ACK", "late", "z9hG4bK-la", 1, &tag, Some(&answer)));
+    sim.send(&in_dialog(
+        "ACK",
+        "late",
+        "z9hG4bK-la",
+        1,
+        &tag,
+        Some(&answer),
+    ));
     assert_eq!(sim.media_started.len(), 1);
     assert_eq!(sim.played.len(), 1, "greeting starts");
     sim.send(&in_dialog("BYE", "late", "z9hG4bK-lb", 2, &tag, None));
-    assert_eq!(sim.records[0].codec, Some(hotline::media::g711::Codec::Pcma));
+    assert_eq!(
+        sim.records[0].codec,
+        Some(hotline::media::g711::Codec::Pcma)
+    );
 }
 
 #[test]
@@ -362,7 +424,11 @@ fn no_common_codec_is_488_with_a_record() {
     let tag = sim.to_tag_of("SIP/2.0 488");
     sim.send(&in_dialog("ACK", "g729", "z9hG4bK-g", 1, &tag, None));
     sim.run_for(Duration::from_secs(40));
-    assert_eq!(sim.sent_starting("SIP/2.0 488").len(), 1, "no timer G after the ACK");
+    assert_eq!(
+        sim.sent_starting("SIP/2.0 488").len(),
+        1,
+        "no timer G after the ACK"
+    );
 }
 
 #[test]
@@ -386,11 +452,18 @@ fn shutdown_ends_every_call_with_a_record() {
     answered_call(&mut sim, "a1");
     sim.send(&invite("r1", "z9hG4bK-r1", Some(SDP_OFFER)));
     sim.shutdown();
-    let mut outcomes: Vec<_> = sim.records.iter().map(|r| (r.sip_call_id.clone(), r.outcome)).collect();
+    let mut outcomes: Vec<_> = sim
+        .records
+        .iter()
+        .map(|r| (r.sip_call_id.clone(), r.outcome))
+        .collect();
     outcomes.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         outcomes,
-        vec![("a1".into(), Outcome::Shutdown), ("r1".into(), Outcome::Shutdown)]
+        vec![
+            ("a1".into(), Outcome::Shutdown),
+            ("r1".into(), Outcome::Shutdown)
+        ]
     );
     sim.send(&invite("late", "z9hG4bK-late", Some(SDP_OFFER)));
     assert!(sim.sent_starting("SIP/2.0 503").len() >= 2);

@@ -16,14 +16,23 @@ fn status_of(sim: &Sim) -> Vec<String> {
 fn each_kind_of_bad_request_gets_its_answer() {
     let base = invite("bad", "z9hG4bK-1", Some(SDP_OFFER));
     let cases: Vec<(String, &str)> = vec![
-        (base.replace("Content-Length: ", "Content-Length: x"), "SIP/2.0 400"),
+        (
+            base.replace("Content-Length: ", "Content-Length: x"),
+            "SIP/2.0 400",
+        ),
         (base.replace("CSeq: 1 INVITE", "CSeq: 1 BYE"), "SIP/2.0 400"),
         (
-            base.replace("INVITE sip:4008@127.0.0.1:5060", "INVITE http://example.com/"),
+            base.replace(
+                "INVITE sip:4008@127.0.0.1:5060",
+                "INVITE http://example.com/",
+            ),
             "SIP/2.0 416",
         ),
         (
-            base.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\r\nRequire: 100rel\r\n"),
+            base.replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nRequire: 100rel\r\n",
+            ),
             "SIP/2.0 420",
         ),
         (
@@ -59,7 +68,10 @@ fn each_kind_of_bad_request_gets_its_answer() {
             "case {i}: expected {expected}, got {got:?}"
         );
         if *expected == "SIP/2.0 400" {
-            let reason = &got.iter().find(|l| l.starts_with("SIP/2.0 400")).expect("400")[12..];
+            let reason = &got
+                .iter()
+                .find(|l| l.starts_with("SIP/2.0 400"))
+                .expect("400")[12..];
             assert!(!reason.trim().is_empty(), "400 carries a reason");
         }
     }
@@ -118,7 +130,9 @@ fn a_hundred_thousand_mutated_messages() {
                 }
                 2 => {
                     let at = rng.random_range(0..=buf.len());
-                    let b = [b':', b';', b'<', b'>', b'"', b',', b'\r', b'\n', b' ', b'=', b'@'];
+                    let b = [
+                        b':', b';', b'<', b'>', b'"', b',', b'\r', b'\n', b' ', b'=', b'@',
+                    ];
                     buf.insert(at, b[rng.random_range(0..b.len())]);
                 }
                 3 => {
@@ -150,8 +164,13 @@ fn a_hundred_thousand_mutated_messages() {
         }
     }
     sim.sent.clear();
-    sim.send(
-        &in_dialog("OPTIONS", "after", "z9hG4bK-after", 1, "x", None),
-    );
+    sim.send(&in_dialog(
+        "OPTIONS",
+        "after",
+        "z9hG4bK-after",
+        1,
+        "x",
+        None,
+    ));
     assert!(status_of(&sim).iter().any(|l| l.starts_with("SIP/2.0 200")));
 }

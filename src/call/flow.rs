@@ -82,13 +82,17 @@ impl CallFlow {
         self.caller_active = true;
         match self.step {
             // While waiting in silence: go on at once.
-            Step::Listening | Step::SilentWait | Step::ApologyWait => self.to_destination(),
+            Step::Listening | Step::SilentWait | Step::ApologyWait => self.go_to_destination(),
             // While a prompt plays: go on when it ends.
             _ => None,
         }
     }
 
-    pub fn handle_playback_finished(&mut self, now: Instant, prompt: PromptId) -> Option<FlowAction> {
+    pub fn handle_playback_finished(
+        &mut self,
+        now: Instant,
+        prompt: PromptId,
+    ) -> Option<FlowAction> {
         let (expected, wait, next) = match self.step {
             Step::Greeting => (
                 self.prompts.greeting,
@@ -119,7 +123,7 @@ impl CallFlow {
             return None;
         }
         if self.caller_active {
-            return self.to_destination();
+            return self.go_to_destination();
         }
         self.step = next;
         self.deadline = Some(now + wait);
@@ -155,7 +159,7 @@ impl CallFlow {
 
     /// Until the ACD exists the default destination is: please hold, then a
     /// polite goodbye.
-    fn to_destination(&mut self) -> Option<FlowAction> {
+    fn go_to_destination(&mut self) -> Option<FlowAction> {
         self.deadline = None;
         self.step = Step::PleaseHold;
         Some(FlowAction::Play(self.prompts.please_hold))

@@ -260,6 +260,9 @@ mod tests {
         let msg = Config::parse(&text, "x.toml", Path::new("."))
             .expect_err("refused")
             .to_string();
-        assert!(msg.contains("media.port_min") && msg.contains("line"), "{msg}");
+        assert!(
+            msg.contains("media.port_min") && msg.contains("line"),
+            "{msg}"
+        );
     }
 }

@@ -248,9 +248,12 @@ mod tests {
 
     #[test]
     fn missing_file_names_the_file() {
-        let err = read_wav("greeting", Path::new("/nonexistent/greeting.wav"))
-            .expect_err("missing file");
+        let err =
+            read_wav("greeting", Path::new("/nonexistent/greeting.wav")).expect_err("missing file");
         let msg = err.to_string();
-        assert!(msg.contains("greeting") && msg.contains("/nonexistent/greeting.wav"), "{msg}");
+        assert!(
+            msg.contains("greeting") && msg.contains("/nonexistent/greeting.wav"),
+            "{msg}"
+        );
     }
 }

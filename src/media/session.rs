@@ -189,7 +189,8 @@ impl MediaSession {
             self.next_send = now;
             self.marker = true;
         }
-        let bucket = ((now - self.next_send).as_micros() / 250).min(LATENESS_BUCKETS as u128 - 1) as usize;
+        let bucket =
+            ((now - self.next_send).as_micros() / 250).min(LATENESS_BUCKETS as u128 - 1) as usize;
         self.stats.lateness_hist[bucket] += 1;
         self.next_send += FRAME;
 
@@ -305,7 +306,10 @@ mod tests {
         // Each wake is 0.7 ms late, yet the 500th packet is still only
         // 0.7 ms behind its slot: lateness does not accumulate.
         let span = sent[499].0 - sent[0].0;
-        assert_eq!(span, Duration::from_millis(20 * 499) + Duration::from_micros(700));
+        assert_eq!(
+            span,
+            Duration::from_millis(20 * 499) + Duration::from_micros(700)
+        );
         assert_eq!(s.stats().packets_sent, 500);
     }
 

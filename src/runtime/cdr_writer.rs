@@ -164,8 +164,11 @@ mod tests {
     fn torn_tail_is_sealed_and_new_records_stay_readable() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("2026-11-25.jsonl");
-        std::fs::write(&file, format!("{}{{\"version\":1,\"cal", record(0).to_line()))
-            .expect("write");
+        std::fs::write(
+            &file,
+            format!("{}{{\"version\":1,\"cal", record(0).to_line()),
+        )
+        .expect("write");
         let w = CdrWriter::start(dir.path().to_path_buf()).expect("start");
         for n in 1..=3 {
             w.write(Job {

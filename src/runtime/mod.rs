@@ -26,13 +26,21 @@ use self::media::{MediaCommand, MediaHandle, SharedTotals};
 
 /// Everything that reaches the engine task.
 pub enum Event {
-    Sip { peer: Peer, data: Vec<u8> },
-    Media { call: CallKey, event: MediaEvent },
+    Sip {
+        peer: Peer,
+        data: Vec<u8>,
+    },
+    Media {
+        call: CallKey,
+        event: MediaEvent,
+    },
     TcpOpened {
         conn: u64,
         writer: mpsc::UnboundedSender<Vec<u8>>,
     },
-    TcpClosed { conn: u64 },
+    TcpClosed {
+        conn: u64,
+    },
 }
 
 /// Runs the engine until SIGINT or SIGTERM.

@@ -177,6 +177,9 @@ mod tests {
             frame(b"BYE sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n").1,
             Frame::Invalid("body too large")
         );
-        assert_eq!(frame(&vec![b'a'; MAX_HEAD + 10]).1, Frame::Invalid("header section too large"));
+        assert_eq!(
+            frame(&vec![b'a'; MAX_HEAD + 10]).1,
+            Frame::Invalid("header section too large")
+        );
     }
 }

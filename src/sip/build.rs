@@ -121,7 +121,11 @@ pub fn request(r: &DialogRequest<'_>) -> Vec<u8> {
         let _ = write!(out, "Route: {route}\r\n");
     }
     let _ = write!(out, "From: {}\r\nTo: {}\r\n", r.from, r.to);
-    let _ = write!(out, "Call-ID: {}\r\nCSeq: {} {}\r\n", r.call_id, r.cseq, r.method);
+    let _ = write!(
+        out,
+        "Call-ID: {}\r\nCSeq: {} {}\r\n",
+        r.call_id, r.cseq, r.method
+    );
     let _ = write!(out, "User-Agent: {USER_AGENT}\r\n");
     for (name, value) in r.extra {
         let _ = write!(out, "{name}: {value}\r\n");

@@ -6,7 +6,7 @@
 //! headers, the CSeq), and keeps only the fields the engine reads, so a
 //! change of parser stays behind this wall.
 
-use rsipstack::sip::{parser::parse_message, Header, HasHeaders, SipMessage as RawMessage};
+use rsipstack::sip::{parser::parse_message, HasHeaders, Header, SipMessage as RawMessage};
 use thiserror::Error;
 
 /// SIP request methods the engine knows by name.
@@ -132,6 +132,9 @@ pub struct SipResponse {
     pub cseq_method: String,
 }
 
+// Requests are the common case; boxing them would cost an allocation each
+// for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SipMessage {
     Request(SipRequest),
@@ -141,7 +144,9 @@ pub enum SipMessage {
 /// Parses one complete message (a datagram, or one framed TCP message).
 pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
     match parse_known_method(data) {
-        Err(ParseError::BadRequest { request, .. }) if is_extension_method(&request.method_token) => {
+        Err(ParseError::BadRequest { request, .. })
+            if is_extension_method(&request.method_token) =>
+        {
             // rsipstack refuses methods it does not know, but RFC 3261 allows
             // any token: parse with a stand-in method, then put it back, so
             // the engine can answer 501 rather than 400.
@@ -173,7 +178,10 @@ pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
                     }
                 }
                 other => other.map_err(|e| match e {
-                    ParseError::BadRequest { reason, mut request } => {
+                    ParseError::BadRequest {
+                        reason,
+                        mut request,
+                    } => {
                         request.method_token = token;
                         ParseError::BadRequest { reason, request }
                     }
@@ -188,8 +196,20 @@ pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
 /// A request-method token (RFC 3261 25.1) that rsipstack has no name for.
 fn is_extension_method(token: &str) -> bool {
     const KNOWN: [&str; 14] = [
-        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "PRACK", "SUBSCRIBE",
-        "NOTIFY", "PUBLISH", "REFER", "MESSAGE", "UPDATE",
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "INFO",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
     ];
     !token.is_empty()
         && token
@@ -403,10 +423,9 @@ impl Fields {
             parse_cseq(&self.cseq).ok_or(ParseError::Unanswerable("bad CSeq"))?;
         let branch = via_param(&top_via, "branch").unwrap_or_default();
         let sent_by = via_sent_by(&top_via).to_string();
-        let max_forwards = match self.max_forwards {
-            Some(v) => Some(v.trim().parse::<u32>().unwrap_or(0)),
-            None => None,
-        };
+        let max_forwards = self
+            .max_forwards
+            .map(|v| v.trim().parse::<u32>().unwrap_or(0));
         Ok(SipRequest {
             method_token: method.to_string(),
             uri: uri.to_string(),
@@ -463,8 +482,8 @@ fn canonical_name(name: &str) -> &'static str {
 /// reading the header lines directly (unfolding continuation lines).
 fn salvage_request(data: &[u8]) -> Result<SipRequest, ParseError> {
     let head_end = find_head_end(data).unwrap_or(data.len());
-    let head =
-        std::str::from_utf8(&data[..head_end]).map_err(|_| ParseError::Unanswerable("not UTF-8"))?;
+    let head = std::str::from_utf8(&data[..head_end])
+        .map_err(|_| ParseError::Unanswerable("not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let start = lines.next().unwrap_or_default();
     let mut parts = start.split_ascii_whitespace();
@@ -633,17 +652,25 @@ l: 4\r\n\r\nv=0\r\n";
     fn content_length_beyond_body_is_400() {
         let msg = INVITE.replace("l: 4", "l: 400");
         match parse(msg.as_bytes()) {
-            Err(ParseError::BadRequest { reason, .. }) => assert!(reason.contains("Content-Length")),
+            Err(ParseError::BadRequest { reason, .. }) => {
+                assert!(reason.contains("Content-Length"))
+            }
             other => panic!("unexpected {other:?}"),
         }
         let msg = INVITE.replace("l: 4", "l: four");
-        assert!(matches!(parse(msg.as_bytes()), Err(ParseError::BadRequest { .. })));
+        assert!(matches!(
+            parse(msg.as_bytes()),
+            Err(ParseError::BadRequest { .. })
+        ));
     }
 
     #[test]
     fn missing_call_id_is_unanswerable() {
         let msg = INVITE.replace("i: call-1@host\r\n", "");
-        assert!(matches!(parse(msg.as_bytes()), Err(ParseError::Unanswerable(_))));
+        assert!(matches!(
+            parse(msg.as_bytes()),
+            Err(ParseError::Unanswerable(_))
+        ));
     }
 
     #[test]
@@ -666,7 +693,13 @@ l: 4\r\n\r\nv=0\r\n";
 
     #[test]
     fn garbage_never_panics() {
-        for data in [&b""[..], b"\r\n\r\n", b"INVITE", b"SIP/2.0 200\r\n\r\n", &[0xff; 40]] {
+        for data in [
+            &b""[..],
+            b"\r\n\r\n",
+            b"INVITE",
+            b"SIP/2.0 200\r\n\r\n",
+            &[0xff; 40],
+        ] {
             let _ = parse(data);
         }
     }

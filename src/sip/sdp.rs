@@ -138,9 +138,7 @@ pub fn parse(body: &[u8]) -> Result<RemoteMedia, SdpError> {
         }
     }
     let (port, pts) = audio.ok_or(SdpError::NoAudio)?;
-    let ip = media_addr
-        .or(session_addr)
-        .ok_or(SdpError::NoConnection)?;
+    let ip = media_addr.or(session_addr).ok_or(SdpError::NoConnection)?;
     let formats = pts
         .into_iter()
         .map(|pt| {
@@ -301,7 +299,10 @@ mod tests {
     #[test]
     fn malformed() {
         assert!(parse(b"v=0\r\nthis is not sdp\r\n").is_err());
-        assert_eq!(parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\n"), Err(SdpError::NoAudio));
+        assert_eq!(
+            parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\n"),
+            Err(SdpError::NoAudio)
+        );
         assert!(parse(&[0xff, 0xfe]).is_err());
     }
 }

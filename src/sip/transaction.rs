@@ -66,7 +66,9 @@ pub enum TimerOutcome<'a> {
     Retransmit(&'a [u8]),
     /// The transaction is over; `gave_up` when it ended without its ACK or
     /// response (timer H, timer F).
-    Terminated { gave_up: bool },
+    Terminated {
+        gave_up: bool,
+    },
     Nothing,
 }
 
@@ -340,7 +342,10 @@ mod tests {
         let t0 = Instant::now();
         let mut tx = ServerTransaction::new(true, false, SipTimers::default());
         tx.final_response(t0, 200, b"200".to_vec());
-        assert!(matches!(tx.handle_timeout(t0 + ms(500)), TimerOutcome::Retransmit(_)));
+        assert!(matches!(
+            tx.handle_timeout(t0 + ms(500)),
+            TimerOutcome::Retransmit(_)
+        ));
         assert!(tx.handle_ack(t0 + ms(700)));
         assert_eq!(tx.poll_timeout(), None);
         assert!(tx.is_terminated());

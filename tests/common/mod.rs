@@ -93,7 +93,8 @@ impl Sim {
     }
 
     pub fn send_bytes(&mut self, peer: Peer, data: &[u8]) {
-        self.engine.handle_input(self.now, Input::Sip { peer, data });
+        self.engine
+            .handle_input(self.now, Input::Sip { peer, data });
         self.drain();
     }
 
@@ -107,8 +108,10 @@ impl Sim {
                 }),
                 Output::MediaStart { call, params, .. } => {
                     self.media_started.push(call);
-                    self.media
-                        .insert(call, MediaSession::new(self.now, self.prompts.clone(), params));
+                    self.media.insert(
+                        call,
+                        MediaSession::new(self.now, self.prompts.clone(), params),
+                    );
                 }
                 Output::MediaPlay { call, prompt } => {
                     self.played.push((self.now, call, prompt));
@@ -202,7 +205,10 @@ impl Sim {
 
     /// Messages sent whose first line starts with `start`.
     pub fn sent_starting(&self, start: &str) -> Vec<&Sent> {
-        self.sent.iter().filter(|s| s.text.starts_with(start)).collect()
+        self.sent
+            .iter()
+            .filter(|s| s.text.starts_with(start))
+            .collect()
     }
 
     pub fn prompt_duration(&self, id: PromptId) -> Duration {
