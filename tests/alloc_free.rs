@@ -31,7 +31,9 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn sending_and_receiving_rtp_allocates_nothing() {
     let mut set = PromptSet::default();
-    let samples: Vec<i16> = (0..8000).map(|i| ((i as f64 * 0.2).sin() * 9000.0) as i16).collect();
+    let samples: Vec<i16> = (0..8000)
+        .map(|i| ((i as f64 * 0.2).sin() * 9000.0) as i16)
+        .collect();
     let id = set.insert(Prompt::from_samples("tone", &samples));
     let t0 = Instant::now();
     let mut session = MediaSession::new(
@@ -50,7 +52,10 @@ fn sending_and_receiving_rtp_allocates_nothing() {
         },
     );
     let from = "127.0.0.1:6000".parse().expect("addr");
-    let payload: Vec<u8> = samples[..160].iter().map(|&s| Codec::Pcma.encode(s)).collect();
+    let payload: Vec<u8> = samples[..160]
+        .iter()
+        .map(|&s| Codec::Pcma.encode(s))
+        .collect();
     let mut incoming = [0u8; 512];
     let mut out = [0u8; 512];
     let dtmf_len = RtpPacketBuilder::new()

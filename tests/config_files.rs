@@ -53,5 +53,9 @@ fn check_config_cli_names_key_and_line() {
         .args(["check-config", "config/example.toml"])
         .output()
         .expect("run hotline");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
