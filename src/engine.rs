@@ -178,7 +178,6 @@ enum CallState {
 }
 
 struct Call {
-    key: CallKey,
     peer: Peer,
     invite: SipRequest,
     invite_tx: TxKey,
@@ -326,12 +325,14 @@ impl Engine {
                 debug!(%reason, from = %peer.addr, "bad request");
                 if request.method() != Method::Ack {
                     self.respond_stateless(peer, &request, 400, &reason, &[]);
+                    self.record_refused_invite(now, peer, &request, 400);
                 }
             }
             Err(ParseError::UnsupportedScheme { request }) => {
                 self.counters.bad_requests += 1;
                 if request.method() != Method::Ack {
                     self.respond_stateless(peer, &request, 416, "Unsupported URI Scheme", &[]);
+                    self.record_refused_invite(now, peer, &request, 416);
                 }
             }
             Err(e) => {
@@ -368,7 +369,7 @@ impl Engine {
         }
         if !req.require.is_empty() {
             let unsupported = req.require.join(", ");
-            return self.respond_new(
+            self.respond_new(
                 now,
                 peer,
                 &req,
@@ -376,9 +377,11 @@ impl Engine {
                 "Bad Extension",
                 &[("Unsupported", &unsupported)],
             );
+            return self.record_refused_invite(now, peer, &req, 420);
         }
         if req.max_forwards == Some(0) && method != Method::Options {
-            return self.respond_new(now, peer, &req, 483, "Too Many Hops", &[]);
+            self.respond_new(now, peer, &req, 483, "Too Many Hops", &[]);
+            return self.record_refused_invite(now, peer, &req, 483);
         }
         match method {
             Method::Invite if req.to_tag.is_none() => self.handle_new_invite(now, peer, req),
@@ -443,7 +446,6 @@ impl Engine {
 
         let local_tag = self.random_token(10);
         let mut call = Call {
-            key,
             peer,
             invite_tx: tx_key,
             local_tag,
@@ -744,12 +746,16 @@ impl Engine {
         if !self.server_txs.contains_key(&invite_key) {
             return self.respond_new(now, peer, &req, 481, "Call/Transaction Does Not Exist", &[]);
         }
+        let call_key = self.dialogs.get(&req.call_id).copied();
+        // The 200 to CANCEL carries the INVITE's To tag (RFC 3261 9.2).
+        let mut req = req;
+        if let Some(c) = call_key.and_then(|k| self.calls.get(&k)) {
+            req.to_tag = Some(c.local_tag.clone());
+            req.to = format!("{};tag={}", req.to, c.local_tag);
+        }
         self.respond_new(now, peer, &req, 200, "OK", &[]);
-        let call = self
-            .dialogs
-            .get(&req.call_id)
-            .copied()
-            .filter(|k| self.calls.get(k).map(|c| c.state) == Some(CallState::Ringing));
+        let call =
+            call_key.filter(|k| self.calls.get(k).map(|c| c.state) == Some(CallState::Ringing));
         if let Some(key) = call {
             info!("cancelled while ringing");
             self.reject_ringing(
@@ -1069,41 +1075,84 @@ impl Engine {
             self.server_txs.remove(tx_key);
         }
         let at = |i: Instant| cdr::format_ms(self.wall_ms(i));
-        let record = CallRecord {
+        let mut record = self.base_record(key, &call.invite, call.peer, call.invite_at, now);
+        record.ringing_at = call.ringing_at.map(at);
+        record.answered_at = call.answered_at.map(at);
+        record.media_start_at = call.media_start_at.map(at);
+        record.media_end_at = call.media_start_at.map(|_| at(now));
+        record.time_to_answer_ms = call
+            .answered_at
+            .map(|a| (a - call.invite_at).as_millis() as u64);
+        record.duration_ms = call.answered_at.map(|a| (now - a).as_millis() as u64);
+        record.disposition = disposition;
+        record.outcome = outcome;
+        record.hangup_side = side;
+        record.sip_status = if call.answered_at.is_some() {
+            200
+        } else {
+            status
+        };
+        record.codec = call.negotiated.map(|n| n.codec);
+        record.digits = call.digits;
+        record.caller_spoke = call.caller_spoke;
+        info!(outcome = ?outcome, "call ended");
+        self.outputs.push_back(Output::CallEnded {
+            call: key,
+            record: Box::new(record),
+        });
+    }
+
+    /// A record with the INVITE's facts, for a call refused at `now`.
+    fn base_record(
+        &self,
+        key: CallKey,
+        invite: &SipRequest,
+        peer: Peer,
+        invite_at: Instant,
+        now: Instant,
+    ) -> CallRecord {
+        CallRecord {
             version: cdr::RECORD_VERSION,
-            call_id: format!("hl-{}-{}", self.epoch.1, call.key),
-            sip_call_id: call.invite.call_id.clone(),
-            caller_number: call.invite.from_user().to_string(),
-            caller_name: call.invite.from_display_name(),
-            dialled_number: call.invite.uri_user().to_string(),
+            call_id: format!("hl-{}-{}", self.epoch.1, key),
+            sip_call_id: invite.call_id.clone(),
+            caller_number: invite.from_user().to_string(),
+            caller_name: invite.from_display_name(),
+            dialled_number: invite.uri_user().to_string(),
             source: format!(
                 "{}:{}",
-                call.peer.transport.name().to_ascii_lowercase(),
-                call.peer.addr
+                peer.transport.name().to_ascii_lowercase(),
+                peer.addr
             ),
-            invite_at: at(call.invite_at),
-            ringing_at: call.ringing_at.map(at),
-            answered_at: call.answered_at.map(at),
-            media_start_at: call.media_start_at.map(at),
-            media_end_at: call.media_start_at.map(|_| at(now)),
-            ended_at: at(now),
-            time_to_answer_ms: call
-                .answered_at
-                .map(|a| (a - call.invite_at).as_millis() as u64),
-            duration_ms: call.answered_at.map(|a| (now - a).as_millis() as u64),
-            disposition,
-            outcome,
-            hangup_side: side,
-            sip_status: if call.answered_at.is_some() {
-                200
-            } else {
-                status
-            },
-            codec: call.negotiated.map(|n| n.codec),
-            digits: call.digits,
-            caller_spoke: call.caller_spoke,
-        };
-        info!(outcome = ?outcome, "call ended");
+            invite_at: cdr::format_ms(self.wall_ms(invite_at)),
+            ringing_at: None,
+            answered_at: None,
+            media_start_at: None,
+            media_end_at: None,
+            ended_at: cdr::format_ms(self.wall_ms(now)),
+            time_to_answer_ms: None,
+            duration_ms: None,
+            disposition: Disposition::Rejected,
+            outcome: Outcome::BadRequest,
+            hangup_side: Some(HangupSide::Engine),
+            sip_status: 0,
+            codec: None,
+            digits: String::new(),
+            caller_spoke: false,
+        }
+    }
+
+    /// A new INVITE refused before any call state exists (400, 416, 420,
+    /// 483) still leaves a record.
+    fn record_refused_invite(&mut self, now: Instant, peer: Peer, req: &SipRequest, status: u16) {
+        if req.method() != Method::Invite || req.to_tag.is_some() {
+            return;
+        }
+        self.counters.calls_offered += 1;
+        let key = self.next_call;
+        self.next_call += 1;
+        let mut record = self.base_record(key, req, peer, now, now);
+        record.sip_status = status;
+        info!(status, "INVITE refused");
         self.outputs.push_back(Output::CallEnded {
             call: key,
             record: Box::new(record),

@@ -203,6 +203,11 @@ fn cancel_before_answer_gets_200_and_487() {
     let ok = sim.sent_starting("SIP/2.0 200");
     assert_eq!(ok.len(), 1);
     assert!(ok[0].text.contains("CSeq: 1 CANCEL"));
+    let tag = sim.to_tag();
+    assert!(
+        ok[0].text.contains(&format!(";tag={tag}\r\n")),
+        "the 200 to CANCEL carries the INVITE's To tag"
+    );
     let terminated = sim.sent_starting("SIP/2.0 487");
     assert_eq!(terminated.len(), 1);
     assert!(terminated[0].text.contains("CSeq: 1 INVITE"));

@@ -67,6 +67,15 @@ fn each_kind_of_bad_request_gets_its_answer() {
             got.iter().any(|l| l.starts_with(expected)),
             "case {i}: expected {expected}, got {got:?}"
         );
+        if msg.starts_with("INVITE") {
+            assert_eq!(
+                sim.records.len(),
+                1,
+                "case {i}: a refused INVITE leaves a record"
+            );
+            let code: u16 = expected[8..11].parse().expect("code");
+            assert_eq!(sim.records[0].sip_status, code, "case {i}");
+        }
         if *expected == "SIP/2.0 400" {
             let reason = &got
                 .iter()

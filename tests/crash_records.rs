@@ -62,9 +62,7 @@ impl Client {
         socket
             .set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
-        socket
-            .connect(("127.0.0.1", SIP_PORT))
-            .expect("connect");
+        socket.connect(("127.0.0.1", SIP_PORT)).expect("connect");
         Client { socket }
     }
 
@@ -102,7 +100,14 @@ impl Client {
         matches!(self.socket.recv(&mut buf), Ok(n) if buf[..n].starts_with(b"SIP/2.0 200"))
     }
 
-    fn headers(&self, call_id: &str, branch: &str, method: &str, cseq: u32, to_tag: &str) -> String {
+    fn headers(
+        &self,
+        call_id: &str,
+        branch: &str,
+        method: &str,
+        cseq: u32,
+        to_tag: &str,
+    ) -> String {
         let p = self.port();
         let to_tag = if to_tag.is_empty() {
             String::new()
@@ -156,7 +161,10 @@ fn rand_suffix() -> u64 {
 
 fn all_lines(dir: &Path) -> String {
     let mut text = String::new();
-    for entry in std::fs::read_dir(dir.join("cdr")).expect("cdr dir").flatten() {
+    for entry in std::fs::read_dir(dir.join("cdr"))
+        .expect("cdr dir")
+        .flatten()
+    {
         text.push_str(&std::fs::read_to_string(entry.path()).expect("read"));
     }
     text

@@ -38,6 +38,8 @@ pub enum Outcome {
     OverCapacity,
     /// No common codec or unusable SDP: 488.
     NoCommonCodec,
+    /// A malformed or unsupported INVITE: 400, 416, 420 or 483.
+    BadRequest,
     /// The 2xx was never acknowledged (timer H).
     NoAck,
     /// No RTP from the caller for the inactivity timeout.
