@@ -24,7 +24,9 @@ use crate::media::session::{MediaEvent, MediaParams};
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::message::{self, Method, ParseError, SipMessage, SipRequest, SipResponse};
 use crate::sip::sdp::{self, Direction, LocalMedia, Negotiated, RemoteMedia};
-use crate::sip::transaction::{ClientTransaction, ServerTransaction, SipTimers, TimerOutcome};
+use crate::sip::transaction::{
+    ClientTransaction, ServerState, ServerTransaction, SipTimers, Timed, TimerOutcome,
+};
 use crate::time::TimerQueue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -685,8 +687,7 @@ impl Engine {
             method: "INVITE".into(),
         };
         if let Some((tx, _)) = self.server_txs.get_mut(&key) {
-            if !tx.is_terminated() && tx.state() == crate::sip::transaction::ServerState::Completed
-            {
+            if !tx.is_terminated() && tx.state() == ServerState::Completed {
                 tx.handle_ack(now);
                 let wake = tx.poll_timeout();
                 self.schedule(wake, Wake::ServerTx(key));
@@ -1162,29 +1163,14 @@ impl Engine {
     // ---- transaction timers ------------------------------------------
 
     fn server_tx_timeout(&mut self, now: Instant, key: TxKey) {
-        let Some((tx, peer)) = self.server_txs.get_mut(&key) else {
-            return;
-        };
-        let peer = *peer;
-        match tx.handle_timeout(now) {
-            TimerOutcome::Retransmit(data) => {
-                let data = data.to_vec();
-                self.outputs.push_back(Output::Transmit { peer, data });
-            }
-            TimerOutcome::Terminated { gave_up } => {
-                self.server_txs.remove(&key);
+        match fire(&mut self.server_txs, &key, now, &mut self.outputs) {
+            Fired::Pending(wake) => self.schedule(wake, Wake::ServerTx(key)),
+            Fired::Ended { gave_up } => {
                 if gave_up {
                     self.timer_h_fired(now, &key);
                 }
-                return;
             }
-            TimerOutcome::Nothing => {}
         }
-        let wake = self
-            .server_txs
-            .get(&key)
-            .and_then(|(tx, _)| tx.poll_timeout());
-        self.schedule(wake, Wake::ServerTx(key));
     }
 
     /// No ACK for our 2xx within 64*T1: the dialog is dead; BYE it.
@@ -1207,29 +1193,14 @@ impl Engine {
     }
 
     fn client_tx_timeout(&mut self, now: Instant, branch: String) {
-        let Some((tx, peer)) = self.client_txs.get_mut(&branch) else {
-            return;
-        };
-        let peer = *peer;
-        match tx.handle_timeout(now) {
-            TimerOutcome::Retransmit(data) => {
-                let data = data.to_vec();
-                self.outputs.push_back(Output::Transmit { peer, data });
-            }
-            TimerOutcome::Terminated { gave_up } => {
+        match fire(&mut self.client_txs, &branch, now, &mut self.outputs) {
+            Fired::Pending(wake) => self.schedule(wake, Wake::ClientTx(branch)),
+            Fired::Ended { gave_up } => {
                 if gave_up {
                     self.counters.bye_timeouts += 1;
                 }
-                self.client_txs.remove(&branch);
-                return;
             }
-            TimerOutcome::Nothing => {}
         }
-        let wake = self
-            .client_txs
-            .get(&branch)
-            .and_then(|(tx, _)| tx.poll_timeout());
-        self.schedule(wake, Wake::ClientTx(branch));
     }
 
     // ---- helpers -------------------------------------------------------
@@ -1308,6 +1279,38 @@ impl Engine {
             wall.saturating_sub((base - at).as_millis() as u64)
         }
     }
+}
+
+enum Fired {
+    /// Still running; wake it again then.
+    Pending(Option<Instant>),
+    /// Ended and removed; `gave_up` when timer H or F ran out.
+    Ended { gave_up: bool },
+}
+
+/// Runs a transaction's due timers: retransmissions go to `outputs`, and an
+/// ended transaction is removed from `txs`.
+fn fire<K: std::hash::Hash + Eq, T: Timed>(
+    txs: &mut HashMap<K, (T, Peer)>,
+    key: &K,
+    now: Instant,
+    outputs: &mut VecDeque<Output>,
+) -> Fired {
+    let Some((tx, peer)) = txs.get_mut(key) else {
+        return Fired::Pending(None);
+    };
+    match tx.handle_timeout(now) {
+        TimerOutcome::Retransmit(data) => outputs.push_back(Output::Transmit {
+            peer: *peer,
+            data: data.to_vec(),
+        }),
+        TimerOutcome::Terminated { gave_up } => {
+            txs.remove(key);
+            return Fired::Ended { gave_up };
+        }
+        TimerOutcome::Nothing => {}
+    }
+    Fired::Pending(tx.poll_timeout())
 }
 
 fn random_token(rng: &mut StdRng, len: usize) -> String {

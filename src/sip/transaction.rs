@@ -51,6 +51,30 @@ pub enum TimerName {
     K,
 }
 
+/// What the engine needs of any transaction to drive its timers.
+pub trait Timed {
+    fn handle_timeout(&mut self, now: Instant) -> TimerOutcome<'_>;
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+impl Timed for ServerTransaction {
+    fn handle_timeout(&mut self, now: Instant) -> TimerOutcome<'_> {
+        ServerTransaction::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ServerTransaction::poll_timeout(self)
+    }
+}
+
+impl Timed for ClientTransaction {
+    fn handle_timeout(&mut self, now: Instant) -> TimerOutcome<'_> {
+        ClientTransaction::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientTransaction::poll_timeout(self)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerState {
     Proceeding,
