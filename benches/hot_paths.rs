@@ -79,9 +79,10 @@ fn main() {
             inactivity_timeout: Duration::from_secs(3600),
             speech_threshold_dbfs: -35.0,
             speech_frames: 6,
+            inband_dtmf: true,
         },
     );
-    session.play(id);
+    session.play(id, 0);
     let mut buf = [0u8; 512];
     let mut now = t0;
     let mut frame = 0u32;
@@ -89,7 +90,7 @@ fn main() {
         now += Duration::from_millis(20);
         frame += 1;
         if frame % 400 == 0 {
-            session.play(id);
+            session.play(id, frame);
         }
         black_box(session.poll_transmit(now, &mut buf));
     });
@@ -102,8 +103,12 @@ fn main() {
         .payload(&payload)
         .build_into(&mut packet)
         .expect("build");
-    bench("rtp: handle_rtp (decode + speech)", 200_000, || {
-        session.handle_rtp(now, source, black_box(&packet[..len]));
-        while session.poll_event().is_some() {}
-    });
+    bench(
+        "rtp: handle_rtp (decode, speech, inband DTMF)",
+        200_000,
+        || {
+            session.handle_rtp(now, source, black_box(&packet[..len]));
+            while session.poll_event().is_some() {}
+        },
+    );
 }

@@ -4,7 +4,8 @@
 # Usage: scripts/render-prompts.sh [OUTPUT_DIR]
 #
 #   OUTPUT_DIR defaults to <repo>/prompts. Writes
-#     OUTPUT_DIR/<lang>/<name>.wav   for lang in zh, en
+#     OUTPUT_DIR/<lang>/<name>.wav       for lang in zh, en
+#     OUTPUT_DIR/<lang>/digits/<d>.wav   d = 0..9, tightly trimmed
 #     OUTPUT_DIR/beep.wav
 #   Every file is WAV, 8000 Hz, mono, 16-bit signed PCM.
 #
@@ -61,7 +62,57 @@ PROMPTS=(
     "please_hold|请稍候，正在为您转接。|Please hold while we connect you."
     "sorry_wait|对不起，让您久等了。|Sorry to have kept you waiting."
     "goodbye|感谢您的来电，再见！|Thank you for calling. Goodbye!"
+    "main_menu|咨询请按1，报修请按2，投诉请按3，留言请按9。|For enquiries press 1, for repairs press 2, for complaints press 3, to leave a message press 9."
+    "invalid_choice|您的输入有误，请重新输入。|Sorry, that is not a valid choice. Please try again."
+    "no_input|您没有输入，请重新选择。|We did not receive your choice. Please try again."
+    "leave_message|请在提示音后留言，留言完毕请按井号键。|Please leave your message after the tone, and press the hash key when you have finished."
+    "message_saved|您的留言已保存，我们会尽快给您回电。感谢您的来电，再见！|Your message has been saved and we will call you back soon. Thank you for calling, goodbye!"
+    "no_agents|对不起，现在没有客服人员可以接听您的电话。|Sorry, no agent is available to take your call right now."
+    "night_closed|您好，现在是非工作时间，我们的服务时间是每天早上八点至晚上八点。|Hello, our service hours are eight a.m. to eight p.m. every day. We are closed now."
+    "enter_account|请输入您的户号，以井号键结束。|Please enter your account number, followed by the hash key."
+    "account_received|您的户号已收到。|Thank you, we have your account number."
+    "consultation|咨询业务。|Enquiries."
+    "repair|报修业务。|Repairs."
+    "complaint|投诉业务。|Complaints."
 )
+
+# Mixed-language prompts: name | lang:text | lang:text ...
+# Each segment is spoken by its own language's voice; the segments are joined
+# with a short pause and the same file is written to every language directory.
+MIXED_PROMPTS=(
+    "choose_language|zh:普通话请按1，|en:For English, press 2."
+)
+MIXED_GAP=0.3   # seconds of silence between segments
+
+# Digits 0..9 for assembling announcements (agent numbers etc.). Rendered with
+# no lead-in and a 20 ms tail so they can be concatenated directly. Mandarin
+# reads 1 as 幺 (yāo), as is usual when reading out phone/agent numbers.
+DIGITS_ZH=(零 幺 二 三 四 五 六 七 八 九)
+DIGITS_EN=(zero one two three four five six seven eight nine)
+
+# Mandarin pronunciation fixes: "word|espeak-ng input". Applied to the zh text
+# only when it is handed to espeak-ng; the texts above (and in
+# prompts/README.md) stay as written. [[...]] is espeak-ng phoneme input
+# (cmn phoneme names, as printed by `espeak-ng -x -v cmn-latn-pinyin`).
+# Errors in espeak-ng 1.51's cmn_dict:
+#   重新  read zhòng xīn ("heavy"); should be chóng xīn
+#   投诉  诉 has no tone in cmn_dict (spoken as a neutral "tóu su"); should be sù
+#   业务  务 likewise toneless ("yè wu"); should be wù
+# 服务 has the same toneless 务 but is deliberately not fixed, so `greeting`
+# (热线服务中心) stays as previously rendered and `night_closed` matches it.
+ZH_FIXES=(
+    "重新|[[ts.h'ong35]]新"
+    "投诉|投[[s'u51]]"
+    "业务|业[[w'u51]]"
+)
+zh_spoken() {
+    local text="$1" fix from to
+    for fix in "${ZH_FIXES[@]}"; do
+        from="${fix%%|*}" to="${fix#*|}"
+        text="${text//"$from"/"$to"}"
+    done
+    printf '%s' "$text"
+}
 
 # Output format: 8 kHz, mono, 16-bit signed PCM WAV.
 FMT=(-r 8000 -c 1 -b 16 -e signed-integer)
@@ -69,31 +120,65 @@ FMT=(-r 8000 -c 1 -b 16 -e signed-integer)
 tmp_dir="$(mktemp -d)"
 trap 'rm -rf "$tmp_dir"' EXIT
 
-mkdir -p "$out_dir/zh" "$out_dir/en"
+mkdir -p "$out_dir/zh/digits" "$out_dir/en/digits"
 
-# render <voice> <speed> <text> <dest.wav>
+# render <voice> <speed> <text> <dest.wav> [lead_s] [tail_s]
 render() {
-    local voice="$1" speed="$2" text="$3" dest="$4"
+    local voice="$1" speed="$2" text="$3" dest="$4" lead="${5:-0.05}" tail="${6:-0.1}"
     local raw="$tmp_dir/raw.wav" tmp="$tmp_dir/out.wav"
     espeak-ng -v "$voice" -s "$speed" -w "$raw" -- "$text"
     # Trim leading/trailing silence espeak adds (silence / reverse / silence /
-    # reverse), normalise to -3 dBFS, then pad 50 ms lead-in and 100 ms tail.
-    # The rate change to 8 kHz (with anti-alias filtering) is applied by sox
-    # automatically from the output format options.
+    # reverse), normalise to -3 dBFS, then pad the lead-in and tail (default
+    # 50 ms / 100 ms). The rate change to 8 kHz (with anti-alias filtering)
+    # is applied by sox automatically from the output format options.
     sox -R "$raw" "${FMT[@]}" "$tmp" \
         silence 1 0.01 -50d \
         reverse silence 1 0.01 -50d reverse \
         norm -3 \
-        pad 0.05 0.1
+        pad "$lead" "$tail"
     mv -f "$tmp" "$dest"
 }
 
 for entry in "${PROMPTS[@]}"; do
     IFS='|' read -r name zh en <<<"$entry"
-    render "$ZH_VOICE" "$ZH_SPEED" "$zh" "$out_dir/zh/$name.wav"
+    render "$ZH_VOICE" "$ZH_SPEED" "$(zh_spoken "$zh")" "$out_dir/zh/$name.wav"
     render "$EN_VOICE" "$EN_SPEED" "$en" "$out_dir/en/$name.wav"
     echo "rendered $name (zh: $ZH_VOICE, en: $EN_VOICE)"
 done
+
+# Mixed-language prompts: each segment is rendered like a prompt but without
+# padding (trimmed, normalised to -3 dBFS, 8 kHz), then the segments are
+# joined with MIXED_GAP of silence and padded 50 ms / 100 ms as a whole.
+sox -R -n "${FMT[@]}" "$tmp_dir/gap.wav" trim 0 "$MIXED_GAP"
+for entry in "${MIXED_PROMPTS[@]}"; do
+    IFS='|' read -r -a fields <<<"$entry"
+    name="${fields[0]}"
+    parts=() voices=()
+    for ((i = 1; i < ${#fields[@]}; i++)); do
+        lang="${fields[i]%%:*}" text="${fields[i]#*:}"
+        case "$lang" in
+            zh) voice="$ZH_VOICE" speed="$ZH_SPEED" text="$(zh_spoken "$text")" ;;
+            en) voice="$EN_VOICE" speed="$EN_SPEED" ;;
+            *) die "mixed prompt '$name': unknown language '$lang'" ;;
+        esac
+        seg="$tmp_dir/seg$i.wav"
+        render "$voice" "$speed" "$text" "$seg" 0 0
+        if ((i > 1)); then parts+=("$tmp_dir/gap.wav"); fi
+        parts+=("$seg")
+        voices+=("$lang: $voice")
+    done
+    sox -R "${parts[@]}" "${FMT[@]}" "$tmp_dir/mixed.wav" pad 0.05 0.1
+    cp -f "$tmp_dir/mixed.wav" "$out_dir/zh/$name.wav"
+    mv -f "$tmp_dir/mixed.wav" "$out_dir/en/$name.wav"
+    echo "rendered $name (mixed; $(printf '%s; ' "${voices[@]}" | sed 's/; $//'))"
+done
+
+# Digits: no lead-in, 20 ms tail.
+for d in 0 1 2 3 4 5 6 7 8 9; do
+    render "$ZH_VOICE" "$ZH_SPEED" "$(zh_spoken "${DIGITS_ZH[d]}")" "$out_dir/zh/digits/$d.wav" 0 0.02
+    render "$EN_VOICE" "$EN_SPEED" "${DIGITS_EN[d]}" "$out_dir/en/digits/$d.wav" 0 0.02
+done
+echo "rendered digits 0-9 (zh: ${DIGITS_ZH[*]}; en: ${DIGITS_EN[*]})"
 
 # Beep: 1000 Hz sine, 300 ms, half amplitude, 10 ms fades to avoid clicks.
 sox -R -n "${FMT[@]}" "$tmp_dir/beep.wav" synth 0.3 sine 1000 vol 0.5 fade h 0.01 0.3 0.01

@@ -25,6 +25,8 @@ pub mod cdr;
 pub mod config;
 pub mod engine;
 pub mod media;
+pub mod messages;
 pub mod runtime;
+pub mod setup;
 pub mod sip;
 pub mod time;

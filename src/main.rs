@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hotline::config::Config;
+use hotline::setup::Setup;
 
 #[derive(Parser)]
 #[command(
@@ -24,10 +25,36 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Check a config file and its prompts; errors name the key and line.
+    /// Check a config file, its prompts, IVR program and caller directory;
+    /// errors name the key and line.
     CheckConfig { file: PathBuf },
     /// Print the embedded default config.
     DefaultConfig,
+    /// Voice messages left by callers.
+    Messages {
+        #[command(subcommand)]
+        command: MessagesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessagesCommand {
+    /// List recorded messages, newest first.
+    List {
+        /// Config whose messages folder to read (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Loads a config file, or the embedded default.
+fn load_config(path: Option<&PathBuf>) -> Result<(Config, String), String> {
+    match path {
+        Some(p) => Config::load(p)
+            .map(|c| (c, p.display().to_string()))
+            .map_err(|e| e.to_string()),
+        None => Ok((Config::embedded(), "embedded default config".into())),
+    }
 }
 
 fn main() -> ExitCode {
@@ -41,12 +68,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => {
-            let config = match config {
-                Some(path) => match Config::load(&path) {
-                    Ok(c) => c,
-                    Err(e) => return fail(&e.to_string()),
-                },
-                None => Config::embedded(),
+            let setup = match load_config(config.as_ref())
+                .and_then(|(c, origin)| Setup::load(c, &origin).map_err(|e| e.to_string()))
+            {
+                Ok(s) => s,
+                Err(e) => return fail(&e),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -55,21 +81,50 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start runtime: {e}")),
             };
-            match runtime.block_on(hotline::runtime::run(config)) {
+            match runtime.block_on(hotline::runtime::run(setup)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}")),
             }
         }
         Command::CheckConfig { file } => {
-            let config = match Config::load(&file) {
-                Ok(c) => c,
-                Err(e) => return fail(&e.to_string()),
-            };
-            if let Err(e) = hotline::media::catalog::load(&config) {
-                return fail(&format!("{}: {e}", file.display()));
+            match load_config(Some(&file))
+                .and_then(|(c, origin)| Setup::load(c, &origin).map_err(|e| e.to_string()))
+            {
+                Ok(setup) => {
+                    println!(
+                        "{}: OK ({} IVR nodes, {} prompts, {} callers in the directory)",
+                        file.display(),
+                        setup.program.nodes.len(),
+                        setup.prompts.set.len(),
+                        setup.directory.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
-            println!("{}: OK", file.display());
-            ExitCode::SUCCESS
+        }
+        Command::Messages {
+            command: MessagesCommand::List { config },
+        } => {
+            let config = match load_config(config.as_ref()) {
+                Ok((c, _)) => c,
+                Err(e) => return fail(&e),
+            };
+            let dir = config.messages_dir();
+            match hotline::messages::read_index(&dir) {
+                Ok((records, skipped)) => {
+                    if records.is_empty() {
+                        println!("no messages in {}", dir.display());
+                    } else {
+                        print!("{}", hotline::messages::format_table(&records));
+                    }
+                    if skipped > 0 {
+                        eprintln!("({skipped} unreadable index lines skipped)");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
         }
         Command::DefaultConfig => {
             print!("{}", hotline::config::DEFAULT_TOML);

@@ -1,5 +1,6 @@
 //! The RTP hot path allocates nothing per packet: checked with a counting
-//! global allocator around thousands of sends and receives.
+//! global allocator around thousands of sends and receives, with speech
+//! detection, inband DTMF detection and a message recording running.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,8 +50,11 @@ fn sending_and_receiving_rtp_allocates_nothing() {
             inactivity_timeout: Duration::from_secs(30),
             speech_threshold_dbfs: -40.0,
             speech_frames: 5,
+            inband_dtmf: true,
         },
     );
+    // A recording allocates its whole buffer once, when it starts.
+    session.start_recording(t0, Duration::from_secs(120), Duration::from_secs(60));
     let from = "127.0.0.1:6000".parse().expect("addr");
     let payload: Vec<u8> = samples[..160]
         .iter()
@@ -70,7 +74,7 @@ fn sending_and_receiving_rtp_allocates_nothing() {
     let mut sent = 0;
     for i in 0..5000u32 {
         if i % 50 == 0 {
-            session.play(id);
+            session.play(id, i);
         }
         while let Some(t) = session.poll_transmit(now, &mut out) {
             sent += t.len;

@@ -1,6 +1,6 @@
-//! The inbound call core under simulated time: the answer window, the
-//! silent-caller routine to the millisecond, CANCEL racing the answer, a
-//! lost ACK, retransmissions, re-INVITE and the records each call leaves.
+//! The inbound call core under simulated time: the answer window, CANCEL
+//! racing the answer, a lost ACK, retransmissions, re-INVITE and the records
+//! each call leaves. The IVR's timings are in core_ivr.rs.
 
 mod common;
 
@@ -9,7 +9,6 @@ use std::time::Duration;
 use common::*;
 use hotline::cdr::{Disposition, HangupSide, Outcome};
 use hotline::config::AnswerDelay;
-use hotline::media::session::MediaEvent;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -81,117 +80,6 @@ fn the_call_rate_limit_refuses_a_burst() {
     sim.run_for(ms(1000));
     sim.send(&invite("later", "z9hG4bK-later", Some(SDP_OFFER)));
     assert_eq!(sim.sent_starting("SIP/2.0 180").len(), 4, "tokens refill");
-}
-
-#[test]
-fn silent_caller_routine_to_the_millisecond() {
-    let mut sim = Sim::new(config(|_| {}));
-    let tag = answered_call(&mut sim, "silent");
-    let acked = sim.now;
-    let f = sim.flow;
-    let greeting = sim.prompt_duration(f.greeting);
-    let question = sim.prompt_duration(f.silent_question);
-    let apology = sim.prompt_duration(f.silent_apology);
-    sim.run_for(Duration::from_secs(60));
-
-    let plays: Vec<_> = sim
-        .played
-        .iter()
-        .map(|(at, _, p)| (*at - acked, *p))
-        .collect();
-    // Media opens at the ACK with the greeting in its first frame.
-    let listen = ms(3000);
-    let q_at = greeting + listen;
-    let a_at = q_at + question + ms(5000);
-    assert_eq!(
-        plays,
-        vec![
-            (Duration::ZERO, f.greeting),
-            (q_at, f.silent_question),
-            (a_at, f.silent_apology),
-        ]
-    );
-    let bye = sim.sent_starting("BYE ");
-    assert!(bye.len() > 1, "unanswered BYE is retransmitted");
-    assert_eq!(bye[0].at - acked, a_at + apology + ms(5000));
-    assert!(bye[0]
-        .text
-        .contains(&format!("From: <sip:4008@127.0.0.1:5060>;tag={tag}")));
-    assert!(bye[0]
-        .text
-        .contains("To: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>;tag=caller1"));
-    assert!(bye[0]
-        .text
-        .starts_with("BYE sip:13800138000@127.0.0.1:5070 SIP/2.0"));
-
-    let rec = &sim.records[0];
-    assert_eq!(rec.outcome, Outcome::SilentHangup);
-    assert_eq!(rec.hangup_side, Some(HangupSide::Engine));
-    assert_eq!(rec.disposition, Disposition::Answered);
-    assert_eq!(rec.time_to_answer_ms, Some(2000));
-    assert_eq!(rec.caller_number, "13800138000");
-    assert_eq!(rec.caller_name.as_deref(), Some("Li Lei"));
-    assert_eq!(rec.dialled_number, "4008");
-    assert!(!rec.caller_spoke);
-}
-
-#[test]
-fn silent_timings_follow_the_config() {
-    let mut sim = Sim::new(config(|c| {
-        c.flow.listen_after_greeting = ms(1000);
-        c.flow.silent_wait = ms(2000);
-        c.flow.apology_wait = ms(1500);
-    }));
-    answered_call(&mut sim, "silent2");
-    let acked = sim.now;
-    let f = sim.flow;
-    sim.run_for(Duration::from_secs(60));
-    let expected = sim.prompt_duration(f.greeting)
-        + ms(1000)
-        + sim.prompt_duration(f.silent_question)
-        + ms(2000)
-        + sim.prompt_duration(f.silent_apology)
-        + ms(1500);
-    assert_eq!(sim.sent_starting("BYE ")[0].at - acked, expected);
-}
-
-#[test]
-fn a_caller_who_speaks_hears_please_hold_then_goodbye() {
-    let mut sim = Sim::new(config(|_| {}));
-    answered_call(&mut sim, "talker");
-    let f = sim.flow;
-    let greeting = sim.prompt_duration(f.greeting);
-    sim.run_for(greeting + ms(1000));
-    let call = sim.media_started[0];
-    sim.media_event(call, MediaEvent::Speech);
-    let spoke_at = sim.now;
-    sim.run_for(Duration::from_secs(30));
-    let plays: Vec<_> = sim.played.iter().map(|(_, _, p)| *p).collect();
-    assert_eq!(plays, vec![f.greeting, f.please_hold, f.goodbye]);
-    assert_eq!(sim.played[1].0, spoke_at, "no wait once the caller speaks");
-    let rec = &sim.records[0];
-    assert_eq!(rec.outcome, Outcome::Completed);
-    assert!(rec.caller_spoke);
-    assert_eq!(rec.hangup_side, Some(HangupSide::Engine));
-}
-
-#[test]
-fn a_key_press_during_the_greeting_goes_on_when_it_ends() {
-    let mut sim = Sim::new(config(|_| {}));
-    answered_call(&mut sim, "keys");
-    let acked = sim.now;
-    let call = sim.media_started[0];
-    sim.run_for(ms(500));
-    sim.media_event(call, MediaEvent::Digit('5'));
-    sim.run_for(Duration::from_secs(30));
-    let f = sim.flow;
-    assert_eq!(sim.played[1].2, f.please_hold);
-    assert_eq!(
-        sim.played[1].0 - acked,
-        sim.prompt_duration(f.greeting),
-        "please-hold follows the greeting's last frame"
-    );
-    assert_eq!(sim.records[0].digits, "5");
 }
 
 #[test]
@@ -276,13 +164,9 @@ fn lost_ack_retransmits_the_200_then_timer_h_ends_the_call() {
 
 #[test]
 fn bye_retransmitted_over_udp_until_answered() {
-    let mut sim = Sim::new(config(|c| {
-        c.flow.listen_after_greeting = ms(0);
-        c.flow.silent_wait = ms(0);
-        c.flow.apology_wait = ms(0);
-    }));
+    let mut sim = Sim::new(config(|_| {}));
     answered_call(&mut sim, "byeretx");
-    let first = sim.run_until_sent("BYE ", Duration::from_secs(30));
+    let first = sim.run_until_sent("BYE ", Duration::from_secs(60));
     sim.run_until(first + ms(1600));
     let byes: Vec<u128> = sim
         .sent_starting("BYE ")
@@ -440,7 +324,6 @@ fn no_common_codec_is_488_with_a_record() {
 fn dead_media_is_hung_up() {
     let mut sim = Sim::new(config(|c| {
         c.media.inactivity_timeout = Duration::from_secs(4);
-        c.flow.listen_after_greeting = Duration::from_secs(30);
     }));
     answered_call(&mut sim, "dead");
     let media_start = sim.now;

@@ -1,3 +1,6 @@
-//! One call's phases and its flow.
+//! One call: its IVR program (as data), the interpreter that runs it, and
+//! the caller directory that classes customers.
 
-pub mod flow;
+pub mod directory;
+pub mod ivr;
+pub mod program;

@@ -40,6 +40,8 @@ pub enum Outcome {
     NoCommonCodec,
     /// A malformed or unsupported INVITE: 400, 416, 420 or 483.
     BadRequest,
+    /// No IVR plan for the dialled number: 404.
+    UnknownNumber,
     /// The 2xx was never acknowledged (timer H).
     NoAck,
     /// No RTP from the caller for the inactivity timeout.
@@ -89,6 +91,31 @@ pub struct CallRecord {
     pub digits: String,
     /// Whether speech was detected from the caller.
     pub caller_spoke: bool,
+    /// Prompt language the call ended in.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// IVR nodes in the order the caller went through them.
+    #[serde(default)]
+    pub ivr_path: Vec<String>,
+    /// From answer (media start) to leaving the IVR (queue or hang-up).
+    #[serde(default)]
+    pub time_in_ivr_ms: Option<u64>,
+    /// Business type chosen in the IVR (consultation, repair, ...).
+    #[serde(default)]
+    pub business_type: Option<String>,
+    /// Digits collected by collect nodes, by variable (account numbers...).
+    #[serde(default)]
+    pub collected: std::collections::BTreeMap<String, String>,
+    /// From the caller directory: group, business or public.
+    #[serde(default)]
+    pub customer_class: Option<String>,
+    #[serde(default)]
+    pub vip: bool,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    /// The voice message left, relative to the messages folder.
+    #[serde(default)]
+    pub message_file: Option<String>,
 }
 
 impl CallRecord {

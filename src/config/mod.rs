@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
+use crate::call::program::IvrConfig;
+
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
@@ -32,13 +34,20 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub calls: CallsConfig,
-    pub flow: FlowConfig,
     #[serde(default)]
     pub prompts: PromptsConfig,
     pub cdr: CdrConfig,
+    #[serde(default)]
+    pub messages: MessagesConfig,
+    #[serde(default)]
+    pub directory: DirectoryConfig,
+    pub ivr: IvrConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The TOML text, for line numbers in later checks.
+    #[serde(skip)]
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +86,19 @@ pub struct MediaConfig {
     pub speech_threshold_dbfs: f64,
     #[serde(with = "humantime_serde")]
     pub speech_min: Duration,
+    /// Detect DTMF tones in the audio: `auto` (when the caller's SDP has no
+    /// telephone-event), `always` or `off`.
+    #[serde(default)]
+    pub inband_dtmf: InbandDtmf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InbandDtmf {
+    #[default]
+    Auto,
+    Always,
+    Off,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +128,7 @@ impl<'de> Deserialize<'de> for AnswerDelay {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     Zh,
@@ -124,25 +146,67 @@ impl Language {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FlowConfig {
-    pub language: Language,
-    #[serde(with = "humantime_serde")]
-    pub listen_after_greeting: Duration,
-    #[serde(with = "humantime_serde")]
-    pub silent_wait: Duration,
-    #[serde(with = "humantime_serde")]
-    pub apology_wait: Duration,
+pub struct PromptsConfig {
+    /// Folder holding `<language>/<name>.wav` (shared ones such as
+    /// `beep.wav` directly in it); none = the built-in set.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Per-name overrides for every language: name -> file (relative to `dir`).
+    #[serde(default)]
+    pub files: BTreeMap<String, PathBuf>,
+    /// Languages to load; every prompt a program uses must exist in each.
+    #[serde(default = "default_languages")]
+    pub languages: Vec<Language>,
+    /// Language of numbers that name none.
+    #[serde(default = "default_language")]
+    pub default_language: Language,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig {
+            dir: None,
+            files: BTreeMap::new(),
+            languages: default_languages(),
+            default_language: default_language(),
+        }
+    }
+}
+
+fn default_languages() -> Vec<Language> {
+    vec![Language::Zh, Language::En]
+}
+fn default_language() -> Language {
+    Language::Zh
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesConfig {
+    /// Where recorded messages (WAV) and their index go.
+    pub dir: PathBuf,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        MessagesConfig {
+            dir: PathBuf::from("var/messages"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PromptsConfig {
-    /// Folder holding `<language>/<name>.wav`; none = the built-in set.
+pub struct DirectoryConfig {
+    /// The caller directory (customer classes); reloaded when it changes.
     #[serde(default)]
-    pub dir: Option<PathBuf>,
-    /// Per-name overrides: name -> file (relative to `dir`).
-    #[serde(default)]
-    pub files: BTreeMap<String, PathBuf>,
+    pub file: Option<PathBuf>,
+    #[serde(default = "default_reload", with = "humantime_serde")]
+    pub reload_every: Duration,
+}
+
+fn default_reload() -> Duration {
+    Duration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +240,7 @@ impl Config {
         };
         let mut config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         config.base_dir = base_dir.to_path_buf();
+        config.source = text.to_string();
         let line_of = |span: std::ops::Range<usize>| {
             text[..span.start.min(text.len())].matches('\n').count() + 1
         };
@@ -195,6 +260,11 @@ impl Config {
         if config.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls must be at least 1".into()));
         }
+        if config.prompts.languages.is_empty() {
+            return Err(invalid(
+                "prompts.languages: give at least one language".into(),
+            ));
+        }
         Ok(config)
     }
 
@@ -207,6 +277,14 @@ impl Config {
 
     pub fn cdr_dir(&self) -> PathBuf {
         self.base_dir.join(&self.cdr.dir)
+    }
+
+    pub fn messages_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.messages.dir)
+    }
+
+    pub fn directory_file(&self) -> Option<PathBuf> {
+        self.directory.file.as_ref().map(|f| self.base_dir.join(f))
     }
 
     /// Host:port for our Via and Contact headers.
@@ -227,7 +305,7 @@ mod tests {
         let c = Config::embedded();
         assert_eq!(c.sip.listen, vec!["127.0.0.1:5060".parse().expect("addr")]);
         assert!(c.calls.answer_after.0 <= ANSWER_WINDOW);
-        assert_eq!(c.flow.silent_wait, Duration::from_secs(5));
+        assert!(!c.ivr.nodes.is_empty());
     }
 
     #[test]

@@ -1,78 +1,114 @@
-//! The prompts the call flow needs, by name, from a folder or from the set
-//! built into the binary (so `hotline run` works from any directory).
+//! The prompt library: every prompt of every configured language, from a
+//! folder (`<dir>/<language>/<name>.wav`, shared ones in `<dir>/`) or from
+//! the set built into the binary, so `hotline run` works from any folder.
+//! Prompts are looked up by name in the call's language.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::call::flow::FlowPrompts;
 use crate::config::{Config, Language};
 
-use super::prompt::{decode_wav, read_wav, Prompt, PromptError, PromptSet};
+use super::prompt::{decode_wav, read_wav, Prompt, PromptError, PromptId, PromptSet};
 
-/// Every prompt name the flow uses.
-pub const NAMES: [&str; 6] = [
-    "greeting",
-    "silent_question",
-    "silent_apology",
-    "please_hold",
-    "sorry_wait",
-    "goodbye",
-];
+include!(concat!(env!("OUT_DIR"), "/embedded_prompts.rs"));
 
-macro_rules! embedded {
-    ($lang:literal) => {
-        [
-            include_bytes!(concat!("../../prompts/", $lang, "/greeting.wav")).as_slice(),
-            include_bytes!(concat!("../../prompts/", $lang, "/silent_question.wav")).as_slice(),
-            include_bytes!(concat!("../../prompts/", $lang, "/silent_apology.wav")).as_slice(),
-            include_bytes!(concat!("../../prompts/", $lang, "/please_hold.wav")).as_slice(),
-            include_bytes!(concat!("../../prompts/", $lang, "/sorry_wait.wav")).as_slice(),
-            include_bytes!(concat!("../../prompts/", $lang, "/goodbye.wav")).as_slice(),
-        ]
-    };
+/// Prompts by (language, name); shared prompts (the beep) under every
+/// language.
+#[derive(Debug, Clone)]
+pub struct PromptLibrary {
+    pub set: Arc<PromptSet>,
+    index: HashMap<(Language, String), PromptId>,
+    languages: Vec<Language>,
 }
 
-const EMBEDDED_ZH: [&[u8]; 6] = embedded!("zh");
-const EMBEDDED_EN: [&[u8]; 6] = embedded!("en");
-
-/// Loads the configured language's prompts; any missing or unreadable file
-/// is an error naming it.
-pub fn load(config: &Config) -> Result<(Arc<PromptSet>, FlowPrompts), PromptError> {
-    let lang = config.flow.language;
-    let mut set = PromptSet::default();
-    match &config.prompts.dir {
-        None => {
-            let files = match lang {
-                Language::Zh => EMBEDDED_ZH,
-                Language::En => EMBEDDED_EN,
-            };
-            for (name, bytes) in NAMES.iter().zip(files) {
-                let origin = PathBuf::from(format!("<built-in>/{}/{name}.wav", lang.code()));
-                let samples = decode_wav(name, &origin, std::io::Cursor::new(bytes))?;
-                set.insert(Prompt::from_samples(name, &samples));
-            }
-        }
-        Some(dir) => {
-            let dir = config.base_dir.join(dir);
-            for name in NAMES {
-                let file = config
-                    .prompts
-                    .files
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| Path::new(lang.code()).join(format!("{name}.wav")));
-                let samples = read_wav(name, &dir.join(file))?;
-                set.insert(Prompt::from_samples(name, &samples));
-            }
-        }
+impl PromptLibrary {
+    pub fn get(&self, language: Language, name: &str) -> Option<PromptId> {
+        self.index.get(&(language, name.to_string())).copied()
     }
-    let id = |name: &str| set.id(name).unwrap_or(super::prompt::PromptId(0));
-    let flow = FlowPrompts {
-        greeting: id("greeting"),
-        silent_question: id("silent_question"),
-        silent_apology: id("silent_apology"),
-        please_hold: id("please_hold"),
-        goodbye: id("goodbye"),
-    };
-    Ok((Arc::new(set), flow))
+
+    /// Whether `name` can be played in every configured language.
+    pub fn has_everywhere(&self, name: &str) -> bool {
+        self.languages.iter().all(|l| self.get(*l, name).is_some())
+    }
+
+    pub fn languages(&self) -> &[Language] {
+        &self.languages
+    }
+
+    /// Loads the configured languages' prompts.
+    pub fn load(config: &Config) -> Result<PromptLibrary, PromptError> {
+        let languages = config.prompts.languages.clone();
+        let mut set = PromptSet::default();
+        let mut index = HashMap::new();
+        let mut add = |lang: &str, name: &str, samples: Vec<i16>| {
+            let id = set.insert(Prompt::from_samples(&format!("{lang}/{name}"), &samples));
+            for l in &languages {
+                if lang.is_empty() || lang == l.code() {
+                    index.insert((*l, name.to_string()), id);
+                }
+            }
+        };
+        match &config.prompts.dir {
+            None => {
+                for (lang, name, bytes) in EMBEDDED {
+                    if !lang.is_empty() && !languages.iter().any(|l| l.code() == *lang) {
+                        continue;
+                    }
+                    let origin = PathBuf::from(format!("<built-in>/{lang}/{name}.wav"));
+                    let samples = decode_wav(name, &origin, std::io::Cursor::new(*bytes))?;
+                    add(lang, name, samples);
+                }
+            }
+            Some(dir) => {
+                let dir = config.base_dir.join(dir);
+                for (name, path) in wav_files(&dir) {
+                    add("", &name, read_wav(&name, &path)?);
+                }
+                for lang in &languages {
+                    let lang_dir = dir.join(lang.code());
+                    let files = wav_files(&lang_dir);
+                    if files.is_empty() {
+                        return Err(PromptError::NoPrompts {
+                            dir: lang_dir,
+                            language: lang.code(),
+                        });
+                    }
+                    for (name, path) in files {
+                        add(lang.code(), &name, read_wav(&name, &path)?);
+                    }
+                }
+                for (name, file) in &config.prompts.files {
+                    let path = dir.join(file);
+                    let samples = read_wav(name, &path)?;
+                    for lang in &languages {
+                        let id = set.insert(Prompt::from_samples(
+                            &format!("{}/{name}", lang.code()),
+                            &samples,
+                        ));
+                        index.insert((*lang, name.clone()), id);
+                    }
+                }
+            }
+        }
+        Ok(PromptLibrary {
+            set: Arc::new(set),
+            index,
+            languages,
+        })
+    }
+}
+
+/// `(name, path)` of each `*.wav` directly in `dir`, sorted.
+fn wav_files(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("wav"))
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
+        .collect();
+    files.sort();
+    files
 }

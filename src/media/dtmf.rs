@@ -1,6 +1,18 @@
 //! RFC 4733 telephone-event payloads: a digit is reported once per event,
 //! however many times its packets (including the three end packets) arrive.
 
+/// Which way a digit arrived; the engine reports a digit once even when a
+/// trunk sends it two ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitSource {
+    /// RFC 4733 telephone-event in RTP.
+    Rfc4733,
+    /// Tones in the audio.
+    Inband,
+    /// A SIP INFO request (application/dtmf-relay or application/dtmf).
+    SipInfo,
+}
+
 /// Events 0-15: digits, `*`, `#`, A-D.
 pub fn event_char(event: u8) -> Option<char> {
     match event {

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod dtmf;
 pub mod g711;
+pub mod inband;
 pub mod prompt;
 pub mod session;
 pub mod silence;

@@ -31,6 +31,11 @@ pub enum PromptError {
     },
     #[error("prompt {name:?}: {path} holds no audio")]
     Empty { name: String, path: PathBuf },
+    #[error("no prompts for language {language:?}: {dir} holds no .wav files")]
+    NoPrompts {
+        dir: PathBuf,
+        language: &'static str,
+    },
 }
 
 /// Index of a prompt in a [`PromptSet`].

@@ -12,22 +12,55 @@ use std::time::{Duration, Instant};
 
 use rtp_rs::{RtpPacketBuilder, RtpReader, Seq};
 
-use super::dtmf::TelephoneEventDecoder;
+use super::dtmf::{DigitSource, TelephoneEventDecoder};
 use super::g711::Codec;
+use super::inband::InbandDtmf;
 use super::prompt::{PromptId, PromptSet, FRAME, FRAME_SAMPLES};
 use super::silence::SpeechDetector;
 
 /// What happened on the media path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaEvent {
-    /// The last frame of this prompt has been played out.
-    PlaybackFinished(PromptId),
+    /// The last frame of the prompt started with `token` has been played out.
+    PlaybackFinished { prompt: PromptId, token: u32 },
     /// The caller started speaking.
     Speech,
-    /// An RFC 4733 telephone-event digit.
-    Digit(char),
+    /// A key, from RFC 4733 telephone-events or tones in the audio.
+    Digit { digit: char, source: DigitSource },
+    /// A recording ended; take it with [`MediaSession::take_recording`].
+    RecordingFinished(RecordingEnd),
     /// No RTP from the caller for the inactivity timeout.
     Inactive,
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingEnd {
+    Pound,
+    Silence,
+    MaxLength,
+    Hangup,
+}
+
+impl RecordingEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingEnd::Pound => "pound",
+            RecordingEnd::Silence => "silence",
+            RecordingEnd::MaxLength => "max_length",
+            RecordingEnd::Hangup => "hangup",
+        }
+    }
+}
+
+/// A recording in progress: its buffer is allocated once, at the start.
+#[derive(Debug)]
+struct Recording {
+    samples: Vec<i16>,
+    max_samples: usize,
+    deadline: Instant,
+    end_silence: Duration,
+    last_voice: Instant,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +74,8 @@ pub struct MediaParams {
     pub inactivity_timeout: Duration,
     pub speech_threshold_dbfs: f64,
     pub speech_frames: u32,
+    /// Detect DTMF tones in the decoded audio.
+    pub inband_dtmf: bool,
 }
 
 /// Counters the runtime reports and benchmarks read.
@@ -73,7 +108,13 @@ pub struct MediaSession {
     timestamp: u32,
     marker: bool,
     next_send: Instant,
-    playing: Option<(PromptId, usize)>,
+    playing: Option<(PromptId, usize, u32)>,
+    /// After a prompt ends, its next slot waits this long for the engine
+    /// to name the next prompt, so prompts follow each other without a gap.
+    handoff_until: Option<Instant>,
+    recording: Option<Recording>,
+    finished_recording: Option<(Vec<i16>, RecordingEnd)>,
+    inband: Option<InbandDtmf>,
     last_rx: Instant,
     inactive_reported: bool,
     speech: SpeechDetector,
@@ -81,6 +122,9 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     stats: MediaStats,
 }
+
+/// How long a finished prompt's next slot waits for the next prompt.
+const PROMPT_HANDOFF: Duration = Duration::from_millis(5);
 
 /// Buckets of 250 µs in the send-lateness histogram.
 pub const LATENESS_BUCKETS: usize = 32;
@@ -101,6 +145,10 @@ impl MediaSession {
             marker: true,
             next_send: now,
             playing: None,
+            handoff_until: None,
+            recording: None,
+            finished_recording: None,
+            inband: params.inband_dtmf.then(InbandDtmf::new),
             last_rx: now,
             inactive_reported: false,
             speech: SpeechDetector::new(params.speech_threshold_dbfs, params.speech_frames),
@@ -111,10 +159,36 @@ impl MediaSession {
         }
     }
 
-    /// Starts `prompt` from its beginning, replacing whatever was playing.
-    pub fn play(&mut self, prompt: PromptId) {
-        self.playing = Some((prompt, 0));
+    /// Starts `prompt` from its beginning, replacing whatever was playing;
+    /// its [`MediaEvent::PlaybackFinished`] carries `token`.
+    pub fn play(&mut self, prompt: PromptId, token: u32) {
+        self.playing = Some((prompt, 0, token));
         self.marker = true;
+    }
+
+    /// Records the caller's decoded audio (allocates the whole buffer now).
+    pub fn start_recording(&mut self, now: Instant, max_length: Duration, end_silence: Duration) {
+        let max_samples = (max_length.as_millis() as usize) * 8;
+        self.recording = Some(Recording {
+            samples: Vec::with_capacity(max_samples),
+            max_samples,
+            deadline: now + max_length,
+            end_silence,
+            last_voice: now,
+        });
+    }
+
+    /// Ends the recording, if one is running.
+    pub fn stop_recording(&mut self, end: RecordingEnd) {
+        if let Some(r) = self.recording.take() {
+            self.finished_recording = Some((r.samples, end));
+            self.events.push_back(MediaEvent::RecordingFinished(end));
+        }
+    }
+
+    /// The last finished recording's samples (8 kHz mono) and why it ended.
+    pub fn take_recording(&mut self) -> Option<(Vec<i16>, RecordingEnd)> {
+        self.finished_recording.take()
     }
 
     /// Stops playback (silence is sent instead); no event is raised.
@@ -158,17 +232,42 @@ impl MediaSession {
         let pt = rtp.payload_type();
         if Some(pt) == self.params.telephone_event {
             if let Some(digit) = self.dtmf.handle(rtp.timestamp(), rtp.payload()) {
-                self.events.push_back(MediaEvent::Digit(digit));
+                self.events.push_back(MediaEvent::Digit {
+                    digit,
+                    source: DigitSource::Rfc4733,
+                });
             }
             return;
         }
-        if let Some(codec) = Codec::from_payload_type(pt) {
-            for frame in rtp.payload().chunks(FRAME_SAMPLES) {
-                if self
-                    .speech
-                    .handle_frame(frame.iter().map(|&b| codec.decode(b)))
-                {
-                    self.events.push_back(MediaEvent::Speech);
+        let Some(codec) = Codec::from_payload_type(pt) else {
+            return;
+        };
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        for frame in rtp.payload().chunks(FRAME_SAMPLES) {
+            let pcm = &mut pcm[..frame.len()];
+            for (o, &b) in pcm.iter_mut().zip(frame) {
+                *o = codec.decode(b);
+            }
+            if self.speech.handle_frame(pcm.iter().copied()) {
+                self.events.push_back(MediaEvent::Speech);
+            }
+            if let Some(detector) = self.inband.as_mut() {
+                if let Some(digit) = detector.handle_samples(pcm.iter().copied()) {
+                    self.events.push_back(MediaEvent::Digit {
+                        digit,
+                        source: DigitSource::Inband,
+                    });
+                }
+            }
+            let loud = self.speech.last_frame_loud();
+            if let Some(r) = self.recording.as_mut() {
+                let room = r.max_samples - r.samples.len();
+                r.samples.extend_from_slice(&pcm[..pcm.len().min(room)]);
+                if loud {
+                    r.last_voice = now;
+                }
+                if r.samples.len() >= r.max_samples {
+                    self.stop_recording(RecordingEnd::MaxLength);
                 }
             }
         }
@@ -178,6 +277,24 @@ impl MediaSession {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if now < self.next_send {
             return None;
+        }
+        if let Some((id, index, token)) = self.playing {
+            if index >= self.prompts.get(id).frames() {
+                // The prompt has played out. Report it before filling this
+                // slot, so a prompt chosen in reply takes the slot with no
+                // gap: call again after handling the event.
+                self.playing = None;
+                self.handoff_until = Some(self.next_send + PROMPT_HANDOFF);
+                self.events
+                    .push_back(MediaEvent::PlaybackFinished { prompt: id, token });
+                return None;
+            }
+        }
+        if let Some(until) = self.handoff_until {
+            if self.playing.is_none() && now < until {
+                return None;
+            }
+            self.handoff_until = None;
         }
         let late = now - self.next_send;
         if late > MAX_BACKLOG {
@@ -197,16 +314,9 @@ impl MediaSession {
         let codec = self.params.codec;
         let silence = [codec.silence(); FRAME_SAMPLES];
         let payload: &[u8] = match self.playing {
-            Some((id, index)) => {
-                let prompt = self.prompts.get(id);
-                if index < prompt.frames() {
-                    self.playing = Some((id, index + 1));
-                    prompt.frame(codec, index)
-                } else {
-                    self.playing = None;
-                    self.events.push_back(MediaEvent::PlaybackFinished(id));
-                    &silence
-                }
+            Some((id, index, token)) => {
+                self.playing = Some((id, index + 1, token));
+                self.prompts.get(id).frame(codec, index)
             }
             None => &silence,
         };
@@ -232,8 +342,16 @@ impl MediaSession {
         })
     }
 
-    /// Checks the inactivity timeout; call when `poll_timeout` is reached.
+    /// Checks the inactivity and recording timeouts; call when
+    /// `poll_timeout` is reached.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(r) = &self.recording {
+            if now >= r.deadline {
+                self.stop_recording(RecordingEnd::MaxLength);
+            } else if now >= r.last_voice + r.end_silence {
+                self.stop_recording(RecordingEnd::Silence);
+            }
+        }
         if !self.inactive_reported
             && self.sending
             && now >= self.last_rx + self.params.inactivity_timeout
@@ -247,14 +365,20 @@ impl MediaSession {
         self.events.pop_front()
     }
 
-    /// When to call again: the next frame slot or the inactivity deadline.
+    /// When to call again: the next frame slot, the inactivity deadline or
+    /// a recording's end.
     pub fn poll_timeout(&self) -> Instant {
-        if self.inactive_reported {
-            self.next_send
-        } else {
-            self.next_send
-                .min(self.last_rx + self.params.inactivity_timeout)
+        let mut at = match self.handoff_until {
+            Some(until) if self.playing.is_none() => until,
+            _ => self.next_send,
+        };
+        if !self.inactive_reported {
+            at = at.min(self.last_rx + self.params.inactivity_timeout);
         }
+        if let Some(r) = &self.recording {
+            at = at.min(r.deadline).min(r.last_voice + r.end_silence);
+        }
+        at
     }
 }
 
@@ -276,6 +400,7 @@ mod tests {
             inactivity_timeout: Duration::from_secs(30),
             speech_threshold_dbfs: -40.0,
             speech_frames: 3,
+            inband_dtmf: false,
         };
         (MediaSession::new(now, Arc::new(set), params), id)
     }
@@ -284,12 +409,13 @@ mod tests {
     fn paces_without_drift_and_numbers_packets() {
         let t0 = Instant::now();
         let (mut s, id) = session(t0);
-        s.play(id);
+        s.play(id, 1);
         let mut buf = [0u8; 256];
         let mut sent = Vec::new();
         let mut now = t0;
-        // Wake a little late each time: the schedule must not drift.
-        for _ in 0..500 {
+        // Wake a little late each time: the schedule must not drift (the
+        // slot after the prompt's end waits briefly for the next prompt).
+        while sent.len() < 500 {
             while let Some(tx) = s.poll_transmit(now, &mut buf) {
                 let r = RtpReader::new(&buf[..tx.len]).expect("valid rtp");
                 sent.push((now, u16::from(r.sequence_number()), r.timestamp(), r.mark()));
@@ -317,13 +443,13 @@ mod tests {
     fn playback_finishes_after_its_last_frame() {
         let t0 = Instant::now();
         let (mut s, id) = session(t0);
-        s.play(id);
+        s.play(id, 7);
         let mut buf = [0u8; 256];
         let mut now = t0;
         let finished_at = loop {
             while s.poll_transmit(now, &mut buf).is_some() {}
-            if let Some(MediaEvent::PlaybackFinished(p)) = s.poll_event() {
-                assert_eq!(p, id);
+            if let Some(MediaEvent::PlaybackFinished { prompt, token }) = s.poll_event() {
+                assert_eq!((prompt, token), (id, 7));
                 break now;
             }
             now = s.poll_timeout();
@@ -363,7 +489,13 @@ mod tests {
             .expect("build");
         s.handle_rtp(t0, from, &buf[..len]);
         s.handle_rtp(t0, from, &buf[..len]);
-        assert_eq!(s.poll_event(), Some(MediaEvent::Digit('7')));
+        assert_eq!(
+            s.poll_event(),
+            Some(MediaEvent::Digit {
+                digit: '7',
+                source: DigitSource::Rfc4733
+            })
+        );
         assert_eq!(s.poll_event(), None);
         s.handle_rtp(t0, from, b"junk");
         assert_eq!(s.stats().packets_invalid, 1);

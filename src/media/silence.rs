@@ -44,6 +44,13 @@ impl SpeechDetector {
     }
 }
 
+impl SpeechDetector {
+    /// Whether the last frame was above the threshold.
+    pub fn last_frame_loud(&self) -> bool {
+        self.loud_run > 0
+    }
+}
+
 /// Frame energy in dBFS, for logs and tests.
 pub fn dbfs(samples: &[i16]) -> f64 {
     if samples.is_empty() {

@@ -157,6 +157,15 @@ mod tests {
             codec: None,
             digits: String::new(),
             caller_spoke: false,
+            language: None,
+            ivr_path: Vec::new(),
+            time_in_ivr_ms: None,
+            business_type: None,
+            collected: Default::default(),
+            customer_class: None,
+            vip: false,
+            customer_name: None,
+            message_file: None,
         }
     }
 

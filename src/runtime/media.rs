@@ -2,7 +2,9 @@
 //! [`MediaSession`]. Buffers are allocated once per call, not per packet.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -10,13 +12,29 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::engine::CallKey;
 use crate::media::prompt::{PromptId, PromptSet};
-use crate::media::session::{MediaParams, MediaSession, MediaStats, LATENESS_BUCKETS};
+use crate::media::session::{
+    MediaEvent, MediaParams, MediaSession, MediaStats, RecordingEnd, LATENESS_BUCKETS,
+};
 
 use super::Event;
 
 pub enum MediaCommand {
-    Play(PromptId),
-    Update { remote: SocketAddr, sending: bool },
+    Play {
+        prompt: PromptId,
+        token: u32,
+    },
+    StopPlayback,
+    Update {
+        remote: SocketAddr,
+        sending: bool,
+    },
+    /// Record the caller into this WAV file.
+    Record {
+        path: PathBuf,
+        max_length: Duration,
+        end_silence: Duration,
+    },
+    StopRecording,
 }
 
 /// Media counters summed over every finished call, for the shutdown report
@@ -102,6 +120,7 @@ async fn run(
     let mut session = MediaSession::new(std::time::Instant::now(), prompts, params);
     let mut send_buf = [0u8; 512];
     let mut recv_buf = [0u8; 2048];
+    let mut recording_path: Option<PathBuf> = None;
     let sleep = sleep_until(TokioInstant::now());
     tokio::pin!(sleep);
     loop {
@@ -112,6 +131,9 @@ async fn run(
         }
         session.handle_timeout(now);
         while let Some(event) = session.poll_event() {
+            if let MediaEvent::RecordingFinished(_) = event {
+                save_recording(call, &mut session, recording_path.take(), &events);
+            }
             if events.send(Event::Media { call, event }).is_err() {
                 return *session.stats();
             }
@@ -121,9 +143,20 @@ async fn run(
             .reset(TokioInstant::from_std(session.poll_timeout()));
         tokio::select! {
             command = commands.recv() => match command {
-                Some(MediaCommand::Play(p)) => session.play(p),
+                Some(MediaCommand::Play { prompt, token }) => session.play(prompt, token),
+                Some(MediaCommand::StopPlayback) => session.stop(),
                 Some(MediaCommand::Update { remote, sending }) => session.update_remote(remote, sending),
-                None => return *session.stats(),
+                Some(MediaCommand::Record { path, max_length, end_silence }) => {
+                    recording_path = Some(path);
+                    session.start_recording(std::time::Instant::now(), max_length, end_silence);
+                }
+                Some(MediaCommand::StopRecording) => session.stop_recording(RecordingEnd::Pound),
+                None => {
+                    // The call is over; a message being left is still kept.
+                    session.stop_recording(RecordingEnd::Hangup);
+                    save_recording(call, &mut session, recording_path.take(), &events);
+                    return *session.stats();
+                }
             },
             received = socket.recv_from(&mut recv_buf) => {
                 if let Ok((n, from)) = received {
@@ -133,4 +166,28 @@ async fn run(
             _ = &mut sleep => {}
         }
     }
+}
+
+/// Writes a finished recording to its WAV off the media task, then tells
+/// the engine it is saved.
+fn save_recording(
+    call: CallKey,
+    session: &mut MediaSession,
+    path: Option<PathBuf>,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    let (Some(path), Some((samples, ended_by))) = (path, session.take_recording()) else {
+        return;
+    };
+    let events = events.clone();
+    tokio::task::spawn_blocking(move || match crate::messages::write_wav(&path, &samples) {
+        Ok(()) => {
+            let _ = events.send(Event::RecordingSaved {
+                call,
+                duration_ms: samples.len() as u64 / 8,
+                ended_by,
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot save a recorded message"),
+    });
 }

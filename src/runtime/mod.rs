@@ -2,6 +2,7 @@
 //! signals. It feeds the pure [`Engine`] and carries out its outputs.
 
 pub mod cdr_writer;
+pub mod directory_watch;
 pub mod media;
 pub mod tcp;
 
@@ -16,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::call::directory::Directory;
 use crate::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
-use crate::media::catalog;
-use crate::media::session::MediaEvent;
+use crate::media::session::{MediaEvent, RecordingEnd};
+use crate::setup::Setup;
 
 use self::cdr_writer::{CdrWriter, Job};
 use self::media::{MediaCommand, MediaHandle, SharedTotals};
@@ -41,12 +42,24 @@ pub enum Event {
     TcpClosed {
         conn: u64,
     },
+    RecordingSaved {
+        call: CallKey,
+        duration_ms: u64,
+        ended_by: RecordingEnd,
+    },
+    Directory(Arc<Directory>),
 }
 
 /// Runs the engine until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
-    let (prompts, flow_prompts) = catalog::load(&config).context("loading prompts")?;
+pub async fn run(setup: Setup) -> anyhow::Result<()> {
+    let Setup {
+        config,
+        prompts,
+        program,
+        directory,
+    } = setup;
     let cdr_dir = config.cdr_dir();
+    let messages_dir = config.messages_dir();
     let writer = CdrWriter::start(cdr_dir.clone())
         .with_context(|| format!("opening record folder {}", cdr_dir.display()))?;
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
@@ -71,9 +84,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .next()
         .cloned()
         .context("no SIP socket")?;
+    if let Some(path) = config.directory_file() {
+        let events = events_tx.clone();
+        tokio::spawn(directory_watch::watch(
+            path,
+            config.directory.reload_every,
+            move |d| {
+                let _ = events.send(Event::Directory(d));
+            },
+        ));
+    }
     info!(
         records = %cdr_dir.display(),
-        prompts = prompts.len(),
+        messages = %messages_dir.display(),
+        prompts = prompts.set.len(),
+        callers = directory.len(),
         answer_after = ?config.calls.answer_after.0,
         "hotline ready"
     );
@@ -85,8 +110,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .unwrap_or(0);
     let mut engine = Engine::new(
         EngineSettings::from_config(&config),
-        prompts.clone(),
-        flow_prompts,
+        prompts,
+        program,
+        directory,
         now,
         wall_ms,
         wall_ms ^ u64::from(std::process::id()),
@@ -99,6 +125,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         events: events_tx.clone(),
         bind: config.media.bind_address,
         totals: SharedTotals::default(),
+        messages_dir,
     };
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -160,6 +187,7 @@ struct Shell {
     events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
     totals: SharedTotals,
+    messages_dir: std::path::PathBuf,
 }
 
 impl Shell {
@@ -174,6 +202,25 @@ impl Shell {
             Event::TcpClosed { conn } => {
                 self.tcp.remove(&conn);
             }
+            Event::RecordingSaved {
+                call,
+                duration_ms,
+                ended_by,
+            } => engine.handle_input(
+                now,
+                Input::RecordingSaved {
+                    call,
+                    duration_ms,
+                    ended_by,
+                },
+            ),
+            Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
+        }
+    }
+
+    fn command(&self, call: CallKey, command: MediaCommand) {
+        if let Some(m) = self.media.get(&call) {
+            let _ = m.commands.send(command);
         }
     }
 
@@ -211,20 +258,43 @@ impl Shell {
                         }
                     }
                 }
-                Output::MediaPlay { call, prompt } => {
-                    if let Some(m) = self.media.get(&call) {
-                        let _ = m.commands.send(MediaCommand::Play(prompt));
-                    }
+                Output::MediaPlay {
+                    call,
+                    prompt,
+                    token,
+                } => self.command(call, MediaCommand::Play { prompt, token }),
+                Output::MediaStopPlayback { call } => {
+                    self.command(call, MediaCommand::StopPlayback)
+                }
+                Output::MediaRecord {
+                    call,
+                    file,
+                    max_length,
+                    end_silence,
+                } => self.command(
+                    call,
+                    MediaCommand::Record {
+                        path: self.messages_dir.join(file),
+                        max_length,
+                        end_silence,
+                    },
+                ),
+                Output::MediaStopRecording { call } => {
+                    self.command(call, MediaCommand::StopRecording)
+                }
+                Output::MessageSaved(message) => {
+                    let dir = self.messages_dir.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = crate::messages::append_index(&dir, &message) {
+                            warn!(error = %e, "cannot index a recorded message");
+                        }
+                    });
                 }
                 Output::MediaUpdate {
                     call,
                     remote,
                     sending,
-                } => {
-                    if let Some(m) = self.media.get(&call) {
-                        let _ = m.commands.send(MediaCommand::Update { remote, sending });
-                    }
-                }
+                } => self.command(call, MediaCommand::Update { remote, sending }),
                 Output::CallEnded { call, record } => {
                     let hold = self
                         .media

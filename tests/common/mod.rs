@@ -8,13 +8,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hotline::call::flow::FlowPrompts;
 use hotline::cdr::CallRecord;
-use hotline::config::Config;
+use hotline::config::{Config, Language};
 use hotline::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
-use hotline::media::catalog;
+use hotline::media::catalog::PromptLibrary;
 use hotline::media::prompt::{PromptId, PromptSet};
-use hotline::media::session::MediaSession;
+use hotline::media::session::{MediaEvent, MediaSession, RecordingEnd};
+use hotline::messages::MessageRecord;
+use hotline::setup::Setup;
 
 pub const CALLER: &str = "127.0.0.1:5070";
 
@@ -29,7 +30,7 @@ pub struct Sim {
     pub t0: Instant,
     pub now: Instant,
     pub prompts: Arc<PromptSet>,
-    pub flow: FlowPrompts,
+    pub library: PromptLibrary,
     pub media: HashMap<CallKey, MediaSession>,
     pub sent: Vec<Sent>,
     pub played: Vec<(Instant, CallKey, PromptId)>,
@@ -38,6 +39,10 @@ pub struct Sim {
     pub media_updates: Vec<(CallKey, SocketAddr, bool)>,
     /// Media sessions that were started, in order.
     pub media_started: Vec<CallKey>,
+    /// Recordings taken: (call, samples, why they ended).
+    pub recordings: Vec<(CallKey, Vec<i16>, RecordingEnd)>,
+    pub messages: Vec<MessageRecord>,
+    pub stops: Vec<(Instant, CallKey)>,
 }
 
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
@@ -48,22 +53,25 @@ pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
-        let (prompts, flow) = catalog::load(&config).expect("built-in prompts load");
+        let settings = EngineSettings::from_config(&config);
+        let setup = Setup::load(config, "test config").expect("config loads");
         let t0 = Instant::now();
         let engine = Engine::new(
-            EngineSettings::from_config(&config),
-            prompts.clone(),
-            flow,
+            settings,
+            setup.prompts.clone(),
+            setup.program.clone(),
+            setup.directory.clone(),
             t0,
-            1_795_000_000_000,
+            // 2026-11-25T10:00:00Z
+            1_795_600_800_000,
             7,
         );
         Sim {
             engine,
             t0,
             now: t0,
-            prompts,
-            flow,
+            prompts: setup.prompts.set.clone(),
+            library: setup.prompts,
             media: HashMap::new(),
             sent: Vec::new(),
             played: Vec::new(),
@@ -71,7 +79,28 @@ impl Sim {
             rtp_packets: 0,
             media_updates: Vec::new(),
             media_started: Vec::new(),
+            recordings: Vec::new(),
+            messages: Vec::new(),
+            stops: Vec::new(),
         }
+    }
+
+    /// A prompt's id in the default language (zh).
+    pub fn prompt(&self, name: &str) -> PromptId {
+        self.library
+            .get(Language::Zh, name)
+            .unwrap_or_else(|| panic!("no prompt {name}"))
+    }
+
+    /// Names of the prompts played, in order, for assertions.
+    pub fn played_names(&self) -> Vec<String> {
+        self.played
+            .iter()
+            .map(|(_, _, p)| {
+                let n = &self.prompts.get(*p).name;
+                n.rsplit('/').next().unwrap_or(n).to_string()
+            })
+            .collect()
     }
 
     pub fn peer(&self) -> Peer {
@@ -113,12 +142,38 @@ impl Sim {
                         MediaSession::new(self.now, self.prompts.clone(), params),
                     );
                 }
-                Output::MediaPlay { call, prompt } => {
+                Output::MediaPlay {
+                    call,
+                    prompt,
+                    token,
+                } => {
                     self.played.push((self.now, call, prompt));
                     if let Some(m) = self.media.get_mut(&call) {
-                        m.play(prompt);
+                        m.play(prompt, token);
                     }
                 }
+                Output::MediaStopPlayback { call } => {
+                    self.stops.push((self.now, call));
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.stop();
+                    }
+                }
+                Output::MediaRecord {
+                    call,
+                    max_length,
+                    end_silence,
+                    ..
+                } => {
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.start_recording(self.now, max_length, end_silence);
+                    }
+                }
+                Output::MediaStopRecording { call } => {
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.stop_recording(RecordingEnd::Pound);
+                    }
+                }
+                Output::MessageSaved(m) => self.messages.push(*m),
                 Output::MediaUpdate {
                     call,
                     remote,
@@ -130,7 +185,11 @@ impl Sim {
                     }
                 }
                 Output::CallEnded { call, record } => {
-                    self.media.remove(&call);
+                    if let Some(mut m) = self.media.remove(&call) {
+                        // As the runtime does: a message being left is kept.
+                        m.stop_recording(RecordingEnd::Hangup);
+                        self.save_recording(call, &mut m);
+                    }
                     self.records.push(*record);
                 }
             }
@@ -165,11 +224,56 @@ impl Sim {
                 }
             }
             for (call, event) in events {
+                if let MediaEvent::RecordingFinished(_) = event {
+                    if let Some(mut m) = self.media.remove(&call) {
+                        self.save_recording(call, &mut m);
+                        self.media.insert(call, m);
+                    }
+                }
                 self.engine.handle_input(now, Input::Media { call, event });
                 self.drain();
             }
         }
         self.now = until.max(self.now);
+    }
+
+    /// Takes a finished recording and tells the engine it is saved.
+    fn save_recording(&mut self, call: CallKey, m: &mut MediaSession) {
+        if let Some((samples, end)) = m.take_recording() {
+            let duration_ms = samples.len() as u64 / 8;
+            self.recordings.push((call, samples, end));
+            self.engine.handle_input(
+                self.now,
+                Input::RecordingSaved {
+                    call,
+                    duration_ms,
+                    ended_by: end,
+                },
+            );
+        }
+    }
+
+    /// Sends RTP from the caller: `frames` 20 ms packets of `samples`
+    /// (looped), at the current time, to the call's media session.
+    pub fn caller_audio(&mut self, call: CallKey, pcm: &[i16], pt: u8) {
+        let codec = hotline::media::g711::Codec::from_payload_type(pt).expect("G.711");
+        let mut buf = [0u8; 512];
+        let from: SocketAddr = "127.0.0.1:6000".parse().expect("addr");
+        for (i, chunk) in pcm.chunks(160).enumerate() {
+            let payload: Vec<u8> = chunk.iter().map(|&s| codec.encode(s)).collect();
+            let len = rtp_rs::RtpPacketBuilder::new()
+                .payload_type(pt)
+                .ssrc(5)
+                .sequence(rtp_rs::Seq::from(i as u16))
+                .timestamp(i as u32 * 160)
+                .payload(&payload)
+                .build_into(&mut buf)
+                .expect("rtp");
+            if let Some(m) = self.media.get_mut(&call) {
+                m.handle_rtp(self.now, from, &buf[..len]);
+            }
+            self.run_for(Duration::from_millis(20));
+        }
     }
 
     pub fn run_for(&mut self, d: Duration) {
@@ -196,7 +300,7 @@ impl Sim {
         panic!("nothing starting with {start:?} sent within {limit:?}");
     }
 
-    /// Feeds a media event for the (single) active call.
+    /// Feeds a media event for a call.
     pub fn media_event(&mut self, call: CallKey, event: hotline::media::session::MediaEvent) {
         self.engine
             .handle_input(self.now, Input::Media { call, event });
@@ -209,6 +313,11 @@ impl Sim {
             .iter()
             .filter(|s| s.text.starts_with(start))
             .collect()
+    }
+
+    /// How long a prompt (by name, default language) plays.
+    pub fn duration_of(&self, name: &str) -> Duration {
+        self.prompt_duration(self.prompt(name))
     }
 
     pub fn prompt_duration(&self, id: PromptId) -> Duration {

@@ -1,0 +1,141 @@
+//! Call records: the engine's facts about a call folded into one record.
+
+use std::time::Instant;
+
+use super::*;
+
+impl Engine {
+    pub(super) fn end_call(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        outcome: Outcome,
+        disposition: Disposition,
+        side: Option<HangupSide>,
+        status: u16,
+    ) {
+        let Some(call) = self.calls.remove(&key) else {
+            return;
+        };
+        if self.dialogs.get(&call.invite.call_id) == Some(&key) {
+            self.dialogs.remove(&call.invite.call_id);
+        }
+        if call.port != 0 {
+            self.free_ports.push_back(call.port);
+        }
+        if let Some(tx_key) = &call.awaiting_ack {
+            self.server_txs.remove(tx_key);
+        }
+        let at = |i: Instant| cdr::format_ms(self.wall_ms(i));
+        let mut record = self.base_record(key, &call.invite, call.peer, call.invite_at, now);
+        record.ringing_at = call.ringing_at.map(at);
+        record.answered_at = call.answered_at.map(at);
+        record.media_start_at = call.media_start_at.map(at);
+        record.media_end_at = call.media_start_at.map(|_| at(now));
+        record.time_to_answer_ms = call
+            .answered_at
+            .map(|a| (a - call.invite_at).as_millis() as u64);
+        record.duration_ms = call.answered_at.map(|a| (now - a).as_millis() as u64);
+        record.disposition = disposition;
+        record.outcome = outcome;
+        record.hangup_side = side;
+        record.sip_status = if call.answered_at.is_some() {
+            200
+        } else {
+            status
+        };
+        record.codec = call.negotiated.map(|n| n.codec);
+        record.digits = call.digits;
+        record.caller_spoke = call.caller_spoke;
+        if call.media_start_at.is_some() {
+            record.language = Some(call.ivr.language.code().to_string());
+            record.time_in_ivr_ms = call
+                .media_start_at
+                .map(|start| (call.ivr.finished_at.unwrap_or(now) - start).as_millis() as u64);
+        }
+        record.ivr_path = call.ivr.path;
+        record.business_type = call.ivr.business;
+        record.collected = call.ivr.variables;
+        record.customer_class = Some(call.customer.class.as_str().to_string());
+        record.vip = call.customer.vip;
+        record.customer_name = call.customer.name;
+        record.message_file = call.message_file;
+        info!(outcome = ?outcome, "call ended");
+        self.outputs.push_back(Output::CallEnded {
+            call: key,
+            record: Box::new(record),
+        });
+    }
+
+    /// A record with the INVITE's facts, for a call refused at `now`.
+    pub(super) fn base_record(
+        &self,
+        key: CallKey,
+        invite: &SipRequest,
+        peer: Peer,
+        invite_at: Instant,
+        now: Instant,
+    ) -> CallRecord {
+        CallRecord {
+            version: cdr::RECORD_VERSION,
+            call_id: self.call_id(key),
+            sip_call_id: invite.call_id.clone(),
+            caller_number: invite.from_user().to_string(),
+            caller_name: invite.from_display_name(),
+            dialled_number: invite.uri_user().to_string(),
+            source: format!(
+                "{}:{}",
+                peer.transport.name().to_ascii_lowercase(),
+                peer.addr
+            ),
+            invite_at: cdr::format_ms(self.wall_ms(invite_at)),
+            ringing_at: None,
+            answered_at: None,
+            media_start_at: None,
+            media_end_at: None,
+            ended_at: cdr::format_ms(self.wall_ms(now)),
+            time_to_answer_ms: None,
+            duration_ms: None,
+            disposition: Disposition::Rejected,
+            outcome: Outcome::BadRequest,
+            hangup_side: Some(HangupSide::Engine),
+            sip_status: 0,
+            codec: None,
+            digits: String::new(),
+            caller_spoke: false,
+            language: None,
+            ivr_path: Vec::new(),
+            time_in_ivr_ms: None,
+            business_type: None,
+            collected: Default::default(),
+            customer_class: None,
+            vip: false,
+            customer_name: None,
+            message_file: None,
+        }
+    }
+
+    /// A new INVITE refused before any call state exists (400, 416, 420,
+    /// 483) still leaves a record.
+    pub(super) fn record_refused_invite(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        req: &SipRequest,
+        status: u16,
+    ) {
+        if req.method() != Method::Invite || req.to_tag.is_some() {
+            return;
+        }
+        self.counters.calls_offered += 1;
+        let key = self.next_call;
+        self.next_call += 1;
+        let mut record = self.base_record(key, req, peer, now, now);
+        record.sip_status = status;
+        info!(status, "INVITE refused");
+        self.outputs.push_back(Output::CallEnded {
+            call: key,
+            record: Box::new(record),
+        });
+    }
+}

@@ -1,0 +1,69 @@
+//! Everything a config names, loaded and checked together: the prompts,
+//! the IVR program (checked against the prompts) and the caller directory.
+//! `hotline check-config` and `hotline run` both go through here.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::call::directory::{Directory, DirectoryError};
+use crate::call::ivr::BEEP;
+use crate::call::program::Program;
+use crate::config::Config;
+use crate::media::catalog::PromptLibrary;
+use crate::media::prompt::PromptError;
+
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error("{origin}: {message}")]
+    Program { origin: String, message: String },
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// A config with all it refers to.
+pub struct Setup {
+    pub config: Config,
+    pub prompts: PromptLibrary,
+    pub program: Arc<Program>,
+    pub directory: Arc<Directory>,
+}
+
+impl Setup {
+    /// `origin` names the config in messages (its path).
+    pub fn load(config: Config, origin: &str) -> Result<Setup, SetupError> {
+        let prompts = PromptLibrary::load(&config)?;
+        let program = Program::compile(&config.ivr, &config.source, &|name| {
+            prompts.has_everywhere(name)
+        })
+        .map_err(|message| SetupError::Program {
+            origin: origin.to_string(),
+            message,
+        })?;
+        if !prompts.has_everywhere(BEEP)
+            && program
+                .nodes
+                .iter()
+                .any(|n| matches!(n, crate::call::program::Node::Message { .. }))
+        {
+            return Err(SetupError::Program {
+                origin: origin.to_string(),
+                message: format!(
+                    "message nodes need a shared prompt named {BEEP:?} (prompts/beep.wav)"
+                ),
+            });
+        }
+        let directory = match config.directory_file() {
+            Some(path) => Directory::load(&path)?,
+            None => Directory::default(),
+        };
+        Ok(Setup {
+            config,
+            prompts,
+            program: Arc::new(program),
+            directory: Arc::new(directory),
+        })
+    }
+}
