@@ -78,9 +78,13 @@ fn check_config_names_key_and_line() {
     );
 }
 
+/// An edit of the default config, the text to find its line by, the key
+/// path the error must name, and what it must say.
+type Case = (Box<dyn Fn(String) -> String>, &'static str, &'static str, &'static str);
+
 #[test]
 fn check_config_catches_ivr_mistakes() {
-    let cases: Vec<(Box<dyn Fn(String) -> String>, &str, &str, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Box::new(|t| t.replace("next = \"repair_queue\"", "next = \"repiar_queue\"")),
             "repiar_queue",
