@@ -89,10 +89,14 @@ pub struct SipRequest {
     pub cseq: u32,
     pub cseq_method: String,
     pub contact: Option<String>,
+    /// Every Contact value as received (REGISTER may carry several, or `*`).
+    pub contacts: Vec<String>,
     pub record_route: Vec<String>,
     pub require: Vec<String>,
     pub content_type: Option<String>,
     pub max_forwards: Option<u32>,
+    pub expires: Option<String>,
+    pub authorization: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -363,10 +367,13 @@ struct Fields {
     call_id: String,
     cseq: String,
     contact: Option<String>,
+    contacts: Vec<String>,
     record_route: Vec<String>,
     require: Vec<String>,
     content_type: Option<String>,
     max_forwards: Option<String>,
+    expires: Option<String>,
+    authorization: Option<String>,
 }
 
 impl Fields {
@@ -388,11 +395,15 @@ impl Fields {
             "to" => self.to = Some(value.to_string()),
             "call-id" => self.call_id = value.to_string(),
             "cseq" => self.cseq = value.to_string(),
-            "contact" if self.contact.is_none() => {
-                self.contact = split_list(value)
-                    .first()
-                    .map(|c| name_addr_uri(c).to_string())
+            "contact" => {
+                let values = split_list(value);
+                if self.contact.is_none() {
+                    self.contact = values.first().map(|c| name_addr_uri(c).to_string());
+                }
+                self.contacts.extend(values.into_iter().map(str::to_string));
             }
+            "expires" => self.expires = Some(value.to_string()),
+            "authorization" => self.authorization = Some(value.to_string()),
             "record-route" => self
                 .record_route
                 .extend(split_list(value).into_iter().map(str::to_string)),
@@ -440,10 +451,13 @@ impl Fields {
             cseq,
             cseq_method,
             contact: self.contact,
+            contacts: self.contacts,
             record_route: self.record_route,
             require: self.require,
             content_type: self.content_type,
             max_forwards,
+            expires: self.expires,
+            authorization: self.authorization,
             body: Vec::new(),
         })
     }
@@ -473,6 +487,10 @@ fn canonical_name(name: &str) -> &'static str {
         "content-type"
     } else if eq("max-forwards") {
         "max-forwards"
+    } else if eq("expires") {
+        "expires"
+    } else if eq("authorization") {
+        "authorization"
     } else {
         ""
     }
