@@ -8,8 +8,10 @@
 //! UDP, timer H gives up) -> Confirmed (timer I = T4 over UDP absorbs ACKs).
 //! Server non-INVITE (17.2.2): final response -> Completed, timer J = 64*T1
 //! over UDP absorbs retransmitted requests.
-//! Client non-INVITE (17.1.2, the BYEs we send): timer E retransmits over
-//! UDP, timer F = 64*T1 times out, timer K = T4 absorbs responses.
+//! Client non-INVITE (17.1.2, the BYEs and CANCELs we send): timer E
+//! retransmits over UDP, timer F = 64*T1 times out, timer K = T4 absorbs
+//! responses. Client INVITE (17.1.1, offers to agents): timer A
+//! retransmits, timer B = 64*T1 gives up, timer D absorbs repeated finals.
 
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,9 @@ impl SipTimers {
 pub enum TimerName {
     /// 2xx retransmission by the UAS core (13.3.1.4).
     Retransmit2xx,
+    A,
+    B,
+    D,
     E,
     F,
     G,
@@ -320,6 +325,141 @@ impl ClientTransaction {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteClientState {
+    Calling,
+    Proceeding,
+    /// A non-2xx final arrived and was ACKed; timer D absorbs repeats.
+    Completed,
+    Terminated,
+}
+
+/// What a response to our INVITE asks of the engine.
+#[derive(Debug, PartialEq, Eq)]
+pub enum InviteResponse {
+    /// 1xx: ringing or trying; stop retransmitting.
+    Provisional,
+    /// 2xx: the call is answered; the TU sends the ACK (a new transaction).
+    Accepted,
+    /// 3xx-6xx: send this ACK (same branch; built by the engine) once.
+    Rejected,
+    /// A retransmitted final: resend the ACK for a non-2xx, or the 2xx ACK.
+    Repeated,
+}
+
+/// An INVITE client transaction (RFC 3261 17.1.1): the engine's offers to
+/// agents. Timer A retransmits over UDP (T1 doubling, no cap), timer B
+/// (64*T1) gives up without any response, timer D (32 s over UDP, 0 over
+/// TCP) absorbs retransmitted final responses after a non-2xx.
+#[derive(Debug)]
+pub struct InviteClientTransaction {
+    request: Vec<u8>,
+    reliable: bool,
+    timers: SipTimers,
+    state: InviteClientState,
+    retransmit: Option<Instant>,
+    interval: Duration,
+    end: Option<(Instant, TimerName)>,
+    pub final_status: Option<u16>,
+}
+
+/// Timer D's value over unreliable transports.
+const TIMER_D: Duration = Duration::from_secs(32);
+
+impl InviteClientTransaction {
+    /// The INVITE was sent at `now`.
+    pub fn new(now: Instant, request: Vec<u8>, reliable: bool, timers: SipTimers) -> Self {
+        InviteClientTransaction {
+            request,
+            reliable,
+            timers,
+            state: InviteClientState::Calling,
+            retransmit: (!reliable).then(|| now + timers.t1),
+            interval: timers.t1,
+            end: Some((now + timers.timeout(), TimerName::B)),
+            final_status: None,
+        }
+    }
+
+    pub fn state(&self) -> InviteClientState {
+        self.state
+    }
+
+    pub fn handle_response(&mut self, now: Instant, status: u16) -> InviteResponse {
+        match (self.state, status) {
+            (InviteClientState::Calling | InviteClientState::Proceeding, 100..=199) => {
+                self.state = InviteClientState::Proceeding;
+                self.retransmit = None;
+                // Timer B only guards Calling; a ringing agent is bounded by
+                // the ACD's ring timeout (then CANCEL).
+                self.end = None;
+                InviteResponse::Provisional
+            }
+            (InviteClientState::Calling | InviteClientState::Proceeding, 200..=299) => {
+                self.final_status = Some(status);
+                self.state = InviteClientState::Terminated;
+                self.retransmit = None;
+                self.end = None;
+                InviteResponse::Accepted
+            }
+            (InviteClientState::Calling | InviteClientState::Proceeding, _) => {
+                self.final_status = Some(status);
+                self.state = InviteClientState::Completed;
+                self.retransmit = None;
+                let d = if self.reliable { now } else { now + TIMER_D };
+                self.end = Some((d, TimerName::D));
+                InviteResponse::Rejected
+            }
+            (InviteClientState::Completed | InviteClientState::Terminated, 200..=699) => {
+                InviteResponse::Repeated
+            }
+            _ => InviteResponse::Repeated,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> TimerOutcome<'_> {
+        if let Some((at, name)) = self.end {
+            if now >= at {
+                self.state = InviteClientState::Terminated;
+                self.retransmit = None;
+                self.end = None;
+                return TimerOutcome::Terminated {
+                    gave_up: name == TimerName::B,
+                };
+            }
+        }
+        match self.retransmit {
+            Some(at) if now >= at => {
+                // Timer A doubles without the T2 cap (17.1.1.2).
+                self.interval *= 2;
+                self.retransmit = Some(now + self.interval);
+                TimerOutcome::Retransmit(&self.request)
+            }
+            _ => TimerOutcome::Nothing,
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.retransmit, self.end) {
+            (Some(a), Some((b, _))) => Some(a.min(b)),
+            (a, b) => a.or(b.map(|(t, _)| t)),
+        }
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.state == InviteClientState::Terminated
+    }
+}
+
+impl Timed for InviteClientTransaction {
+    fn handle_timeout(&mut self, now: Instant) -> TimerOutcome<'_> {
+        InviteClientTransaction::handle_timeout(self, now)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        InviteClientTransaction::poll_timeout(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +584,47 @@ mod tests {
             tx.handle_timeout(t0 + ms(5200)),
             TimerOutcome::Terminated { gave_up: false }
         );
+    }
+
+    #[test]
+    fn invite_client_timer_a_doubles_without_cap_and_b_gives_up() {
+        let t0 = Instant::now();
+        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        let mut sends = Vec::new();
+        let end = loop {
+            let at = tx.poll_timeout().expect("running");
+            match tx.handle_timeout(at) {
+                TimerOutcome::Retransmit(_) => sends.push((at - t0).as_millis()),
+                TimerOutcome::Terminated { gave_up } => break ((at - t0).as_millis(), gave_up),
+                TimerOutcome::Nothing => {}
+            }
+        };
+        assert_eq!(sends, vec![500, 1500, 3500, 7500, 15500, 31500]);
+        assert_eq!(end, (32_000, true), "timer B = 64*T1");
+    }
+
+    #[test]
+    fn invite_client_ringing_then_rejection_uses_timer_d() {
+        let t0 = Instant::now();
+        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        assert_eq!(tx.handle_response(t0 + ms(100), 180), InviteResponse::Provisional);
+        assert_eq!(tx.poll_timeout(), None, "no retransmission once ringing");
+        assert_eq!(tx.handle_response(t0 + ms(900), 486), InviteResponse::Rejected);
+        assert_eq!(tx.final_status, Some(486));
+        assert_eq!(tx.handle_response(t0 + ms(950), 486), InviteResponse::Repeated);
+        assert_eq!(tx.poll_timeout(), Some(t0 + ms(900) + Duration::from_secs(32)));
+        let mut tcp = InviteClientTransaction::new(t0, b"INVITE".to_vec(), true, SipTimers::default());
+        assert_eq!(tcp.poll_timeout(), Some(t0 + ms(32_000)), "no timer A on TCP");
+        tcp.handle_response(t0, 603);
+        assert_eq!(tcp.poll_timeout(), Some(t0), "timer D is 0 on TCP");
+    }
+
+    #[test]
+    fn invite_client_2xx_ends_the_transaction() {
+        let t0 = Instant::now();
+        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        assert_eq!(tx.handle_response(t0 + ms(100), 200), InviteResponse::Accepted);
+        assert!(tx.is_terminated());
+        assert_eq!(tx.handle_response(t0 + ms(600), 200), InviteResponse::Repeated);
     }
 }
