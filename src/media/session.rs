@@ -117,6 +117,15 @@ pub struct MediaSession {
     inband: Option<InbandDtmf>,
     last_rx: Instant,
     inactive_reported: bool,
+    /// Bridged to another leg: relayed frames replace prompts and silence.
+    bridged: bool,
+    /// The last audio frame received, decoded, for relaying to the other leg.
+    last_frame: [i16; FRAME_SAMPLES],
+    last_frame_len: usize,
+    /// The last telephone-event payload received and its RTP timestamp.
+    last_event: Option<([u8; 4], u32)>,
+    /// Maps the other leg's event timestamp to ours while relaying events.
+    relayed_event: Option<(u32, u32)>,
     speech: SpeechDetector,
     dtmf: TelephoneEventDecoder,
     events: VecDeque<MediaEvent>,
@@ -151,6 +160,11 @@ impl MediaSession {
             inband: params.inband_dtmf.then(InbandDtmf::new),
             last_rx: now,
             inactive_reported: false,
+            bridged: false,
+            last_frame: [0; FRAME_SAMPLES],
+            last_frame_len: 0,
+            last_event: None,
+            relayed_event: None,
             speech: SpeechDetector::new(params.speech_threshold_dbfs, params.speech_frames),
             dtmf: TelephoneEventDecoder::default(),
             events: VecDeque::with_capacity(16),
@@ -230,7 +244,12 @@ impl MediaSession {
             self.latched = true;
         }
         let pt = rtp.payload_type();
+        self.last_frame_len = 0;
+        self.last_event = None;
         if Some(pt) == self.params.telephone_event {
+            if let [a, b, c, d, ..] = *rtp.payload() {
+                self.last_event = Some(([a, b, c, d], rtp.timestamp()));
+            }
             if let Some(digit) = self.dtmf.handle(rtp.timestamp(), rtp.payload()) {
                 self.events.push_back(MediaEvent::Digit {
                     digit,
@@ -248,6 +267,8 @@ impl MediaSession {
             for (o, &b) in pcm.iter_mut().zip(frame) {
                 *o = codec.decode(b);
             }
+            self.last_frame[..pcm.len()].copy_from_slice(pcm);
+            self.last_frame_len = pcm.len();
             if self.speech.handle_frame(pcm.iter().copied()) {
                 self.events.push_back(MediaEvent::Speech);
             }
@@ -275,7 +296,7 @@ impl MediaSession {
 
     /// Writes the next due packet into `buf` (at least 12 + 160 bytes).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if now < self.next_send {
+        if now < self.next_send || self.bridged {
             return None;
         }
         if let Some((id, index, token)) = self.playing {
@@ -342,6 +363,100 @@ impl MediaSession {
         })
     }
 
+    /// Bridges (or unbridges) this leg: while bridged, it sends only what
+    /// [`MediaSession::relay_audio`] and [`MediaSession::relay_event`] give it.
+    pub fn set_bridged(&mut self, now: Instant, bridged: bool) {
+        self.bridged = bridged;
+        self.playing = None;
+        self.marker = true;
+        if !bridged {
+            self.next_send = now;
+        }
+    }
+
+    /// The audio frame decoded from the last packet `handle_rtp` took, if
+    /// it was audio: what a bridge relays to the other leg.
+    pub fn last_audio(&self) -> Option<&[i16]> {
+        (self.last_frame_len > 0).then(|| &self.last_frame[..self.last_frame_len])
+    }
+
+    /// The telephone-event payload and timestamp of the last packet, if it
+    /// was one.
+    pub fn last_event(&self) -> Option<([u8; 4], u32)> {
+        self.last_event
+    }
+
+    /// Encodes a frame from the other leg in this leg's codec (transcoding
+    /// PCMU and PCMA as needed) and writes the packet into `buf`.
+    pub fn relay_audio(&mut self, pcm: &[i16], buf: &mut [u8]) -> Option<Transmit> {
+        if !self.bridged || !self.sending || pcm.is_empty() {
+            return None;
+        }
+        let codec = self.params.codec;
+        let mut payload = [0u8; FRAME_SAMPLES];
+        let n = pcm.len().min(FRAME_SAMPLES);
+        for (o, &s) in payload.iter_mut().zip(&pcm[..n]) {
+            *o = codec.encode(s);
+        }
+        self.relayed_event = None;
+        self.write_packet(codec.payload_type(), &payload[..n], n as u32, buf)
+    }
+
+    /// Passes a telephone-event through with this leg's payload type; every
+    /// packet of one event keeps one timestamp, as RFC 4733 requires.
+    pub fn relay_event(
+        &mut self,
+        payload: [u8; 4],
+        their_ts: u32,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        let pt = self.params.telephone_event?;
+        if !self.bridged || !self.sending {
+            return None;
+        }
+        let ts = match self.relayed_event {
+            Some((theirs, ours)) if theirs == their_ts => ours,
+            _ => {
+                self.relayed_event = Some((their_ts, self.timestamp));
+                self.marker = true;
+                self.timestamp
+            }
+        };
+        let saved = self.timestamp;
+        self.timestamp = ts;
+        let out = self.write_packet(pt, &payload, 0, buf);
+        self.timestamp = saved;
+        out
+    }
+
+    /// Writes one packet with the next sequence number, then advances the
+    /// timestamp by `samples`.
+    fn write_packet(
+        &mut self,
+        pt: u8,
+        payload: &[u8],
+        samples: u32,
+        buf: &mut [u8],
+    ) -> Option<Transmit> {
+        let len = RtpPacketBuilder::new()
+            .payload_type(pt)
+            .ssrc(self.params.ssrc)
+            .sequence(Seq::from(self.seq))
+            .timestamp(self.timestamp)
+            .marked(self.marker)
+            .payload(payload)
+            .build_into(buf)
+            .ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(samples);
+        self.marker = false;
+        self.stats.packets_sent += 1;
+        Some(Transmit {
+            len,
+            destination: self.remote,
+        })
+    }
+
     /// Checks the inactivity and recording timeouts; call when
     /// `poll_timeout` is reached.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -368,7 +483,9 @@ impl MediaSession {
     /// When to call again: the next frame slot, the inactivity deadline or
     /// a recording's end.
     pub fn poll_timeout(&self) -> Instant {
+        let far = self.last_rx + self.params.inactivity_timeout;
         let mut at = match self.handoff_until {
+            _ if self.bridged => far,
             Some(until) if self.playing.is_none() => until,
             _ => self.next_send,
         };
@@ -512,5 +629,68 @@ mod tests {
         assert_eq!(s.poll_event(), Some(MediaEvent::Inactive));
         s.handle_timeout(deadline + Duration::from_secs(1));
         assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn bridged_legs_relay_and_transcode() {
+        let t0 = Instant::now();
+        let (mut caller, _) = session(t0); // PCMU, telephone-event 101
+        let (mut agent, _) = session(t0);
+        agent.params.codec = Codec::Pcma;
+        agent.params.telephone_event = Some(96);
+        caller.set_bridged(t0, true);
+        agent.set_bridged(t0, true);
+        let mut out = [0u8; 256];
+        assert_eq!(
+            caller.poll_transmit(t0, &mut out),
+            None,
+            "no paced frames when bridged"
+        );
+
+        let from: SocketAddr = "10.0.0.9:4000".parse().expect("addr");
+        let tone: Vec<u8> = (0..160)
+            .map(|i| Codec::Pcmu.encode(((i as f64 * 0.3).sin() * 5000.0) as i16))
+            .collect();
+        let mut pkt = [0u8; 256];
+        let len = RtpPacketBuilder::new()
+            .payload_type(0)
+            .ssrc(1)
+            .sequence(Seq::from(1))
+            .payload(&tone)
+            .build_into(&mut pkt)
+            .expect("build");
+        caller.handle_rtp(t0, from, &pkt[..len]);
+        let pcm = caller.last_audio().expect("decoded").to_vec();
+        let tx = agent.relay_audio(&pcm, &mut out).expect("relayed");
+        let r = RtpReader::new(&out[..tx.len]).expect("rtp");
+        assert_eq!(r.payload_type(), 8, "transcoded to PCMA");
+        assert!(r.mark(), "marker on the first relayed packet");
+        let back: Vec<i16> = r.payload().iter().map(|&b| Codec::Pcma.decode(b)).collect();
+        for (a, b) in pcm.iter().zip(&back) {
+            assert!((a - b).abs() <= (a.abs() / 16).max(32), "{a} vs {b}");
+        }
+
+        // A telephone-event passes through with the agent's payload type and
+        // one timestamp for all its packets.
+        let mut stamps = Vec::new();
+        for (i, end) in [(2u16, false), (3, true), (4, true)] {
+            let len = RtpPacketBuilder::new()
+                .payload_type(101)
+                .ssrc(1)
+                .sequence(Seq::from(i))
+                .timestamp(9999)
+                .payload(&[5, if end { 0x80 } else { 0 }, 0, 160])
+                .build_into(&mut pkt)
+                .expect("build");
+            caller.handle_rtp(t0, from, &pkt[..len]);
+            assert_eq!(caller.last_audio(), None);
+            let (payload, ts) = caller.last_event().expect("event");
+            let tx = agent.relay_event(payload, ts, &mut out).expect("relayed");
+            let r = RtpReader::new(&out[..tx.len]).expect("rtp");
+            assert_eq!(r.payload_type(), 96);
+            assert_eq!(r.payload()[0], 5);
+            stamps.push(r.timestamp());
+        }
+        assert!(stamps.windows(2).all(|w| w[0] == w[1]));
     }
 }
