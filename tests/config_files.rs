@@ -80,7 +80,12 @@ fn check_config_names_key_and_line() {
 
 /// An edit of the default config, the text to find its line by, the key
 /// path the error must name, and what it must say.
-type Case = (Box<dyn Fn(String) -> String>, &'static str, &'static str, &'static str);
+type Case = (
+    Box<dyn Fn(String) -> String>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
 
 #[test]
 fn check_config_catches_ivr_mistakes() {

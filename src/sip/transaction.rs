@@ -589,7 +589,8 @@ mod tests {
     #[test]
     fn invite_client_timer_a_doubles_without_cap_and_b_gives_up() {
         let t0 = Instant::now();
-        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        let mut tx =
+            InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
         let mut sends = Vec::new();
         let end = loop {
             let at = tx.poll_timeout().expect("running");
@@ -606,15 +607,33 @@ mod tests {
     #[test]
     fn invite_client_ringing_then_rejection_uses_timer_d() {
         let t0 = Instant::now();
-        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
-        assert_eq!(tx.handle_response(t0 + ms(100), 180), InviteResponse::Provisional);
+        let mut tx =
+            InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        assert_eq!(
+            tx.handle_response(t0 + ms(100), 180),
+            InviteResponse::Provisional
+        );
         assert_eq!(tx.poll_timeout(), None, "no retransmission once ringing");
-        assert_eq!(tx.handle_response(t0 + ms(900), 486), InviteResponse::Rejected);
+        assert_eq!(
+            tx.handle_response(t0 + ms(900), 486),
+            InviteResponse::Rejected
+        );
         assert_eq!(tx.final_status, Some(486));
-        assert_eq!(tx.handle_response(t0 + ms(950), 486), InviteResponse::Repeated);
-        assert_eq!(tx.poll_timeout(), Some(t0 + ms(900) + Duration::from_secs(32)));
-        let mut tcp = InviteClientTransaction::new(t0, b"INVITE".to_vec(), true, SipTimers::default());
-        assert_eq!(tcp.poll_timeout(), Some(t0 + ms(32_000)), "no timer A on TCP");
+        assert_eq!(
+            tx.handle_response(t0 + ms(950), 486),
+            InviteResponse::Repeated
+        );
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(t0 + ms(900) + Duration::from_secs(32))
+        );
+        let mut tcp =
+            InviteClientTransaction::new(t0, b"INVITE".to_vec(), true, SipTimers::default());
+        assert_eq!(
+            tcp.poll_timeout(),
+            Some(t0 + ms(32_000)),
+            "no timer A on TCP"
+        );
         tcp.handle_response(t0, 603);
         assert_eq!(tcp.poll_timeout(), Some(t0), "timer D is 0 on TCP");
     }
@@ -622,9 +641,16 @@ mod tests {
     #[test]
     fn invite_client_2xx_ends_the_transaction() {
         let t0 = Instant::now();
-        let mut tx = InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
-        assert_eq!(tx.handle_response(t0 + ms(100), 200), InviteResponse::Accepted);
+        let mut tx =
+            InviteClientTransaction::new(t0, b"INVITE".to_vec(), false, SipTimers::default());
+        assert_eq!(
+            tx.handle_response(t0 + ms(100), 200),
+            InviteResponse::Accepted
+        );
         assert!(tx.is_terminated());
-        assert_eq!(tx.handle_response(t0 + ms(600), 200), InviteResponse::Repeated);
+        assert_eq!(
+            tx.handle_response(t0 + ms(600), 200),
+            InviteResponse::Repeated
+        );
     }
 }
