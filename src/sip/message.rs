@@ -126,7 +126,7 @@ impl SipRequest {
     }
 }
 
-/// The parts of a response the engine reads (to its own BYEs).
+/// The parts of a response the engine reads (to its own requests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipResponse {
     pub status: u16,
@@ -134,6 +134,13 @@ pub struct SipResponse {
     pub call_id: String,
     pub cseq: u32,
     pub cseq_method: String,
+    /// The remote party's tag (dialog id once it answers).
+    pub to_tag: Option<String>,
+    /// The URI inside the first Contact: the remote target.
+    pub contact: Option<String>,
+    pub record_route: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
 }
 
 // Requests are the common case; boxing them would cost an allocation each
@@ -257,9 +264,14 @@ fn parse_known_method(data: &[u8]) -> Result<SipMessage, ParseError> {
             Ok(SipMessage::Response(SipResponse {
                 status: resp.status_code.code(),
                 branch,
+                to_tag: fields.to.as_deref().and_then(|t| header_param(t, "tag")),
                 call_id: fields.call_id,
                 cseq,
                 cseq_method,
+                contact: fields.contact,
+                record_route: fields.record_route,
+                content_type: fields.content_type,
+                body: resp.body,
             }))
         }
         RawMessage::Request(req) => {

@@ -355,7 +355,6 @@ pub enum InviteResponse {
 pub struct InviteClientTransaction {
     request: Vec<u8>,
     reliable: bool,
-    timers: SipTimers,
     state: InviteClientState,
     retransmit: Option<Instant>,
     interval: Duration,
@@ -372,7 +371,6 @@ impl InviteClientTransaction {
         InviteClientTransaction {
             request,
             reliable,
-            timers,
             state: InviteClientState::Calling,
             retransmit: (!reliable).then(|| now + timers.t1),
             interval: timers.t1,
