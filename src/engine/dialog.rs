@@ -62,6 +62,9 @@ impl Engine {
         if method == Method::Cancel {
             return self.handle_cancel(now, peer, req);
         }
+        if req.to_tag.is_some() && self.handle_leg_request(now, peer, &req) {
+            return;
+        }
         if !req.require.is_empty() {
             let unsupported = req.require.join(", ");
             self.respond_new(
@@ -112,14 +115,23 @@ impl Engine {
     }
 
     pub(super) fn handle_response(&mut self, now: Instant, peer: Peer, resp: SipResponse) {
-        let Some((tx, _)) = self.client_txs.get_mut(&resp.branch) else {
+        if self.handle_leg_response(now, &resp) {
+            return;
+        }
+        // A CANCEL shares its INVITE's branch; its transaction is keyed apart.
+        let key = if resp.cseq_method == "CANCEL" {
+            format!("{}:CANCEL", resp.branch)
+        } else {
+            resp.branch.clone()
+        };
+        let Some((tx, _)) = self.client_txs.get_mut(&key) else {
             self.counters.datagrams_dropped += 1;
             return;
         };
         tx.handle_response(now, resp.status, peer.transport.reliable());
         debug!(status = resp.status, call_id = %resp.call_id, "response to our {}", resp.cseq_method);
         let wake = tx.poll_timeout();
-        self.schedule(wake, Wake::ClientTx(resp.branch));
+        self.schedule(wake, Wake::ClientTx(key));
     }
 
     pub(super) fn dialog_of(&self, req: &SipRequest) -> Option<CallKey> {
@@ -663,6 +675,7 @@ impl Engine {
             call_id: &call.invite.call_id,
             cseq: call.local_cseq,
             extra: &[],
+            body: None,
         });
         let peer = call.peer;
         let status = if call.answered_at.is_some() { 200 } else { 0 };

@@ -30,13 +30,18 @@ use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::message::{self, Method, ParseError, SipMessage, SipRequest, SipResponse};
 use crate::sip::sdp::{self, Direction, LocalMedia, Negotiated, RemoteMedia};
 use crate::sip::transaction::{
-    ClientTransaction, ServerState, ServerTransaction, SipTimers, Timed, TimerOutcome,
+    ClientTransaction, InviteClientTransaction, ServerState, ServerTransaction, SipTimers, Timed,
+    TimerOutcome,
 };
 use crate::time::TimerQueue;
 
+mod agent_leg;
 mod dialog;
 mod ivr;
 mod record;
+
+use agent_leg::AgentLeg;
+pub use agent_leg::LegKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -126,6 +131,21 @@ pub enum Output {
     },
     /// A voice message is on disk: append it to the message index.
     MessageSaved(Box<MessageRecord>),
+    /// Open a second RTP socket on `port` in the call's media task, for
+    /// the leg to an agent.
+    MediaAddLeg {
+        call: CallKey,
+        port: u16,
+        params: MediaParams,
+    },
+    /// Relay audio between the caller and the agent leg, both ways.
+    MediaBridge {
+        call: CallKey,
+    },
+    /// Close the agent leg's socket; the caller's leg goes on.
+    MediaRemoveLeg {
+        call: CallKey,
+    },
     MediaUpdate {
         call: CallKey,
         remote: SocketAddr,
@@ -202,6 +222,7 @@ struct TxKey {
 enum Wake {
     ServerTx(TxKey),
     ClientTx(String),
+    InviteClientTx(String),
     Call(CallKey),
 }
 
@@ -259,6 +280,9 @@ pub struct Engine {
     dialogs: HashMap<String, CallKey>,
     server_txs: HashMap<TxKey, (ServerTransaction, Peer)>,
     client_txs: HashMap<String, (ClientTransaction, Peer)>,
+    invite_client_txs: HashMap<String, (InviteClientTransaction, Peer)>,
+    legs: HashMap<LegKey, AgentLeg>,
+    leg_by_call_id: HashMap<String, LegKey>,
     timers: TimerQueue<Wake>,
     free_ports: VecDeque<u16>,
     outputs: VecDeque<Output>,
@@ -298,6 +322,9 @@ impl Engine {
             dialogs: HashMap::new(),
             server_txs: HashMap::new(),
             client_txs: HashMap::new(),
+            invite_client_txs: HashMap::new(),
+            legs: HashMap::new(),
+            leg_by_call_id: HashMap::new(),
             timers: TimerQueue::default(),
             free_ports,
             outputs: VecDeque::new(),
@@ -349,6 +376,7 @@ impl Engine {
             match wake {
                 Wake::ServerTx(key) => self.server_tx_timeout(now, key),
                 Wake::ClientTx(branch) => self.client_tx_timeout(now, branch),
+                Wake::InviteClientTx(branch) => self.invite_client_tx_timeout(now, branch),
                 Wake::Call(call) => self.call_timeout(now, call),
             }
         }

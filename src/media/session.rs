@@ -217,6 +217,10 @@ impl MediaSession {
         self.sending = sending;
     }
 
+    pub fn prompts(&self) -> &Arc<PromptSet> {
+        &self.prompts
+    }
+
     pub fn remote(&self) -> SocketAddr {
         self.remote
     }

@@ -35,6 +35,14 @@ pub enum MediaCommand {
         end_silence: Duration,
     },
     StopRecording,
+    /// The leg to an agent: its own socket and session in this task.
+    AddLeg {
+        socket: UdpSocket,
+        params: MediaParams,
+    },
+    /// Relay audio and telephone-events between the two legs.
+    Bridge,
+    RemoveLeg,
 }
 
 /// Media counters summed over every finished call, for the shutdown report
@@ -87,6 +95,24 @@ pub struct MediaHandle {
     pub commands: mpsc::UnboundedSender<MediaCommand>,
 }
 
+/// Binds an RTP socket for a call leg.
+pub fn bind(bind: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    let std_socket = StdUdpSocket::bind(SocketAddr::new(bind, port))?;
+    std_socket.set_nonblocking(true)?;
+    UdpSocket::from_std(std_socket)
+}
+
+/// Receives on the agent leg's socket, or never when there is none.
+async fn recv_leg(
+    leg: &Option<(UdpSocket, MediaSession)>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match leg {
+        Some((socket, _)) => socket.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub fn spawn(
     call: CallKey,
     bind: IpAddr,
@@ -96,9 +122,7 @@ pub fn spawn(
     events: mpsc::UnboundedSender<Event>,
     totals: SharedTotals,
 ) -> std::io::Result<MediaHandle> {
-    let std_socket = StdUdpSocket::bind(SocketAddr::new(bind, port))?;
-    std_socket.set_nonblocking(true)?;
-    let socket = UdpSocket::from_std(std_socket)?;
+    let socket = self::bind(bind, port)?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let stats = run(call, socket, params, prompts, events, rx).await;
@@ -121,6 +145,8 @@ async fn run(
     let mut send_buf = [0u8; 512];
     let mut recv_buf = [0u8; 2048];
     let mut recording_path: Option<PathBuf> = None;
+    let mut leg: Option<(UdpSocket, MediaSession)> = None;
+    let mut leg_buf = [0u8; 2048];
     let sleep = sleep_until(TokioInstant::now());
     tokio::pin!(sleep);
     loop {
@@ -128,6 +154,15 @@ async fn run(
         while let Some(t) = session.poll_transmit(now, &mut send_buf) {
             // A full socket buffer drops the frame, as the network would.
             let _ = socket.try_send_to(&send_buf[..t.len], t.destination);
+        }
+        if let Some((leg_socket, leg_session)) = leg.as_mut() {
+            while let Some(t) = leg_session.poll_transmit(now, &mut send_buf) {
+                let _ = leg_socket.try_send_to(&send_buf[..t.len], t.destination);
+            }
+            leg_session.handle_timeout(now);
+            // The agent leg's own events (its keys, its silence) do not
+            // drive the caller's IVR.
+            while leg_session.poll_event().is_some() {}
         }
         session.handle_timeout(now);
         while let Some(event) = session.poll_event() {
@@ -138,9 +173,11 @@ async fn run(
                 return *session.stats();
             }
         }
-        sleep
-            .as_mut()
-            .reset(TokioInstant::from_std(session.poll_timeout()));
+        let wake = match &leg {
+            Some((_, l)) => session.poll_timeout().min(l.poll_timeout()),
+            None => session.poll_timeout(),
+        };
+        sleep.as_mut().reset(TokioInstant::from_std(wake));
         tokio::select! {
             command = commands.recv() => match command {
                 Some(MediaCommand::Play { prompt, token }) => session.play(prompt, token),
@@ -151,6 +188,21 @@ async fn run(
                     session.start_recording(std::time::Instant::now(), max_length, end_silence);
                 }
                 Some(MediaCommand::StopRecording) => session.stop_recording(RecordingEnd::Pound),
+                Some(MediaCommand::AddLeg { socket, params }) => {
+                    let leg_session = MediaSession::new(std::time::Instant::now(), session.prompts().clone(), params);
+                    leg = Some((socket, leg_session));
+                }
+                Some(MediaCommand::Bridge) => {
+                    let now = std::time::Instant::now();
+                    session.set_bridged(now, true);
+                    if let Some((_, l)) = leg.as_mut() {
+                        l.set_bridged(now, true);
+                    }
+                }
+                Some(MediaCommand::RemoveLeg) => {
+                    session.set_bridged(std::time::Instant::now(), false);
+                    leg = None;
+                }
                 None => {
                     // The call is over; a message being left is still kept.
                     session.stop_recording(RecordingEnd::Hangup);
@@ -161,10 +213,32 @@ async fn run(
             received = socket.recv_from(&mut recv_buf) => {
                 if let Ok((n, from)) = received {
                     session.handle_rtp(std::time::Instant::now(), from, &recv_buf[..n]);
+                    if let Some((leg_socket, leg_session)) = leg.as_mut() {
+                        relay(&session, leg_session, leg_socket, &mut send_buf);
+                    }
+                }
+            }
+            received = recv_leg(&leg, &mut leg_buf) => {
+                if let (Ok((n, from)), Some((_, leg_session))) = (received, leg.as_mut()) {
+                    leg_session.handle_rtp(std::time::Instant::now(), from, &leg_buf[..n]);
+                    relay(leg_session, &mut session, &socket, &mut send_buf);
                 }
             }
             _ = &mut sleep => {}
         }
+    }
+}
+
+/// Relays what `from` just received to `to` (audio transcoded as needed,
+/// telephone-events passed through).
+fn relay(from: &MediaSession, to: &mut MediaSession, socket: &UdpSocket, buf: &mut [u8]) {
+    let sent = match (from.last_audio(), from.last_event()) {
+        (Some(pcm), _) => to.relay_audio(pcm, buf),
+        (None, Some((payload, ts))) => to.relay_event(payload, ts, buf),
+        (None, None) => None,
+    };
+    if let Some(t) = sent {
+        let _ = socket.try_send_to(&buf[..t.len], t.destination);
     }
 }
 

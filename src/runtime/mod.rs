@@ -282,6 +282,12 @@ impl Shell {
                 Output::MediaStopRecording { call } => {
                     self.command(call, MediaCommand::StopRecording)
                 }
+                Output::MediaAddLeg { call, port, params } => match media::bind(self.bind, port) {
+                    Ok(socket) => self.command(call, MediaCommand::AddLeg { socket, params }),
+                    Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
+                },
+                Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
+                Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
                 Output::MessageSaved(message) => {
                     let dir = self.messages_dir.clone();
                     tokio::task::spawn_blocking(move || {

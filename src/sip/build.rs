@@ -106,6 +106,7 @@ pub struct DialogRequest<'a> {
     pub call_id: &'a str,
     pub cseq: u32,
     pub extra: &'a [(&'a str, &'a str)],
+    pub body: Option<Body<'a>>,
 }
 
 pub fn request(r: &DialogRequest<'_>) -> Vec<u8> {
@@ -130,7 +131,13 @@ pub fn request(r: &DialogRequest<'_>) -> Vec<u8> {
     for (name, value) in r.extra {
         let _ = write!(out, "{name}: {value}\r\n");
     }
-    finish(out, None)
+    finish(
+        out,
+        r.body.as_ref().map(|b| Body {
+            content_type: b.content_type,
+            bytes: b.bytes,
+        }),
+    )
 }
 
 fn finish(mut out: String, body: Option<Body<'_>>) -> Vec<u8> {

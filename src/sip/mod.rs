@@ -2,6 +2,8 @@
 //! RFC 3261 transactions and SDP offer/answer.
 
 pub mod build;
+pub mod digest;
 pub mod message;
+pub mod registrar;
 pub mod sdp;
 pub mod transaction;

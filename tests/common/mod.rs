@@ -43,6 +43,9 @@ pub struct Sim {
     pub recordings: Vec<(CallKey, Vec<i16>, RecordingEnd)>,
     pub messages: Vec<MessageRecord>,
     pub stops: Vec<(Instant, CallKey)>,
+    /// Agent legs' media sessions, by the caller's call.
+    pub agent_media: HashMap<CallKey, MediaSession>,
+    pub bridged: Vec<(Instant, CallKey)>,
 }
 
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
@@ -82,6 +85,8 @@ impl Sim {
             recordings: Vec::new(),
             messages: Vec::new(),
             stops: Vec::new(),
+            agent_media: HashMap::new(),
+            bridged: Vec::new(),
         }
     }
 
@@ -174,6 +179,25 @@ impl Sim {
                     }
                 }
                 Output::MessageSaved(m) => self.messages.push(*m),
+                Output::MediaAddLeg { call, params, .. } => {
+                    self.agent_media.insert(
+                        call,
+                        MediaSession::new(self.now, self.prompts.clone(), params),
+                    );
+                }
+                Output::MediaBridge { call } => {
+                    self.bridged.push((self.now, call));
+                    let now = self.now;
+                    if let Some(m) = self.media.get_mut(&call) {
+                        m.set_bridged(now, true);
+                    }
+                    if let Some(m) = self.agent_media.get_mut(&call) {
+                        m.set_bridged(now, true);
+                    }
+                }
+                Output::MediaRemoveLeg { call } => {
+                    self.agent_media.remove(&call);
+                }
                 Output::MediaUpdate {
                     call,
                     remote,
