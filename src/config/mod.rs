@@ -42,6 +42,11 @@ pub struct Config {
     #[serde(default)]
     pub directory: DirectoryConfig,
     pub ivr: IvrConfig,
+    #[serde(default)]
+    pub registrar: RegistrarConfig,
+    /// Agents whose softphones register with hotline.
+    #[serde(default)]
+    pub agents: Vec<AgentEntry>,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -195,6 +200,88 @@ impl Default for MessagesConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// Digest realm; an agent's HA1 is H(id:realm:password).
+    pub realm: String,
+    #[serde(with = "humantime_serde")]
+    pub min_expires: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_expires: Duration,
+    #[serde(with = "humantime_serde")]
+    pub nonce_ttl: Duration,
+    /// Failed logins from one address within `failure_window` before it is
+    /// refused for `ban`.
+    pub max_auth_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+    #[serde(with = "humantime_serde")]
+    pub ban: Duration,
+    /// Digest algorithms to challenge with, most preferred first:
+    /// "SHA-256", "MD5". Some clients answer only the first.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<DigestAlgorithm>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "SHA-256")]
+    Sha256,
+    #[serde(rename = "MD5")]
+    Md5,
+}
+
+fn default_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            realm: "hotline".into(),
+            min_expires: Duration::from_secs(60),
+            max_expires: Duration::from_secs(3600),
+            nonce_ttl: Duration::from_secs(300),
+            max_auth_failures: 5,
+            failure_window: Duration::from_secs(60),
+            ban: Duration::from_secs(300),
+            algorithms: default_algorithms(),
+        }
+    }
+}
+
+/// One agent: who they are, how they log in, what they handle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentEntry {
+    /// The SIP user name the softphone registers as (e.g. "1001").
+    pub id: String,
+    /// The number callers hear ("工号007为您服务").
+    pub number: String,
+    #[serde(default)]
+    pub name: String,
+    /// lowercase hex MD5(id:realm:password); at least one HA1 is required.
+    #[serde(default)]
+    pub ha1_md5: Option<String>,
+    /// lowercase hex SHA-256(id:realm:password).
+    #[serde(default)]
+    pub ha1_sha256: Option<String>,
+    /// Queues the agent serves.
+    #[serde(default)]
+    pub queues: Vec<String>,
+    /// Skill name -> level 1..10.
+    #[serde(default)]
+    pub skills: BTreeMap<String, u8>,
+    /// Log the agent in when their phone registers.
+    #[serde(default = "default_true")]
+    pub login_on_register: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
@@ -259,6 +346,27 @@ impl Config {
         }
         if config.calls.max_calls == 0 {
             return Err(invalid("calls.max_calls must be at least 1".into()));
+        }
+        for (i, a) in config.agents.iter().enumerate() {
+            if a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
+                return Err(invalid(format!(
+                    "agents[{i}] ({}): give ha1_md5 or ha1_sha256 (hex of H(id:realm:password))",
+                    a.id
+                )));
+            }
+            for (key, ha1, len) in [
+                ("ha1_md5", &a.ha1_md5, 32),
+                ("ha1_sha256", &a.ha1_sha256, 64),
+            ] {
+                if let Some(h) = ha1 {
+                    if h.len() != len || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                        return Err(invalid(format!(
+                            "agents[{i}].{key} ({}): expected {len} hex digits",
+                            a.id
+                        )));
+                    }
+                }
+            }
         }
         if config.prompts.languages.is_empty() {
             return Err(invalid(

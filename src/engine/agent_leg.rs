@@ -455,4 +455,10 @@ impl Engine {
             LegEvent::Ringing | LegEvent::Rejected(_) => {}
         }
     }
+
+    /// An agent's phone registered or its last binding went (to the ACD
+    /// once it is wired).
+    pub(super) fn agent_reachable(&mut self, _now: Instant, agent: &str, reachable: bool) {
+        debug!(%agent, reachable, "agent reachability");
+    }
 }

@@ -85,6 +85,7 @@ impl Engine {
             Method::Invite if req.to_tag.is_none() => self.handle_new_invite(now, peer, req),
             Method::Invite => self.handle_reinvite(now, peer, req),
             Method::Bye => self.handle_bye(now, peer, req),
+            Method::Register => self.handle_register(now, peer, &req),
             Method::Options => self.respond_new(
                 now,
                 peer,

@@ -28,6 +28,7 @@ use crate::media::session::{MediaEvent, MediaParams, RecordingEnd};
 use crate::messages::MessageRecord;
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::message::{self, Method, ParseError, SipMessage, SipRequest, SipResponse};
+use crate::sip::registrar::{Credentials, Registrar, RegistrarSettings};
 use crate::sip::sdp::{self, Direction, LocalMedia, Negotiated, RemoteMedia};
 use crate::sip::transaction::{
     ClientTransaction, InviteClientTransaction, ServerState, ServerTransaction, SipTimers, Timed,
@@ -39,6 +40,7 @@ mod agent_leg;
 mod dialog;
 mod ivr;
 mod record;
+mod register;
 
 use agent_leg::AgentLeg;
 pub use agent_leg::LegKey;
@@ -174,6 +176,8 @@ pub struct EngineSettings {
     pub inactivity_timeout: Duration,
     pub speech_threshold_dbfs: f64,
     pub speech_frames: u32,
+    pub registrar: RegistrarSettings,
+    pub credentials: Vec<Credentials>,
 }
 
 impl EngineSettings {
@@ -196,6 +200,37 @@ impl EngineSettings {
             inactivity_timeout: c.media.inactivity_timeout,
             speech_threshold_dbfs: c.media.speech_threshold_dbfs,
             speech_frames: (c.media.speech_min.as_millis() / 20).max(1) as u32,
+            registrar: RegistrarSettings {
+                realm: c.registrar.realm.clone(),
+                nonce_ttl: c.registrar.nonce_ttl,
+                min_expires: c.registrar.min_expires.as_secs() as u32,
+                max_expires: c.registrar.max_expires.as_secs() as u32,
+                default_expires: c.registrar.max_expires.as_secs() as u32,
+                max_auth_failures: c.registrar.max_auth_failures,
+                failure_window: c.registrar.failure_window,
+                ban: c.registrar.ban,
+                algorithms: c
+                    .registrar
+                    .algorithms
+                    .iter()
+                    .map(|a| match a {
+                        crate::config::DigestAlgorithm::Sha256 => {
+                            crate::sip::digest::Algorithm::Sha256
+                        }
+                        crate::config::DigestAlgorithm::Md5 => crate::sip::digest::Algorithm::Md5,
+                    })
+                    .collect(),
+                ..RegistrarSettings::default()
+            },
+            credentials: c
+                .agents
+                .iter()
+                .map(|a| Credentials {
+                    user: a.id.clone(),
+                    ha1_md5: a.ha1_md5.clone(),
+                    ha1_sha256: a.ha1_sha256.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -224,6 +259,7 @@ enum Wake {
     ClientTx(String),
     InviteClientTx(String),
     Call(CallKey),
+    Registrar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +319,7 @@ pub struct Engine {
     invite_client_txs: HashMap<String, (InviteClientTransaction, Peer)>,
     legs: HashMap<LegKey, AgentLeg>,
     leg_by_call_id: HashMap<String, LegKey>,
+    registrar: Registrar,
     timers: TimerQueue<Wake>,
     free_ports: VecDeque<u16>,
     outputs: VecDeque<Output>,
@@ -308,7 +345,15 @@ impl Engine {
         // Even ports only (RTP convention); released ports go to the back so
         // a port is not reused while its old socket may still be closing.
         let free_ports = (lo..=hi).filter(|p| p % 2 == 0).collect();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let registrar = Registrar::new(
+            now,
+            settings.registrar.clone(),
+            settings.credentials.clone(),
+            rng.random(),
+        );
         Engine {
+            registrar,
             rate_tokens: settings.max_calls_per_second as f64,
             rate_updated: now,
             settings,
@@ -317,7 +362,7 @@ impl Engine {
             directory,
             pending_messages: HashMap::new(),
             epoch: (now, wall_ms),
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             server_txs: HashMap::new(),
@@ -378,6 +423,7 @@ impl Engine {
                 Wake::ClientTx(branch) => self.client_tx_timeout(now, branch),
                 Wake::InviteClientTx(branch) => self.invite_client_tx_timeout(now, branch),
                 Wake::Call(call) => self.call_timeout(now, call),
+                Wake::Registrar => self.registrar_timeout(now),
             }
         }
     }

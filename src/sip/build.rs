@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use super::message::{via_param, via_sent_by, SipRequest};
 
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
 pub const USER_AGENT: &str = concat!("hotline/", env!("CARGO_PKG_VERSION"));
 
 /// A response body with its content type.

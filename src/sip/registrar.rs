@@ -56,10 +56,12 @@ impl Credentials {
         }
     }
 
-    /// The algorithms to challenge with, preferred first.
-    fn algorithms(&self) -> Vec<Algorithm> {
-        [Algorithm::Sha256, Algorithm::Md5]
-            .into_iter()
+    /// The algorithms to challenge with, in `order`, among those the user
+    /// has an HA1 for.
+    fn algorithms(&self, order: &[Algorithm]) -> Vec<Algorithm> {
+        order
+            .iter()
+            .copied()
             .filter(|&a| self.ha1(a).is_some())
             .collect()
     }
@@ -76,6 +78,9 @@ pub struct RegistrarSettings {
     pub failure_window: Duration,
     pub ban: Duration,
     pub max_contacts_per_user: usize,
+    /// Challenge algorithms, most preferred first (RFC 8760). Some clients
+    /// (SIPp among them) answer only the first challenge.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarSettings {
@@ -90,6 +95,7 @@ impl Default for RegistrarSettings {
             failure_window: Duration::from_secs(60),
             ban: Duration::from_secs(300),
             max_contacts_per_user: 5,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         }
     }
 }
@@ -382,9 +388,10 @@ impl Registrar {
 
     /// 401 with one challenge per algorithm, sharing one fresh nonce.
     fn challenge(&mut self, now: Instant, aor: &str, stale: bool) -> RegisterReply {
-        let algorithms = match self.credentials.get(aor).map(Credentials::algorithms) {
+        let order = &self.settings.algorithms;
+        let algorithms = match self.credentials.get(aor).map(|c| c.algorithms(order)) {
             Some(algs) if !algs.is_empty() => algs,
-            _ => vec![Algorithm::Sha256, Algorithm::Md5],
+            _ => order.clone(),
         };
         let nonce = self.nonces.issue(now);
         algorithms
