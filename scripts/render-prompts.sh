@@ -185,4 +185,12 @@ sox -R -n "${FMT[@]}" "$tmp_dir/beep.wav" synth 0.3 sine 1000 vol 0.5 fade h 0.0
 mv -f "$tmp_dir/beep.wav" "$out_dir/beep.wav"
 echo "rendered beep"
 
+# Music on hold for queued callers: four soft chords, looped by the engine.
+sox -R -n "${FMT[@]}" "$tmp_dir/moh.wav" \
+  synth 2 sine 392 sine 494 sine 587 : synth 2 sine 349 sine 440 sine 523 : \
+  synth 2 sine 330 sine 392 sine 494 : synth 2 sine 349 sine 440 sine 587 \
+  remix - fade 0.05 8 0.05 vol 0.35 trim 0 8
+mv -f "$tmp_dir/moh.wav" "$out_dir/moh.wav"
+echo "rendered moh"
+
 echo "prompts written to $out_dir"

@@ -20,6 +20,7 @@
 //! record writer and signals. Tests drive the same machines with simulated
 //! time, so "answer within 15 s" or "wait 5 s" is checked in microseconds.
 
+pub mod acd;
 pub mod call;
 pub mod cdr;
 pub mod config;

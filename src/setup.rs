@@ -21,6 +21,11 @@ pub enum SetupError {
     Program { origin: String, message: String },
     #[error(transparent)]
     Directory(#[from] DirectoryError),
+    #[error("{origin}: {source}")]
+    Acd {
+        origin: String,
+        source: crate::acd::AcdConfigError,
+    },
 }
 
 /// A config with all it refers to.
@@ -33,7 +38,20 @@ pub struct Setup {
 
 impl Setup {
     /// `origin` names the config in messages (its path).
-    pub fn load(config: Config, origin: &str) -> Result<Setup, SetupError> {
+    pub fn load(mut config: Config, origin: &str) -> Result<Setup, SetupError> {
+        // Queue nodes may name any queue the ACD runs.
+        for q in &config.queues {
+            if !config.ivr.queues.contains(&q.name) {
+                config.ivr.queues.push(q.name.clone());
+            }
+        }
+        let settings = crate::engine::EngineSettings::from_config(&config);
+        crate::acd::Acd::new(settings.queues, settings.agents).map_err(|source| {
+            SetupError::Acd {
+                origin: origin.to_string(),
+                source,
+            }
+        })?;
         let prompts = PromptLibrary::load(&config)?;
         let program = Program::compile(&config.ivr, &config.source, &|name| {
             prompts.has_everywhere(name)

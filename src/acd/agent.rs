@@ -93,10 +93,16 @@ pub enum AgentState {
     #[default]
     Idle,
     /// The agent's phone is ringing with this caller.
-    Offered { caller: u64 },
-    OnCall { caller: u64 },
+    Offered {
+        caller: u64,
+    },
+    OnCall {
+        caller: u64,
+    },
     /// After a call, until `until`.
-    WrapUp { until: Instant },
+    WrapUp {
+        until: Instant,
+    },
 }
 
 impl fmt::Display for AgentState {

@@ -54,10 +54,10 @@ use thiserror::Error;
 
 use crate::call::directory::CustomerClass;
 
-pub use agent::{AgentConfig, AgentState, AgentStatus, AgentView, NO_ANSWER_BREAK};
 use agent::Agent;
-pub use queue::{QueueConfig, QueueCounters, QueueStats, DEFAULT_HANDLE_TIME};
+pub use agent::{AgentConfig, AgentState, AgentStatus, AgentView, NO_ANSWER_BREAK};
 use queue::{Caller, CallerKey, Phase, Queue};
+pub use queue::{QueueConfig, QueueCounters, QueueStats, DEFAULT_HANDLE_TIME};
 pub use queue_log::{QueueLogEvent, QueueLogKind};
 pub use strategy::Strategy;
 use timer::{Timer, Timers};
@@ -283,8 +283,9 @@ impl Acd {
         let mut agent_ids = HashMap::new();
         let mut list = Vec::with_capacity(agents.len());
         for config in agents {
+            let id = config.id.clone();
             let invalid = |message: String| AcdConfigError::InvalidAgent {
-                agent: config.id.clone(),
+                agent: id.clone(),
                 message,
             };
             if config.id.is_empty() {
@@ -311,10 +312,7 @@ impl Acd {
                     qs[q].agents.push(index);
                 }
             }
-            if agent_ids
-                .insert(agent.config.id.clone(), index)
-                .is_some()
-            {
+            if agent_ids.insert(agent.config.id.clone(), index).is_some() {
                 return Err(AcdConfigError::DuplicateAgent(agent.config.id));
             }
             list.push(agent);
@@ -377,7 +375,7 @@ impl Acd {
             }
             AcdInput::AgentReachable { agent, reachable } => {
                 if let Some(a) = self.agent_index(&agent) {
-                    self.set_reachable(now, a, reachable);
+                    self.set_reachable(a, reachable);
                 }
             }
             AcdInput::OfferAnswered { caller, agent } => {
@@ -539,19 +537,18 @@ impl Acd {
         if self.callers.contains_key(&id) {
             return self.refuse(id, RefuseReason::DuplicateCaller);
         }
-        let config = &self.queues[q].config;
-        if !config.join_empty && self.queues[q].logged_in == 0 {
+        let (join_empty, max_len) = {
+            let config = &self.queues[q].config;
+            (config.join_empty, config.max_len)
+        };
+        if !join_empty && self.queues[q].logged_in == 0 {
             self.queues[q].counters.refused += 1;
             self.log(q, Some(id), None, QueueLogKind::JoinEmpty);
             return self.refuse(id, RefuseReason::NoAgents);
         }
-        if config
-            .max_len
-            .is_some_and(|max| self.queues[q].members.len() >= max)
-        {
-            let overflow = config.overflow.clone();
+        if max_len.is_some_and(|max| self.queues[q].members.len() >= max) {
             self.log(q, Some(id), None, QueueLogKind::Full);
-            match overflow {
+            match self.queues[q].config.overflow.clone() {
                 Some(target) => {
                     self.queues[q].counters.overflowed += 1;
                     self.actions.push_back(AcdAction::Leave {
@@ -649,6 +646,7 @@ impl Acd {
         self.cancel_caller_timers(id, &caller);
         let wait = now.saturating_duration_since(caller.key.arrival);
         let orig_position = caller.orig_position;
+        let overflow = self.queues[q].config.overflow.clone();
         let counters = &mut self.queues[q].counters;
         let (kind, reason) = match exit {
             Exit::Abandon => {
@@ -663,13 +661,13 @@ impl Acd {
                 )
             }
             Exit::Timeout => {
-                let reason = match self.queues[q].config.overflow.clone() {
+                let reason = match overflow {
                     Some(target) => {
-                        self.queues[q].counters.overflowed += 1;
+                        counters.overflowed += 1;
                         LeaveReason::Overflow { target }
                     }
                     None => {
-                        self.queues[q].counters.timed_out += 1;
+                        counters.timed_out += 1;
                         LeaveReason::Timeout
                     }
                 };
@@ -707,7 +705,8 @@ impl Acd {
             }
         };
         self.log(q, Some(id), None, kind);
-        self.actions.push_back(AcdAction::Leave { caller: id, reason });
+        self.actions
+            .push_back(AcdAction::Leave { caller: id, reason });
     }
 
     fn cancel_caller_timers(&mut self, id: u64, caller: &Caller) {
@@ -738,12 +737,12 @@ impl Acd {
             return;
         };
         let queue = &mut self.queues[caller.queue];
-        match &mut caller.phase {
+        match caller.phase {
             Phase::Waiting => {
                 queue.unoffered.remove(&caller.key);
                 caller.phase = Phase::Ringing { agents: vec![a] };
             }
-            Phase::Ringing { agents } => agents.push(a),
+            Phase::Ringing { ref mut agents } => agents.push(a),
             Phase::Bridged { .. } => return,
         }
         if queue.config.strategy == Strategy::RoundRobin {
@@ -813,7 +812,12 @@ impl Acd {
         if timed_out {
             self.cancel_offer(caller, a);
         }
-        self.log(q, Some(caller), Some(a), QueueLogKind::RingNoAnswer { ring });
+        self.log(
+            q,
+            Some(caller),
+            Some(a),
+            QueueLogKind::RingNoAnswer { ring },
+        );
         self.agents[a as usize].no_answers += 1;
         self.set_state(a, AgentState::Idle, None);
         self.stop_ringing(caller, a, true);
@@ -849,7 +853,11 @@ impl Acd {
         };
         let q = caller.queue;
         let key = caller.key;
-        let timers = (caller.announce_at.take(), caller.apology_at.take(), caller.max_wait_at.take());
+        let timers = (
+            caller.announce_at.take(),
+            caller.apology_at.take(),
+            caller.max_wait_at.take(),
+        );
         self.timers.cancel(timers.0, Timer::Announce(id));
         self.timers.cancel(timers.1, Timer::Apology(id));
         self.timers.cancel(timers.2, Timer::MaxWait(id));
@@ -884,6 +892,9 @@ impl Acd {
     /// A connected call ended: the agent wraps up (unless logged out) and
     /// the caller leaves.
     fn end_call(&mut self, now: Instant, id: u64, a: u32, ended_by: EndedBy) {
+        if self.bridged_agent(id) != Some(a) {
+            return;
+        }
         let Some(caller) = self.callers.remove(&id) else {
             return;
         };
@@ -963,7 +974,10 @@ impl Acd {
                 self.timers.schedule(until, Timer::WrapUpEnd(a));
                 agent.deadline = Some(until);
             }
-            _ => agent.offered_at = None,
+            _ => {}
+        }
+        if !matches!(state, AgentState::Offered { .. }) {
+            agent.offered_at = None;
         }
         let changed = agent.state != state;
         agent.state = state;
@@ -988,9 +1002,11 @@ impl Acd {
                     reason: reason.clone(),
                 },
             ],
-            (AgentStatus::Available, AgentStatus::OnBreak { reason }) => vec![QueueLogKind::Pause {
-                reason: reason.clone(),
-            }],
+            (AgentStatus::Available, AgentStatus::OnBreak { reason }) => {
+                vec![QueueLogKind::Pause {
+                    reason: reason.clone(),
+                }]
+            }
             (AgentStatus::OnBreak { .. }, AgentStatus::Available) => vec![QueueLogKind::Unpause {
                 reason: String::new(),
             }],
@@ -1025,8 +1041,7 @@ impl Acd {
         }
     }
 
-    fn set_reachable(&mut self, now: Instant, a: u32, reachable: bool) {
-        let _ = now;
+    fn set_reachable(&mut self, a: u32, reachable: bool) {
         if self.agents[a as usize].reachable == reachable {
             return;
         }

@@ -227,19 +227,17 @@ impl Queue {
         if self.available == 0 {
             return None;
         }
-        let nanos = self.average_handle_time().as_nanos() * position as u128
-            / u128::from(self.available);
-        Some(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)))
+        let nanos =
+            self.average_handle_time().as_nanos() * position as u128 / u128::from(self.available);
+        Some(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
     }
 
     pub fn longest_wait(&self, now: Instant) -> Option<Duration> {
         self.by_arrival
             .first()
             .map(|(arrival, _)| now.saturating_duration_since(*arrival))
-    }
-
-    pub fn handled(&self) -> u64 {
-        self.handled
     }
 }
 

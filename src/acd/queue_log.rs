@@ -146,12 +146,7 @@ impl QueueLogKind {
                 url,
                 caller_id,
                 orig_position,
-            } => write!(
-                out,
-                "{}|{}|{orig_position}",
-                clean(url),
-                clean(caller_id)
-            ),
+            } => write!(out, "{}|{}|{orig_position}", clean(url), clean(caller_id)),
             QueueLogKind::Connect {
                 hold,
                 bridged_uniqueid,

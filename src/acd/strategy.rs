@@ -265,6 +265,7 @@ pub fn pick_all(idle: &BTreeSet<Rank>, avoid: &[u32]) -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::Strategy;
     use super::*;
     use proptest::prelude::*;
     use std::time::Duration;

@@ -50,8 +50,4 @@ impl Timers {
             _ => None,
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
 }

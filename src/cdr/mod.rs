@@ -57,6 +57,8 @@ pub enum Outcome {
 pub enum HangupSide {
     Caller,
     Engine,
+    /// The agent, in a bridged call.
+    Agent,
 }
 
 /// One call's record. Timestamps are UTC, RFC 3339 with milliseconds.
@@ -116,6 +118,33 @@ pub struct CallRecord {
     /// The voice message left, relative to the messages folder.
     #[serde(default)]
     pub message_file: Option<String>,
+    /// The ACD queue the IVR sent the call to.
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub queued_at: Option<String>,
+    #[serde(default)]
+    pub first_offer_at: Option<String>,
+    /// The caller was connected to the agent.
+    #[serde(default)]
+    pub bridged_at: Option<String>,
+    /// From joining the queue to the bridge (or to leaving unanswered).
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+    /// From the bridge to the end.
+    #[serde(default)]
+    pub talk_ms: Option<u64>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub agent_number: Option<String>,
+    /// How many times the call was offered to agents.
+    #[serde(default)]
+    pub offers: u32,
+    /// answered, abandoned (hung up while waiting), timeout, overflow,
+    /// empty (no agent left), exit_key or refused.
+    #[serde(default)]
+    pub queue_result: Option<String>,
 }
 
 impl CallRecord {

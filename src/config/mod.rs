@@ -47,6 +47,9 @@ pub struct Config {
     /// Agents whose softphones register with hotline.
     #[serde(default)]
     pub agents: Vec<AgentEntry>,
+    /// ACD queues (the IVR's queue nodes name them).
+    #[serde(default)]
+    pub queues: Vec<crate::acd::QueueConfig>,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -23,7 +23,6 @@ pub(super) enum LegState {
 /// What happened on an agent leg.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum LegEvent {
-    Ringing,
     Answered,
     /// A final error from the agent (486 busy, 603 decline, ...), or 0 when
     /// no response came at all (timer B).
@@ -182,8 +181,11 @@ impl Engine {
             InviteResponse::Rejected => {
                 self.ack_rejection(key, resp);
                 if let Some(leg) = self.end_leg(key) {
-                    // A 487 answers our own CANCEL: nothing new to report.
-                    if leg.state != LegState::Cancelling {
+                    if leg.state == LegState::Cancelling {
+                        // The 487 answers our own CANCEL (ring timeout, or
+                        // another agent answered first).
+                        self.offer_line(now, key, &leg, 487);
+                    } else {
                         self.leg_event(now, key, &leg, LegEvent::Rejected(resp.status));
                     }
                 }
@@ -422,9 +424,8 @@ impl Engine {
         self.schedule(wake, Wake::ClientTx(key));
     }
 
-    /// Reports what happened on a leg to the ACD (until the ACD is wired,
-    /// it only opens and closes media and ends the caller's call when the
-    /// agent hangs up).
+    /// Reports what happened on a leg to the ACD, opening the agent's media
+    /// on answer and ending the caller's call when the agent hangs up.
     fn leg_event(&mut self, now: Instant, key: LegKey, leg: &AgentLeg, event: LegEvent) {
         info!(leg = key, agent = %leg.agent, ?event, "agent leg");
         match event {
@@ -449,16 +450,46 @@ impl Engine {
                     });
                 }
             }
-            LegEvent::HungUp => {
-                self.hangup(now, leg.caller, Outcome::Completed, Disposition::Answered);
-            }
-            LegEvent::Ringing | LegEvent::Rejected(_) => {}
+            LegEvent::Rejected(status) => self.offer_line(now, key, leg, status),
+            LegEvent::HungUp => {}
+        }
+        if event == LegEvent::Answered {
+            self.offer_line(now, key, leg, 200);
+        }
+        self.leg_event_to_acd(now, leg.caller, &leg.agent, event);
+        if event == LegEvent::HungUp {
+            // The agent ended the call: the caller's leg ends too.
+            self.hangup(now, leg.caller, Outcome::Completed, Disposition::Answered);
         }
     }
 
-    /// An agent's phone registered or its last binding went (to the ACD
-    /// once it is wired).
-    pub(super) fn agent_reachable(&mut self, _now: Instant, agent: &str, reachable: bool) {
-        debug!(%agent, reachable, "agent reachability");
+    /// One line per offer in `offers-<date>.jsonl`: agent, outcome, ring time.
+    fn offer_line(&mut self, now: Instant, key: LegKey, leg: &AgentLeg, status: u16) {
+        let outcome = match status {
+            200 => "answered",
+            487 => "cancelled",
+            486 | 600 | 603 => "busy",
+            408 | 480 => "no_answer",
+            0 => "no_response",
+            _ => "failed",
+        };
+        let ended = cdr::format_ms(self.wall_ms(now));
+        let line = serde_json::json!({
+            "version": 1,
+            "call_id": super::call_id(self.epoch, leg.caller),
+            "offer_id": super::call_id(self.epoch, key),
+            "agent": leg.agent,
+            "agent_call_id": leg.call_id,
+            "offered_at": cdr::format_ms(self.wall_ms(leg.offered_at)),
+            "ended_at": ended,
+            "ring_ms": now.saturating_duration_since(leg.offered_at).as_millis() as u64,
+            "sip_status": status,
+            "outcome": outcome,
+        })
+        .to_string();
+        self.outputs.push_back(Output::Line {
+            file: format!("offers-{}.jsonl", ended.get(..10).unwrap_or("undated")),
+            line,
+        });
     }
 }

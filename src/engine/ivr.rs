@@ -24,6 +24,15 @@ impl Engine {
                     return; // a prompt that was replaced or stopped
                 }
                 call.playing = None;
+                let waiting = call
+                    .queue
+                    .as_ref()
+                    .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
+                if waiting {
+                    // Music on hold loops, and resumes after the apology.
+                    call.after_apology_moh = false;
+                    return self.play_named(key, "moh");
+                }
                 call.ivr.handle_playback_finished(now);
             }
             MediaEvent::Speech => {
@@ -143,10 +152,8 @@ impl Engine {
                         .push_back(Output::MediaStopRecording { call: key });
                 }
                 IvrAction::Queue(queue) => {
-                    // The ACD is not built yet: no agent is ever logged in,
-                    // so every queue sends the caller to its fallback.
-                    info!(%queue, "no agent logged in: queue fallback");
-                    call.ivr.handle_queue_unavailable(now);
+                    self.join_queue(now, key, queue);
+                    continue;
                 }
                 IvrAction::Hangup(outcome) => {
                     return self.hangup(now, key, outcome, Disposition::Answered);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tracing::{debug, info, info_span, warn};
 
+use crate::acd::{Acd, AgentConfig, QueueConfig};
 use crate::call::directory::{CustomerInfo, Directory};
 use crate::call::ivr::Ivr;
 use crate::call::program::{NodeId, Program};
@@ -36,6 +37,7 @@ use crate::sip::transaction::{
 };
 use crate::time::TimerQueue;
 
+mod acd;
 mod agent_leg;
 mod dialog;
 mod ivr;
@@ -148,6 +150,12 @@ pub enum Output {
     MediaRemoveLeg {
         call: CallKey,
     },
+    /// A line for another stream in the records folder: `queue_log`
+    /// (Asterisk's format) or `offers-<date>.jsonl` (one line per offer).
+    Line {
+        file: String,
+        line: String,
+    },
     MediaUpdate {
         call: CallKey,
         remote: SocketAddr,
@@ -178,6 +186,10 @@ pub struct EngineSettings {
     pub speech_frames: u32,
     pub registrar: RegistrarSettings,
     pub credentials: Vec<Credentials>,
+    pub queues: Vec<QueueConfig>,
+    pub agents: Vec<AgentConfig>,
+    /// Agents logged in when their phone registers.
+    pub login_on_register: Vec<String>,
 }
 
 impl EngineSettings {
@@ -222,6 +234,24 @@ impl EngineSettings {
                     .collect(),
                 ..RegistrarSettings::default()
             },
+            queues: c.queues.clone(),
+            agents: c
+                .agents
+                .iter()
+                .map(|a| AgentConfig {
+                    id: a.id.clone(),
+                    number: a.number.clone(),
+                    name: a.name.clone(),
+                    skills: a.skills.clone(),
+                    queues: a.queues.clone(),
+                })
+                .collect(),
+            login_on_register: c
+                .agents
+                .iter()
+                .filter(|a| a.login_on_register)
+                .map(|a| a.id.clone())
+                .collect(),
             credentials: c
                 .agents
                 .iter()
@@ -260,6 +290,7 @@ enum Wake {
     InviteClientTx(String),
     Call(CallKey),
     Registrar,
+    Acd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +325,11 @@ struct Call {
     last_digit: Option<(char, DigitSource, Instant)>,
     customer: CustomerInfo,
     message_file: Option<String>,
+    /// The call's time in an ACD queue, once the IVR queues it.
+    queue: Option<acd::QueueVisit>,
+    /// The apology is playing; music on hold resumes after it.
+    after_apology_moh: bool,
+    agent_hung_up: bool,
     media_started: bool,
     invite_at: Instant,
     ringing_at: Option<Instant>,
@@ -320,6 +356,11 @@ pub struct Engine {
     legs: HashMap<LegKey, AgentLeg>,
     leg_by_call_id: HashMap<String, LegKey>,
     registrar: Registrar,
+    acd: Acd,
+    /// The leg ringing each (caller, agent) offer.
+    offers: HashMap<(CallKey, String), LegKey>,
+    agent_numbers: HashMap<String, String>,
+    login_on_register: std::collections::HashSet<String>,
     timers: TimerQueue<Wake>,
     free_ports: VecDeque<u16>,
     outputs: VecDeque<Output>,
@@ -352,7 +393,18 @@ impl Engine {
             settings.credentials.clone(),
             rng.random(),
         );
+        // Setup checked the queues and agents; a failure here is a bug.
+        let acd = Acd::new(settings.queues.clone(), settings.agents.clone())
+            .unwrap_or_else(|e| panic!("ACD config passed the checks but failed: {e}"));
         Engine {
+            acd,
+            offers: HashMap::new(),
+            agent_numbers: settings
+                .agents
+                .iter()
+                .map(|a| (a.id.clone(), a.number.clone()))
+                .collect(),
+            login_on_register: settings.login_on_register.iter().cloned().collect(),
             registrar,
             rate_tokens: settings.max_calls_per_second as f64,
             rate_updated: now,
@@ -424,6 +476,7 @@ impl Engine {
                 Wake::InviteClientTx(branch) => self.invite_client_tx_timeout(now, branch),
                 Wake::Call(call) => self.call_timeout(now, call),
                 Wake::Registrar => self.registrar_timeout(now),
+                Wake::Acd => self.acd_timeout(now),
             }
         }
     }

@@ -14,6 +14,7 @@ impl Engine {
         side: Option<HangupSide>,
         status: u16,
     ) {
+        self.caller_gone(now, key);
         let Some(call) = self.calls.remove(&key) else {
             return;
         };
@@ -60,6 +61,22 @@ impl Engine {
         record.vip = call.customer.vip;
         record.customer_name = call.customer.name;
         record.message_file = call.message_file;
+        if let Some(q) = call.queue {
+            let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
+            record.queue = Some(q.queue);
+            record.queued_at = q.joined_at.map(at);
+            record.first_offer_at = q.first_offer_at.map(at);
+            record.bridged_at = q.bridged_at.map(at);
+            record.wait_ms = q.joined_at.map(|j| ms(j, q.bridged_at.unwrap_or(now)));
+            record.talk_ms = q.bridged_at.map(|b| ms(b, now));
+            record.agent = q.agent;
+            record.agent_number = q.agent_number;
+            record.offers = q.offers;
+            record.queue_result = q.result.map(str::to_string).or(Some("abandoned".into()));
+            if call.agent_hung_up {
+                record.hangup_side = Some(HangupSide::Agent);
+            }
+        }
         info!(outcome = ?outcome, "call ended");
         self.outputs.push_back(Output::CallEnded {
             call: key,
@@ -112,6 +129,16 @@ impl Engine {
             vip: false,
             customer_name: None,
             message_file: None,
+            queue: None,
+            queued_at: None,
+            first_offer_at: None,
+            bridged_at: None,
+            wait_ms: None,
+            talk_ms: None,
+            agent: None,
+            agent_number: None,
+            offers: 0,
+            queue_result: None,
         }
     }
 

@@ -15,10 +15,15 @@ use tracing::error;
 
 use crate::cdr::{daily_file_name, CallRecord};
 
-/// A record and whatever must live until it is on disk.
-pub struct Job {
-    pub record: Box<CallRecord>,
-    pub hold: Option<Box<dyn Send>>,
+/// What the writer appends.
+pub enum Job {
+    /// A call record, and whatever must live until it is on disk.
+    Record {
+        record: Box<CallRecord>,
+        hold: Option<Box<dyn Send>>,
+    },
+    /// A line for another stream (the queue_log), newline included.
+    Line { file: String, line: String },
 }
 
 pub struct CdrWriter {
@@ -63,8 +68,10 @@ fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
         batch.extend(rx.try_iter());
         let mut touched: Vec<String> = Vec::new();
         for job in &batch {
-            let line = job.record.to_line();
-            let name = daily_file_name(&job.record.ended_at);
+            let (line, name) = match job {
+                Job::Record { record, .. } => (record.to_line(), daily_file_name(&record.ended_at)),
+                Job::Line { file, line } => (line.clone(), file.clone()),
+            };
             if !files.contains_key(&name) {
                 match open_sealed(&dir.join(&name)) {
                     Ok(f) => {
@@ -96,11 +103,11 @@ fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
         }
         // Records are durable: now the calls' resources may go.
         drop(batch);
-        // Keep only today's and yesterday's files open.
-        if files.len() > 2 {
+        // Keep the few current files open (today's, yesterday's, queue_log).
+        if files.len() > 4 {
             let mut names: Vec<String> = files.keys().cloned().collect();
             names.sort();
-            for n in &names[..names.len() - 2] {
+            for n in &names[..names.len() - 4] {
                 files.remove(n);
             }
         }
@@ -166,6 +173,16 @@ mod tests {
             vip: false,
             customer_name: None,
             message_file: None,
+            queue: None,
+            queued_at: None,
+            first_offer_at: None,
+            bridged_at: None,
+            wait_ms: None,
+            talk_ms: None,
+            agent: None,
+            agent_number: None,
+            offers: 0,
+            queue_result: None,
         }
     }
 
@@ -180,7 +197,7 @@ mod tests {
         .expect("write");
         let w = CdrWriter::start(dir.path().to_path_buf()).expect("start");
         for n in 1..=3 {
-            w.write(Job {
+            w.write(Job::Record {
                 record: Box::new(record(n)),
                 hold: None,
             });

@@ -287,6 +287,10 @@ impl Shell {
                     Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
                 },
                 Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
+                Output::Line { file, mut line } => {
+                    line.push('\n');
+                    self.writer.write(Job::Line { file, line });
+                }
                 Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
                 Output::MessageSaved(message) => {
                     let dir = self.messages_dir.clone();
@@ -306,7 +310,7 @@ impl Shell {
                         .media
                         .remove(&call)
                         .map(|h| Box::new(h) as Box<dyn Send>);
-                    self.writer.write(Job { record, hold });
+                    self.writer.write(Job::Record { record, hold });
                 }
             }
         }

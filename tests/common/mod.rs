@@ -46,6 +46,8 @@ pub struct Sim {
     /// Agent legs' media sessions, by the caller's call.
     pub agent_media: HashMap<CallKey, MediaSession>,
     pub bridged: Vec<(Instant, CallKey)>,
+    /// queue_log and offers lines: (file, line).
+    pub lines: Vec<(String, String)>,
 }
 
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
@@ -87,6 +89,7 @@ impl Sim {
             stops: Vec::new(),
             agent_media: HashMap::new(),
             bridged: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
@@ -198,6 +201,7 @@ impl Sim {
                 Output::MediaRemoveLeg { call } => {
                     self.agent_media.remove(&call);
                 }
+                Output::Line { file, line } => self.lines.push((file, line)),
                 Output::MediaUpdate {
                     call,
                     remote,
@@ -351,6 +355,14 @@ impl Sim {
     /// The To tag the engine put in its ringing or answer.
     pub fn to_tag(&self) -> String {
         self.to_tag_where(|t| t.starts_with("SIP/2.0 180") || t.starts_with("SIP/2.0 200"))
+    }
+
+    /// The To tag of the ringing or answer for the call `call_id`.
+    pub fn to_tag_for(&self, call_id: &str) -> String {
+        let needle = format!("Call-ID: {call_id}\r\n");
+        self.to_tag_where(|t| {
+            (t.starts_with("SIP/2.0 180") || t.starts_with("SIP/2.0 200")) && t.contains(&needle)
+        })
     }
 
     /// The To tag of the first response starting with `start`.

@@ -1,0 +1,335 @@
+//! The engine's side of the ACD: callers the IVR queues join the pure
+//! [`Acd`]; its actions ring agents' phones (legs), bridge audio, play the
+//! apology and send callers back to the IVR; what happens on legs and to
+//! registrations goes back into it.
+
+use std::time::Instant;
+
+use super::agent_leg::{LegEvent, LegKey};
+use super::*;
+use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
+
+/// Where a queued call stands, for its record.
+#[derive(Debug, Clone, Default)]
+pub(super) struct QueueVisit {
+    pub queue: String,
+    pub joined_at: Option<Instant>,
+    pub first_offer_at: Option<Instant>,
+    pub bridged_at: Option<Instant>,
+    pub agent: Option<String>,
+    pub agent_number: Option<String>,
+    pub offers: u32,
+    /// How the caller left the queue (answered, abandoned, timeout, ...).
+    pub result: Option<&'static str>,
+    /// The agent leg once bridged (or ringing, with ring-all several).
+    pub legs: Vec<LegKey>,
+}
+
+impl Engine {
+    /// The IVR hands the caller to a queue.
+    pub(super) fn join_queue(&mut self, now: Instant, key: CallKey, queue: String) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let priority = caller_priority(call.customer.class, call.customer.vip);
+        let caller_id = call.invite.from_user().to_string();
+        call.queue = Some(QueueVisit {
+            queue: queue.clone(),
+            joined_at: Some(now),
+            ..QueueVisit::default()
+        });
+        info!(%queue, priority, "caller queued");
+        self.acd.handle(
+            now,
+            AcdInput::CallerJoined {
+                caller: key,
+                queue,
+                priority,
+                caller_id,
+            },
+        );
+        self.apply_acd(now);
+        let waiting = self
+            .calls
+            .get(&key)
+            .and_then(|c| c.queue.as_ref())
+            .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
+        if waiting {
+            self.play_named(key, "moh");
+        }
+    }
+
+    /// Carries out what the ACD asks and re-arms its timer.
+    pub(super) fn apply_acd(&mut self, now: Instant) {
+        while let Some(action) = self.acd.poll_action() {
+            match action {
+                AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
+                AcdAction::CancelOffer { caller, agent } => {
+                    if let Some(leg) = self.offers.remove(&(caller, agent)) {
+                        self.cancel_leg(now, leg);
+                    }
+                }
+                AcdAction::Bridge { caller, agent } => self.bridge(now, caller, &agent),
+                AcdAction::Announce {
+                    caller, position, ..
+                } => debug!(caller, position, "queue position"),
+                AcdAction::Apologise { caller } => {
+                    // "Sorry to have kept you waiting", then the music again.
+                    if let Some(call) = self.calls.get_mut(&caller) {
+                        call.after_apology_moh = true;
+                    }
+                    self.play_named(caller, "sorry_wait");
+                }
+                AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
+                AcdAction::JoinRefused { caller, reason } => {
+                    info!(caller, ?reason, "queue refused the caller");
+                    if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
+                        q.result = Some("refused");
+                    }
+                    self.back_to_ivr(now, caller, "refused");
+                }
+                AcdAction::QueueLog(event) => {
+                    let callid = self
+                        .calls
+                        .contains_key(&event.caller.unwrap_or_default())
+                        .then(|| super::call_id(self.epoch, event.caller.unwrap_or_default()))
+                        .unwrap_or_default();
+                    let line = event.to_line(self.wall_ms(now) / 1000, &callid);
+                    self.outputs.push_back(Output::Line {
+                        file: "queue_log".into(),
+                        line,
+                    });
+                }
+                AcdAction::AgentState {
+                    agent,
+                    status,
+                    state,
+                    reachable,
+                } => debug!(%agent, ?status, ?state, reachable, "agent"),
+            }
+        }
+        if let Some(at) = self.acd.poll_timeout() {
+            self.timers.schedule(at, Wake::Acd);
+        }
+    }
+
+    pub(super) fn acd_timeout(&mut self, now: Instant) {
+        self.acd.handle_timeout(now);
+        self.apply_acd(now);
+    }
+
+    /// Rings the agent's newest registered phone with the caller.
+    fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
+        let binding = self
+            .registrar
+            .bindings(&agent)
+            .first()
+            .map(|b| (b.contact.clone(), b.source, b.transport_reliable, b.conn));
+        let Some(call) = self.calls.get(&caller) else {
+            return;
+        };
+        let codec = call.negotiated.map(|n| n.codec);
+        let business = call.ivr.business.clone().unwrap_or_default();
+        let class = call.customer.class.as_str();
+        let queue = call
+            .queue
+            .as_ref()
+            .map(|q| q.queue.clone())
+            .unwrap_or_default();
+        let number = call.invite.from_user().to_string();
+        let leg = binding.and_then(|(contact, addr, reliable, conn)| {
+            let peer = Peer {
+                transport: if reliable {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                },
+                addr,
+                conn,
+            };
+            // What the agent's phone shows: queue, business type, class.
+            let whisper = [
+                ("X-Hotline-Queue", queue.as_str()),
+                ("X-Hotline-Business", business.as_str()),
+                ("X-Hotline-Class", class),
+                ("X-Hotline-Caller", number.as_str()),
+            ];
+            self.place_leg(now, caller, &agent, &contact, peer, codec, &whisper)
+        });
+        match leg {
+            Some(leg) => {
+                self.offers.insert((caller, agent), leg);
+                if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
+                    q.offers += 1;
+                    q.first_offer_at.get_or_insert(now);
+                    q.legs.push(leg);
+                }
+            }
+            None => {
+                warn!(%agent, "agent has no usable registration (or no RTP port): offer failed");
+                self.acd.handle(
+                    now,
+                    AcdInput::OfferRejected {
+                        caller,
+                        agent,
+                        reason: RejectReason::Failed,
+                    },
+                );
+            }
+        }
+    }
+
+    fn bridge(&mut self, now: Instant, caller: CallKey, agent: &str) {
+        let Some(leg) = self.offers.remove(&(caller, agent.to_string())) else {
+            return;
+        };
+        let number = self.agent_numbers.get(agent).cloned();
+        if let Some(call) = self.calls.get_mut(&caller) {
+            call.playing = None;
+            if let Some(q) = call.queue.as_mut() {
+                q.bridged_at = Some(now);
+                q.agent = Some(agent.to_string());
+                q.agent_number = number;
+                q.result = Some("answered");
+                q.legs = vec![leg];
+            }
+        }
+        info!(%agent, "caller bridged to agent");
+        self.outputs.push_back(Output::MediaBridge { call: caller });
+    }
+
+    fn left_queue(&mut self, now: Instant, caller: CallKey, reason: LeaveReason) {
+        let result = match &reason {
+            LeaveReason::Completed { .. } => "answered",
+            LeaveReason::Abandoned => "abandoned",
+            LeaveReason::Timeout => "timeout",
+            LeaveReason::Overflow { .. } => "overflow",
+            LeaveReason::EmptyQueue => "empty",
+            LeaveReason::ExitKey { .. } => "exit_key",
+        };
+        if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
+            q.result = Some(result);
+        }
+        match reason {
+            LeaveReason::Completed { ended_by, .. } => {
+                let outcome = match ended_by {
+                    EndedBy::Caller => Outcome::CallerHangup,
+                    EndedBy::Agent => Outcome::Completed,
+                };
+                debug!(?outcome, "bridged call over");
+            }
+            LeaveReason::Abandoned => {}
+            // Not answered in time, or nobody left: the IVR's fallback
+            // (a message, by default) instead of an endless wait.
+            _ => self.back_to_ivr(now, caller, result),
+        }
+    }
+
+    /// The queue could not serve the caller: the IVR takes over again.
+    fn back_to_ivr(&mut self, now: Instant, caller: CallKey, why: &str) {
+        if let Some(call) = self.calls.get_mut(&caller) {
+            debug!(why, "back to the IVR");
+            call.playing = None;
+            call.ivr.handle_queue_unavailable(now);
+        }
+        self.apply_ivr(now, caller);
+    }
+
+    /// What happened on an agent's leg, for the ACD.
+    pub(super) fn leg_event_to_acd(
+        &mut self,
+        now: Instant,
+        caller: CallKey,
+        agent: &str,
+        event: LegEvent,
+    ) {
+        let input = match event {
+            LegEvent::Answered => AcdInput::OfferAnswered {
+                caller,
+                agent: agent.to_string(),
+            },
+            LegEvent::Rejected(status) => {
+                self.offers.remove(&(caller, agent.to_string()));
+                AcdInput::OfferRejected {
+                    caller,
+                    agent: agent.to_string(),
+                    reason: match status {
+                        486 | 600 | 603 => RejectReason::Busy,
+                        408 | 480 | 487 => RejectReason::NoAnswer,
+                        _ => RejectReason::Failed,
+                    },
+                }
+            }
+            LegEvent::HungUp => {
+                if let Some(call) = self.calls.get_mut(&caller) {
+                    call.agent_hung_up = true;
+                }
+                AcdInput::AgentHungUp {
+                    caller,
+                    agent: agent.to_string(),
+                }
+            }
+        };
+        self.acd.handle(now, input);
+        self.apply_acd(now);
+    }
+
+    /// The caller's call is ending: tell the ACD and drop the agent's leg.
+    pub(super) fn caller_gone(&mut self, now: Instant, caller: CallKey) {
+        let Some(visit) = self.calls.get(&caller).and_then(|c| c.queue.clone()) else {
+            return;
+        };
+        if visit.result.is_none() || visit.bridged_at.is_some() {
+            self.acd.handle(now, AcdInput::CallerHungUp { caller });
+            self.apply_acd(now);
+        }
+        for leg in visit.legs {
+            self.hangup_leg(now, leg);
+        }
+        self.offers.retain(|(c, _), _| *c != caller);
+    }
+
+    /// An agent's phone registered or its last binding went.
+    pub(super) fn agent_reachable(&mut self, now: Instant, agent: &str, reachable: bool) {
+        self.acd.handle(
+            now,
+            AcdInput::AgentReachable {
+                agent: agent.to_string(),
+                reachable,
+            },
+        );
+        if reachable && self.login_on_register.contains(agent) {
+            self.acd.handle(
+                now,
+                AcdInput::AgentLogin {
+                    agent: agent.to_string(),
+                },
+            );
+        }
+        self.apply_acd(now);
+    }
+
+    /// Plays a prompt by name in the call's language (music on hold, the
+    /// apology); its end comes back through the IVR's playback handling.
+    pub(super) fn play_named(&mut self, key: CallKey, name: &str) {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(prompt) = self
+            .prompts
+            .get(call.ivr.language, name)
+            .or_else(|| self.prompts.get(self.settings.default_language, name))
+        else {
+            warn!(prompt = %name, "prompt missing");
+            return;
+        };
+        call.next_token = call.next_token.wrapping_add(1);
+        let token = call.next_token;
+        call.playing = Some(token);
+        self.outputs.push_back(Output::MediaPlay {
+            call: key,
+            prompt,
+            token,
+        });
+    }
+}

@@ -1,0 +1,317 @@
+//! Queues, agents and bridged calls through the whole pure engine under
+//! simulated time: an agent's phone registers with digest auth, a caller
+//! chooses a queue, the engine rings the agent, bridges on answer, and
+//! both legs end together; ring timeouts move on, the apology comes at
+//! 15 s, and the records say it all.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hotline::cdr::HangupSide;
+use hotline::media::dtmf::DigitSource;
+use hotline::media::session::MediaEvent;
+use hotline::sip::digest::{self, Algorithm, Qop};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The agent phone's address for `agent`.
+fn phone(agent: &str) -> hotline::engine::Peer {
+    let port = if agent == "1001" { 5081 } else { 5082 };
+    hotline::engine::Peer {
+        transport: hotline::engine::Transport::Udp,
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        conn: 0,
+    }
+}
+
+/// Registers `agent` (password "secret") as a softphone would: REGISTER,
+/// 401, then REGISTER with the digest response.
+fn register(sim: &mut Sim, agent: &str) {
+    let p = phone(agent);
+    let port = p.addr.port();
+    let reg = |cseq: u32, auth: Option<String>| {
+        format!(
+            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg{agent}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r{agent}\r\nTo: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
+            auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+        )
+    };
+    sim.send_bytes(p, reg(1, None).as_bytes());
+    let challenge = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("SIP/2.0 401"))
+        .expect("401")
+        .text
+        .clone();
+    let header = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5"))
+        .expect("an MD5 challenge");
+    let nonce = header
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("nonce");
+    let ha1 = digest::ha1(Algorithm::Md5, agent, "hotline", "secret");
+    let uri = "sip:127.0.0.1:5060";
+    let response = digest::response(
+        Algorithm::Md5,
+        &ha1,
+        nonce,
+        "00000001",
+        "c0ffee",
+        Some(Qop::Auth),
+        "REGISTER",
+        uri,
+    );
+    let auth = format!(
+        "Digest username=\"{agent}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
+    );
+    sim.send_bytes(p, reg(2, Some(auth)).as_bytes());
+    let ok = sim.sent.last().expect("reply");
+    assert!(ok.text.starts_with("SIP/2.0 200"), "{}", ok.text);
+    assert!(sim.engine.agent_registered(agent));
+}
+
+/// The last INVITE the engine sent to `agent`'s phone.
+fn invite_to(sim: &Sim, agent: &str) -> Option<String> {
+    sim.sent
+        .iter()
+        .rev()
+        .find(|s| s.peer == phone(agent) && s.text.starts_with("INVITE "))
+        .map(|s| s.text.clone())
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
+/// The agent's phone answers `invite` with `status` (and SDP on 200).
+fn answer(sim: &mut Sim, agent: &str, invite: &str, status: u16) {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let body = if status == 200 { sdp } else { "" };
+    let ctype = if status == 200 {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    let port = phone(agent).addr.port();
+    let reply = format!(
+        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=agent{agent}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+        header(invite, "Via"),
+        header(invite, "From"),
+        header(invite, "To"),
+        header(invite, "Call-ID"),
+        body.len()
+    );
+    sim.send_bytes(phone(agent), reply.as_bytes());
+}
+
+/// A caller answered by the demo IVR presses `key` at once.
+fn caller_presses(sim: &mut Sim, call_id: &str, key: char) -> String {
+    sim.send(&invite(call_id, "z9hG4bK-inv", Some(SDP_OFFER)));
+    sim.run_for(ms(2000));
+    let tag = sim.to_tag_for(call_id);
+    sim.send(&in_dialog("ACK", call_id, "z9hG4bK-ack", 1, &tag, None));
+    let call = sim.media_started[0];
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: key,
+            source: DigitSource::Rfc4733,
+        },
+    );
+    tag
+}
+
+#[test]
+fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "c1", '2');
+    let inv = invite_to(&sim, "1001").expect("the agent is rung at once");
+    assert!(inv.starts_with("INVITE sip:1001@127.0.0.1:5081 SIP/2.0"));
+    assert!(inv.contains("X-Hotline-Queue: repair"));
+    assert!(inv.contains("X-Hotline-Business: repair"));
+    assert!(inv.contains("m=audio "));
+    assert_eq!(sim.played_names().last().map(String::as_str), Some("moh"));
+
+    sim.run_for(secs(3));
+    answer(&mut sim, "1001", &inv, 180);
+    sim.run_for(secs(2));
+    answer(&mut sim, "1001", &inv, 200);
+    let ack = sim.sent.last().expect("ACK").text.clone();
+    assert!(ack.starts_with("ACK sip:1001@127.0.0.1:5081"), "{ack}");
+    assert!(ack.contains(";tag=agent1001"));
+    let call = sim.media_started[0];
+    assert_eq!(sim.bridged.last().map(|b| b.1), Some(call));
+    assert!(
+        sim.agent_media.contains_key(&call),
+        "agent leg media opened"
+    );
+
+    sim.run_for(secs(30));
+    // The caller hangs up: the agent's leg gets a BYE.
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let bye = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.peer == phone("1001") && s.text.starts_with("BYE "))
+        .expect("BYE to the agent");
+    assert!(bye.text.contains(";tag=agent1001"));
+    let rec = &sim.records[0];
+    assert_eq!(rec.queue.as_deref(), Some("repair"));
+    assert_eq!(rec.agent.as_deref(), Some("1001"));
+    assert_eq!(rec.agent_number.as_deref(), Some("007"));
+    assert_eq!(rec.queue_result.as_deref(), Some("answered"));
+    assert_eq!(rec.offers, 1);
+    assert_eq!(rec.wait_ms, Some(5000));
+    assert_eq!(rec.talk_ms, Some(30_000));
+    assert_eq!(rec.hangup_side, Some(HangupSide::Caller));
+    let log: Vec<&str> = sim
+        .lines
+        .iter()
+        .filter(|(f, _)| f == "queue_log")
+        .map(|(_, l)| l.split('|').nth(4).unwrap_or_default())
+        .collect();
+    assert!(
+        log.contains(&"ENTERQUEUE") && log.contains(&"CONNECT") && log.contains(&"COMPLETECALLER"),
+        "{log:?}"
+    );
+    let offers: Vec<&String> = sim
+        .lines
+        .iter()
+        .filter(|(f, _)| f.starts_with("offers-"))
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(offers.len(), 1);
+    assert!(
+        offers[0].contains("\"outcome\":\"answered\"") && offers[0].contains("\"ring_ms\":5000")
+    );
+}
+
+#[test]
+fn the_agent_hanging_up_ends_the_caller_too() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "c2", '1');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(secs(10));
+    let bye = format!(
+        "BYE sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5081;branch=z9hG4bK-abye\r\nFrom: {};tag=agent1001\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        header(&inv, "To"),
+        header(&inv, "From"),
+        header(&inv, "Call-ID"),
+    );
+    sim.send_bytes(phone("1001"), bye.as_bytes());
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1001") && s.text.starts_with("SIP/2.0 200")));
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.text.starts_with("BYE sip:13800138000@")),
+        "caller hung up"
+    );
+    let rec = &sim.records[0];
+    assert_eq!(rec.hangup_side, Some(HangupSide::Agent));
+    assert_eq!(rec.queue_result.as_deref(), Some("answered"));
+}
+
+#[test]
+fn ring_timeout_cancels_and_moves_to_the_next_agent() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    register(&mut sim, "1002");
+    caller_presses(&mut sim, "c3", '3');
+    let first_agent = if invite_to(&sim, "1001").is_some() {
+        "1001"
+    } else {
+        "1002"
+    };
+    let other = if first_agent == "1001" {
+        "1002"
+    } else {
+        "1001"
+    };
+    let inv = invite_to(&sim, first_agent).expect("rung");
+    answer(&mut sim, first_agent, &inv, 180);
+    sim.run_for(ms(14_900));
+    assert!(invite_to(&sim, other).is_none());
+    sim.run_for(ms(100));
+    let cancel = sim
+        .sent
+        .iter()
+        .find(|s| s.text.starts_with("CANCEL "))
+        .expect("CANCEL after 15 s")
+        .text
+        .clone();
+    assert_eq!(header(&cancel, "Via"), header(&inv, "Via"), "same branch");
+    assert!(invite_to(&sim, other).is_some(), "the next agent is rung");
+    // The first phone confirms with 487; the engine ACKs it.
+    answer(&mut sim, first_agent, &inv, 487);
+    assert!(sim.sent.last().expect("ACK").text.starts_with("ACK "));
+    let offers: Vec<&String> = sim
+        .lines
+        .iter()
+        .filter(|(f, _)| f.starts_with("offers-"))
+        .map(|(_, l)| l)
+        .collect();
+    assert!(
+        offers[0].contains("\"outcome\":\"cancelled\""),
+        "{offers:?}"
+    );
+}
+
+#[test]
+fn a_waiting_caller_hears_the_apology_at_15_s_and_can_abandon() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "c4", '1');
+    let queued_at = sim.now;
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 486); // busy
+    sim.run_for(secs(16));
+    let apology = sim
+        .played
+        .iter()
+        .zip(sim.played_names())
+        .find(|(_, n)| n == "sorry_wait")
+        .map(|((at, _, _), _)| *at)
+        .expect("apology");
+    assert_eq!(apology - queued_at, secs(15));
+    sim.send(&in_dialog("BYE", "c4", "z9hG4bK-bye", 2, &tag, None));
+    let rec = &sim.records[0];
+    assert_eq!(rec.queue_result.as_deref(), Some("abandoned"));
+    assert_eq!(rec.agent, None);
+    assert!(sim
+        .lines
+        .iter()
+        .any(|(f, l)| f == "queue_log" && l.contains("|ABANDON|")));
+}
+
+#[test]
+fn with_no_agent_logged_in_the_caller_is_offered_a_message() {
+    let mut sim = Sim::new(config(|_| {}));
+    caller_presses(&mut sim, "c5", '1');
+    assert_eq!(sim.played_names()[1], "no_agents");
+    assert!(sim
+        .sent
+        .iter()
+        .all(|s| !s.text.starts_with("INVITE sip:100")));
+}
