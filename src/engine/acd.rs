@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::agent_leg::{LegEvent, LegKey};
+use super::agent_leg::{LegEvent, LegKey, LegTarget};
 use super::*;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
 
@@ -89,10 +89,9 @@ impl Engine {
                     self.back_to_ivr(now, caller, "refused");
                 }
                 AcdAction::QueueLog(event) => {
-                    let callid = self
-                        .calls
-                        .contains_key(&event.caller.unwrap_or_default())
-                        .then(|| super::call_id(self.epoch, event.caller.unwrap_or_default()))
+                    let callid = event
+                        .caller
+                        .map(|c| super::call_id(self.epoch, c))
                         .unwrap_or_default();
                     let line = event.to_line(self.wall_ms(now) / 1000, &callid);
                     self.outputs.push_back(Output::Line {
@@ -154,7 +153,12 @@ impl Engine {
                 ("X-Hotline-Class", class),
                 ("X-Hotline-Caller", number.as_str()),
             ];
-            self.place_leg(now, caller, &agent, &contact, peer, codec, &whisper)
+            let target = LegTarget {
+                agent: &agent,
+                contact: &contact,
+                peer,
+            };
+            self.place_leg(now, caller, target, codec, &whisper)
         });
         match leg {
             Some(leg) => {

@@ -31,6 +31,15 @@ pub(super) enum LegEvent {
     HungUp,
 }
 
+/// Whom a leg rings: the agent and their registered phone.
+pub(super) struct LegTarget<'a> {
+    pub agent: &'a str,
+    /// The contact URI from the agent's registration.
+    pub contact: &'a str,
+    /// Where that registration came from (symmetric signalling).
+    pub peer: Peer,
+}
+
 pub(super) struct AgentLeg {
     pub caller: CallKey,
     pub agent: String,
@@ -62,12 +71,15 @@ impl Engine {
         &mut self,
         now: Instant,
         caller: CallKey,
-        agent: &str,
-        target: &str,
-        peer: Peer,
+        whom: LegTarget<'_>,
         preferred: Option<Codec>,
         extra: &[(&str, &str)],
     ) -> Option<LegKey> {
+        let LegTarget {
+            agent,
+            contact: target,
+            peer,
+        } = whom;
         let port = self.free_ports.pop_front()?;
         let key = self.next_call;
         self.next_call += 1;

@@ -1,0 +1,576 @@
+//! Random traffic through the ACD: joins, hang-ups, exit keys, logins,
+//! logouts, breaks, registration flaps, answers, rejections, agent
+//! hang-ups, stale inputs and time steps (always to the earliest timer).
+//! After every step the action stream and the ACD's own views must agree
+//! and keep the promises: one call per agent (ring-all offers excepted),
+//! one agent per caller, no caller left waiting beside a usable agent.
+//! At the end everyone hangs up and the timers run out: every caller has
+//! left exactly once, every agent is idle, and every offer is accounted
+//! for (answered, rejected or cancelled).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use hotline::acd::{
+    self, Acd, AcdAction, AcdInput, AgentConfig, AgentState, AgentStatus, CallerPhase, LeaveReason,
+    QueueConfig, RejectReason,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+const QUEUES: usize = 3;
+const AGENTS: usize = 5;
+const SKILL: &str = "s";
+
+#[derive(Debug, Clone)]
+struct Setup {
+    queues: Vec<QueueConfig>,
+    agents: Vec<AgentConfig>,
+    /// Agents logged in and registered before the first step.
+    ready: Vec<bool>,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Join {
+        queue: usize,
+        priority: u8,
+    },
+    HangUp(Index),
+    Exit(Index),
+    Login(usize),
+    Logout(usize),
+    Break(usize),
+    Available(usize),
+    Reachable(usize, bool),
+    Answer(Index),
+    Reject(Index, RejectReason),
+    AgentHangUp(Index),
+    Advance(u64),
+    /// An answer, rejection or agent hang-up that matches nothing.
+    Stale {
+        caller: u64,
+        agent: usize,
+        kind: u8,
+    },
+}
+
+fn strategy() -> impl Strategy<Value = acd::Strategy> {
+    prop_oneof![
+        Just(acd::Strategy::LongestIdle),
+        Just(acd::Strategy::RoundRobin),
+        Just(acd::Strategy::FewestCalls),
+        Just(acd::Strategy::RingAll),
+        (1u8..=10).prop_map(|min_level| acd::Strategy::Skills {
+            skill: SKILL.into(),
+            min_level
+        }),
+    ]
+}
+
+fn queue_config(i: usize) -> impl Strategy<Value = QueueConfig> {
+    (
+        strategy(),
+        (any::<bool>(), any::<bool>()),
+        prop::option::of(10u64..120),
+        prop::option::of(1usize..5),
+        any::<bool>(),
+        prop_oneof![Just(0u64), Just(5), Just(30)],
+        prop::option::of(1u32..4),
+        1u64..30,
+        (any::<bool>(), any::<bool>()),
+    )
+        .prop_map(
+            move |(
+                strategy,
+                (join_empty, leave_empty),
+                max_wait,
+                max_len,
+                overflow,
+                wrap,
+                auto_break,
+                ring,
+                (announce, apology),
+            )| {
+                let mut q = QueueConfig::new(&format!("q{i}")).with_strategy(strategy);
+                q.join_empty = join_empty;
+                q.leave_empty = leave_empty;
+                q.max_wait = max_wait.map(Duration::from_secs);
+                q.max_len = max_len;
+                q.overflow = overflow.then(|| "message".to_string());
+                q.wrap_up = Duration::from_secs(wrap);
+                q.auto_break_after = auto_break;
+                q.ring_timeout = Duration::from_secs(ring);
+                q.announce_every = announce.then_some(Duration::from_secs(30));
+                q.apology_after = apology.then_some(Duration::from_secs(15));
+                q
+            },
+        )
+}
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        (queue_config(0), queue_config(1), queue_config(2)),
+        prop::collection::vec((1u8..8, prop::option::of(1u8..=10), any::<bool>()), AGENTS),
+    )
+        .prop_map(|((q0, q1, q2), agents)| {
+            let mut ready = Vec::new();
+            let agents = agents
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mask, level, up))| {
+                    ready.push(up);
+                    let queues: Vec<String> = (0..QUEUES)
+                        .filter(|q| mask & (1 << q) != 0)
+                        .map(|q| format!("q{q}"))
+                        .collect();
+                    let names: Vec<&str> = queues.iter().map(String::as_str).collect();
+                    let mut a = AgentConfig::new(&format!("a{i}"), &names);
+                    if let Some(level) = level {
+                        a = a.with_skill(SKILL, level);
+                    }
+                    a
+                })
+                .collect();
+            Setup {
+                queues: vec![q0, q1, q2],
+                agents,
+                ready,
+            }
+        })
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let agent = 0..AGENTS;
+    prop_oneof![
+        6 => (0..QUEUES, 1u8..=6).prop_map(|(queue, priority)| Op::Join { queue, priority }),
+        2 => any::<Index>().prop_map(Op::HangUp),
+        1 => any::<Index>().prop_map(Op::Exit),
+        2 => agent.clone().prop_map(Op::Login),
+        1 => agent.clone().prop_map(Op::Logout),
+        1 => agent.clone().prop_map(Op::Break),
+        2 => agent.clone().prop_map(Op::Available),
+        2 => (agent.clone(), any::<bool>()).prop_map(|(a, r)| Op::Reachable(a, r)),
+        5 => any::<Index>().prop_map(Op::Answer),
+        2 => (
+            any::<Index>(),
+            prop_oneof![
+                Just(RejectReason::Busy),
+                Just(RejectReason::NoAnswer),
+                Just(RejectReason::Failed)
+            ]
+        )
+            .prop_map(|(i, r)| Op::Reject(i, r)),
+        3 => any::<Index>().prop_map(Op::AgentHangUp),
+        5 => (0u64..40_000).prop_map(Op::Advance),
+        1 => (0u64..40, agent, 0u8..3).prop_map(|(caller, agent, kind)| Op::Stale {
+            caller,
+            agent,
+            kind
+        }),
+    ]
+}
+
+/// The ACD, a clock, and what the action stream says is going on.
+struct Driver {
+    acd: Acd,
+    setup: Setup,
+    now: Instant,
+    next_id: u64,
+    joined: BTreeSet<u64>,
+    /// Leave or JoinRefused per caller.
+    terminal: BTreeMap<u64, u32>,
+    alive: BTreeSet<u64>,
+    offers: BTreeSet<(u64, String)>,
+    bridged: BTreeMap<u64, String>,
+    made: u64,
+    answered: u64,
+    rejected: u64,
+    cancelled: u64,
+}
+
+impl Driver {
+    fn new(setup: Setup) -> Driver {
+        let acd = Acd::new(setup.queues.clone(), setup.agents.clone()).expect("valid");
+        let mut d = Driver {
+            acd,
+            setup,
+            now: Instant::now(),
+            next_id: 1,
+            joined: BTreeSet::new(),
+            terminal: BTreeMap::new(),
+            alive: BTreeSet::new(),
+            offers: BTreeSet::new(),
+            bridged: BTreeMap::new(),
+            made: 0,
+            answered: 0,
+            rejected: 0,
+            cancelled: 0,
+        };
+        for i in 0..AGENTS {
+            if d.setup.ready[i] {
+                d.input(AcdInput::AgentLogin { agent: agent(i) });
+                d.input(AcdInput::AgentReachable {
+                    agent: agent(i),
+                    reachable: true,
+                });
+            }
+        }
+        d
+    }
+
+    fn input(&mut self, input: AcdInput) -> Vec<AcdAction> {
+        self.acd.handle(self.now, input);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<AcdAction> {
+        let actions: Vec<AcdAction> = std::iter::from_fn(|| self.acd.poll_action()).collect();
+        for a in &actions {
+            self.account(a);
+        }
+        self.check();
+        actions
+    }
+
+    /// Follows one action, checking it makes sense.
+    fn account(&mut self, action: &AcdAction) {
+        match action {
+            AcdAction::Offer { caller, agent } => {
+                assert!(self.alive.contains(caller), "offer of gone caller {caller}");
+                assert!(
+                    !self.offers.iter().any(|(_, a)| a == agent),
+                    "{agent} offered twice"
+                );
+                assert!(
+                    !self.bridged.values().any(|a| a == agent),
+                    "{agent} offered while on a call"
+                );
+                assert!(
+                    !self.bridged.contains_key(caller),
+                    "{caller} already bridged"
+                );
+                self.offers.insert((*caller, agent.clone()));
+                self.made += 1;
+            }
+            AcdAction::CancelOffer { caller, agent } => {
+                assert!(
+                    self.offers.remove(&(*caller, agent.clone())),
+                    "cancel of an offer not made: {caller} {agent}"
+                );
+                self.cancelled += 1;
+            }
+            AcdAction::Bridge { caller, agent } => {
+                assert!(
+                    self.offers.remove(&(*caller, agent.clone())),
+                    "bridge without offer"
+                );
+                assert!(
+                    self.bridged.insert(*caller, agent.clone()).is_none(),
+                    "{caller} bridged twice"
+                );
+                self.answered += 1;
+            }
+            AcdAction::Leave { caller, reason } => {
+                assert!(
+                    self.alive.remove(caller),
+                    "leave of {caller} not in the ACD"
+                );
+                *self.terminal.entry(*caller).or_default() += 1;
+                assert!(
+                    !self.offers.iter().any(|(c, _)| c == caller),
+                    "{caller} left with an offer ringing"
+                );
+                let bridged = self.bridged.remove(caller);
+                match reason {
+                    LeaveReason::Completed { agent, .. } => {
+                        assert_eq!(bridged.as_ref(), Some(agent))
+                    }
+                    other => assert_eq!(bridged, None, "{other:?} while bridged"),
+                }
+            }
+            AcdAction::JoinRefused { caller, .. } => {
+                *self.terminal.entry(*caller).or_default() += 1;
+                self.alive.remove(caller);
+            }
+            AcdAction::Announce { caller, .. } | AcdAction::Apologise { caller } => {
+                assert!(self.alive.contains(caller));
+                assert!(!self.bridged.contains_key(caller), "announce while bridged");
+            }
+            AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
+        }
+    }
+
+    fn member(&self, agent: usize, queue: usize) -> bool {
+        let config = &self.setup.agents[agent];
+        let q = &self.setup.queues[queue];
+        config.queues.contains(&q.name)
+            && match &q.strategy {
+                acd::Strategy::Skills { skill, min_level } => {
+                    config.skills.get(skill).is_some_and(|l| l >= min_level)
+                }
+                _ => true,
+            }
+    }
+
+    /// The ACD's views agree with the action stream and keep the promises.
+    fn check(&self) {
+        assert_eq!(self.acd.caller_count(), self.alive.len());
+        let mut offered = BTreeSet::new();
+        for (i, view) in self.acd.agents().enumerate() {
+            assert_eq!(view.id, agent(i));
+            match view.state {
+                AgentState::Offered { caller } => {
+                    assert_eq!(view.status, &AgentStatus::Available, "{view:?}");
+                    assert!(view.reachable, "{view:?}");
+                    offered.insert((caller, view.id.to_string()));
+                }
+                AgentState::OnCall { caller } => {
+                    assert_eq!(self.bridged.get(&caller).map(String::as_str), Some(view.id));
+                }
+                AgentState::WrapUp { until } => assert!(until > self.now),
+                AgentState::Idle => {}
+            }
+        }
+        assert_eq!(offered, self.offers, "agent states match the offers made");
+        let on_call = self
+            .acd
+            .agents()
+            .filter(|v| matches!(v.state, AgentState::OnCall { .. }))
+            .count();
+        assert_eq!(on_call, self.bridged.len());
+
+        let mut queued = 0;
+        for (q, config) in self.setup.queues.iter().enumerate() {
+            let order = self.acd.queue_order(&config.name).expect("queue");
+            queued += order.len();
+            let mut waiting = 0;
+            for c in &order {
+                let view = self.acd.caller(*c).expect("queued caller is tracked");
+                match view.phase {
+                    CallerPhase::Waiting => waiting += 1,
+                    CallerPhase::Ringing { agents } => {
+                        assert!(!agents.is_empty());
+                        assert!(
+                            agents.len() == 1 || config.strategy.rings_all(),
+                            "several offers outside ring-all"
+                        );
+                    }
+                    CallerPhase::Bridged { .. } => panic!("bridged caller still queued"),
+                }
+            }
+            let usable = self
+                .acd
+                .agents()
+                .enumerate()
+                .filter(|(i, v)| {
+                    self.member(*i, q)
+                        && v.status == &AgentStatus::Available
+                        && v.reachable
+                        && v.state == AgentState::Idle
+                })
+                .count();
+            let stats = self.acd.queue_stats(self.now, &config.name).expect("stats");
+            assert_eq!(stats.idle, usable, "idle index of {}", config.name);
+            assert!(
+                waiting == 0 || usable == 0,
+                "{} has {waiting} waiting and {usable} usable agents",
+                config.name
+            );
+        }
+        assert_eq!(queued + self.bridged.len(), self.alive.len());
+        if let Some(t) = self.acd.poll_timeout() {
+            assert!(t > self.now, "a due timer was left unrun");
+        }
+    }
+
+    fn advance_to(&mut self, target: Instant) {
+        while let Some(t) = self.acd.poll_timeout() {
+            if t > target {
+                break;
+            }
+            self.now = t;
+            self.acd.handle_timeout(t);
+            self.drain();
+        }
+        self.now = target;
+    }
+
+    fn step(&mut self, op: &Op) {
+        let alive: Vec<u64> = self.alive.iter().copied().collect();
+        let offers: Vec<(u64, String)> = self.offers.iter().cloned().collect();
+        let bridged: Vec<(u64, String)> =
+            self.bridged.iter().map(|(c, a)| (*c, a.clone())).collect();
+        match op {
+            Op::Join { queue, priority } => {
+                let caller = self.next_id;
+                self.next_id += 1;
+                self.joined.insert(caller);
+                self.alive.insert(caller);
+                self.input(AcdInput::CallerJoined {
+                    caller,
+                    queue: format!("q{queue}"),
+                    priority: *priority,
+                    caller_id: format!("{caller}"),
+                });
+            }
+            Op::HangUp(i) if !alive.is_empty() => {
+                self.input(AcdInput::CallerHungUp {
+                    caller: *i.get(&alive),
+                });
+            }
+            Op::Exit(i) if !alive.is_empty() => {
+                let caller = *i.get(&alive);
+                let was_bridged = self.bridged.contains_key(&caller);
+                let out = self.input(AcdInput::CallerPressedExit { caller, key: '0' });
+                if was_bridged {
+                    assert!(out.is_empty(), "exit key during the call: {out:?}");
+                } else {
+                    assert!(!self.alive.contains(&caller));
+                }
+            }
+            Op::Login(a) => {
+                self.input(AcdInput::AgentLogin { agent: agent(*a) });
+            }
+            Op::Logout(a) => {
+                self.input(AcdInput::AgentLogout { agent: agent(*a) });
+            }
+            Op::Break(a) => {
+                self.input(AcdInput::AgentBreak {
+                    agent: agent(*a),
+                    reason: "tea".into(),
+                });
+            }
+            Op::Available(a) => {
+                self.input(AcdInput::AgentAvailable { agent: agent(*a) });
+            }
+            Op::Reachable(a, reachable) => {
+                self.input(AcdInput::AgentReachable {
+                    agent: agent(*a),
+                    reachable: *reachable,
+                });
+            }
+            Op::Answer(i) if !offers.is_empty() => {
+                let (caller, agent) = i.get(&offers).clone();
+                let out = self.input(AcdInput::OfferAnswered {
+                    caller,
+                    agent: agent.clone(),
+                });
+                assert!(out.contains(&AcdAction::Bridge { caller, agent }));
+            }
+            Op::Reject(i, reason) if !offers.is_empty() => {
+                let (caller, agent) = i.get(&offers).clone();
+                // The phone's refusal is the offer's end: no cancel for it.
+                self.offers.remove(&(caller, agent.clone()));
+                self.rejected += 1;
+                let out = self.input(AcdInput::OfferRejected {
+                    caller,
+                    agent: agent.clone(),
+                    reason: *reason,
+                });
+                assert!(!out.contains(&AcdAction::CancelOffer { caller, agent }));
+            }
+            Op::AgentHangUp(i) if !bridged.is_empty() => {
+                let (caller, agent) = i.get(&bridged).clone();
+                let out = self.input(AcdInput::AgentHungUp { caller, agent });
+                assert!(out.iter().any(|a| matches!(
+                    a,
+                    AcdAction::Leave {
+                        caller: c,
+                        reason: LeaveReason::Completed { .. }
+                    } if *c == caller
+                )));
+            }
+            Op::Advance(ms) => {
+                let target = self.now + Duration::from_millis(*ms);
+                self.advance_to(target);
+            }
+            Op::Stale {
+                caller,
+                agent: a,
+                kind,
+            } => {
+                let pair = (*caller, agent(*a));
+                if self.offers.contains(&pair) || self.bridged.get(caller) == Some(&pair.1) {
+                    return;
+                }
+                let (caller, agent) = pair;
+                let input = match kind {
+                    0 => AcdInput::OfferAnswered { caller, agent },
+                    1 => AcdInput::OfferRejected {
+                        caller,
+                        agent,
+                        reason: RejectReason::NoAnswer,
+                    },
+                    _ => AcdInput::AgentHungUp { caller, agent },
+                };
+                let out = self.input(input.clone());
+                assert!(out.is_empty(), "{input:?} changed things: {out:?}");
+            }
+            _ => {}
+        }
+    }
+
+    /// Everyone hangs up, then time runs until no timer is left.
+    fn drain_all(&mut self) {
+        for caller in self.alive.clone() {
+            self.input(AcdInput::CallerHungUp { caller });
+        }
+        let mut rounds = 0;
+        while let Some(t) = self.acd.poll_timeout() {
+            rounds += 1;
+            assert!(rounds < 10_000, "timers never run out");
+            self.now = t;
+            self.acd.handle_timeout(t);
+            self.drain();
+        }
+        assert!(self.alive.is_empty(), "still in the ACD: {:?}", self.alive);
+        assert_eq!(self.acd.caller_count(), 0);
+        for id in &self.joined {
+            assert_eq!(
+                self.terminal.get(id),
+                Some(&1),
+                "caller {id}: one Leave or JoinRefused"
+            );
+        }
+        assert_eq!(self.terminal.len(), self.joined.len());
+        assert!(self.offers.is_empty() && self.bridged.is_empty());
+        for view in self.acd.agents() {
+            assert_eq!(view.state, AgentState::Idle, "{view:?}");
+        }
+        assert_eq!(
+            self.made,
+            self.answered + self.rejected + self.cancelled,
+            "offers = answered + rejected + cancelled"
+        );
+        for config in &self.setup.queues {
+            let stats = self.acd.queue_stats(self.now, &config.name).expect("stats");
+            assert_eq!((stats.waiting, stats.ringing), (0, 0));
+            let c = stats.counters;
+            assert_eq!(c.answered, c.completed, "every connected call ended");
+        }
+    }
+}
+
+fn agent(i: usize) -> String {
+    format!("a{i}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_traffic_keeps_the_promises(
+        setup in setup(),
+        ops in prop::collection::vec(op(), 1..200),
+    ) {
+        let mut d = Driver::new(setup);
+        for op in &ops {
+            d.step(op);
+        }
+        d.drain_all();
+    }
+}
