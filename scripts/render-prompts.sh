@@ -74,6 +74,10 @@ PROMPTS=(
     "consultation|咨询业务。|Enquiries."
     "repair|报修业务。|Repairs."
     "complaint|投诉业务。|Complaints."
+    "agent_logged_in|签入成功，您现在可以接听电话。|You are logged in and ready for calls."
+    "agent_logged_out|签出成功。|You are logged out."
+    "agent_on_break|您已进入小休状态。|You are on a break."
+    "agent_unknown|对不起，此功能仅供客服人员使用。|Sorry, this feature is for agents only."
 )
 
 # Mixed-language prompts: name | lang:text | lang:text ...

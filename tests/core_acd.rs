@@ -125,7 +125,7 @@ fn caller_presses(sim: &mut Sim, call_id: &str, key: char) -> String {
     sim.run_for(ms(2000));
     let tag = sim.to_tag_for(call_id);
     sim.send(&in_dialog("ACK", call_id, "z9hG4bK-ack", 1, &tag, None));
-    let call = sim.media_started[0];
+    let call = *sim.media_started.last().expect("media");
     sim.media_event(
         call,
         MediaEvent::Digit {
@@ -314,4 +314,63 @@ fn with_no_agent_logged_in_the_caller_is_offered_a_message() {
         .sent
         .iter()
         .all(|s| !s.text.starts_with("INVITE sip:100")));
+}
+
+/// The agent's phone dials a feature code; returns the prompts played.
+fn agent_dials(sim: &mut Sim, agent: &str, code: &str, call_id: &str) -> Vec<String> {
+    let port = phone(agent).addr.port();
+    let sdp = SDP_OFFER;
+    let inv = format!(
+        "INVITE sip:{code}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-f{call_id}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=f{agent}\r\nTo: <sip:{code}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    let before = sim.played.len();
+    sim.send_bytes(phone(agent), inv.as_bytes());
+    sim.run_for(ms(2000));
+    let tag = sim.to_tag_for(call_id);
+    let ack = format!(
+        "ACK sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-fa{call_id}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=f{agent}\r\nTo: <sip:{code}@127.0.0.1>;tag={tag}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    sim.send_bytes(phone(agent), ack.as_bytes());
+    sim.run_for(secs(6));
+    let names = sim.played_names();
+    names[before..].to_vec()
+}
+
+#[test]
+fn feature_codes_put_an_agent_on_break_and_back() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    assert_eq!(
+        agent_dials(&mut sim, "1001", "*3", "f1"),
+        ["agent_on_break"]
+    );
+    let rec = sim.records.last().expect("feature call record");
+    assert_eq!(rec.ivr_path, ["feature:*3"]);
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")));
+
+    caller_presses(&mut sim, "c6", '2');
+    sim.run_for(secs(5));
+    assert!(
+        invite_to(&sim, "1001").is_none(),
+        "no offers during a break"
+    );
+    assert_eq!(
+        agent_dials(&mut sim, "1001", "*4", "f2"),
+        ["agent_logged_in"]
+    );
+    assert!(
+        invite_to(&sim, "1001").is_some(),
+        "available again: the waiting caller is offered"
+    );
+}
+
+#[test]
+fn a_feature_code_from_a_non_agent_is_refused() {
+    let mut sim = Sim::new(config(|_| {}));
+    // 1002 is an agent but its phone never registered.
+    assert_eq!(agent_dials(&mut sim, "1002", "*1", "f3"), ["agent_unknown"]);
 }

@@ -50,6 +50,9 @@ pub struct Config {
     /// ACD queues (the IVR's queue nodes name them).
     #[serde(default)]
     pub queues: Vec<crate::acd::QueueConfig>,
+    /// Feature codes agents dial from their softphones.
+    #[serde(default)]
+    pub features: FeatureCodes,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -279,6 +282,28 @@ pub struct AgentEntry {
     /// Log the agent in when their phone registers.
     #[serde(default = "default_true")]
     pub login_on_register: bool,
+}
+
+/// What an agent dials to change status; answered with a confirmation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureCodes {
+    pub login: String,
+    pub logout: String,
+    #[serde(rename = "break")]
+    pub on_break: String,
+    pub available: String,
+}
+
+impl Default for FeatureCodes {
+    fn default() -> Self {
+        FeatureCodes {
+            login: "*1".into(),
+            logout: "*2".into(),
+            on_break: "*3".into(),
+            available: "*4".into(),
+        }
+    }
 }
 
 fn default_true() -> bool {

@@ -9,6 +9,20 @@ use super::agent_leg::{LegEvent, LegKey, LegTarget};
 use super::*;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
 
+/// A feature code an agent dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Feature {
+    Login(AgentIndex),
+    Logout(AgentIndex),
+    Break(AgentIndex),
+    Available(AgentIndex),
+    /// Dialled by someone who is not a registered agent.
+    Refused,
+}
+
+/// The agent a feature call is for, as an index into the agent table.
+pub(super) type AgentIndex = usize;
+
 /// Where a queued call stands, for its record.
 #[derive(Debug, Clone, Default)]
 pub(super) struct QueueVisit {
@@ -335,5 +349,73 @@ impl Engine {
             prompt,
             token,
         });
+    }
+
+    /// A feature code, when the dialled number is one and the caller is an
+    /// agent calling from a registered phone (the address it registered
+    /// from); anyone else dialling a code gets a refusal.
+    pub(super) fn feature_for(&self, req: &SipRequest, peer: Peer) -> Option<Feature> {
+        let dialled = req.uri_user();
+        let f = &self.settings.features;
+        let make: fn(usize) -> Feature = if dialled == f.login {
+            Feature::Login
+        } else if dialled == f.logout {
+            Feature::Logout
+        } else if dialled == f.on_break {
+            Feature::Break
+        } else if dialled == f.available {
+            Feature::Available
+        } else {
+            return None;
+        };
+        let agent = req.from_user();
+        let registered_here = self
+            .registrar
+            .bindings(agent)
+            .iter()
+            .any(|b| b.source.ip() == peer.addr.ip());
+        let index = self.settings.agents.iter().position(|a| a.id == agent);
+        match (registered_here, index) {
+            (true, Some(i)) => Some(make(i)),
+            _ => Some(Feature::Refused),
+        }
+    }
+
+    /// Applies a feature code and says so; the call ends after the prompt.
+    pub(super) fn run_feature(&mut self, now: Instant, key: CallKey, feature: Feature) {
+        let agent = |i: usize| self.settings.agents[i].id.clone();
+        let (input, prompt) = match feature {
+            Feature::Login(i) => (
+                Some(AcdInput::AgentLogin { agent: agent(i) }),
+                "agent_logged_in",
+            ),
+            Feature::Logout(i) => (
+                Some(AcdInput::AgentLogout { agent: agent(i) }),
+                "agent_logged_out",
+            ),
+            Feature::Break(i) => (
+                Some(AcdInput::AgentBreak {
+                    agent: agent(i),
+                    reason: "feature code".into(),
+                }),
+                "agent_on_break",
+            ),
+            Feature::Available(i) => (
+                Some(AcdInput::AgentAvailable { agent: agent(i) }),
+                "agent_logged_in",
+            ),
+            Feature::Refused => (None, "agent_unknown"),
+        };
+        if let Some(input) = input {
+            info!(?input, "agent feature code");
+            self.acd.handle(now, input);
+            self.apply_acd(now);
+        }
+        if let Some(call) = self.calls.get_mut(&key) {
+            call.ivr
+                .path
+                .push(format!("feature:{}", call.invite.uri_user()));
+        }
+        self.play_named(key, prompt);
     }
 }

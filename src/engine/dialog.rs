@@ -169,6 +169,7 @@ impl Engine {
             None => (NodeId(0), self.settings.default_language),
         };
         let customer = self.directory.lookup(req.from_user());
+        let feature = self.feature_for(&req, peer);
         let mut call = Call {
             ivr: Ivr::new(self.program.clone(), entry, language),
             playing: None,
@@ -177,6 +178,7 @@ impl Engine {
             customer,
             message_file: None,
             queue: None,
+            feature: None,
             after_apology_moh: false,
             agent_hung_up: false,
             peer,
@@ -218,7 +220,8 @@ impl Engine {
                 &[("Retry-After", &retry)],
             );
         }
-        if plan.is_none() {
+        call.feature = feature;
+        if plan.is_none() && call.feature.is_none() {
             self.dialogs.insert(call.invite.call_id.clone(), key);
             self.calls.insert(key, call);
             info!("no IVR plan for the dialled number: 404");
@@ -476,6 +479,9 @@ impl Engine {
             return;
         };
         call.media_start_at = Some(now);
+        if let Some(feature) = call.feature {
+            return self.run_feature(now, call_key, feature);
+        }
         call.ivr.start(now);
         self.apply_ivr(now, call_key);
     }

@@ -33,6 +33,10 @@ impl Engine {
                     call.after_apology_moh = false;
                     return self.play_named(key, "moh");
                 }
+                if call.feature.is_some() {
+                    // The feature code's confirmation has been said.
+                    return self.hangup(now, key, Outcome::Completed, Disposition::Answered);
+                }
                 call.ivr.handle_playback_finished(now);
             }
             MediaEvent::Speech => {

@@ -190,6 +190,7 @@ pub struct EngineSettings {
     pub agents: Vec<AgentConfig>,
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
+    pub features: crate::config::FeatureCodes,
 }
 
 impl EngineSettings {
@@ -246,6 +247,7 @@ impl EngineSettings {
                     queues: a.queues.clone(),
                 })
                 .collect(),
+            features: c.features.clone(),
             login_on_register: c
                 .agents
                 .iter()
@@ -329,6 +331,8 @@ struct Call {
     queue: Option<acd::QueueVisit>,
     /// The apology is playing; music on hold resumes after it.
     after_apology_moh: bool,
+    /// A feature code dialled by an agent, instead of the IVR.
+    feature: Option<acd::Feature>,
     agent_hung_up: bool,
     media_started: bool,
     invite_at: Instant,
