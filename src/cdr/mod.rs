@@ -9,7 +9,7 @@ use crate::media::g711::Codec;
 pub const RECORD_VERSION: u32 = 1;
 
 /// How the call ended, from the operator's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     /// The engine answered (200 OK).
@@ -17,13 +17,14 @@ pub enum Disposition {
     /// The caller hung up (CANCEL or BYE) before the answer.
     Cancelled,
     /// Refused with a final error response (busy, bad request, no codec).
+    #[default]
     Rejected,
     /// Answered or being answered, then broke (lost ACK, dead media).
     Failed,
 }
 
 /// What happened in the call flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The caller was served and the engine said goodbye.
@@ -39,6 +40,7 @@ pub enum Outcome {
     /// No common codec or unusable SDP: 488.
     NoCommonCodec,
     /// A malformed or unsupported INVITE: 400, 416, 420 or 483.
+    #[default]
     BadRequest,
     /// No IVR plan for the dialled number: 404.
     UnknownNumber,
@@ -61,8 +63,9 @@ pub enum HangupSide {
     Agent,
 }
 
-/// One call's record. Timestamps are UTC, RFC 3339 with milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One call's record. Timestamps are UTC, RFC 3339 with milliseconds. The
+/// default is a call refused before anything happened.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CallRecord {
     pub version: u32,
     /// The engine's own id for the call.

@@ -335,21 +335,7 @@ impl Engine {
         call.answer_at = None;
         call.state = CallState::Answered;
         call.answered_at = Some(now);
-        let direction = call
-            .offer
-            .as_ref()
-            .map(|o| o.direction.answer())
-            .unwrap_or(Direction::SendRecv);
-        let body = sdp::write(
-            &LocalMedia {
-                addr: self.settings.media_address,
-                port: call.port,
-                session_id: call.sdp_session,
-                version: call.sdp_version,
-            },
-            call.negotiated,
-            direction,
-        );
+        let body = local_sdp(call, self.settings.media_address);
         let response = build::response(
             &call.invite,
             call.peer.addr,
@@ -581,21 +567,7 @@ impl Engine {
         if changed {
             call.sdp_version += 1;
         }
-        let direction = call
-            .offer
-            .as_ref()
-            .map(|o| o.direction.answer())
-            .unwrap_or(Direction::SendRecv);
-        let body = sdp::write(
-            &LocalMedia {
-                addr: media_address,
-                port: call.port,
-                session_id: call.sdp_session,
-                version: call.sdp_version,
-            },
-            call.negotiated,
-            direction,
-        );
+        let body = local_sdp(call, media_address);
         let response = build::response(
             &req,
             peer.addr,
@@ -802,4 +774,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// Our SDP for a call: the answer to its offer (with the direction that
+/// answers the caller's), or an offer when the INVITE had none.
+fn local_sdp(call: &Call, media_address: IpAddr) -> String {
+    let direction = call
+        .offer
+        .as_ref()
+        .map(|o| o.direction.answer())
+        .unwrap_or(Direction::SendRecv);
+    sdp::write(
+        &LocalMedia {
+            addr: media_address,
+            port: call.port,
+            session_id: call.sdp_session,
+            version: call.sdp_version,
+        },
+        call.negotiated,
+        direction,
+    )
 }
