@@ -30,6 +30,8 @@ pub(super) struct QueueVisit {
     pub joined_at: Option<Instant>,
     pub first_offer_at: Option<Instant>,
     pub bridged_at: Option<Instant>,
+    /// Left the queue unanswered (refused, timed out, ...).
+    pub left_at: Option<Instant>,
     pub agent: Option<String>,
     pub agent_number: Option<String>,
     pub offers: u32,
@@ -99,6 +101,7 @@ impl Engine {
                     info!(caller, ?reason, "queue refused the caller");
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
                         q.result = Some("refused");
+                        q.left_at = Some(now);
                     }
                     self.back_to_ivr(now, caller, "refused");
                 }
@@ -227,6 +230,9 @@ impl Engine {
         };
         if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
             q.result = Some(result);
+            if q.bridged_at.is_none() {
+                q.left_at = Some(now);
+            }
         }
         match reason {
             LeaveReason::Completed { ended_by, .. } => {

@@ -439,6 +439,11 @@ impl Engine {
         self.calls.len()
     }
 
+    /// Messages being recorded whose WAV is not saved yet.
+    pub fn pending_messages(&self) -> usize {
+        self.pending_messages.len()
+    }
+
     pub fn prompts(&self) -> &Arc<PromptSet> {
         &self.prompts.set
     }

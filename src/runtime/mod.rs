@@ -121,7 +121,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         udp: udp_out,
         tcp: HashMap::new(),
         media: HashMap::new(),
-        writer,
+        writer: Some(writer),
         events: events_tx.clone(),
         bind: config.media.bind_address,
         totals: SharedTotals::default(),
@@ -157,11 +157,30 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     }
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
-    let Shell { writer, totals, .. } = shell;
-    writer.finish();
-    // Media tasks end when their handles drop with the written records.
+    // Records are durable once the writer finishes; only then are the
+    // calls' media tasks released, and a message being left is saved.
+    if let Some(writer) = shell.writer.take() {
+        writer.finish();
+    }
+    let deadline = TokioInstant::now() + std::time::Duration::from_secs(5);
+    while engine.pending_messages() > 0 {
+        match tokio::time::timeout_at(deadline, events_rx.recv()).await {
+            Ok(Some(event)) => {
+                shell.handle_event(&mut engine, event);
+                shell.drain(&mut engine).await;
+            }
+            _ => {
+                warn!(
+                    pending = engine.pending_messages(),
+                    "messages still being saved at exit"
+                );
+                break;
+            }
+        }
+    }
+    // Media tasks report their totals as they end.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let media = totals.lock().map(|t| *t).unwrap_or_default();
+    let media = shell.totals.lock().map(|t| *t).unwrap_or_default();
     let c = engine.counters;
     info!(
         calls_offered = c.calls_offered,
@@ -183,7 +202,8 @@ struct Shell {
     udp: Arc<UdpSocket>,
     tcp: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
     media: HashMap<CallKey, MediaHandle>,
-    writer: CdrWriter,
+    /// Taken at shutdown, once everything is written.
+    writer: Option<CdrWriter>,
     events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
     totals: SharedTotals,
@@ -215,6 +235,17 @@ impl Shell {
                 },
             ),
             Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
+        }
+    }
+
+    fn write(&self, job: Job) {
+        match &self.writer {
+            Some(w) => w.write(job),
+            // Nothing ends after shutdown; never lose a record silently.
+            None => match job {
+                Job::Record { record, .. } => eprintln!("{}", record.to_line().trim_end()),
+                Job::Line { line, .. } => eprintln!("{}", line.trim_end()),
+            },
         }
     }
 
@@ -289,16 +320,22 @@ impl Shell {
                 Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
                 Output::Line { file, mut line } => {
                     line.push('\n');
-                    self.writer.write(Job::Line { file, line });
+                    self.write(Job::Line { file, line });
                 }
                 Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
                 Output::MessageSaved(message) => {
+                    // Rare, and must be durable before shutdown completes:
+                    // wait for the fsync off the async threads.
                     let dir = self.messages_dir.clone();
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = crate::messages::append_index(&dir, &message) {
-                            warn!(error = %e, "cannot index a recorded message");
-                        }
-                    });
+                    let saved = tokio::task::spawn_blocking(move || {
+                        crate::messages::append_index(&dir, &message)
+                    })
+                    .await;
+                    match saved {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => warn!(error = %e, "cannot index a recorded message"),
+                        Err(e) => warn!(error = %e, "message indexing task failed"),
+                    }
                 }
                 Output::MediaUpdate {
                     call,
@@ -310,7 +347,7 @@ impl Shell {
                         .media
                         .remove(&call)
                         .map(|h| Box::new(h) as Box<dyn Send>);
-                    self.writer.write(Job::Record { record, hold });
+                    self.write(Job::Record { record, hold });
                 }
             }
         }
