@@ -78,6 +78,10 @@ PROMPTS=(
     "agent_logged_out|签出成功。|You are logged out."
     "agent_on_break|您已进入小休状态。|You are on a break."
     "agent_unknown|对不起，此功能仅供客服人员使用。|Sorry, this feature is for agents only."
+    "queue_ahead|您前面还有|There are"
+    "queue_waiting|位客户在等待，请耐心等候。|callers ahead of you. Please hold."
+    "agent_intro|工号|Agent number"
+    "agent_serving|为您服务。|is now serving you."
 )
 
 # Mixed-language prompts: name | lang:text | lang:text ...

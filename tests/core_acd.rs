@@ -156,11 +156,25 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     assert!(ack.starts_with("ACK sip:1001@127.0.0.1:5081"), "{ack}");
     assert!(ack.contains(";tag=agent1001"));
     let call = sim.media_started[0];
-    assert_eq!(sim.bridged.last().map(|b| b.1), Some(call));
     assert!(
         sim.agent_media.contains_key(&call),
         "agent leg media opened"
     );
+    // "工号 0 0 7 为您服务", then the bridge.
+    let announcement = [
+        "agent_intro",
+        "digits/0",
+        "digits/0",
+        "digits/7",
+        "agent_serving",
+    ];
+    let spoken: Duration = announcement.iter().map(|n| sim.duration_of(n)).sum();
+    assert!(sim.bridged.is_empty(), "not before the announcement");
+    // Prompts start on the 20 ms frame grid: allow one frame.
+    sim.run_for(spoken + ms(20));
+    assert_eq!(sim.bridged.last().map(|b| b.1), Some(call));
+    let names = sim.played_names();
+    assert_eq!(names[names.len() - 5..], announcement);
 
     sim.run_for(secs(30));
     // The caller hangs up: the agent's leg gets a BYE.
@@ -178,7 +192,12 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     assert_eq!(rec.agent_number.as_deref(), Some("007"));
     assert_eq!(rec.queue_result.as_deref(), Some("answered"));
     assert_eq!(rec.offers, 1);
-    assert_eq!(rec.wait_ms, Some(5000));
+    let wait = rec.wait_ms.expect("wait");
+    let expected = 5000 + spoken.as_millis() as u64;
+    assert!(
+        (expected..=expected + 20).contains(&wait),
+        "{wait} vs {expected}"
+    );
     assert_eq!(rec.talk_ms, Some(30_000));
     assert_eq!(rec.hangup_side, Some(HangupSide::Caller));
     let log: Vec<&str> = sim
@@ -373,4 +392,98 @@ fn a_feature_code_from_a_non_agent_is_refused() {
     let mut sim = Sim::new(config(|_| {}));
     // 1002 is an agent but its phone never registered.
     assert_eq!(agent_dials(&mut sim, "1002", "*1", "f3"), ["agent_unknown"]);
+}
+
+/// Names of the prompts played to one call.
+fn played_to(sim: &Sim, call: hotline::engine::CallKey) -> Vec<String> {
+    sim.played
+        .iter()
+        .zip(sim.played_names())
+        .filter(|((_, c, _), _)| *c == call)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+#[test]
+fn a_second_caller_hears_their_position_every_30_s() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "first", '2'); // rings 1001, unanswered
+    caller_presses(&mut sim, "second", '2');
+    let second = *sim.media_started.last().expect("media");
+    sim.run_for(secs(36));
+    let heard = played_to(&sim, second);
+    let at = heard
+        .iter()
+        .position(|n| n == "queue_ahead")
+        .expect("position announced");
+    assert_eq!(
+        heard[at..at + 3],
+        ["queue_ahead", "digits/1", "queue_waiting"]
+    );
+    assert_eq!(
+        heard.get(at + 3).map(String::as_str),
+        Some("moh"),
+        "music again after"
+    );
+}
+
+#[test]
+fn the_exit_key_takes_a_waiting_caller_to_the_message_fallback() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            q.exit_key = Some('*');
+        }
+    }));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "exit", '2');
+    let call = *sim.media_started.last().expect("media");
+    sim.run_for(secs(3));
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '*',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    let heard = played_to(&sim, call);
+    assert_eq!(heard.last().map(String::as_str), Some("no_agents"));
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("CANCEL ")),
+        "the ringing agent is cancelled"
+    );
+    sim.send(&in_dialog("BYE", "exit", "z9hG4bK-bye", 2, &tag, None));
+    let rec = sim.records.last().expect("record");
+    assert_eq!(rec.queue_result.as_deref(), Some("exit_key"));
+    assert_eq!(rec.digits, "2*");
+    assert!(sim
+        .lines
+        .iter()
+        .any(|(f, l)| f == "queue_log" && l.contains("|EXITWITHKEY|")));
+}
+
+#[test]
+fn a_caller_hanging_up_during_the_agent_announcement_frees_the_agent() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "gone", '1');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(ms(300)); // still announcing "工号007"
+    sim.send(&in_dialog("BYE", "gone", "z9hG4bK-bye", 2, &tag, None));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")));
+    // After wrap-up the agent takes the next caller.
+    sim.run_for(secs(31));
+    caller_presses(&mut sim, "next", '1');
+    let invites = sim
+        .sent
+        .iter()
+        .filter(|s| s.peer == phone("1001") && s.text.starts_with("INVITE "))
+        .count();
+    assert_eq!(invites, 2, "the agent is not stuck");
 }

@@ -59,6 +59,14 @@ pub struct QueueConfig {
     /// answer.
     #[serde(default = "default_auto_break")]
     pub auto_break_after: Option<u32>,
+    /// Tell the caller the agent's number before connecting ("工号007为您
+    /// 服务"). Used by the engine, not the ACD.
+    #[serde(default = "yes")]
+    pub announce_agent: bool,
+    /// A key that takes a waiting caller out of the queue, to the IVR's
+    /// fallback (by default, leaving a message). Used by the engine.
+    #[serde(default)]
+    pub exit_key: Option<char>,
 }
 
 fn default_ring_timeout() -> Duration {
@@ -99,6 +107,8 @@ impl QueueConfig {
             announce_every: default_announce(),
             apology_after: default_apology(),
             auto_break_after: default_auto_break(),
+            announce_agent: true,
+            exit_key: None,
         }
     }
 

@@ -20,6 +20,15 @@ pub(super) enum Feature {
     Refused,
 }
 
+/// What follows an announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum AfterSequence {
+    /// Connect the caller to the agent who answered.
+    Bridge { leg: LegKey, agent: String },
+    /// Back to music on hold.
+    Moh,
+}
+
 /// The agent a feature call is for, as an index into the agent table.
 pub(super) type AgentIndex = usize;
 
@@ -88,7 +97,7 @@ impl Engine {
                 AcdAction::Bridge { caller, agent } => self.bridge(now, caller, &agent),
                 AcdAction::Announce {
                     caller, position, ..
-                } => debug!(caller, position, "queue position"),
+                } => self.announce_position(now, caller, position),
                 AcdAction::Apologise { caller } => {
                     // "Sorry to have kept you waiting", then the music again.
                     if let Some(call) = self.calls.get_mut(&caller) {
@@ -205,18 +214,144 @@ impl Engine {
             return;
         };
         let number = self.agent_numbers.get(agent).cloned();
+        let queue = self
+            .calls
+            .get(&caller)
+            .and_then(|c| c.queue.as_ref())
+            .map(|q| q.queue.clone());
+        let announce = queue
+            .and_then(|q| self.settings.queues.iter().find(|c| c.name == q))
+            .is_some_and(|c| c.announce_agent);
         if let Some(call) = self.calls.get_mut(&caller) {
-            call.playing = None;
             if let Some(q) = call.queue.as_mut() {
-                q.bridged_at = Some(now);
                 q.agent = Some(agent.to_string());
-                q.agent_number = number;
+                q.agent_number = number.clone();
                 q.result = Some("answered");
                 q.legs = vec![leg];
             }
         }
-        info!(%agent, "caller bridged to agent");
-        self.outputs.push_back(Output::MediaBridge { call: caller });
+        let then = AfterSequence::Bridge {
+            leg,
+            agent: agent.to_string(),
+        };
+        match number.filter(|n| announce && !n.is_empty()) {
+            // "工号 0 0 7 为您服务", then the two are connected.
+            Some(n) => {
+                let mut names = vec!["agent_intro".to_string()];
+                names.extend(
+                    n.chars()
+                        .filter(char::is_ascii_digit)
+                        .map(|d| format!("digits/{d}")),
+                );
+                names.push("agent_serving".into());
+                self.play_sequence(now, caller, &names, Some(then));
+            }
+            None => self.after_sequence(now, caller, then),
+        }
+    }
+
+    /// Runs what an announcement was leading to.
+    pub(super) fn after_sequence(&mut self, now: Instant, caller: CallKey, then: AfterSequence) {
+        match then {
+            AfterSequence::Bridge { agent, .. } => {
+                let Some(call) = self.calls.get_mut(&caller) else {
+                    return;
+                };
+                call.playing = None;
+                if let Some(q) = call.queue.as_mut() {
+                    q.bridged_at = Some(now);
+                }
+                info!(%agent, "caller bridged to agent");
+                self.outputs.push_back(Output::MediaBridge { call: caller });
+            }
+            AfterSequence::Moh => self.play_named(caller, "moh"),
+        }
+    }
+
+    /// "您前面还有 N 位客户在等待" for a waiting caller with callers ahead.
+    fn announce_position(&mut self, now: Instant, caller: CallKey, position: usize) {
+        let waiting = self
+            .calls
+            .get(&caller)
+            .and_then(|c| c.queue.as_ref())
+            .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
+        if !waiting || position <= 1 {
+            return;
+        }
+        let mut names = vec!["queue_ahead".to_string()];
+        names.extend(
+            (position - 1)
+                .to_string()
+                .chars()
+                .map(|d| format!("digits/{d}")),
+        );
+        names.push("queue_waiting".into());
+        self.play_sequence(now, caller, &names, Some(AfterSequence::Moh));
+    }
+
+    /// A waiting caller pressed the queue's exit key: out of the queue, to
+    /// the IVR's fallback. Returns whether the key was taken.
+    pub(super) fn queue_exit_key(&mut self, now: Instant, caller: CallKey, digit: char) -> bool {
+        let Some(queue) = self
+            .calls
+            .get(&caller)
+            .and_then(|c| c.queue.as_ref())
+            .filter(|q| q.result.is_none() && q.bridged_at.is_none())
+            .map(|q| q.queue.clone())
+        else {
+            return false;
+        };
+        let exit = self
+            .settings
+            .queues
+            .iter()
+            .find(|q| q.name == queue)
+            .and_then(|q| q.exit_key);
+        if exit != Some(digit) {
+            return false;
+        }
+        if let Some(call) = self.calls.get_mut(&caller) {
+            call.digits.push(digit);
+        }
+        self.acd
+            .handle(now, AcdInput::CallerPressedExit { caller, key: digit });
+        self.apply_acd(now);
+        true
+    }
+
+    /// Plays prompts one after the other; `then` runs after the last.
+    pub(super) fn play_sequence(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        names: &[String],
+        then: Option<AfterSequence>,
+    ) {
+        let Some(call) = self.calls.get(&key) else {
+            return;
+        };
+        let language = call.ivr.language;
+        let ids: VecDeque<PromptId> = names
+            .iter()
+            .filter_map(|n| {
+                self.prompts
+                    .get(language, n)
+                    .or_else(|| self.prompts.get(self.settings.default_language, n))
+            })
+            .collect();
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
+        call.sequence = ids;
+        call.after_sequence = then;
+        match call.sequence.pop_front() {
+            Some(first) => self.play_id(key, first),
+            None => {
+                if let Some(then) = call.after_sequence.take() {
+                    self.after_sequence(now, key, then);
+                }
+            }
+        }
     }
 
     fn left_queue(&mut self, now: Instant, caller: CallKey, reason: LeaveReason) {
@@ -303,10 +438,11 @@ impl Engine {
         let Some(visit) = self.calls.get(&caller).and_then(|c| c.queue.clone()) else {
             return;
         };
-        if visit.result.is_none() || visit.bridged_at.is_some() {
-            self.acd.handle(now, AcdInput::CallerHungUp { caller });
-            self.apply_acd(now);
-        }
+        // The ACD ignores a caller it no longer has, so always tell it: a
+        // caller hanging up during the agent announcement must free the
+        // agent too.
+        self.acd.handle(now, AcdInput::CallerHungUp { caller });
+        self.apply_acd(now);
         for leg in visit.legs {
             self.hangup_leg(now, leg);
         }
@@ -345,6 +481,14 @@ impl Engine {
             .or_else(|| self.prompts.get(self.settings.default_language, name))
         else {
             warn!(prompt = %name, "prompt missing");
+            return;
+        };
+        self.play_id(key, prompt);
+    }
+
+    /// Plays one prompt; its end comes back with this call's next token.
+    pub(super) fn play_id(&mut self, key: CallKey, prompt: PromptId) {
+        let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
         call.next_token = call.next_token.wrapping_add(1);

@@ -179,6 +179,8 @@ impl Engine {
             message_file: None,
             queue: None,
             feature: None,
+            sequence: VecDeque::new(),
+            after_sequence: None,
             after_apology_moh: false,
             agent_hung_up: false,
             peer,

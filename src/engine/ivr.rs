@@ -24,6 +24,12 @@ impl Engine {
                     return; // a prompt that was replaced or stopped
                 }
                 call.playing = None;
+                if let Some(next) = call.sequence.pop_front() {
+                    return self.play_id(key, next);
+                }
+                if let Some(then) = call.after_sequence.take() {
+                    return self.after_sequence(now, key, then);
+                }
                 let waiting = call
                     .queue
                     .as_ref()
@@ -43,7 +49,12 @@ impl Engine {
                 call.caller_spoke = true;
                 call.ivr.handle_speech(now);
             }
-            MediaEvent::Digit { digit, source } => return self.digit(now, key, digit, source),
+            MediaEvent::Digit { digit, source } => {
+                if self.queue_exit_key(now, key, digit) {
+                    return;
+                }
+                return self.digit(now, key, digit, source);
+            }
             MediaEvent::RecordingFinished(end) => {
                 if let Some(m) = self.pending_messages.get_mut(&key) {
                     m.ended_by = end.as_str().to_string();

@@ -333,6 +333,10 @@ struct Call {
     after_apology_moh: bool,
     /// A feature code dialled by an agent, instead of the IVR.
     feature: Option<acd::Feature>,
+    /// Prompts still to play in an announcement built from pieces, and
+    /// what to do when it is over.
+    sequence: VecDeque<PromptId>,
+    after_sequence: Option<acd::AfterSequence>,
     agent_hung_up: bool,
     media_started: bool,
     invite_at: Instant,

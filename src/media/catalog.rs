@@ -62,7 +62,7 @@ impl PromptLibrary {
             }
             Some(dir) => {
                 let dir = config.base_dir.join(dir);
-                for (name, path) in wav_files(&dir) {
+                for (name, path) in wav_files_flat(&dir) {
                     add("", &name, read_wav(&name, &path)?);
                 }
                 for lang in &languages {
@@ -99,16 +99,37 @@ impl PromptLibrary {
     }
 }
 
-/// `(name, path)` of each `*.wav` directly in `dir`, sorted.
+/// `(name, path)` of each `*.wav` in `dir`, and in its subfolders under a
+/// prefix ("digits/7"), sorted.
 fn wav_files(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut files: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+    let mut files = Vec::new();
+    for path in std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+    {
+        if path.is_dir() {
+            let Some(sub) = path.file_name().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            for (name, p) in wav_files_flat(&path) {
+                files.push((format!("{sub}/{name}"), p));
+            }
+        }
+    }
+    files.extend(wav_files_flat(dir));
+    files.sort();
+    files
+}
+
+fn wav_files_flat(dir: &Path) -> Vec<(String, PathBuf)> {
+    std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("wav"))
         .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p)))
-        .collect();
-    files.sort();
-    files
+        .collect()
 }

@@ -105,8 +105,12 @@ impl Sim {
         self.played
             .iter()
             .map(|(_, _, p)| {
+                // "zh/digits/7" -> "digits/7": drop the language.
                 let n = &self.prompts.get(*p).name;
-                n.rsplit('/').next().unwrap_or(n).to_string()
+                n.split_once('/')
+                    .map(|(_, rest)| rest)
+                    .unwrap_or(n)
+                    .to_string()
             })
             .collect()
     }
