@@ -73,6 +73,21 @@ impl Setup {
                 ),
             });
         }
+        for (i, q) in config.queues.iter().enumerate() {
+            if let Some(target) = &q.overflow {
+                let known = config.queues.iter().any(|o| &o.name == target)
+                    || program.names.iter().any(|n| n == target);
+                if !known {
+                    return Err(SetupError::Program {
+                        origin: origin.to_string(),
+                        message: format!(
+                            "queues[{i}] ({}).overflow = {target:?}: no queue or IVR node has that name",
+                            q.name
+                        ),
+                    });
+                }
+            }
+        }
         let directory = match config.directory_file() {
             Some(path) => Directory::load(&path)?,
             None => Directory::default(),

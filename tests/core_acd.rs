@@ -175,6 +175,11 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     assert_eq!(sim.bridged.last().map(|b| b.1), Some(call));
     let names = sim.played_names();
     assert_eq!(names[names.len() - 5..], announcement);
+    assert_eq!(
+        sim.whispers,
+        vec![(call, sim.prompt("repair"))],
+        "the agent hears the business type"
+    );
 
     sim.run_for(secs(30));
     // The caller hangs up: the agent's leg gets a BYE.
@@ -486,4 +491,32 @@ fn a_caller_hanging_up_during_the_agent_announcement_frees_the_agent() {
         .filter(|s| s.peer == phone("1001") && s.text.starts_with("INVITE "))
         .count();
     assert_eq!(invites, 2, "the agent is not stuck");
+}
+
+#[test]
+fn overflow_sends_the_caller_to_another_queue() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            if q.name == "complaint" {
+                q.max_wait = Some(secs(10));
+                q.overflow = Some("consultation".into());
+            }
+        }
+    }));
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "busy", '1'); // 1001 rings for this one
+    let tag = caller_presses(&mut sim, "over", '3');
+    sim.run_for(secs(11));
+    sim.send(&in_dialog("BYE", "over", "z9hG4bK-bye", 2, &tag, None));
+    let rec = sim.records.last().expect("record");
+    assert_eq!(
+        rec.queue.as_deref(),
+        Some("consultation"),
+        "moved on to the overflow queue"
+    );
+    assert!(
+        rec.ivr_path.contains(&"queue:consultation".to_string()),
+        "{:?}",
+        rec.ivr_path
+    );
 }

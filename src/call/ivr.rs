@@ -224,6 +224,17 @@ impl Ivr {
         }
     }
 
+    /// A queue sends the caller on to a named node (its overflow target).
+    /// Returns false when the program has no such node.
+    pub fn handle_overflow(&mut self, now: Instant, node: &str) -> bool {
+        let Some(i) = self.program.names.iter().position(|n| n == node) else {
+            return false;
+        };
+        self.finished_at = None;
+        self.enter(now, NodeId(i as u16), 0);
+        true
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.deadline {
             Some(d) if now >= d => self.deadline = None,

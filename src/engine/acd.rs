@@ -378,9 +378,31 @@ impl Engine {
                 debug!(?outcome, "bridged call over");
             }
             LeaveReason::Abandoned => {}
+            // Overflow to another queue, or to a node of the IVR program.
+            LeaveReason::Overflow { target } => self.overflow(now, caller, &target),
             // Not answered in time, or nobody left: the IVR's fallback
             // (a message, by default) instead of an endless wait.
             _ => self.back_to_ivr(now, caller, result),
+        }
+    }
+
+    fn overflow(&mut self, now: Instant, caller: CallKey, target: &str) {
+        info!(%target, "queue overflow");
+        if self.settings.queues.iter().any(|q| q.name == target) {
+            if let Some(call) = self.calls.get_mut(&caller) {
+                call.playing = None;
+                call.ivr.path.push(format!("queue:{target}"));
+            }
+            return self.join_queue(now, caller, target.to_string());
+        }
+        let jumped = self
+            .calls
+            .get_mut(&caller)
+            .is_some_and(|c| c.ivr.handle_overflow(now, target));
+        if jumped {
+            self.apply_ivr(now, caller);
+        } else {
+            self.back_to_ivr(now, caller, "overflow");
         }
     }
 

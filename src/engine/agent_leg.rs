@@ -460,6 +460,20 @@ impl Engine {
                         port: leg.port,
                         params,
                     });
+                    // The whisper: the agent hears the business type
+                    // ("报修业务") while the caller hears the agent's number.
+                    let whisper = self.calls.get(&leg.caller).and_then(|c| {
+                        let business = c.ivr.business.as_deref()?;
+                        self.prompts
+                            .get(c.ivr.language, business)
+                            .or_else(|| self.prompts.get(self.settings.default_language, business))
+                    });
+                    if let Some(prompt) = whisper {
+                        self.outputs.push_back(Output::MediaPlayLeg {
+                            call: leg.caller,
+                            prompt,
+                        });
+                    }
                 }
             }
             LegEvent::Rejected(status) => self.offer_line(now, key, leg, status),

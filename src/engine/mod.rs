@@ -142,6 +142,11 @@ pub enum Output {
         port: u16,
         params: MediaParams,
     },
+    /// Play a prompt to the agent only (the whisper before the bridge).
+    MediaPlayLeg {
+        call: CallKey,
+        prompt: PromptId,
+    },
     /// Relay audio between the caller and the agent leg, both ways.
     MediaBridge {
         call: CallKey,

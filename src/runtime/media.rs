@@ -40,6 +40,8 @@ pub enum MediaCommand {
         socket: UdpSocket,
         params: MediaParams,
     },
+    /// Play a prompt on the agent leg (the whisper).
+    PlayLeg(PromptId),
     /// Relay audio and telephone-events between the two legs.
     Bridge,
     RemoveLeg,
@@ -191,6 +193,11 @@ async fn run(
                 Some(MediaCommand::AddLeg { socket, params }) => {
                     let leg_session = MediaSession::new(std::time::Instant::now(), session.prompts().clone(), params);
                     leg = Some((socket, leg_session));
+                }
+                Some(MediaCommand::PlayLeg(prompt)) => {
+                    if let Some((_, l)) = leg.as_mut() {
+                        l.play(prompt, 0);
+                    }
                 }
                 Some(MediaCommand::Bridge) => {
                     let now = std::time::Instant::now();

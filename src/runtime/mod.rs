@@ -318,6 +318,9 @@ impl Shell {
                     Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
                 },
                 Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
+                Output::MediaPlayLeg { call, prompt } => {
+                    self.command(call, MediaCommand::PlayLeg(prompt))
+                }
                 Output::Line { file, mut line } => {
                     line.push('\n');
                     self.write(Job::Line { file, line });

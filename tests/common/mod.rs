@@ -48,6 +48,8 @@ pub struct Sim {
     pub bridged: Vec<(Instant, CallKey)>,
     /// queue_log and offers lines: (file, line).
     pub lines: Vec<(String, String)>,
+    /// Prompts played to agents before the bridge.
+    pub whispers: Vec<(CallKey, PromptId)>,
 }
 
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
@@ -90,6 +92,7 @@ impl Sim {
             agent_media: HashMap::new(),
             bridged: Vec::new(),
             lines: Vec::new(),
+            whispers: Vec::new(),
         }
     }
 
@@ -191,6 +194,12 @@ impl Sim {
                         call,
                         MediaSession::new(self.now, self.prompts.clone(), params),
                     );
+                }
+                Output::MediaPlayLeg { call, prompt } => {
+                    self.whispers.push((call, prompt));
+                    if let Some(m) = self.agent_media.get_mut(&call) {
+                        m.play(prompt, 0);
+                    }
                 }
                 Output::MediaBridge { call } => {
                     self.bridged.push((self.now, call));
