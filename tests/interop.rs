@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
+
 // ---- tests -------------------------------------------------------------------
 
 /// A normal call: 180 before 200 (the scenario requires it), the greeting

@@ -119,8 +119,9 @@ pub struct MediaSession {
     inactive_reported: bool,
     /// Bridged to another leg: relayed frames replace prompts and silence.
     bridged: bool,
-    /// The last audio frame received, decoded, for relaying to the other leg.
-    last_frame: [i16; FRAME_SAMPLES],
+    /// The last audio packet received, decoded (up to 60 ms), for relaying
+    /// to the other leg.
+    last_frame: [i16; MAX_RELAY_SAMPLES],
     last_frame_len: usize,
     /// The last telephone-event payload received and its RTP timestamp.
     last_event: Option<([u8; 4], u32)>,
@@ -131,6 +132,10 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     stats: MediaStats,
 }
+
+/// The longest packet relayed whole between bridged legs: 60 ms (ptime
+/// 10 to 60 is what phones and trunks send).
+const MAX_RELAY_SAMPLES: usize = 480;
 
 /// How long a finished prompt's next slot waits for the next prompt.
 const PROMPT_HANDOFF: Duration = Duration::from_millis(5);
@@ -161,7 +166,7 @@ impl MediaSession {
             last_rx: now,
             inactive_reported: false,
             bridged: false,
-            last_frame: [0; FRAME_SAMPLES],
+            last_frame: [0; MAX_RELAY_SAMPLES],
             last_frame_len: 0,
             last_event: None,
             relayed_event: None,
@@ -271,8 +276,11 @@ impl MediaSession {
             for (o, &b) in pcm.iter_mut().zip(frame) {
                 *o = codec.decode(b);
             }
-            self.last_frame[..pcm.len()].copy_from_slice(pcm);
-            self.last_frame_len = pcm.len();
+            // Keep the whole packet for the bridge, not just its last chunk.
+            let at = self.last_frame_len;
+            let n = pcm.len().min(MAX_RELAY_SAMPLES - at);
+            self.last_frame[at..at + n].copy_from_slice(&pcm[..n]);
+            self.last_frame_len = at + n;
             if self.speech.handle_frame(pcm.iter().copied()) {
                 self.events.push_back(MediaEvent::Speech);
             }
@@ -397,8 +405,8 @@ impl MediaSession {
             return None;
         }
         let codec = self.params.codec;
-        let mut payload = [0u8; FRAME_SAMPLES];
-        let n = pcm.len().min(FRAME_SAMPLES);
+        let mut payload = [0u8; MAX_RELAY_SAMPLES];
+        let n = pcm.len().min(MAX_RELAY_SAMPLES);
         for (o, &s) in payload.iter_mut().zip(&pcm[..n]) {
             *o = codec.encode(s);
         }
@@ -668,6 +676,7 @@ mod tests {
         let tx = agent.relay_audio(&pcm, &mut out).expect("relayed");
         let r = RtpReader::new(&out[..tx.len]).expect("rtp");
         assert_eq!(r.payload_type(), 8, "transcoded to PCMA");
+        assert_eq!(r.payload().len(), 160);
         assert!(r.mark(), "marker on the first relayed packet");
         let back: Vec<i16> = r.payload().iter().map(|&b| Codec::Pcma.decode(b)).collect();
         for (a, b) in pcm.iter().zip(&back) {
@@ -696,5 +705,42 @@ mod tests {
             stamps.push(r.timestamp());
         }
         assert!(stamps.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn a_30_ms_packet_is_relayed_whole() {
+        let t0 = Instant::now();
+        let (mut caller, _) = session(t0);
+        let (mut agent, _) = session(t0);
+        caller.set_bridged(t0, true);
+        agent.set_bridged(t0, true);
+        let payload = [Codec::Pcmu.encode(3000); 240];
+        let mut pkt = [0u8; 512];
+        let len = RtpPacketBuilder::new()
+            .payload_type(0)
+            .ssrc(1)
+            .payload(&payload)
+            .build_into(&mut pkt)
+            .expect("build");
+        let from: SocketAddr = "10.0.0.9:4000".parse().expect("addr");
+        caller.handle_rtp(t0, from, &pkt[..len]);
+        assert_eq!(caller.last_audio().map(<[i16]>::len), Some(240));
+        let mut out = [0u8; 1024];
+        let first = agent
+            .relay_audio(caller.last_audio().expect("audio"), &mut out)
+            .expect("sent");
+        let r = RtpReader::new(&out[..first.len]).expect("rtp");
+        assert_eq!(r.payload().len(), 240);
+        let ts = r.timestamp();
+        caller.handle_rtp(t0, from, &pkt[..len]);
+        let second = agent
+            .relay_audio(caller.last_audio().expect("audio"), &mut out)
+            .expect("sent");
+        let r = RtpReader::new(&out[..second.len]).expect("rtp");
+        assert_eq!(
+            r.timestamp().wrapping_sub(ts),
+            240,
+            "timestamps follow the samples"
+        );
     }
 }

@@ -601,26 +601,64 @@ pub fn via_param(via: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The URI inside a name-addr ("Name" <sip:..>;tag=x) or an addr-spec.
-pub fn name_addr_uri(value: &str) -> &str {
-    if let (Some(open), Some(close)) = (value.find('<'), value.rfind('>')) {
-        if open < close {
-            return value[open + 1..close].trim();
+/// Where the `<...>` of a name-addr is: the first `<` outside a quoted
+/// display name, and the first `>` after it (a URI holds no `>`). Quoted
+/// parameter values after it may hold `<`/`>` (`+sip.instance="<urn:..>"`).
+fn angle_span(value: &str) -> Option<(usize, usize)> {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            '<' if !in_quotes => {
+                let close = value[i..].find('>')? + i;
+                return Some((i, close));
+            }
+            _ => {}
         }
     }
-    value.split(';').next().unwrap_or_default().trim()
+    None
 }
 
-/// A header parameter outside the URI (e.g. the From/To tag).
+/// The URI inside a name-addr ("Name" <sip:..>;tag=x) or an addr-spec.
+pub fn name_addr_uri(value: &str) -> &str {
+    match angle_span(value) {
+        Some((open, close)) => value[open + 1..close].trim(),
+        None => value.split(';').next().unwrap_or_default().trim(),
+    }
+}
+
+/// A header parameter outside the URI (e.g. the From/To tag, a Contact's
+/// expires), with quoted values kept whole.
 pub fn header_param(value: &str, name: &str) -> Option<String> {
-    let params = match value.rfind('>') {
-        Some(close) => &value[close + 1..],
+    let params = match angle_span(value) {
+        Some((_, close)) => &value[close + 1..],
         None => value.split_once(';').map(|(_, p)| p).unwrap_or(""),
     };
-    params.split(';').find_map(|p| {
+    split_params(params).into_iter().find_map(|p| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         (k.trim().eq_ignore_ascii_case(name) && !v.trim().is_empty()).then(|| v.trim().to_string())
     })
+}
+
+/// Splits `;a=1;b="x;y"` at the semicolons outside quotes.
+fn split_params(params: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut in_quotes, mut start) = (false, 0);
+    for (i, c) in params.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            ';' if !in_quotes => {
+                out.push(&params[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&params[start..]);
+    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
 }
 
 fn display_name(value: &str) -> Option<String> {
@@ -732,6 +770,20 @@ l: 4\r\n\r\nv=0\r\n";
         ] {
             let _ = parse(data);
         }
+    }
+
+    #[test]
+    fn contact_with_quoted_angle_brackets_in_a_parameter() {
+        let c = "<sip:1002-0x55e5@127.0.0.1:15593>;expires=60;+sip.instance=\"<urn:uuid:9014>\"";
+        assert_eq!(name_addr_uri(c), "sip:1002-0x55e5@127.0.0.1:15593");
+        assert_eq!(header_param(c, "expires").as_deref(), Some("60"));
+        assert_eq!(
+            header_param(c, "+sip.instance").as_deref(),
+            Some("\"<urn:uuid:9014>\"")
+        );
+        let named = "\"A <b>\" <sip:a@b>;tag=1";
+        assert_eq!(name_addr_uri(named), "sip:a@b");
+        assert_eq!(header_param(named, "tag").as_deref(), Some("1"));
     }
 
     #[test]
