@@ -694,7 +694,9 @@ impl Baresip {
              {uuid}\
              module_tmp\t\taccount.so\n\
              module_app\t\tmenu.so\n",
-            sip = p.sip,
+            // baresip also binds TLS on the next port, so each baresip gets
+            // a pair of its own, apart from the SIPp ports.
+            sip = 14000 + 2 * engine.ports.n,
             rtp = p.media,
             rtp_end = p.media + 3,
             hz = BARESIP_HZ,
