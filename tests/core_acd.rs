@@ -520,3 +520,22 @@ fn overflow_sends_the_caller_to_another_queue() {
         rec.ivr_path
     );
 }
+
+#[test]
+fn a_busy_agent_rests_before_the_next_offer() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "retry", '2');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 486);
+    let count = |sim: &Sim| {
+        sim.sent
+            .iter()
+            .filter(|s| s.peer == phone("1001") && s.text.starts_with("INVITE "))
+            .count()
+    };
+    sim.run_for(ms(4_900));
+    assert_eq!(count(&sim), 1, "not rung again within the 5 s retry");
+    sim.run_for(ms(200));
+    assert_eq!(count(&sim), 2, "rung again after it");
+}

@@ -819,7 +819,15 @@ impl Acd {
             QueueLogKind::RingNoAnswer { ring },
         );
         self.agents[a as usize].no_answers += 1;
-        self.set_state(a, AgentState::Idle, None);
+        // A phone that refused (busy, failed) is not rung again at once:
+        // it rests for the queue's `retry` (Asterisk's retry), through the
+        // same timer as wrap-up. A ring timeout has already waited.
+        let retry = self.queues[q].config.retry;
+        if timed_out || retry.is_zero() {
+            self.set_state(a, AgentState::Idle, None);
+        } else {
+            self.set_state(a, AgentState::WrapUp { until: now + retry }, None);
+        }
         self.stop_ringing(caller, a, true);
         let agent = &self.agents[a as usize];
         if agent.status == AgentStatus::Available

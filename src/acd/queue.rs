@@ -59,6 +59,10 @@ pub struct QueueConfig {
     /// answer.
     #[serde(default = "default_auto_break")]
     pub auto_break_after: Option<u32>,
+    /// After a phone refuses an offer (busy, failed), how long before it
+    /// is offered a call again.
+    #[serde(default = "default_retry", with = "humantime_serde")]
+    pub retry: Duration,
     /// Tell the caller the agent's number before connecting ("工号007为您
     /// 服务"). Used by the engine, not the ACD.
     #[serde(default = "yes")]
@@ -80,6 +84,9 @@ fn default_announce() -> Option<Duration> {
 }
 fn default_apology() -> Option<Duration> {
     Some(Duration::from_secs(15))
+}
+fn default_retry() -> Duration {
+    Duration::from_secs(5)
 }
 fn default_auto_break() -> Option<u32> {
     Some(3)
@@ -107,6 +114,7 @@ impl QueueConfig {
             announce_every: default_announce(),
             apology_after: default_apology(),
             auto_break_after: default_auto_break(),
+            retry: default_retry(),
             announce_agent: true,
             exit_key: None,
         }
