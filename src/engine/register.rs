@@ -14,6 +14,16 @@ impl Engine {
             conn: peer.conn,
         };
         let reply = self.registrar.handle_register(now, source, req);
+        if reply.status == 403 || reply.status == 423 {
+            let banned = reply.headers.iter().any(|(n, _)| n == "Retry-After");
+            warn!(
+                from = %peer.addr,
+                user = req.from_user(),
+                status = reply.status,
+                banned,
+                "registration refused"
+            );
+        }
         let headers: Vec<(&str, &str)> = reply
             .headers
             .iter()
