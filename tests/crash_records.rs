@@ -29,7 +29,8 @@ fn start(dir: &Path) -> Engine {
         .replace("port_min = 20000", "port_min = 26000")
         .replace("port_max = 29999", "port_max = 26199")
         .replace("answer_after = \"2s\"", "answer_after = \"0s\"")
-        .replace("dir = \"var/cdr\"", "dir = \"cdr\"");
+        .replace("dir = \"var/cdr\"", "dir = \"cdr\"")
+        .replace("127.0.0.1:8088", "127.0.0.1:18100");
     let path = dir.join("hotline.toml");
     std::fs::write(&path, config).expect("write config");
     let log = std::fs::File::create(dir.join("engine.log")).expect("log");

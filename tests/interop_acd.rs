@@ -983,3 +983,96 @@ fn caller_30ms_packets_reach_the_agent_whole() {
          payload sizes: {sizes:?}"
     );
 }
+
+// ---- the HTTP API -------------------------------------------------------------
+
+/// One HTTP/1.1 request to the engine's API; returns (status, body).
+fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let ctype = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/json\r\n".to_string()
+    };
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}{ctype}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_http_api_shows_and_changes_agent_status() {
+    let ports = Ports::new(28);
+    let mut engine = Engine::start(ports, &Settings::default());
+    let api = ports.api();
+    let (status, body) = http(api, "GET", "/api/v1/agents", None, "");
+    assert_eq!(status, 200, "{body}");
+    let agents: Value = serde_json::from_str(&body).expect("JSON");
+    let first = &agents[0];
+    assert_eq!(first["id"], "1001");
+    assert_eq!(first["number"], "007");
+    assert_eq!(first["status"], "logged_out");
+    assert_eq!(first["registered"], false);
+
+    let (status, _) = http(api, "POST", "/api/v1/agents/1001/login", None, "");
+    assert_eq!(status, 401, "no token");
+    let (status, _) = http(api, "POST", "/api/v1/agents/1001/login", Some("wrong"), "");
+    assert_eq!(status, 401, "wrong token");
+    let (status, body) = http(
+        api,
+        "POST",
+        "/api/v1/agents/1001/login",
+        Some("demo-token"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"status\":\"available\""), "{body}");
+    let (status, body) = http(
+        api,
+        "POST",
+        "/api/v1/agents/1001/break",
+        Some("demo-token"),
+        "{\"reason\":\"lunch\"}",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"status\":\"on_break\"") && body.contains("lunch"),
+        "{body}"
+    );
+    let (status, _) = http(
+        api,
+        "POST",
+        "/api/v1/agents/9999/login",
+        Some("demo-token"),
+        "",
+    );
+    assert_eq!(status, 404);
+    let records = engine.stop_and_read_records();
+    assert!(records.is_empty());
+    let paused = engine.queue_log().into_iter().any(|l| {
+        l.event == "PAUSE"
+            && l.agent == "1001"
+            && l.data.first().map(String::as_str) == Some("lunch")
+    });
+    assert!(paused, "queue_log has the PAUSE with its reason");
+}

@@ -53,6 +53,9 @@ pub struct Config {
     /// Feature codes agents dial from their softphones.
     #[serde(default)]
     pub features: FeatureCodes,
+    /// The HTTP JSON API (agent status); off without `[api]`.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -282,6 +285,14 @@ pub struct AgentEntry {
     /// Log the agent in when their phone registers.
     #[serde(default = "default_true")]
     pub login_on_register: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    /// Bearer token required for changes (log in, log out, break).
+    pub token: String,
 }
 
 /// What an agent dials to change status; answered with a confirmation.

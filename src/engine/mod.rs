@@ -39,6 +39,7 @@ use crate::time::TimerQueue;
 
 mod acd;
 mod agent_leg;
+mod agents_api;
 mod dialog;
 mod ivr;
 mod record;
@@ -46,6 +47,7 @@ mod register;
 
 use agent_leg::AgentLeg;
 pub use agent_leg::LegKey;
+pub use agents_api::{AgentCommand, AgentSnapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {

@@ -1,6 +1,7 @@
 //! The thin tokio shell: the only place with sockets, the clock, files and
 //! signals. It feeds the pure [`Engine`] and carries out its outputs.
 
+pub mod api;
 pub mod cdr_writer;
 pub mod directory_watch;
 pub mod media;
@@ -48,6 +49,7 @@ pub enum Event {
         ended_by: RecordingEnd,
     },
     Directory(Arc<Directory>),
+    Api(api::ApiRequest),
 }
 
 /// Runs the engine until SIGINT or SIGTERM.
@@ -84,6 +86,11 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         .next()
         .cloned()
         .context("no SIP socket")?;
+    if let Some(api) = &config.api {
+        api::serve(api.listen, api.token.clone(), events_tx.clone())
+            .await
+            .with_context(|| format!("binding the HTTP API on {}", api.listen))?;
+    }
     if let Some(path) = config.directory_file() {
         let events = events_tx.clone();
         tokio::spawn(directory_watch::watch(
@@ -235,6 +242,16 @@ impl Shell {
                 },
             ),
             Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
+            Event::Api(api::ApiRequest::Agents(reply)) => {
+                let _ = reply.send(engine.agent_snapshots());
+            }
+            Event::Api(api::ApiRequest::Command {
+                agent,
+                command,
+                reply,
+            }) => {
+                let _ = reply.send(engine.agent_command(now, &agent, command));
+            }
         }
     }
 

@@ -111,6 +111,11 @@ impl Ports {
         }
     }
 
+    /// The engine's HTTP API port.
+    pub fn api(&self) -> u16 {
+        18000 + self.n
+    }
+
     /// A port where the test itself listens for the engine's RTP.
     pub fn caller_rtp(&self) -> u16 {
         16000 + self.n * 20 + 18
@@ -173,6 +178,7 @@ pub fn config_toml(ports: &Ports, s: &Settings) -> String {
     let q = |v: &str| format!("{v:?}");
     for (table, key, value) in [
         ("[sip]", "listen", format!("[\"127.0.0.1:{}\"]", ports.sip)),
+        ("[api]", "listen", format!("\"127.0.0.1:{}\"", ports.api())),
         ("[media]", "port_min", ports.rtp.0.to_string()),
         ("[media]", "port_max", ports.rtp.1.to_string()),
         ("[calls]", "answer_after", q(s.answer_after)),
