@@ -80,6 +80,8 @@ PROMPTS=(
     "agent_unknown|对不起，此功能仅供客服人员使用。|Sorry, this feature is for agents only."
     "queue_ahead|您前面还有|There are"
     "queue_waiting|位客户在等待，请耐心等候。|callers ahead of you. Please hold."
+    "queue_wait_about|预计等待时间约|Your expected wait is about"
+    "queue_minutes|分钟。|minutes."
     "agent_intro|工号|Agent number"
     "agent_serving|为您服务。|is now serving you."
 )

@@ -416,7 +416,7 @@ fn a_second_caller_hears_their_position_every_30_s() {
     caller_presses(&mut sim, "first", '2'); // rings 1001, unanswered
     caller_presses(&mut sim, "second", '2');
     let second = *sim.media_started.last().expect("media");
-    sim.run_for(secs(36));
+    sim.run_for(secs(40));
     let heard = played_to(&sim, second);
     let at = heard
         .iter()

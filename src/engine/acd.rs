@@ -96,8 +96,10 @@ impl Engine {
                 }
                 AcdAction::Bridge { caller, agent } => self.bridge(now, caller, &agent),
                 AcdAction::Announce {
-                    caller, position, ..
-                } => self.announce_position(now, caller, position),
+                    caller,
+                    position,
+                    expected_wait,
+                } => self.announce_position(now, caller, position, expected_wait),
                 AcdAction::Apologise { caller } => {
                     // "Sorry to have kept you waiting", then the music again.
                     if let Some(call) = self.calls.get_mut(&caller) {
@@ -268,8 +270,15 @@ impl Engine {
         }
     }
 
-    /// "您前面还有 N 位客户在等待" for a waiting caller with callers ahead.
-    fn announce_position(&mut self, now: Instant, caller: CallKey, position: usize) {
+    /// "您前面还有 N 位客户在等待", and "预计等待时间约 M 分钟" when the ACD
+    /// has an estimate, for a waiting caller with callers ahead.
+    fn announce_position(
+        &mut self,
+        now: Instant,
+        caller: CallKey,
+        position: usize,
+        expected_wait: Option<std::time::Duration>,
+    ) {
         let waiting = self
             .calls
             .get(&caller)
@@ -286,6 +295,12 @@ impl Engine {
                 .map(|d| format!("digits/{d}")),
         );
         names.push("queue_waiting".into());
+        if let Some(wait) = expected_wait {
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            names.push("queue_wait_about".into());
+            names.extend(minutes.to_string().chars().map(|d| format!("digits/{d}")));
+            names.push("queue_minutes".into());
+        }
         self.play_sequence(now, caller, &names, Some(AfterSequence::Moh));
     }
 
