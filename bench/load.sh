@@ -29,7 +29,6 @@ sed -e "s/^listen = .*/listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^max_calls_per_second = .*/max_calls_per_second = $((RATE * 4))/" \
     -e "s/^answer_after = .*/answer_after = \"500ms\"/" \
     -e "s|^dir = \"var/cdr\"|dir = \"cdr\"|" \
-    -e "s/^listen_after_greeting = .*/listen_after_greeting = \"60s\"/" \
     -e "s/^inactivity_timeout = .*/inactivity_timeout = \"120s\"/" \
     "$here/config/default.toml" > "$work/bench.toml"
 
