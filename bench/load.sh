@@ -23,7 +23,7 @@ bin="$here/target/release/hotline"
 work=$(mktemp -d /tmp/hotline-bench.XXXXXX)
 trap 'kill $engine 2>/dev/null || true' EXIT
 
-sed -e "s/^listen = .*/listen = [\"127.0.0.1:$SIP_PORT\"]/" \
+sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^port_max = .*/port_max = 39999/" \
     -e "s/^max_calls = .*/max_calls = $((CONCURRENT * 4))/" \
     -e "s/^max_calls_per_second = .*/max_calls_per_second = $((RATE * 4))/" \
