@@ -210,24 +210,15 @@ impl Engine {
         if self.draining || !self.admit(now) {
             self.counters.calls_rejected_busy += 1;
             let retry = self.settings.retry_after.as_secs().max(1).to_string();
-            self.dialogs.insert(call.invite.call_id.clone(), key);
-            self.calls.insert(key, call);
             warn!("over capacity: 503");
-            return self.reject_ringing_with(
-                now,
-                key,
-                503,
-                "Service Unavailable",
-                Outcome::OverCapacity,
-                &[("Retry-After", &retry)],
-            );
+            let refusal = (503, "Service Unavailable", Outcome::OverCapacity);
+            return self.refuse_new_call(now, key, call, refusal, &[("Retry-After", &retry)]);
         }
         call.feature = feature;
         if plan.is_none() && call.feature.is_none() {
-            self.dialogs.insert(call.invite.call_id.clone(), key);
-            self.calls.insert(key, call);
             info!("no IVR plan for the dialled number: 404");
-            return self.reject_ringing(now, key, 404, "Not Found", Outcome::UnknownNumber);
+            let refusal = (404, "Not Found", Outcome::UnknownNumber);
+            return self.refuse_new_call(now, key, call, refusal, &[]);
         }
         if !call.invite.body.is_empty() {
             let is_sdp = call
@@ -248,29 +239,15 @@ impl Engine {
                 }
                 Err(e) => {
                     info!(error = %e, "488");
-                    self.dialogs.insert(call.invite.call_id.clone(), key);
-                    self.calls.insert(key, call);
-                    return self.reject_ringing(
-                        now,
-                        key,
-                        488,
-                        "Not Acceptable Here",
-                        Outcome::NoCommonCodec,
-                    );
+                    let refusal = (488, "Not Acceptable Here", Outcome::NoCommonCodec);
+                    return self.refuse_new_call(now, key, call, refusal, &[]);
                 }
             }
         }
         let Some(port) = self.free_ports.pop_front() else {
-            self.dialogs.insert(call.invite.call_id.clone(), key);
-            self.calls.insert(key, call);
             warn!("no free RTP port: 503");
-            return self.reject_ringing(
-                now,
-                key,
-                503,
-                "Service Unavailable",
-                Outcome::OverCapacity,
-            );
+            let refusal = (503, "Service Unavailable", Outcome::OverCapacity);
+            return self.refuse_new_call(now, key, call, refusal, &[]);
         };
         call.port = port;
 
@@ -305,6 +282,20 @@ impl Engine {
         } else {
             self.timers.schedule(answer_at, Wake::Call(key));
         }
+    }
+
+    /// Refuses a new call with a final error at once (the record says why).
+    fn refuse_new_call(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        call: Call,
+        (status, reason, outcome): (u16, &str, Outcome),
+        extra: &[(&str, &str)],
+    ) {
+        self.dialogs.insert(call.invite.call_id.clone(), key);
+        self.calls.insert(key, call);
+        self.reject_ringing_with(now, key, status, reason, outcome, extra);
     }
 
     /// Token bucket for the call rate, refilled from `now`.
