@@ -197,6 +197,8 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     assert_eq!(rec.agent_number.as_deref(), Some("007"));
     assert_eq!(rec.queue_result.as_deref(), Some("answered"));
     assert_eq!(rec.offers, 1);
+    assert!(rec.agent_answered_at.is_some() && rec.agent_answered_at < rec.bridged_at);
+    assert_eq!(rec.wrap_up_ms, Some(30_000));
     let wait = rec.wait_ms.expect("wait");
     let expected = 5000 + spoken.as_millis() as u64;
     assert!(

@@ -128,9 +128,16 @@ pub struct CallRecord {
     pub queued_at: Option<String>,
     #[serde(default)]
     pub first_offer_at: Option<String>,
-    /// The caller was connected to the agent.
+    /// The agent's phone answered.
+    #[serde(default)]
+    pub agent_answered_at: Option<String>,
+    /// The caller was connected to the agent (after the agent's number was
+    /// announced).
     #[serde(default)]
     pub bridged_at: Option<String>,
+    /// The agent's after-call work (the queue's wrap-up).
+    #[serde(default)]
+    pub wrap_up_ms: Option<u64>,
     /// From joining the queue to the bridge (or to leaving unanswered).
     #[serde(default)]
     pub wait_ms: Option<u64>,

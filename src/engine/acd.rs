@@ -39,6 +39,10 @@ pub(super) struct QueueVisit {
     pub joined_at: Option<Instant>,
     pub first_offer_at: Option<Instant>,
     pub bridged_at: Option<Instant>,
+    /// The agent's phone answered (the announcement plays before the bridge).
+    pub answered_at: Option<Instant>,
+    /// The queue's wrap-up after this call, for the record.
+    pub wrap_up: Option<std::time::Duration>,
     /// Left the queue unanswered (refused, timed out, ...).
     pub left_at: Option<Instant>,
     pub agent: Option<String>,
@@ -221,14 +225,16 @@ impl Engine {
             .get(&caller)
             .and_then(|c| c.queue.as_ref())
             .map(|q| q.queue.clone());
-        let announce = queue
-            .and_then(|q| self.settings.queues.iter().find(|c| c.name == q))
-            .is_some_and(|c| c.announce_agent);
+        let queue_config = queue.and_then(|q| self.settings.queues.iter().find(|c| c.name == q));
+        let announce = queue_config.is_some_and(|c| c.announce_agent);
+        let wrap_up = queue_config.map(|c| c.wrap_up);
         if let Some(call) = self.calls.get_mut(&caller) {
             if let Some(q) = call.queue.as_mut() {
                 q.agent = Some(agent.to_string());
                 q.agent_number = number.clone();
                 q.result = Some("answered");
+                q.answered_at = Some(now);
+                q.wrap_up = wrap_up;
                 q.legs = vec![leg];
             }
         }

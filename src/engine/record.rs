@@ -67,6 +67,8 @@ impl Engine {
             record.queued_at = q.joined_at.map(at);
             record.first_offer_at = q.first_offer_at.map(at);
             record.bridged_at = q.bridged_at.map(at);
+            record.agent_answered_at = q.answered_at.map(at);
+            record.wrap_up_ms = q.wrap_up.map(|w| w.as_millis() as u64);
             record.wait_ms = q.joined_at.map(|j| ms(j, q.bridged_at.unwrap_or(now)));
             record.talk_ms = q.bridged_at.map(|b| ms(b, now));
             record.agent = q.agent;
