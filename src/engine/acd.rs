@@ -24,7 +24,7 @@ pub(super) enum Feature {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum AfterSequence {
     /// Connect the caller to the agent who answered.
-    Bridge { leg: LegKey, agent: String },
+    Bridge { agent: String },
     /// Back to music on hold.
     Moh,
 }
@@ -104,13 +104,9 @@ impl Engine {
                     position,
                     expected_wait,
                 } => self.announce_position(now, caller, position, expected_wait),
-                AcdAction::Apologise { caller } => {
-                    // "Sorry to have kept you waiting", then the music again.
-                    if let Some(call) = self.calls.get_mut(&caller) {
-                        call.after_apology_moh = true;
-                    }
-                    self.play_named(caller, "sorry_wait");
-                }
+                // "Sorry to have kept you waiting"; the music resumes when it
+                // ends, as after any prompt while waiting.
+                AcdAction::Apologise { caller } => self.play_named(caller, "sorry_wait"),
                 AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
                 AcdAction::JoinRefused { caller, reason } => {
                     info!(caller, ?reason, "queue refused the caller");
@@ -239,7 +235,6 @@ impl Engine {
             }
         }
         let then = AfterSequence::Bridge {
-            leg,
             agent: agent.to_string(),
         };
         match number.filter(|n| announce && !n.is_empty()) {
@@ -261,7 +256,7 @@ impl Engine {
     /// Runs what an announcement was leading to.
     pub(super) fn after_sequence(&mut self, now: Instant, caller: CallKey, then: AfterSequence) {
         match then {
-            AfterSequence::Bridge { agent, .. } => {
+            AfterSequence::Bridge { agent } => {
                 let Some(call) = self.calls.get_mut(&caller) else {
                     return;
                 };

@@ -63,6 +63,52 @@ pub(super) struct AgentLeg {
     pub remote_rtp: Option<SocketAddr>,
 }
 
+/// Where a request the engine sends on a leg belongs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// ACK of a rejection, CANCEL: the INVITE's branch and Request-URI.
+    InviteTransaction,
+    /// ACK of the 2xx, BYE: the remote target and the route set.
+    Dialog,
+}
+
+impl AgentLeg {
+    fn request(
+        &self,
+        scope: Scope,
+        method: &str,
+        branch: &str,
+        to_tag: Option<&str>,
+        sent_by: &str,
+    ) -> Vec<u8> {
+        let to = match to_tag {
+            Some(tag) => format!("{};tag={tag}", self.to),
+            None => self.to.clone(),
+        };
+        let (target, route): (&str, &[String]) = match scope {
+            Scope::InviteTransaction => (&self.target, &[]),
+            Scope::Dialog => (
+                self.remote_target.as_deref().unwrap_or(&self.target),
+                &self.route,
+            ),
+        };
+        build::request(&DialogRequest {
+            method,
+            target,
+            route,
+            via_transport: self.peer.transport.name(),
+            via_sent_by: sent_by,
+            branch,
+            from: &format!("{};tag={}", self.from, self.local_tag),
+            to: &to,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            extra: &[],
+            body: None,
+        })
+    }
+}
+
 impl Engine {
     /// INVITEs an agent's registered contact with our media offer (the
     /// caller's codec first, to avoid transcoding). Returns the leg, or
@@ -214,7 +260,7 @@ impl Engine {
     }
 
     fn leg_answered(&mut self, now: Instant, key: LegKey, resp: &SipResponse) {
-        let answer = sdp::parse(&resp.body).and_then(|r| sdp::negotiate(&r).map(|n| (r, n)));
+        let answer = sdp::parse_and_negotiate(&resp.body);
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
         };
@@ -257,24 +303,13 @@ impl Engine {
         let Some(leg) = self.legs.get(&key) else {
             return;
         };
-        let to = match &resp.to_tag {
-            Some(tag) => format!("{};tag={tag}", leg.to),
-            None => leg.to.clone(),
-        };
-        let ack = build::request(&DialogRequest {
-            method: "ACK",
-            target: &leg.target,
-            route: &[],
-            via_transport: leg.peer.transport.name(),
-            via_sent_by: &self.settings.sip_address,
-            branch: &leg.invite_branch,
-            from: &format!("{};tag={}", leg.from, leg.local_tag),
-            to: &to,
-            call_id: &leg.call_id,
-            cseq: leg.cseq,
-            extra: &[],
-            body: None,
-        });
+        let ack = leg.request(
+            Scope::InviteTransaction,
+            "ACK",
+            &leg.invite_branch,
+            resp.to_tag.as_deref(),
+            &self.settings.sip_address,
+        );
         let peer = leg.peer;
         self.outputs.push_back(Output::Transmit { peer, data: ack });
     }
@@ -289,28 +324,13 @@ impl Engine {
         if new_cseq {
             leg.cseq += 1;
         }
-        let to = match &leg.remote_tag {
-            Some(tag) => format!("{};tag={tag}", leg.to),
-            None => leg.to.clone(),
-        };
-        let target = leg
-            .remote_target
-            .clone()
-            .unwrap_or_else(|| leg.target.clone());
-        let data = build::request(&DialogRequest {
+        let data = leg.request(
+            Scope::Dialog,
             method,
-            target: &target,
-            route: &leg.route,
-            via_transport: leg.peer.transport.name(),
-            via_sent_by: &self.settings.sip_address,
-            branch: &branch,
-            from: &format!("{};tag={}", leg.from, leg.local_tag),
-            to: &to,
-            call_id: &leg.call_id,
-            cseq: leg.cseq,
-            extra: &[],
-            body: None,
-        });
+            &branch,
+            leg.remote_tag.as_deref(),
+            &self.settings.sip_address,
+        );
         let peer = leg.peer;
         if method != "ACK" {
             self.start_client_tx(now, branch, data.clone(), peer);
@@ -318,9 +338,9 @@ impl Engine {
         self.outputs.push_back(Output::Transmit { peer, data });
     }
 
-    /// Stops ringing an agent: CANCEL (RFC 3261 9.1) once it has sent a
-    /// provisional response; before that, the CANCEL waits for one, and
-    /// timer B ends the attempt if none comes.
+    /// Stops ringing an agent with CANCEL (RFC 3261 9.1), sent at once: by
+    /// the ring timeout a phone has long sent its 180; one that never
+    /// answered at all is ended by timer B.
     pub(super) fn cancel_leg(&mut self, now: Instant, key: LegKey) {
         let Some(leg) = self.legs.get_mut(&key) else {
             return;
@@ -331,20 +351,13 @@ impl Engine {
             LegState::Cancelling => return,
         }
         leg.state = LegState::Cancelling;
-        let cancel = build::request(&DialogRequest {
-            method: "CANCEL",
-            target: &leg.target,
-            route: &[],
-            via_transport: leg.peer.transport.name(),
-            via_sent_by: &self.settings.sip_address,
-            branch: &leg.invite_branch,
-            from: &format!("{};tag={}", leg.from, leg.local_tag),
-            to: &leg.to,
-            call_id: &leg.call_id,
-            cseq: leg.cseq,
-            extra: &[],
-            body: None,
-        });
+        let cancel = leg.request(
+            Scope::InviteTransaction,
+            "CANCEL",
+            &leg.invite_branch,
+            None,
+            &self.settings.sip_address,
+        );
         let (peer, branch) = (leg.peer, leg.invite_branch.clone());
         self.start_client_tx(now, format!("{branch}:CANCEL"), cancel.clone(), peer);
         self.outputs

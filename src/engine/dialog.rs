@@ -181,7 +181,6 @@ impl Engine {
             feature: None,
             sequence: VecDeque::new(),
             after_sequence: None,
-            after_apology_moh: false,
             agent_hung_up: false,
             peer,
             invite_tx: tx_key,
@@ -228,7 +227,7 @@ impl Engine {
                 .map(|c| c.to_ascii_lowercase().starts_with("application/sdp"))
                 .unwrap_or(false);
             let negotiated = if is_sdp {
-                sdp::parse(&call.invite.body).and_then(|o| sdp::negotiate(&o).map(|n| (o, n)))
+                sdp::parse_and_negotiate(&call.invite.body)
             } else {
                 Err(sdp::SdpError::NotText)
             };
@@ -439,7 +438,7 @@ impl Engine {
         }
         // An INVITE without SDP: our offer went in the 200, the answer is here.
         if call.offer.is_none() {
-            let answer = sdp::parse(&req.body).and_then(|o| sdp::negotiate(&o).map(|n| (o, n)));
+            let answer = sdp::parse_and_negotiate(&req.body);
             match answer {
                 Ok((offer, n)) => {
                     call.offer = Some(offer);
@@ -544,7 +543,7 @@ impl Engine {
         let mut offer = call.offer.clone();
         let mut negotiated = call.negotiated;
         if !req.body.is_empty() {
-            match sdp::parse(&req.body).and_then(|o| sdp::negotiate(&o).map(|n| (o, n))) {
+            match sdp::parse_and_negotiate(&req.body) {
                 Ok((o, n)) => {
                     offer = Some(o);
                     negotiated = Some(n);

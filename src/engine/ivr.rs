@@ -36,7 +36,6 @@ impl Engine {
                     .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
                 if waiting {
                     // Music on hold loops, and resumes after the apology.
-                    call.after_apology_moh = false;
                     return self.play_named(key, "moh");
                 }
                 if call.feature.is_some() {

@@ -336,8 +336,6 @@ struct Call {
     message_file: Option<String>,
     /// The call's time in an ACD queue, once the IVR queues it.
     queue: Option<acd::QueueVisit>,
-    /// The apology is playing; music on hold resumes after it.
-    after_apology_moh: bool,
     /// A feature code dialled by an agent, instead of the IVR.
     feature: Option<acd::Feature>,
     /// Prompts still to play in an announcement built from pieces, and

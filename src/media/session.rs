@@ -345,34 +345,20 @@ impl MediaSession {
         self.next_send += FRAME;
 
         let codec = self.params.codec;
-        let silence = [codec.silence(); FRAME_SAMPLES];
-        let payload: &[u8] = match self.playing {
-            Some((id, index, token)) => {
-                self.playing = Some((id, index + 1, token));
-                self.prompts.get(id).frame(codec, index)
-            }
-            None => &silence,
-        };
-        let len = RtpPacketBuilder::new()
-            .payload_type(codec.payload_type())
-            .ssrc(self.params.ssrc)
-            .sequence(Seq::from(self.seq))
-            .timestamp(self.timestamp)
-            .marked(self.marker)
-            .payload(payload)
-            .build_into(buf)
-            .ok()?;
-        self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
-        self.marker = false;
+        // The frame is copied to the stack: no allocation, and no borrow of
+        // the prompt while the packet is written.
+        let mut payload = [codec.silence(); FRAME_SAMPLES];
+        if let Some((id, index, token)) = self.playing {
+            self.playing = Some((id, index + 1, token));
+            payload.copy_from_slice(self.prompts.get(id).frame(codec, index));
+        }
+        let tx = self.write_packet(codec.payload_type(), &payload, FRAME_SAMPLES as u32, buf)?;
+        // On hold the timeline still advances; nothing is sent.
         if !self.sending {
             return None;
         }
         self.stats.packets_sent += 1;
-        Some(Transmit {
-            len,
-            destination: self.remote,
-        })
+        Some(tx)
     }
 
     /// Bridges (or unbridges) this leg: while bridged, it sends only what
@@ -411,7 +397,9 @@ impl MediaSession {
             *o = codec.encode(s);
         }
         self.relayed_event = None;
-        self.write_packet(codec.payload_type(), &payload[..n], n as u32, buf)
+        let tx = self.write_packet(codec.payload_type(), &payload[..n], n as u32, buf)?;
+        self.stats.packets_sent += 1;
+        Some(tx)
     }
 
     /// Passes a telephone-event through with this leg's payload type; every
@@ -438,6 +426,7 @@ impl MediaSession {
         self.timestamp = ts;
         let out = self.write_packet(pt, &payload, 0, buf);
         self.timestamp = saved;
+        self.stats.packets_sent += u64::from(out.is_some());
         out
     }
 
@@ -462,7 +451,6 @@ impl MediaSession {
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(samples);
         self.marker = false;
-        self.stats.packets_sent += 1;
         Some(Transmit {
             len,
             destination: self.remote,

@@ -173,6 +173,13 @@ fn truncate(line: &str) -> String {
     line.chars().take(40).collect()
 }
 
+/// Parses the peer's SDP and negotiates with it in one step.
+pub fn parse_and_negotiate(body: &[u8]) -> Result<(RemoteMedia, Negotiated), SdpError> {
+    let remote = parse(body)?;
+    let negotiated = negotiate(&remote)?;
+    Ok((remote, negotiated))
+}
+
 /// Picks the first of the caller's formats that we support.
 pub fn negotiate(remote: &RemoteMedia) -> Result<Negotiated, SdpError> {
     let codec = remote

@@ -408,9 +408,7 @@ impl InviteClientTransaction {
                 self.end = Some((d, TimerName::D));
                 InviteResponse::Rejected
             }
-            (InviteClientState::Completed | InviteClientState::Terminated, 200..=699) => {
-                InviteResponse::Repeated
-            }
+            // A final response again, after the transaction ended.
             _ => InviteResponse::Repeated,
         }
     }
