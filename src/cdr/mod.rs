@@ -2,6 +2,8 @@
 //! schema is documented in docs/cdr.md; bump `RECORD_VERSION` on any change
 //! that is not a pure addition.
 
+pub mod read;
+
 use serde::{Deserialize, Serialize};
 
 use crate::media::g711::Codec;
