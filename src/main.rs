@@ -83,7 +83,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start runtime: {e}")),
             };
-            match runtime.block_on(hotline::runtime::run(setup)) {
+            match runtime.block_on(hotline::runtime::run(setup, config.clone())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}")),
             }

@@ -41,6 +41,7 @@
 mod agent;
 mod queue;
 pub mod queue_log;
+mod reload;
 pub mod strategy;
 mod timer;
 
@@ -204,6 +205,8 @@ pub enum AcdConfigError {
     DuplicateAgent(String),
     #[error("agent {agent:?}: {message}")]
     InvalidAgent { agent: String, message: String },
+    #[error("{0}: restart the engine to apply this")]
+    NeedsRestart(String),
 }
 
 /// Agents counted by status and by state, for metrics.

@@ -46,6 +46,8 @@ pub enum Outcome {
     BadRequest,
     /// No IVR plan for the dialled number: 404.
     UnknownNumber,
+    /// From an address not on the trunk allow-list: 403.
+    Forbidden,
     /// The 2xx was never acknowledged (timer H).
     NoAck,
     /// No RTP from the caller for the inactivity timeout.

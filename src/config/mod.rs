@@ -56,6 +56,9 @@ pub struct Config {
     /// The HTTP JSON API (agent status); off without `[api]`.
     #[serde(default)]
     pub api: Option<ApiConfig>,
+    /// Trunk allow-list and flood limits.
+    #[serde(default)]
+    pub security: SecurityConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -123,6 +126,72 @@ pub struct CallsConfig {
     pub max_calls_per_second: u32,
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
+    /// On SIGTERM: how long calls in progress may go on while new ones
+    /// get 503, before the rest are hung up.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Addresses or prefixes ("10.0.0.0/8", "192.0.2.7") of the PBXs and
+    /// trunks that may call hotline numbers; others get 403. Empty: anyone.
+    #[serde(default)]
+    pub trunks: Vec<SourcePrefix>,
+    /// INVITEs per second from one non-trunk address before it is banned.
+    #[serde(default = "default_invite_rate")]
+    pub invite_rate: u32,
+    /// REGISTERs per second from one address before it is banned.
+    #[serde(default = "default_register_rate")]
+    pub register_rate: u32,
+    /// How long a flooding address is ignored.
+    #[serde(default = "default_flood_ban", with = "humantime_serde")]
+    pub flood_ban: Duration,
+}
+
+fn default_invite_rate() -> u32 {
+    20
+}
+fn default_register_rate() -> u32 {
+    20
+}
+fn default_flood_ban() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            trunks: Vec::new(),
+            invite_rate: default_invite_rate(),
+            register_rate: default_register_rate(),
+            flood_ban: default_flood_ban(),
+        }
+    }
+}
+
+/// An address prefix, written as CIDR or as a bare address (a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourcePrefix(pub ipnet::IpNet);
+
+impl<'de> Deserialize<'de> for SourcePrefix {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Ok(net) = text.parse::<ipnet::IpNet>() {
+            return Ok(SourcePrefix(net.trunc()));
+        }
+        match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(SourcePrefix(ipnet::IpNet::from(ip))),
+            Err(_) => Err(serde::de::Error::custom(format!(
+                "{text:?} is not an address or prefix (e.g. \"10.0.0.0/8\" or \"192.0.2.7\")"
+            ))),
+        }
+    }
 }
 
 /// Ringing time before answering, refused above the 15 s answer window.

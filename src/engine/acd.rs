@@ -350,9 +350,9 @@ impl Engine {
         let ids: VecDeque<PromptId> = names
             .iter()
             .filter_map(|n| {
-                self.prompts
+                call.prompts
                     .get(language, n)
-                    .or_else(|| self.prompts.get(self.settings.default_language, n))
+                    .or_else(|| call.prompts.get(self.settings.default_language, n))
             })
             .collect();
         let Some(call) = self.calls.get_mut(&key) else {
@@ -513,11 +513,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let Some(prompt) = self
-            .prompts
-            .get(call.ivr.language, name)
-            .or_else(|| self.prompts.get(self.settings.default_language, name))
-        else {
+        let Some(prompt) = call.prompt(name, self.settings.default_language) else {
             warn!(prompt = %name, "prompt missing");
             return;
         };

@@ -477,9 +477,7 @@ impl Engine {
                     // ("报修业务") while the caller hears the agent's number.
                     let whisper = self.calls.get(&leg.caller).and_then(|c| {
                         let business = c.ivr.business.as_deref()?;
-                        self.prompts
-                            .get(c.ivr.language, business)
-                            .or_else(|| self.prompts.get(self.settings.default_language, business))
+                        c.prompt(business, self.settings.default_language)
                     });
                     if let Some(prompt) = whisper {
                         self.outputs.push_back(Output::MediaPlayLeg {

@@ -8,6 +8,11 @@ impl Engine {
     // ---- SIP ingress -------------------------------------------------
 
     pub(super) fn handle_sip(&mut self, now: Instant, peer: Peer, data: &[u8]) {
+        if self.guard.is_banned(now, peer.addr.ip()) {
+            // Checked before parsing: a flood costs as little as possible.
+            self.counters.flood_dropped += 1;
+            return;
+        }
         match message::parse(data) {
             Ok(SipMessage::Request(req)) => {
                 let span = info_span!("call", call_id = %req.call_id);
@@ -61,6 +66,18 @@ impl Engine {
         }
         if method == Method::Cancel {
             return self.handle_cancel(now, peer, req);
+        }
+        let limited = match method {
+            Method::Invite if req.to_tag.is_none() => Some(guard::Limited::Invite),
+            Method::Register => Some(guard::Limited::Register),
+            _ => None,
+        };
+        if let Some(kind) = limited {
+            if self.guard.check(now, peer.addr.ip(), kind) == guard::Verdict::Banned {
+                warn!(source = %peer.addr.ip(), ?kind, "flooding: banned, its requests are dropped");
+                self.counters.flood_dropped += 1;
+                return;
+            }
         }
         if req.to_tag.is_some() && self.handle_leg_request(now, peer, &req) {
             return;
@@ -171,6 +188,7 @@ impl Engine {
         let customer = self.directory.lookup(req.from_user());
         let feature = self.feature_for(&req, peer);
         let mut call = Call {
+            prompts: self.prompts.clone(),
             ivr: Ivr::new(self.program.clone(), entry, language),
             playing: None,
             next_token: 0,
@@ -214,6 +232,13 @@ impl Engine {
             return self.refuse_new_call(now, key, call, refusal, &[("Retry-After", &retry)]);
         }
         call.feature = feature;
+        if call.feature.is_none() && !self.guard.is_trunk(peer.addr.ip()) {
+            // Not the PBX or trunk in front, and not an agent's feature code.
+            self.counters.calls_forbidden += 1;
+            info!(source = %peer.addr.ip(), "not on the trunk allow-list: 403");
+            let refusal = (403, "Forbidden", Outcome::Forbidden);
+            return self.refuse_new_call(now, key, call, refusal, &[]);
+        }
         if plan.is_none() && call.feature.is_none() {
             info!("no IVR plan for the dialled number: 404");
             let refusal = (404, "Not Found", Outcome::UnknownNumber);

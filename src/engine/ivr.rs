@@ -98,10 +98,7 @@ impl Engine {
             };
             match action {
                 IvrAction::Play(name) => {
-                    let id = self
-                        .prompts
-                        .get(call.ivr.language, &name)
-                        .or_else(|| self.prompts.get(self.settings.default_language, &name));
+                    let id = call.prompt(&name, self.settings.default_language);
                     match id {
                         Some(prompt) => {
                             call.next_token = call.next_token.wrapping_add(1);

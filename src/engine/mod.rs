@@ -41,6 +41,7 @@ mod acd;
 mod agent_leg;
 mod agents_api;
 mod dialog;
+pub mod guard;
 mod ivr;
 mod record;
 mod register;
@@ -183,6 +184,8 @@ pub struct EngineSettings {
     pub max_calls: usize,
     pub max_calls_per_second: u32,
     pub retry_after: Duration,
+    pub drain_timeout: Duration,
+    pub guard: guard::GuardSettings,
     pub sip_address: String,
     pub media_address: IpAddr,
     pub port_range: (u16, u16),
@@ -212,6 +215,13 @@ impl EngineSettings {
             max_calls: c.calls.max_calls,
             max_calls_per_second: c.calls.max_calls_per_second,
             retry_after: c.calls.retry_after,
+            drain_timeout: c.calls.drain_timeout,
+            guard: guard::GuardSettings {
+                trunks: c.security.trunks.iter().map(|t| t.0).collect(),
+                invite_rate: c.security.invite_rate,
+                register_rate: c.security.register_rate,
+                flood_ban: c.security.flood_ban,
+            },
             sip_address: c.sip_public_address(),
             media_address: c.media.advertised_address,
             port_range: c.port_range(),
@@ -283,6 +293,10 @@ pub struct Counters {
     pub calls_offered: u64,
     pub calls_rejected_busy: u64,
     pub bye_timeouts: u64,
+    /// INVITEs for hotline numbers from outside the trunk allow-list (403).
+    pub calls_forbidden: u64,
+    /// Datagrams dropped because their source is banned for flooding.
+    pub flood_dropped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -300,6 +314,8 @@ enum Wake {
     Call(CallKey),
     Registrar,
     Acd,
+    /// The drain timeout after SIGTERM ran out.
+    Drain,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +327,9 @@ enum CallState {
 }
 
 struct Call {
+    /// The prompts the call started with: a reload does not change the
+    /// ids its media task plays.
+    prompts: Arc<PromptLibrary>,
     peer: Peer,
     invite: SipRequest,
     invite_tx: TxKey,
@@ -352,9 +371,18 @@ struct Call {
     caller_spoke: bool,
 }
 
+impl Call {
+    /// A prompt by name in the call's language, else in `fallback`.
+    fn prompt(&self, name: &str, fallback: Language) -> Option<PromptId> {
+        self.prompts
+            .get(self.ivr.language, name)
+            .or_else(|| self.prompts.get(fallback, name))
+    }
+}
+
 pub struct Engine {
     settings: EngineSettings,
-    prompts: PromptLibrary,
+    prompts: Arc<PromptLibrary>,
     program: Arc<Program>,
     directory: Arc<Directory>,
     /// Messages being recorded, by call, until their WAV is saved.
@@ -381,6 +409,7 @@ pub struct Engine {
     rate_tokens: f64,
     rate_updated: Instant,
     draining: bool,
+    guard: guard::SourceGuard,
     pub counters: Counters,
 }
 
@@ -409,6 +438,7 @@ impl Engine {
         // Setup checked the queues and agents; a failure here is a bug.
         let acd = Acd::new(settings.queues.clone(), settings.agents.clone())
             .unwrap_or_else(|e| panic!("ACD config passed the checks but failed: {e}"));
+        let guard = guard::SourceGuard::new(now, settings.guard.clone());
         Engine {
             acd,
             offers: HashMap::new(),
@@ -422,7 +452,7 @@ impl Engine {
             rate_tokens: settings.max_calls_per_second as f64,
             rate_updated: now,
             settings,
-            prompts,
+            prompts: Arc::new(prompts),
             program,
             directory,
             pending_messages: HashMap::new(),
@@ -440,6 +470,7 @@ impl Engine {
             outputs: VecDeque::new(),
             next_call: 1,
             draining: false,
+            guard,
             counters: Counters::default(),
         }
     }
@@ -455,6 +486,14 @@ impl Engine {
 
     pub fn prompts(&self) -> &Arc<PromptSet> {
         &self.prompts.set
+    }
+
+    /// The prompts a call plays from (those loaded when it started).
+    pub fn call_prompts(&self, call: CallKey) -> Arc<PromptSet> {
+        match self.calls.get(&call) {
+            Some(c) => c.prompts.set.clone(),
+            None => self.prompts.set.clone(),
+        }
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
@@ -495,8 +534,72 @@ impl Engine {
                 Wake::Call(call) => self.call_timeout(now, call),
                 Wake::Registrar => self.registrar_timeout(now),
                 Wake::Acd => self.acd_timeout(now),
+                Wake::Drain => self.shutdown(now),
             }
         }
+    }
+
+    /// Applies a reloaded configuration (SIGHUP): new calls get the new
+    /// IVR program, prompts and limits; calls in progress finish on what
+    /// they started with. The RTP port range cannot change while running
+    /// (it stays). ACD shape changes are refused and then nothing changes.
+    pub fn reload(
+        &mut self,
+        mut settings: EngineSettings,
+        prompts: PromptLibrary,
+        program: Arc<Program>,
+        directory: Arc<Directory>,
+    ) -> Result<(), crate::acd::AcdConfigError> {
+        self.acd
+            .reconfigure(settings.queues.clone(), settings.agents.clone())?;
+        if settings.port_range != self.settings.port_range {
+            warn!("the RTP port range changes only on restart");
+            settings.port_range = self.settings.port_range;
+        }
+        self.registrar
+            .reconfigure(settings.registrar.clone(), settings.credentials.clone());
+        self.guard.set_settings(settings.guard.clone());
+        self.agent_numbers = settings
+            .agents
+            .iter()
+            .map(|a| (a.id.clone(), a.number.clone()))
+            .collect();
+        self.login_on_register = settings.login_on_register.iter().cloned().collect();
+        self.settings = settings;
+        self.prompts = Arc::new(prompts);
+        self.program = program;
+        self.directory = directory;
+        info!(calls = self.calls.len(), "configuration reloaded");
+        Ok(())
+    }
+
+    /// Stop taking calls (new INVITEs get 503) and let those in progress
+    /// finish, for at most the drain timeout; then hang them up.
+    pub fn drain(&mut self, now: Instant) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        info!(
+            calls = self.calls.len(),
+            timeout = ?self.settings.drain_timeout,
+            "draining: new calls get 503"
+        );
+        self.timers
+            .schedule(now + self.settings.drain_timeout, Wake::Drain);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Draining and nothing left: no calls, no agent legs, no message
+    /// waiting to be saved. The shell may stop.
+    pub fn drained(&self) -> bool {
+        self.draining
+            && self.calls.is_empty()
+            && self.legs.is_empty()
+            && self.pending_messages.is_empty()
     }
 
     /// Stop taking calls and hang up those in progress (records written).

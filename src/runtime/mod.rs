@@ -52,8 +52,11 @@ pub enum Event {
     Api(api::ApiRequest),
 }
 
-/// Runs the engine until SIGINT or SIGTERM.
-pub async fn run(setup: Setup) -> anyhow::Result<()> {
+/// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
+/// finish up to the drain timeout; a second SIGTERM stops at once), SIGINT
+/// stops at once, SIGHUP reloads `config_path` (the embedded default has
+/// nothing to reload). Every record is written before it returns.
+pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let Setup {
         config,
         prompts,
@@ -135,8 +138,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         messages_dir,
     };
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing SIGTERM handler")?;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let sleep = sleep_until(TokioInstant::now());
     tokio::pin!(sleep);
     loop {
@@ -158,9 +162,20 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             }
             _ = &mut sleep => engine.handle_timeout(Instant::now()),
             _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
-            _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = sigterm.recv() => {
+                if engine.draining() {
+                    info!("second SIGTERM: shutting down now");
+                    break;
+                }
+                engine.drain(Instant::now());
+            }
+            _ = sighup.recv() => reload(&mut engine, config_path.as_deref()),
         }
         shell.drain(&mut engine).await;
+        if engine.drained() {
+            info!("drained: every call has ended");
+            break;
+        }
     }
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
@@ -203,6 +218,31 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         "stopped; all records written"
     );
     Ok(())
+}
+
+/// SIGHUP: load and check the config file again, then hand it to the
+/// engine. A config that does not load is reported and the running one
+/// stays.
+fn reload(engine: &mut Engine, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        info!("SIGHUP: running on the embedded default config, nothing to reload");
+        return;
+    };
+    let origin = path.display().to_string();
+    let setup = crate::config::Config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| Setup::load(c, &origin).map_err(|e| e.to_string()));
+    let setup = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
+            return;
+        }
+    };
+    let settings = EngineSettings::from_config(&setup.config);
+    if let Err(e) = engine.reload(settings, setup.prompts, setup.program, setup.directory) {
+        warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
+    }
 }
 
 struct Shell {
@@ -293,7 +333,7 @@ impl Shell {
                         self.bind,
                         port,
                         params,
-                        engine.prompts().clone(),
+                        engine.call_prompts(call),
                         self.events.clone(),
                         self.totals.clone(),
                     ) {

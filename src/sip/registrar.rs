@@ -211,6 +211,13 @@ pub struct Registrar {
 }
 
 impl Registrar {
+    /// New settings and passwords from a reloaded config; bindings stay.
+    /// An agent whose credentials are gone can no longer refresh.
+    pub fn reconfigure(&mut self, settings: RegistrarSettings, credentials: Vec<Credentials>) {
+        self.settings = settings;
+        self.credentials = credential_map(credentials);
+    }
+
     /// `secret` keys the nonces; a fresh random one per process means a
     /// restart turns old nonces stale, which phones handle silently.
     pub fn new(

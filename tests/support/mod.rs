@@ -183,6 +183,8 @@ pub fn config_toml(ports: &Ports, s: &Settings) -> String {
         ("[media]", "port_max", ports.rtp.1.to_string()),
         ("[calls]", "answer_after", q(s.answer_after)),
         ("[calls]", "max_calls", s.max_calls.to_string()),
+        // Tests stop engines with SIGTERM; a call left up ends after 2 s.
+        ("[calls]", "drain_timeout", q("2s")),
         ("[cdr]", "dir", q("cdr")),
         ("[messages]", "dir", q("messages")),
         ("[[ivr.numbers]]", "language", q(s.language)),
