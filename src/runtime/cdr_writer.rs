@@ -24,6 +24,8 @@ pub enum Job {
     },
     /// A line for another stream (the queue_log), newline included.
     Line { file: String, line: String },
+    /// Something to drop once everything queued before it is on disk.
+    Hold(Box<dyn Send>),
 }
 
 pub struct CdrWriter {
@@ -71,6 +73,7 @@ fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
             let (line, name) = match job {
                 Job::Record { record, .. } => (record.to_line(), daily_file_name(&record.ended_at)),
                 Job::Line { file, line } => (line.clone(), file.clone()),
+                Job::Hold(_) => continue,
             };
             if !files.contains_key(&name) {
                 match open_sealed(&dir.join(&name)) {

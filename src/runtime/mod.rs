@@ -50,6 +50,8 @@ pub enum Event {
     },
     Directory(Arc<Directory>),
     Api(api::ApiRequest),
+    /// Messages whose calls' records are now durable.
+    Transmit(Vec<(Peer, Vec<u8>)>),
 }
 
 /// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
@@ -184,6 +186,11 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     if let Some(writer) = shell.writer.take() {
         writer.finish();
     }
+    // The last calls' BYEs and responses, held until their records were
+    // written.
+    while let Ok(event) = events_rx.try_recv() {
+        shell.handle_event(&mut engine, event);
+    }
     let deadline = TokioInstant::now() + std::time::Duration::from_secs(5);
     while engine.pending_messages() > 0 {
         match tokio::time::timeout_at(deadline, events_rx.recv()).await {
@@ -282,6 +289,11 @@ impl Shell {
                 },
             ),
             Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
+            Event::Transmit(messages) => {
+                for (peer, data) in messages {
+                    self.transmit_now(peer, data);
+                }
+            }
             Event::Api(api::ApiRequest::Agents(reply)) => {
                 let _ = reply.send(engine.agent_snapshots());
             }
@@ -302,6 +314,7 @@ impl Shell {
             None => match job {
                 Job::Record { record, .. } => eprintln!("{}", record.to_line().trim_end()),
                 Job::Line { line, .. } => eprintln!("{}", line.trim_end()),
+                Job::Hold(hold) => drop(hold),
             },
         }
     }
@@ -312,105 +325,166 @@ impl Shell {
         }
     }
 
-    async fn drain(&mut self, engine: &mut Engine) {
-        while let Some(output) = engine.poll_output() {
-            match output {
-                Output::Transmit { peer, data } => match peer.transport {
-                    Transport::Udp => {
-                        if let Err(e) = self.udp.send_to(&data, peer.addr).await {
-                            warn!(to = %peer.addr, error = %e, "UDP send failed");
-                        }
-                    }
-                    Transport::Tcp => {
-                        if let Some(w) = self.tcp.get(&peer.conn) {
-                            let _ = w.send(data);
-                        }
-                    }
-                },
-                Output::MediaStart { call, port, params } => {
-                    match media::spawn(
-                        call,
-                        self.bind,
-                        port,
-                        params,
-                        engine.call_prompts(call),
-                        self.events.clone(),
-                        self.totals.clone(),
-                    ) {
-                        Ok(handle) => {
-                            self.media.insert(call, handle);
-                        }
-                        Err(e) => {
-                            warn!(port, error = %e, "cannot open RTP port");
-                            engine.handle_input(Instant::now(), Input::MediaFailed { call });
-                        }
-                    }
+    /// From a synchronous context: a full socket buffer drops the message,
+    /// as the network may (SIP retransmits).
+    fn transmit_now(&self, peer: Peer, data: Vec<u8>) {
+        match peer.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.try_send_to(&data, peer.addr) {
+                    warn!(to = %peer.addr, error = %e, "UDP send failed");
                 }
-                Output::MediaPlay {
-                    call,
-                    prompt,
-                    token,
-                } => self.command(call, MediaCommand::Play { prompt, token }),
-                Output::MediaStopPlayback { call } => {
-                    self.command(call, MediaCommand::StopPlayback)
-                }
-                Output::MediaRecord {
-                    call,
-                    file,
-                    max_length,
-                    end_silence,
-                } => self.command(
-                    call,
-                    MediaCommand::Record {
-                        path: self.messages_dir.join(file),
-                        max_length,
-                        end_silence,
-                    },
-                ),
-                Output::MediaStopRecording { call } => {
-                    self.command(call, MediaCommand::StopRecording)
-                }
-                Output::MediaAddLeg { call, port, params } => match media::bind(self.bind, port) {
-                    Ok(socket) => self.command(call, MediaCommand::AddLeg { socket, params }),
-                    Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
-                },
-                Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
-                Output::MediaPlayLeg { call, prompt } => {
-                    self.command(call, MediaCommand::PlayLeg(prompt))
-                }
-                Output::Line { file, mut line } => {
-                    line.push('\n');
-                    self.write(Job::Line { file, line });
-                }
-                Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
-                Output::MessageSaved(message) => {
-                    // Rare, and must be durable before shutdown completes:
-                    // wait for the fsync off the async threads.
-                    let dir = self.messages_dir.clone();
-                    let saved = tokio::task::spawn_blocking(move || {
-                        crate::messages::append_index(&dir, &message)
-                    })
-                    .await;
-                    match saved {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => warn!(error = %e, "cannot index a recorded message"),
-                        Err(e) => warn!(error = %e, "message indexing task failed"),
-                    }
-                }
-                Output::MediaUpdate {
-                    call,
-                    remote,
-                    sending,
-                } => self.command(call, MediaCommand::Update { remote, sending }),
-                Output::CallEnded { call, record } => {
-                    let hold = self
-                        .media
-                        .remove(&call)
-                        .map(|h| Box::new(h) as Box<dyn Send>);
-                    self.write(Job::Record { record, hold });
+            }
+            Transport::Tcp => {
+                if let Some(w) = self.tcp.get(&peer.conn) {
+                    let _ = w.send(data);
                 }
             }
         }
+    }
+
+    async fn transmit(&self, peer: Peer, data: Vec<u8>) {
+        match peer.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.send_to(&data, peer.addr).await {
+                    warn!(to = %peer.addr, error = %e, "UDP send failed");
+                }
+            }
+            Transport::Tcp => {
+                if let Some(w) = self.tcp.get(&peer.conn) {
+                    let _ = w.send(data);
+                }
+            }
+        }
+    }
+
+    /// Carries out the engine's outputs. When a batch ends a call, its
+    /// messages (the 200 to the caller's BYE, or our BYE) leave only once
+    /// the record is on disk: whoever sees the call end can count on its
+    /// record surviving a crash.
+    async fn drain(&mut self, engine: &mut Engine) {
+        loop {
+            let batch: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
+            if batch.is_empty() {
+                return;
+            }
+            let ends_a_call = batch.iter().any(|o| matches!(o, Output::CallEnded { .. }));
+            let mut after_durable = Vec::new();
+            for output in batch {
+                self.carry_out(engine, output, ends_a_call, &mut after_durable)
+                    .await;
+            }
+            if !after_durable.is_empty() {
+                self.write(Job::Hold(Box::new(SendWhenDurable {
+                    events: self.events.clone(),
+                    messages: after_durable,
+                })));
+            }
+        }
+    }
+
+    async fn carry_out(
+        &mut self,
+        engine: &mut Engine,
+        output: Output,
+        defer_transmits: bool,
+        after_durable: &mut Vec<(Peer, Vec<u8>)>,
+    ) {
+        match output {
+            Output::Transmit { peer, data } if defer_transmits => after_durable.push((peer, data)),
+            Output::Transmit { peer, data } => self.transmit(peer, data).await,
+            Output::MediaStart { call, port, params } => {
+                match media::spawn(
+                    call,
+                    self.bind,
+                    port,
+                    params,
+                    engine.call_prompts(call),
+                    self.events.clone(),
+                    self.totals.clone(),
+                ) {
+                    Ok(handle) => {
+                        self.media.insert(call, handle);
+                    }
+                    Err(e) => {
+                        warn!(port, error = %e, "cannot open RTP port");
+                        engine.handle_input(Instant::now(), Input::MediaFailed { call });
+                    }
+                }
+            }
+            Output::MediaPlay {
+                call,
+                prompt,
+                token,
+            } => self.command(call, MediaCommand::Play { prompt, token }),
+            Output::MediaStopPlayback { call } => self.command(call, MediaCommand::StopPlayback),
+            Output::MediaRecord {
+                call,
+                file,
+                max_length,
+                end_silence,
+            } => self.command(
+                call,
+                MediaCommand::Record {
+                    path: self.messages_dir.join(file),
+                    max_length,
+                    end_silence,
+                },
+            ),
+            Output::MediaStopRecording { call } => self.command(call, MediaCommand::StopRecording),
+            Output::MediaAddLeg { call, port, params } => match media::bind(self.bind, port) {
+                Ok(socket) => self.command(call, MediaCommand::AddLeg { socket, params }),
+                Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
+            },
+            Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
+            Output::MediaPlayLeg { call, prompt } => {
+                self.command(call, MediaCommand::PlayLeg(prompt))
+            }
+            Output::Line { file, mut line } => {
+                line.push('\n');
+                self.write(Job::Line { file, line });
+            }
+            Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
+            Output::MessageSaved(message) => {
+                // Rare, and must be durable before shutdown completes:
+                // wait for the fsync off the async threads.
+                let dir = self.messages_dir.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::messages::append_index(&dir, &message)
+                })
+                .await;
+                match saved {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "cannot index a recorded message"),
+                    Err(e) => warn!(error = %e, "message indexing task failed"),
+                }
+            }
+            Output::MediaUpdate {
+                call,
+                remote,
+                sending,
+            } => self.command(call, MediaCommand::Update { remote, sending }),
+            Output::CallEnded { call, record } => {
+                let hold = self
+                    .media
+                    .remove(&call)
+                    .map(|h| Box::new(h) as Box<dyn Send>);
+                self.write(Job::Record { record, hold });
+            }
+        }
+    }
+}
+
+/// Messages held back until the records written before them are on disk;
+/// the record writer drops this after its fsync, which sends them on.
+struct SendWhenDurable {
+    events: mpsc::UnboundedSender<Event>,
+    messages: Vec<(Peer, Vec<u8>)>,
+}
+
+impl Drop for SendWhenDurable {
+    fn drop(&mut self) {
+        let messages = std::mem::take(&mut self.messages);
+        let _ = self.events.send(Event::Transmit(messages));
     }
 }
 

@@ -330,6 +330,47 @@ impl Engine {
         })
     }
 
+    /// Sends a signal by name ("HUP", "TERM", "KILL").
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the engine to exit on its own; `None` if it did not
+    /// within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, limit)
+    }
+
+    /// Starts the engine again on the same config and folders (after a
+    /// crash or a stop).
+    pub fn restart(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        let log = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        self.child = Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "info,hotline=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("restart hotline");
+        self.wait_ready(Duration::from_secs(15));
+    }
+
     /// Stops the engine (it must exit cleanly) and returns every record.
     pub fn stop_and_read_records(&mut self) -> Vec<Value> {
         let status = self.stop();
@@ -571,6 +612,20 @@ impl Sipp {
         timeout_s: u64,
         calls: u32,
     ) -> Sipp {
+        Sipp::start_via(engine, engine.sip_addr(), k, file, extra, timeout_s, calls)
+    }
+
+    /// [`Sipp::start`] sending to `target` (a lossy relay in front of the
+    /// engine) instead of the engine itself.
+    pub fn start_via(
+        engine: &Engine,
+        target: SocketAddr,
+        k: u16,
+        file: &str,
+        extra: &[&str],
+        timeout_s: u64,
+        calls: u32,
+    ) -> Sipp {
         let ports = engine.ports.sipp(k);
         // One folder per run: an agent's phone runs twice on one port
         // (registering, then taking calls).
@@ -582,7 +637,7 @@ impl Sipp {
         fs::create_dir_all(&dir).expect("sipp dir");
         let timeout = timeout_s.to_string();
         let child = Command::new("sipp")
-            .arg(engine.sip_addr().to_string())
+            .arg(target.to_string())
             .arg("-sf")
             .arg(scenario(file))
             .args(["-s", "4000", "-i", "127.0.0.1"])
@@ -629,6 +684,13 @@ impl Sipp {
             self.read("_messages.log", 6000),
             engine.log_tail()
         );
+    }
+
+    /// Waits for SIPp to end, whatever its verdict (for runs where some
+    /// calls are meant to fail), and returns it for its logs.
+    pub fn finish(mut self) -> Sipp {
+        let _ = wait_child(&mut self.child, self.limit);
+        self
     }
 
     /// Stops a SIPp that would run on (a server taking any number of
