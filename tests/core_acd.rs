@@ -541,3 +541,39 @@ fn a_busy_agent_rests_before_the_next_offer() {
     sim.run_for(ms(200));
     assert_eq!(count(&sim), 2, "rung again after it");
 }
+
+#[test]
+fn a_contact_that_has_not_authenticated_never_receives_a_call() {
+    let mut sim = Sim::new(config(|_| {}));
+    // A stranger registers agent 1001's id at its own address, first with
+    // no credentials, then with a made-up digest: both refused.
+    let rogue = hotline::engine::Peer {
+        transport: hotline::engine::Transport::Udp,
+        addr: "127.0.0.1:5099".parse().expect("addr"),
+        conn: 0,
+    };
+    let reg = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK-rogue{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=r\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: rogue\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:1001@127.0.0.1:5099>\r\nExpires: 600\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+    };
+    sim.send_bytes(rogue, reg(1, "").as_bytes());
+    assert!(sim.sent.last().expect("reply").text.starts_with("SIP/2.0 401"));
+    let forged = "Authorization: Digest username=\"1001\", realm=\"hotline\", nonce=\"made-up\", uri=\"sip:127.0.0.1:5060\", response=\"00000000000000000000000000000000\", algorithm=MD5\r\n";
+    sim.send_bytes(rogue, reg(2, forged).as_bytes());
+    let reply = &sim.sent.last().expect("reply").text;
+    assert!(
+        reply.starts_with("SIP/2.0 401") || reply.starts_with("SIP/2.0 403"),
+        "{reply}"
+    );
+    assert!(!sim.engine.agent_registered("1001"));
+    // A caller asking for an agent: nothing is sent to the stranger, and
+    // with no agent reachable the caller is offered a message.
+    caller_presses(&mut sim, "c-rogue", '1');
+    sim.run_for(secs(20));
+    assert!(sim
+        .sent
+        .iter()
+        .all(|s| !(s.peer == rogue && s.text.starts_with("INVITE "))));
+    assert_eq!(sim.played_names()[1], "no_agents");
+}
