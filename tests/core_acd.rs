@@ -558,7 +558,12 @@ fn a_contact_that_has_not_authenticated_never_receives_a_call() {
         )
     };
     sim.send_bytes(rogue, reg(1, "").as_bytes());
-    assert!(sim.sent.last().expect("reply").text.starts_with("SIP/2.0 401"));
+    assert!(sim
+        .sent
+        .last()
+        .expect("reply")
+        .text
+        .starts_with("SIP/2.0 401"));
     let forged = "Authorization: Digest username=\"1001\", realm=\"hotline\", nonce=\"made-up\", uri=\"sip:127.0.0.1:5060\", response=\"00000000000000000000000000000000\", algorithm=MD5\r\n";
     sim.send_bytes(rogue, reg(2, forged).as_bytes());
     let reply = &sim.sent.last().expect("reply").text;

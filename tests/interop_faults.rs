@@ -2,9 +2,11 @@
 //! (calls in progress finish, new ones get 503, then the engine exits on
 //! its own), SIGHUP reloads the config without dropping a call, calls
 //! complete through a relay that loses 5% of datagrams both ways, and a
-//! SIGKILL under load loses no record of a call that had ended.
+//! SIGKILL under load loses no record of a call that had ended; and past
+//! its call-rate limit the engine answers 503 at once while admitted calls
+//! stay clean.
 //!
-//! Ports: tests 16..=19 of the interop harness (see tests/support/mod.rs).
+//! Ports: tests 12 and 16..=19 of the interop harness (see tests/support/mod.rs).
 
 mod support;
 
@@ -366,4 +368,58 @@ fn sigkill_under_load_loses_no_record_of_an_ended_call() {
     );
     let status = engine.stop();
     assert!(status.success());
+}
+
+#[test]
+fn overload_is_refused_at_once_and_admitted_calls_stay_clean() {
+    if !tools() {
+        return;
+    }
+    let ports = Ports::new(12);
+    // 10 new calls a second allowed; SIPp offers 40 a second for 3 s.
+    let settings = Settings {
+        answer_after: "500ms",
+        max_calls: 200,
+        overrides: vec![("[calls]", "max_calls_per_second", "10".into())],
+        ..Settings::default()
+    };
+    let mut engine = Engine::start(ports, &settings);
+    let media = ports.sipp(0).sdp.to_string();
+    let sipp = Sipp::start(
+        &engine,
+        0,
+        "uac_or_busy.xml",
+        &[
+            "-key", "rtp_port", &media, "-d", "1000", "-r", "40", "-l", "200",
+        ],
+        60,
+        120,
+    )
+    .expect_success(&engine);
+    let logs = sipp.logs();
+    let busy = logs.lines().filter(|l| l.starts_with("busy ")).count();
+    let served = logs.lines().filter(|l| l.starts_with("served ")).count();
+    assert_eq!(busy + served, 120, "{logs}");
+    // The bucket admits about 10 a second plus its initial burst of 10:
+    // over 3 s, 40 or so; the rest were refused.
+    assert!((25..=55).contains(&served), "served {served}, busy {busy}");
+
+    let records = engine.stop_and_read_records();
+    assert_eq!(records.len(), 120);
+    for r in &records {
+        let waited = ms_between(time_field(r, "invite_at"), time_field(r, "ended_at"));
+        match str_field(r, "outcome") {
+            "over_capacity" => {
+                assert_eq!(u64_field(r, "sip_status"), 503, "{r}");
+                // Refused at once, never left ringing.
+                assert!(waited < 100, "503 after {waited} ms: {r}");
+            }
+            "caller_hangup" => {
+                // Answered on time (500 ms), the window respected.
+                let answer = u64_field(r, "time_to_answer_ms");
+                assert!((500..800).contains(&answer), "{r}");
+            }
+            other => panic!("unexpected outcome {other}: {r}"),
+        }
+    }
 }
