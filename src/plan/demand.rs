@@ -4,12 +4,16 @@
 //! them waited. Memory is one small counter set per interval plus one
 //! entry per calendar day seen, however many records stream through.
 //!
-//! Days are counted honestly: an interval's arrival rate is its calls
-//! divided by the number of local calendar days that have at least one
-//! record of any kind (so the engine was running and writing records that
-//! day). A day with no record at all is treated as missing data, not as a
-//! day with no calls; days with records but no calls in an interval count
-//! as zeros for it.
+//! Time is counted honestly: an interval's arrival rate is its calls
+//! divided by the time it was observed. The records are taken to cover
+//! the span from the first call's arrival to the last call's end (within
+//! --from/--to), so a read in the middle of today does not dilute this
+//! afternoon with hours that have not happened yet, and a first day that
+//! starts at noon does not count its morning. Inside that span, a local
+//! calendar day with no record at all is left out as missing data (the
+//! engine was down or its file is gone), not taken as a day without
+//! calls; a day with records but no call in an interval counts as zero
+//! calls for it.
 
 use std::collections::BTreeSet;
 
@@ -94,6 +98,9 @@ pub struct Demand {
     options: DemandOptions,
     intervals: Vec<Counts>,
     days: BTreeSet<i64>,
+    /// Earliest arrival and latest end seen, epoch ms.
+    first_ms: Option<i64>,
+    last_ms: Option<i64>,
     ignored: Ignored,
 }
 
@@ -110,6 +117,8 @@ impl Demand {
             options,
             intervals: vec![Counts::default(); per_day],
             days: BTreeSet::new(),
+            first_ms: None,
+            last_ms: None,
             ignored: Ignored::default(),
         }
     }
@@ -131,8 +140,14 @@ impl Demand {
             return;
         }
         let local = at + self.options.utc_offset_ms;
-        // Any record shows the engine was up and recording that day.
+        // Any record shows the engine was up and recording that day, from
+        // the call's arrival to its end.
         self.days.insert(local.div_euclid(DAY_MS));
+        let ended = parse_time_ms(&record.ended_at)
+            .and_then(|t| i64::try_from(t).ok())
+            .map_or(at, |e| e.max(at));
+        self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
+        self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
         if matches!(record.outcome, Outcome::BadRequest | Outcome::UnknownNumber) {
             self.ignored.invalid += 1;
             return;
@@ -160,16 +175,46 @@ impl Demand {
         }
     }
 
+    /// First arrival to last end, clipped to --from/--to.
+    fn observed_span(&self) -> Option<(i64, i64)> {
+        let mut from = self.first_ms?;
+        let mut to = self.last_ms?;
+        if let Some(f) = self.options.from_ms {
+            from = from.max(f);
+        }
+        if let Some(t) = self.options.to_ms {
+            to = to.min(t);
+        }
+        (to > from).then_some((from, to))
+    }
+
     /// The counts folded so far.
     pub fn summary(&self) -> DemandSummary {
         let mut total = Counts::default();
         for c in &self.intervals {
             total.add(c);
         }
+        let observed = self.observed_span();
+        let interval_ms = self.interval_ms();
+        let offset = self.options.utc_offset_ms;
+        // Observed time of each interval: its overlap with the span, on
+        // every day that has records.
+        let mut exposure_ms = vec![0u64; self.intervals.len()];
+        if let Some((from, to)) = observed {
+            for day in &self.days {
+                for (index, exposure) in exposure_ms.iter_mut().enumerate() {
+                    let start = day * DAY_MS + index as i64 * interval_ms - offset;
+                    let overlap = (start + interval_ms).min(to) - start.max(from);
+                    *exposure += overlap.max(0) as u64;
+                }
+            }
+        }
         DemandSummary {
-            interval_ms: self.interval_ms(),
-            utc_offset_ms: self.options.utc_offset_ms,
+            interval_ms,
+            utc_offset_ms: offset,
             intervals: self.intervals.clone(),
+            exposure_ms,
+            observed,
             total,
             days: self.days.len() as u64,
             first_day: self.days.first().copied(),
@@ -188,6 +233,11 @@ pub struct DemandSummary {
     pub intervals: Vec<Counts>,
     /// All intervals together.
     pub total: Counts,
+    /// Per interval, the time it was observed over all days, ms.
+    pub exposure_ms: Vec<u64>,
+    /// The span the records cover, epoch ms: first arrival to last end,
+    /// within --from/--to.
+    pub observed: Option<(i64, i64)>,
     /// Local calendar days with at least one record.
     pub days: u64,
     /// First and last of those days, as days since 1970-01-01 (local).
@@ -197,22 +247,24 @@ pub struct DemandSummary {
 }
 
 impl DemandSummary {
-    /// Calls per second that asked for an agent in interval `index`, on an
-    /// average day with records.
+    /// Calls per second that asked for an agent in interval `index`: its
+    /// calls over the time it was observed (0 if never observed).
     pub fn rate(&self, index: usize) -> f64 {
-        if self.days == 0 {
-            return 0.0;
+        match self.exposure_ms[index] {
+            0 => 0.0,
+            ms => self.intervals[index].asked as f64 / (ms as f64 / 1000.0),
         }
-        let seconds = self.days as f64 * self.interval_ms as f64 / 1000.0;
-        self.intervals[index].asked as f64 / seconds
     }
 
-    /// Calls per interval on an average day with records.
+    /// Calls in interval `index` on an average day: rate × its length.
     pub fn calls_per_day(&self, index: usize) -> f64 {
-        if self.days == 0 {
-            return 0.0;
-        }
-        self.intervals[index].asked as f64 / self.days as f64
+        self.rate(index) * self.interval_ms as f64 / 1000.0
+    }
+
+    /// How many whole intervals' worth of time interval `index` was
+    /// observed: the number of days behind its average.
+    pub fn observed_days(&self, index: usize) -> f64 {
+        self.exposure_ms[index] as f64 / self.interval_ms as f64
     }
 
     /// Days from the first to the last day with records, both included.
@@ -227,11 +279,19 @@ impl DemandSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cdr::format_ms;
 
-    /// A call at `invite_at` (UTC) that asked for an agent.
+    /// `at` plus `ms`, as a record timestamp.
+    fn after(at: &str, ms: u64) -> String {
+        format_ms(parse_time_ms(at).expect("time") + ms)
+    }
+
+    /// A call at `invite_at` (UTC) that asked for an agent and left the
+    /// queue after `wait_ms` (the call ends then).
     fn queued(invite_at: &str, wait_ms: u64, result: &str) -> CallRecord {
         CallRecord {
             invite_at: invite_at.into(),
+            ended_at: after(invite_at, wait_ms),
             outcome: Outcome::CallerHangup,
             queue: Some("consultation".into()),
             queued_at: Some(invite_at.into()),
@@ -241,12 +301,24 @@ mod tests {
         }
     }
 
+    /// Answered after `wait_ms`, talked `talk_ms`, then the agent's wrap-up.
     fn answered(invite_at: &str, wait_ms: u64, talk_ms: u64, wrap_up_ms: u64) -> CallRecord {
         CallRecord {
-            bridged_at: Some(invite_at.into()),
+            ended_at: after(invite_at, wait_ms + talk_ms),
+            bridged_at: Some(after(invite_at, wait_ms)),
             talk_ms: Some(talk_ms),
             wrap_up_ms: Some(wrap_up_ms),
             ..queued(invite_at, wait_ms, "answered")
+        }
+    }
+
+    /// A record that is not demand (IVR only, refused...).
+    fn other(invite_at: &str, ended_at: &str, outcome: Outcome) -> CallRecord {
+        CallRecord {
+            invite_at: invite_at.into(),
+            ended_at: ended_at.into(),
+            outcome,
+            ..CallRecord::default()
         }
     }
 
@@ -260,39 +332,40 @@ mod tests {
         }
     }
 
-    /// Two days of records, times in UTC; at +08:00, 01:00Z is 09:00 local
-    /// and 01:30Z is 09:30.
+    /// Records over three local days, times in UTC; at +08:00, 01:00Z is
+    /// 09:00 local and 01:30Z is 09:30.
     fn fixture() -> Vec<CallRecord> {
         vec![
-            // Day 1 (2026-11-24 local), 09:00-09:30: two answered, one
-            // abandoned after 40 s.
+            // 2026-11-24 local, 09:00-09:30: two answered, one abandoned
+            // after 40 s. The first arrival (09:05 local) opens the span.
             answered("2026-11-24T01:05:00.000Z", 10_000, 170_000, 10_000),
             answered("2026-11-24T01:20:00.000Z", 30_000, 200_000, 20_000),
             queued("2026-11-24T01:25:00.000Z", 40_000, "abandoned"),
             // 09:30-10:00: one answered.
             answered("2026-11-24T01:40:00.000Z", 0, 100_000, 20_000),
-            // Not demand: IVR only, a scanner, a misdial.
-            CallRecord {
-                invite_at: "2026-11-24T01:10:00.000Z".into(),
-                outcome: Outcome::Completed,
-                ..CallRecord::default()
-            },
-            CallRecord {
-                invite_at: "2026-11-24T01:11:00.000Z".into(),
-                outcome: Outcome::BadRequest,
-                ..CallRecord::default()
-            },
-            // Day 2 (2026-11-25 local), 09:00-09:30: one answered, one
-            // timed out after 60 s (not an abandon, but time waited).
+            // Not demand: IVR only, a scanner.
+            other(
+                "2026-11-24T01:10:00.000Z",
+                "2026-11-24T01:11:00.000Z",
+                Outcome::Completed,
+            ),
+            other(
+                "2026-11-24T01:11:00.000Z",
+                "2026-11-24T01:11:00.000Z",
+                Outcome::BadRequest,
+            ),
+            // 2026-11-25 local, 09:00-09:30: one answered, one timed out
+            // after 60 s (not an abandon, but time waited).
             answered("2026-11-25T01:15:00.000Z", 20_000, 160_000, 0),
             queued("2026-11-25T01:16:00.000Z", 60_000, "timeout"),
             // 2026-11-25T16:10Z is 00:10 local on 2026-11-26: a third day
-            // with a record, an IVR-only call.
-            CallRecord {
-                invite_at: "2026-11-25T16:10:00.000Z".into(),
-                outcome: Outcome::CallerHangup,
-                ..CallRecord::default()
-            },
+            // with a record, an IVR-only call whose end (00:12) closes the
+            // span.
+            other(
+                "2026-11-25T16:10:00.000Z",
+                "2026-11-25T16:12:00.000Z",
+                Outcome::CallerHangup,
+            ),
         ]
     }
 
@@ -309,27 +382,37 @@ mod tests {
         assert_eq!(s.days_spanned(), 3);
         // 09:00-09:30 is interval 18 (9 h × 2).
         let nine = s.intervals[18];
-        assert_eq!(nine.asked, 5, "3 on day 1, 2 on day 2");
+        assert_eq!(nine.asked, 5, "3 on the 24th, 2 on the 25th");
         assert_eq!(nine.answered, 3);
         assert_eq!(nine.abandoned, 1);
         // Handle: (170+10) + (200+20) + (160+0) = 560 s over 3 answered.
         assert_eq!(nine.handle_ms, 560_000);
         let aht = nine.aht_s().expect("aht");
         assert!((aht - 560.0 / 3.0).abs() < 1e-9);
-        // 5 calls over 3 days × 1800 s: 5 / 5400 per second; 5/3 per day.
-        assert!((s.rate(18) - 5.0 / 5400.0).abs() < 1e-15);
-        assert!((s.calls_per_day(18) - 5.0 / 3.0).abs() < 1e-12);
-        // 09:30-10:00: one call, 120 s handle.
+        // Observed: the span runs from 09:05 on the 24th to 00:12 on the
+        // 26th, so 09:00-09:30 was seen for 25 min on the 24th and 30 on
+        // the 25th: 3300 s. Rate 5 / 3300 per s; an average day 5/3300 ×
+        // 1800 = 2.727 calls, behind it 3300/1800 = 1.83 days.
+        assert_eq!(s.exposure_ms[18], 3_300_000);
+        assert!((s.rate(18) - 5.0 / 3300.0).abs() < 1e-15);
+        assert!((s.calls_per_day(18) - 5.0 / 3300.0 * 1800.0).abs() < 1e-12);
+        assert!((s.observed_days(18) - 3300.0 / 1800.0).abs() < 1e-12);
+        // 09:30-10:00: one call over two whole intervals (24th, 25th):
+        // 0.5 a day; 120 s handle.
         assert_eq!(s.intervals[19].asked, 1);
+        assert_eq!(s.exposure_ms[19], 3_600_000);
+        assert!((s.calls_per_day(19) - 0.5).abs() < 1e-12);
         assert_eq!(s.intervals[19].aht_s(), Some(120.0));
-        // Other intervals: nothing.
-        assert_eq!(s.intervals[17], Counts::default());
+        // 00:00-00:30: not seen on the 24th (before 09:05), whole on the
+        // 25th, 12 min on the 26th: 1800 + 720 s; no calls.
+        assert_eq!(s.exposure_ms[0], 2_520_000);
+        assert_eq!(s.intervals[0], Counts::default());
         assert_eq!(s.rate(0), 0.0);
         // Patience: waits 10+30+40+0+20+60 = 160 s, one abandon: 160 s.
         assert_eq!(s.total.waited_ms, 160_000);
         assert_eq!(s.total.abandoned, 1);
         assert_eq!(s.total.patience_s(), Some(160.0));
-        // Ignored: one scanner; IVR-only calls on days 1 and 3.
+        // Ignored: one scanner; IVR-only calls on the 24th and the 26th.
         assert_eq!(s.ignored.invalid, 1);
         assert_eq!(s.ignored.no_agent_asked, 2);
     }
@@ -337,7 +420,7 @@ mod tests {
     #[test]
     fn range_and_queue_filters() {
         // From local midnight of the 25th (16:00Z on the 24th) on: only
-        // day 2 and the 00:10 call of the 26th remain.
+        // the 25th's two calls and the 26th's IVR call remain.
         let from = parse_time_ms("2026-11-24T16:00:00.000Z").expect("time") as i64;
         let mut demand = Demand::new(DemandOptions {
             from_ms: Some(from),
@@ -350,8 +433,10 @@ mod tests {
         assert_eq!(s.ignored.out_of_range, 6);
         assert_eq!(s.days, 2);
         assert_eq!(s.intervals[18].asked, 2);
-        // 2 calls over 2 days × 1800 s.
-        assert!((s.rate(18) - 2.0 / 3600.0).abs() < 1e-15);
+        // The span now opens at 09:15 on the 25th: 15 min of 09:00-09:30
+        // observed, 2 calls in 900 s.
+        assert_eq!(s.exposure_ms[18], 900_000);
+        assert!((s.rate(18) - 2.0 / 900.0).abs() < 1e-15);
         // No abandons left: patience unknown.
         assert_eq!(s.total.patience_s(), None);
 
@@ -373,17 +458,21 @@ mod tests {
 
     #[test]
     fn a_day_without_records_is_not_a_day_without_calls() {
-        // Calls on the 1st and the 3rd only: two days counted, three
-        // spanned, and the rate is over the two.
+        // Calls at 09:00 local on the 1st and the 3rd, and one at 12:00 on
+        // the 3rd; nothing on the 2nd. 09:00-09:30 is averaged over the
+        // two days with records: 2 calls / 3600 s, one a day.
         let mut demand = Demand::new(options());
         demand.add(&answered("2026-12-01T01:00:00.000Z", 0, 60_000, 0));
         demand.add(&answered("2026-12-03T01:00:00.000Z", 0, 60_000, 0));
+        demand.add(&answered("2026-12-03T04:00:00.000Z", 0, 60_000, 0));
         let s = demand.summary();
         assert_eq!(s.days, 2);
         assert_eq!(s.days_spanned(), 3);
+        assert_eq!(s.exposure_ms[18], 3_600_000);
         assert!((s.calls_per_day(18) - 1.0).abs() < 1e-12);
-        let mut bad = answered("yesterday", 0, 1, 0);
-        bad.queued_at = None;
+        assert!((s.observed_days(18) - 2.0).abs() < 1e-12);
+        let mut bad = answered("2026-12-03T04:00:00.000Z", 0, 1, 0);
+        bad.invite_at = "yesterday".into();
         demand.add(&bad);
         assert_eq!(demand.summary().ignored.bad_time, 1);
     }

@@ -45,8 +45,11 @@ pub struct IntervalPlan {
     pub end_min: u32,
     /// Calls that asked for an agent, over all days.
     pub calls: u64,
-    /// The same on an average day with records.
+    /// The same on an average day: calls over the time observed, times
+    /// the interval's length.
     pub calls_per_day: f64,
+    /// The number of days' worth of this interval observed.
+    pub observed_days: f64,
     /// Mean handle time used, seconds; `None` when no call anywhere was
     /// answered by an agent, so there is nothing to plan with.
     pub aht_s: Option<f64>,
@@ -109,6 +112,7 @@ pub fn plan(demand: &DemandSummary, options: PlanOptions) -> Plan {
             end_min: (index as u32 + 1) * minutes,
             calls: counts.asked,
             calls_per_day: demand.calls_per_day(index),
+            observed_days: demand.observed_days(index),
             aht_s,
             aht_from_all: own.is_none() && aht_s.is_some() && counts.asked > 0,
             traffic: 0.0,
@@ -222,6 +226,9 @@ mod tests {
             interval_ms: 1_800_000,
             utc_offset_ms: 0,
             intervals,
+            // One whole day observed.
+            exposure_ms: vec![1_800_000; 48],
+            observed: Some((0, 86_400_000)),
             total,
             days: 1,
             first_day: Some(20_000),
