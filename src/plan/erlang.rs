@@ -306,7 +306,7 @@ pub fn agents_needed_a(
     target_sl: f64,
     target_t: f64,
 ) -> Option<u32> {
-    if !valid_inputs(rate, aht, target_sl, target_t) || !(patience.is_finite() && patience > 0.0) {
+    if !(valid_inputs(rate, aht, target_sl, target_t) && patience.is_finite() && patience > 0.0) {
         return None;
     }
     if rate == 0.0 {

@@ -128,7 +128,7 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
 pub fn parse_interval(text: &str) -> Result<IntervalMs, String> {
     let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
     let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{text:?}: too long"))?;
-    if ms < 60_000 || ms > DAY_MS || DAY_MS % ms != 0 || ms % 60_000 != 0 {
+    if !(60_000..=DAY_MS).contains(&ms) || DAY_MS % ms != 0 || ms % 60_000 != 0 {
         return Err(format!(
             "{text:?}: the interval must be whole minutes that divide a day (15m, 30m, 1h...)"
         ));
