@@ -315,13 +315,22 @@ pub fn agents_needed_a(
     let meets = |n: u32| {
         ErlangA::new(rate, aht, patience, n).is_some_and(|m| m.service_level(target_t) >= target_sl)
     };
-    // The service level rises with every agent (tested), so double until
-    // the target is met, then bisect.
-    let mut low = 0u32; // known to miss (no agents answer nobody)
-    let mut high = 1u32;
+    // N agents answer at most N/A of the calls (they serve at most Nμ per
+    // second of λ), so fewer than target·A agents miss for sure: start
+    // there, which also keeps the series short (heavily overloaded cases
+    // sum many terms). The service level rises with every agent (tested),
+    // so widen the step until the target is met, then bisect.
+    let traffic = rate * aht;
+    if traffic >= f64::from(u32::MAX) {
+        return None;
+    }
+    let mut low = ((target_sl * traffic).ceil() as u32).saturating_sub(1); // misses
+    let mut step = 1u32;
+    let mut high = low.checked_add(step)?;
     while !meets(high) {
         low = high;
-        high = high.checked_mul(2)?;
+        step = step.checked_mul(2)?;
+        high = low.checked_add(step)?;
     }
     while high - low > 1 {
         let mid = low + (high - low) / 2;

@@ -425,3 +425,14 @@ fn erlang_a_figures_hang_together() {
     assert_eq!(nobody.service_level(20.0), 0.0);
     assert!(ErlangA::new(RATE, AHT, 0.0, 3).is_none());
 }
+
+#[test]
+fn erlang_a_at_scale_with_long_patience_agrees_with_erlang_c() {
+    // 600 Erlangs, callers who would wait 11 days on average: the two
+    // models ask for the same agents (give or take the odd rounding), and
+    // the search stays quick (the series runs λ/θ ≈ 2·10⁶ terms at most).
+    let (rate, aht) = (2.0, 300.0);
+    let c = agents_needed(rate, aht, 0.85, 15.0).expect("C");
+    let a = agents_needed_a(rate, aht, 1e6, 0.85, 15.0).expect("A");
+    assert!(c.abs_diff(a) <= 1, "C {c}, A {a}");
+}
