@@ -44,6 +44,7 @@ pub struct PlanArgs {
     /// Last local date, included, or UTC instant, excluded.
     #[arg(long, value_parser = parse_bound)]
     pub to: Option<Bound>,
+    /// A table for people, CSV for spreadsheets, JSON for tools.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Plan no agent busier than this share of the time (e.g. 0.85).
