@@ -30,6 +30,9 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Print the embedded default config.
     DefaultConfig,
+    /// Staffing plan from call records: agents per interval by Erlang C
+    /// and Erlang A (docs/planning.md).
+    Plan(hotline::plan::PlanArgs),
     /// Voice messages left by callers.
     Messages {
         #[command(subcommand)]
@@ -125,6 +128,12 @@ fn main() -> ExitCode {
                     }
                     ExitCode::SUCCESS
                 }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
+        Command::Plan(args) => {
+            match hotline::plan::run(&args, &mut std::io::stdout().lock(), &mut std::io::stderr()) {
+                Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e.to_string()),
             }
         }
