@@ -27,6 +27,7 @@ pub mod config;
 pub mod engine;
 pub mod media;
 pub mod messages;
+pub mod report;
 pub mod runtime;
 pub mod setup;
 pub mod sip;
