@@ -58,13 +58,14 @@ svg.chart{width:100%;height:auto;display:block}
 svg .axis{font-size:12px;fill:#64748b}
 svg .target-label{font-size:12px;font-weight:600}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
-th{font-size:12px;color:var(--muted);font-weight:600;background:#f8fafc;position:sticky;top:0}
+th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+table{font-size:13px}
+th{font-size:12px;color:var(--muted);font-weight:600;background:#f8fafc;white-space:normal;vertical-align:bottom}
 td:first-child,th:first-child{text-align:left}
 tr.total td{font-weight:700;border-top:2px solid #cbd5e1}
 td.flag{color:var(--bad);font-weight:600}
 td .zh{color:var(--muted);margin-left:6px}
-.scroll{max-height:520px;overflow:auto}
+.scroll{overflow-x:auto}
 .two{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}
 footer{color:var(--muted);font-size:12px;margin-top:8px}
 @media print{body{background:#fff}section,.card{break-inside:avoid}}

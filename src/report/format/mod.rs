@@ -87,14 +87,17 @@ pub fn percent(r: f64) -> String {
     format!("{:.1}%", r * 100.0)
 }
 
-/// 12_400 -> "12.4 s"; 185_000 -> "3m 05s"; 7_384_000 -> "2h 03m".
+/// 12_400 -> "12.4 s"; 15_000 -> "15 s"; 185_000 -> "3m 05s"; 7_384_000 -> "2h 03m".
 pub fn duration_ms(ms: u64) -> String {
     if ms < 60_000 {
         let tenths = (ms + 50) / 100;
         if tenths >= 600 {
             return "1m 00s".into();
         }
-        return format!("{}.{} s", tenths / 10, tenths % 10);
+        return match tenths % 10 {
+            0 => format!("{} s", tenths / 10),
+            t => format!("{}.{t} s", tenths / 10),
+        };
     }
     let s = (ms + 500) / 1000;
     if s < 3600 {
@@ -292,6 +295,7 @@ mod tests {
     fn durations_read_well() {
         assert_eq!(duration_ms(12_449), "12.4 s");
         assert_eq!(duration_ms(59_990), "1m 00s");
+        assert_eq!(duration_ms(15_000), "15 s");
         assert_eq!(duration_ms(185_000), "3m 05s");
         assert_eq!(duration_ms(7_384_000), "2h 03m");
         assert_eq!(Value::Ratio(Some(0.97349)).human(), "97.3%");

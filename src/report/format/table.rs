@@ -66,10 +66,9 @@ fn transposed(out: &mut String, across: &[&Row]) {
     let heads: Vec<(String, String)> = across
         .iter()
         .map(|r| match (&r.label, &r.group) {
-            (Some(l), _) => (
-                cut(l.get(..10).unwrap_or(l), CELL),
-                l.get(11..).unwrap_or("").to_string(),
-            ),
+            // "2026-11-25 08:00": the date over the time.
+            (Some(l), _) if l.len() > 10 => (cut(&l[..10], CELL), l[11..].to_string()),
+            (Some(l), _) => (String::new(), cut(l, CELL)),
             (None, Some(g)) => (String::new(), cut(g, CELL)),
             (None, None) => (String::new(), "Total".into()),
         })
