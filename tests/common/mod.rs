@@ -479,6 +479,12 @@ pub fn phone(agent: &str) -> hotline::engine::Peer {
 /// Registers `agent` (password "secret") as a softphone would: REGISTER,
 /// 401, then REGISTER with the digest response.
 pub fn register(sim: &mut Sim, agent: &str) {
+    register_again(sim, agent, 0);
+}
+
+/// Registration number `round` (0 first) of `agent`'s phone, as a phone
+/// refreshes before its binding expires: same Call-ID, higher CSeqs.
+pub fn register_again(sim: &mut Sim, agent: &str, round: u32) {
     let p = phone(agent);
     let port = p.addr.port();
     let reg = |cseq: u32, auth: Option<String>| {
@@ -487,7 +493,7 @@ pub fn register(sim: &mut Sim, agent: &str) {
             auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
         )
     };
-    sim.send_bytes(p, reg(1, None).as_bytes());
+    sim.send_bytes(p, reg(2 * round + 1, None).as_bytes());
     let challenge = sim
         .sent
         .iter()
@@ -520,7 +526,7 @@ pub fn register(sim: &mut Sim, agent: &str) {
     let auth = format!(
         "Digest username=\"{agent}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
     );
-    sim.send_bytes(p, reg(2, Some(auth)).as_bytes());
+    sim.send_bytes(p, reg(2 * round + 2, Some(auth)).as_bytes());
     let ok = sim.sent.last().expect("reply");
     assert!(ok.text.starts_with("SIP/2.0 200"), "{}", ok.text);
     assert!(sim.engine.agent_registered(agent));
