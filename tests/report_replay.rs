@@ -237,8 +237,8 @@ impl Day {
             let call_id = header(&text, "Call-ID").to_string();
             let agent = AGENTS.iter().find(|a| phone(a) == peer).copied();
             match agent {
-                Some(agent) => self.to_agent(agent, &text, &call_id, when),
-                None => self.to_caller(&text, &call_id),
+                Some(agent) => self.sent_to_agent(agent, &text, &call_id, when),
+                None => self.sent_to_caller(&text, &call_id),
             }
         }
         while self.bridged_seen < self.sim.bridged.len() {
@@ -259,7 +259,7 @@ impl Day {
         }
     }
 
-    fn to_caller(&mut self, text: &str, call_id: &str) {
+    fn sent_to_caller(&mut self, text: &str, call_id: &str) {
         let Some(&i) = self.by_call_id.get(call_id) else {
             return;
         };
@@ -291,7 +291,7 @@ impl Day {
         }
     }
 
-    fn to_agent(&mut self, agent: &str, text: &str, call_id: &str, when: Instant) {
+    fn sent_to_agent(&mut self, agent: &str, text: &str, call_id: &str, when: Instant) {
         if text.starts_with("INVITE ") {
             let number = header(text, "X-Hotline-Caller").to_string();
             let delay = Duration::from_millis(self.rng.random_range(1_000..20_000));
