@@ -115,7 +115,7 @@ fn header(out: &mut String, r: &Report) {
             } else {
                 String::new()
             },
-            s.records - s.bad_timestamps - s.outside_range
+            s.records.saturating_sub(s.bad_timestamps + s.outside_range)
         );
     }
 }
