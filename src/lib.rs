@@ -28,6 +28,7 @@ pub mod engine;
 pub mod media;
 pub mod messages;
 pub mod plan;
+pub mod report;
 pub mod runtime;
 pub mod setup;
 pub mod sip;

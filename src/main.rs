@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
 use hotline::config::Config;
+use hotline::report::format::Format;
+use hotline::report::{GroupBy, Interval, UtcOffset};
 use hotline::setup::Setup;
 
 #[derive(Parser)]
@@ -38,6 +41,138 @@ enum Command {
         #[command(subcommand)]
         command: MessagesCommand,
     },
+    /// SLA figures from call records (see docs/metrics.md).
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Record files, or CDR folders (their YYYY-MM-DD.jsonl files).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Calls that arrived at or after this: RFC 3339, or YYYY-MM-DD (local midnight).
+    #[arg(long)]
+    from: Option<String>,
+    /// Calls that arrived before this (same forms as --from).
+    #[arg(long)]
+    to: Option<String>,
+    /// Interval length: 15m, 30m, 1h or 1d (any whole minutes dividing a day).
+    #[arg(long, default_value = "1d", value_parser = Interval::parse)]
+    interval: Interval,
+    /// The operator's UTC offset: intervals and days start in local time.
+    #[arg(long, default_value = "+00:00", value_parser = UtcOffset::parse, allow_hyphen_values = true)]
+    utc_offset: UtcOffset,
+    /// Break the figures down by queue, agent, business-type or class.
+    #[arg(long)]
+    by: Option<GroupBy>,
+    /// T of "answered within T".
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    service_level: std::time::Duration,
+    /// Abandons sooner than this are short abandons, kept out of the rates (default: off).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    short_abandon: Option<std::time::Duration>,
+    /// The service-level target drawn on the HTML chart.
+    #[arg(long, default_value = "80%", value_parser = parse_percent)]
+    target: f64,
+    /// table, csv, json or html.
+    #[arg(long, default_value = "table")]
+    format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+/// "80%" or "80" -> 0.8.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    let n: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?}: a percentage such as 80%"))?;
+    if (0.0..=100.0).contains(&n) {
+        Ok(n / 100.0)
+    } else {
+        Err(format!("{text:?}: between 0% and 100%"))
+    }
+}
+
+/// Reads the records in bounded memory, with a progress bar when stderr
+/// is a terminal, and writes the report.
+fn run_report(args: ReportArgs) -> anyhow::Result<()> {
+    use hotline::report::{interval, Accumulator, Settings, Source, Thresholds};
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let bound = |text: &Option<String>, which: &str| {
+        text.as_deref()
+            .map(|t| interval::parse_time(t, args.utc_offset))
+            .transpose()
+            .with_context(|| format!("--{which}"))
+    };
+    let settings = Settings {
+        interval: args.interval,
+        utc_offset: args.utc_offset,
+        by: args.by,
+        thresholds: Thresholds {
+            service_level_ms: ms(args.service_level),
+            short_abandon_ms: args.short_abandon.map(ms),
+        },
+        from_ms: bound(&args.from, "from")?,
+        to_ms: bound(&args.to, "to")?,
+        target: args.target,
+    };
+    let files = hotline::cdr::read::record_files(&args.paths)?;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut acc = Accumulator::new(settings);
+    let stats = hotline::cdr::read::for_each_record(
+        &files,
+        |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+        |record| acc.add(&record),
+    )?;
+    bar.finish_and_clear();
+    let report = acc.finish(Source {
+        files: stats.files,
+        records: stats.records,
+        skipped_lines: stats.skipped_lines,
+        ..Source::default()
+    });
+    if report.source.skipped_lines > 0 {
+        eprintln!(
+            "hotline: warning: {} torn or invalid line(s) skipped in {} file(s)",
+            report.source.skipped_lines, report.source.files
+        );
+    }
+    if report.source.bad_timestamps > 0 {
+        eprintln!(
+            "hotline: warning: {} record(s) without a readable invite_at left out",
+            report.source.bad_timestamps
+        );
+    }
+    let text = hotline::report::format::render(&report, args.format);
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("cannot write to standard output")?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -137,6 +272,10 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e.to_string()),
             }
         }
+        Command::Report(args) => match run_report(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("{e:#}")),
+        },
         Command::DefaultConfig => {
             print!("{}", hotline::config::DEFAULT_TOML);
             ExitCode::SUCCESS

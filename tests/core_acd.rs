@@ -12,7 +12,6 @@ use common::*;
 use hotline::cdr::HangupSide;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
-use hotline::sip::digest::{self, Algorithm, Qop};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -20,103 +19,6 @@ fn ms(n: u64) -> Duration {
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-/// The agent phone's address for `agent`.
-fn phone(agent: &str) -> hotline::engine::Peer {
-    let port = if agent == "1001" { 5081 } else { 5082 };
-    hotline::engine::Peer {
-        transport: hotline::engine::Transport::Udp,
-        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
-        conn: 0,
-    }
-}
-
-/// Registers `agent` (password "secret") as a softphone would: REGISTER,
-/// 401, then REGISTER with the digest response.
-fn register(sim: &mut Sim, agent: &str) {
-    let p = phone(agent);
-    let port = p.addr.port();
-    let reg = |cseq: u32, auth: Option<String>| {
-        format!(
-            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg{agent}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r{agent}\r\nTo: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
-            auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
-        )
-    };
-    sim.send_bytes(p, reg(1, None).as_bytes());
-    let challenge = sim
-        .sent
-        .iter()
-        .rev()
-        .find(|s| s.text.starts_with("SIP/2.0 401"))
-        .expect("401")
-        .text
-        .clone();
-    let header = challenge
-        .lines()
-        .find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5"))
-        .expect("an MD5 challenge");
-    let nonce = header
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("nonce");
-    let ha1 = digest::ha1(Algorithm::Md5, agent, "hotline", "secret");
-    let uri = "sip:127.0.0.1:5060";
-    let response = digest::response(
-        Algorithm::Md5,
-        &ha1,
-        nonce,
-        "00000001",
-        "c0ffee",
-        Some(Qop::Auth),
-        "REGISTER",
-        uri,
-    );
-    let auth = format!(
-        "Digest username=\"{agent}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
-    );
-    sim.send_bytes(p, reg(2, Some(auth)).as_bytes());
-    let ok = sim.sent.last().expect("reply");
-    assert!(ok.text.starts_with("SIP/2.0 200"), "{}", ok.text);
-    assert!(sim.engine.agent_registered(agent));
-}
-
-/// The last INVITE the engine sent to `agent`'s phone.
-fn invite_to(sim: &Sim, agent: &str) -> Option<String> {
-    sim.sent
-        .iter()
-        .rev()
-        .find(|s| s.peer == phone(agent) && s.text.starts_with("INVITE "))
-        .map(|s| s.text.clone())
-}
-
-fn header<'a>(msg: &'a str, name: &str) -> &'a str {
-    msg.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-        .map(str::trim)
-        .unwrap_or_default()
-}
-
-/// The agent's phone answers `invite` with `status` (and SDP on 200).
-fn answer(sim: &mut Sim, agent: &str, invite: &str, status: u16) {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let body = if status == 200 { sdp } else { "" };
-    let ctype = if status == 200 {
-        "Content-Type: application/sdp\r\n"
-    } else {
-        ""
-    };
-    let port = phone(agent).addr.port();
-    let reply = format!(
-        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=agent{agent}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
-        header(invite, "Via"),
-        header(invite, "From"),
-        header(invite, "To"),
-        header(invite, "Call-ID"),
-        body.len()
-    );
-    sim.send_bytes(phone(agent), reply.as_bytes());
 }
 
 /// A caller answered by the demo IVR presses `key` at once.
@@ -581,4 +483,82 @@ fn a_contact_that_has_not_authenticated_never_receives_a_call() {
         .iter()
         .all(|s| !(s.peer == rogue && s.text.starts_with("INVITE "))));
     assert_eq!(sim.played_names()[1], "no_agents");
+}
+
+#[test]
+fn the_wait_ends_when_the_caller_leaves_the_queue_not_after_the_message() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            q.exit_key = Some('*');
+        }
+    }));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "leaves", '2');
+    let call = *sim.media_started.last().expect("media");
+    sim.run_for(secs(3));
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '*',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    // Then 20 s with the message prompt and recording before hanging up.
+    sim.run_for(secs(20));
+    sim.send(&in_dialog("BYE", "leaves", "z9hG4bK-bye", 2, &tag, None));
+    let rec = sim.records.last().expect("record");
+    assert_eq!(rec.queue_result.as_deref(), Some("exit_key"));
+    // Queued at the key press, left 3 s later: 3000 ms, not 23 000.
+    assert_eq!(rec.wait_ms, Some(3000));
+}
+
+#[test]
+fn a_caller_gone_during_the_agent_announcement_abandoned() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "gone2", '1');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    sim.run_for(ms(4000));
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(ms(300)); // "工号007..." still playing
+    sim.send(&in_dialog("BYE", "gone2", "z9hG4bK-bye", 2, &tag, None));
+    let rec = sim.records.last().expect("record");
+    assert!(rec.agent_answered_at.is_some());
+    assert_eq!(rec.bridged_at, None, "never connected");
+    assert_eq!(rec.queue_result.as_deref(), Some("abandoned"));
+    assert_eq!(rec.talk_ms, None);
+    // Queued, rung at once, answered after 4 s, gone 0.3 s later.
+    assert_eq!(rec.wait_ms, Some(4300));
+}
+
+#[test]
+fn after_an_overflow_the_wait_counts_from_the_first_queue() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            if q.name == "complaint" {
+                q.max_wait = Some(secs(10));
+                q.overflow = Some("consultation".into());
+            }
+        }
+    }));
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "busy2", '1'); // 1001 rings for this one
+    let tag = caller_presses(&mut sim, "over2", '3');
+    let entered = sim.records.len();
+    sim.run_for(secs(11));
+    sim.send(&in_dialog("BYE", "over2", "z9hG4bK-bye", 2, &tag, None));
+    assert_eq!(sim.records.len(), entered + 1);
+    let rec = sim.records.last().expect("record");
+    assert_eq!(rec.queue.as_deref(), Some("consultation"));
+    assert_eq!(rec.queue_result.as_deref(), Some("abandoned"));
+    // 10 s in complaint, then 1 s in consultation: 11 000 ms from the
+    // first entry, and queued_at is that entry (invite + 2 s answer).
+    assert_eq!(rec.wait_ms, Some(11_000));
+    let invite = hotline::cdr::read::parse_time_ms(&rec.invite_at).expect("invite_at");
+    let queued = rec
+        .queued_at
+        .as_deref()
+        .and_then(hotline::cdr::read::parse_time_ms)
+        .expect("queued_at");
+    assert_eq!(queued - invite, 2000);
 }

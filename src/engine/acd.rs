@@ -405,11 +405,23 @@ impl Engine {
     fn overflow(&mut self, now: Instant, caller: CallKey, target: &str) {
         info!(%target, "queue overflow");
         if self.settings.queues.iter().any(|q| q.name == target) {
-            if let Some(call) = self.calls.get_mut(&caller) {
+            let earlier = self.calls.get_mut(&caller).and_then(|call| {
                 call.playing = None;
                 call.ivr.path.push(format!("queue:{target}"));
+                call.queue.clone()
+            });
+            self.join_queue(now, caller, target.to_string());
+            // For the record the caller's wait began in the first queue:
+            // keep its entry time and offers.
+            if let (Some(e), Some(q)) = (
+                earlier,
+                self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()),
+            ) {
+                q.joined_at = e.joined_at.or(q.joined_at);
+                q.first_offer_at = e.first_offer_at.or(q.first_offer_at);
+                q.offers += e.offers;
             }
-            return self.join_queue(now, caller, target.to_string());
+            return;
         }
         let jumped = self
             .calls

@@ -69,12 +69,22 @@ impl Engine {
             record.bridged_at = q.bridged_at.map(at);
             record.agent_answered_at = q.answered_at.map(at);
             record.wrap_up_ms = q.wrap_up.map(|w| w.as_millis() as u64);
-            record.wait_ms = q.joined_at.map(|j| ms(j, q.bridged_at.unwrap_or(now)));
+            // The wait ends at the bridge, or when the caller left the
+            // queue (not at the end of the message left after it).
+            let wait_end = q.bridged_at.or(q.left_at).unwrap_or(now);
+            record.wait_ms = q.joined_at.map(|j| ms(j, wait_end));
             record.talk_ms = q.bridged_at.map(|b| ms(b, now));
             record.agent = q.agent;
             record.agent_number = q.agent_number;
             record.offers = q.offers;
-            record.queue_result = q.result.map(str::to_string).or(Some("abandoned".into()));
+            // A caller who hung up while the agent's number was read out
+            // was never connected: an abandon, not an answered call.
+            let result = match q.result {
+                Some("answered") if q.bridged_at.is_none() => "abandoned",
+                Some(r) => r,
+                None => "abandoned",
+            };
+            record.queue_result = Some(result.to_string());
             if call.agent_hung_up {
                 record.hangup_side = Some(HangupSide::Agent);
             }

@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 
 use crate::cdr::read::parse_time_ms;
-use crate::cdr::{CallRecord, Outcome};
+use crate::cdr::CallRecord;
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -84,7 +84,7 @@ pub struct Ignored {
     pub bad_time: u64,
     /// Arrived outside --from/--to.
     pub out_of_range: u64,
-    /// `bad_request` or `unknown_number`: not calls to the hotline.
+    /// `bad_request`, `unknown_number` or `forbidden`: not calls to the hotline.
     pub invalid: u64,
     /// Sent to another queue than the one asked for.
     pub other_queue: u64,
@@ -148,7 +148,7 @@ impl Demand {
             .map_or(at, |e| e.max(at));
         self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
         self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
-        if matches!(record.outcome, Outcome::BadRequest | Outcome::UnknownNumber) {
+        if crate::report::figures::is_invalid(&record) {
             self.ignored.invalid += 1;
             return;
         }
@@ -279,7 +279,7 @@ impl DemandSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdr::format_ms;
+    use crate::cdr::{format_ms, Outcome};
 
     /// `at` plus `ms`, as a record timestamp.
     fn after(at: &str, ms: u64) -> String {

@@ -16,6 +16,7 @@ use hotline::media::prompt::{PromptId, PromptSet};
 use hotline::media::session::{MediaEvent, MediaSession, RecordingEnd};
 use hotline::messages::MessageRecord;
 use hotline::setup::Setup;
+use hotline::sip::digest::{self, Algorithm, Qop};
 
 pub const CALLER: &str = "127.0.0.1:5070";
 
@@ -460,4 +461,124 @@ Call-ID: {call_id}\r\n\
 CSeq: 1 CANCEL\r\n\
 Content-Length: 0\r\n\r\n"
     )
+}
+
+// ---- agents' phones ----------------------------------------------------------
+
+/// The agent phone's address for `agent`.
+pub fn phone(agent: &str) -> hotline::engine::Peer {
+    // 1001 -> 5081, 1002 -> 5082, ...
+    let port = 4080 + agent.parse::<u16>().expect("a numeric agent id");
+    hotline::engine::Peer {
+        transport: hotline::engine::Transport::Udp,
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+        conn: 0,
+    }
+}
+
+/// Registers `agent` (password "secret") as a softphone would: REGISTER,
+/// 401, then REGISTER with the digest response.
+pub fn register(sim: &mut Sim, agent: &str) {
+    register_again(sim, agent, 0);
+}
+
+/// Registration number `round` (0 first) of `agent`'s phone, as a phone
+/// refreshes before its binding expires: same Call-ID, higher CSeqs.
+pub fn register_again(sim: &mut Sim, agent: &str, round: u32) {
+    let p = phone(agent);
+    let port = p.addr.port();
+    let reg = |cseq: u32, auth: Option<String>| {
+        format!(
+            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg{agent}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r{agent}\r\nTo: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
+            auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
+        )
+    };
+    sim.send_bytes(p, reg(2 * round + 1, None).as_bytes());
+    let challenge = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("SIP/2.0 401"))
+        .expect("401")
+        .text
+        .clone();
+    let header = challenge
+        .lines()
+        .find(|l| l.starts_with("WWW-Authenticate:") && l.contains("MD5"))
+        .expect("an MD5 challenge");
+    let nonce = header
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("nonce");
+    let ha1 = digest::ha1(Algorithm::Md5, agent, "hotline", "secret");
+    let uri = "sip:127.0.0.1:5060";
+    let response = digest::response(
+        Algorithm::Md5,
+        &ha1,
+        nonce,
+        "00000001",
+        "c0ffee",
+        Some(Qop::Auth),
+        "REGISTER",
+        uri,
+    );
+    let auth = format!(
+        "Digest username=\"{agent}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
+    );
+    sim.send_bytes(p, reg(2 * round + 2, Some(auth)).as_bytes());
+    let ok = sim.sent.last().expect("reply");
+    assert!(ok.text.starts_with("SIP/2.0 200"), "{}", ok.text);
+    assert!(sim.engine.agent_registered(agent));
+}
+
+/// The last INVITE the engine sent to `agent`'s phone.
+pub fn invite_to(sim: &Sim, agent: &str) -> Option<String> {
+    sim.sent
+        .iter()
+        .rev()
+        .find(|s| s.peer == phone(agent) && s.text.starts_with("INVITE "))
+        .map(|s| s.text.clone())
+}
+
+pub fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .map(str::trim)
+        .unwrap_or_default()
+}
+
+/// The agent's phone answers `invite` with `status` (and SDP on 200).
+pub fn answer(sim: &mut Sim, agent: &str, invite: &str, status: u16) {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let body = if status == 200 { sdp } else { "" };
+    let ctype = if status == 200 {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    let port = phone(agent).addr.port();
+    let reply = format!(
+        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=agent{agent}\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+        header(invite, "Via"),
+        header(invite, "From"),
+        header(invite, "To"),
+        header(invite, "Call-ID"),
+        body.len()
+    );
+    sim.send_bytes(phone(agent), reply.as_bytes());
+}
+
+/// The phone at `peer` answers a request the engine sent (a BYE or a
+/// CANCEL) with `status`.
+pub fn respond(sim: &mut Sim, peer: Peer, request: &str, status: u16) {
+    let reply = format!(
+        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(request, "Via"),
+        header(request, "From"),
+        header(request, "To"),
+        header(request, "Call-ID"),
+        header(request, "CSeq"),
+    );
+    sim.send_bytes(peer, reply.as_bytes());
 }

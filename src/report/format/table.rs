@@ -1,0 +1,167 @@
+//! The terminal table, at most 100 columns wide. With few rows the table
+//! is transposed (figures down, intervals across) and shows every figure;
+//! with many, one line per row with the key figures, then every figure of
+//! the total.
+
+use std::fmt::Write as _;
+
+use super::{duration_ms, period, settings_line, source_line, COLUMNS};
+use crate::report::{Report, Row};
+
+const LABEL: usize = 34;
+const CELL: usize = 10;
+/// Value columns that fit beside the labels in 100 characters.
+const MAX_ACROSS: usize = (100 - LABEL) / (CELL + 1);
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "hotline SLA report: {}", period(report));
+    let _ = writeln!(out, "{}", settings_line(report));
+    let _ = writeln!(out, "{}", source_line(report));
+    out.push('\n');
+    let grouped = report.settings.by.is_some();
+    // One interval: the groups are the rows.
+    let cols: &[Row] = if grouped && report.rows.len() == report.groups.len() {
+        &report.groups
+    } else if grouped {
+        &[]
+    } else {
+        &report.rows
+    };
+    if !cols.is_empty() && cols.len() < MAX_ACROSS {
+        let mut across: Vec<&Row> = cols.iter().collect();
+        across.push(&report.total);
+        transposed(&mut out, &across);
+    } else {
+        lines(&mut out, report);
+        out.push('\n');
+        let mut across: Vec<&Row> = Vec::new();
+        if grouped && report.groups.len() < MAX_ACROSS {
+            across.extend(&report.groups);
+        }
+        across.push(&report.total);
+        transposed(&mut out, &across);
+    }
+    if !report.agents.is_empty() {
+        out.push('\n');
+        agents(&mut out, report);
+    }
+    out
+}
+
+/// At most `width` characters (an ellipsis marks the cut).
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(width - 1).collect();
+        s.push('~');
+        s
+    }
+}
+
+/// Figures down, rows across: each heading is the date over the time
+/// (intervals), or the group's name.
+fn transposed(out: &mut String, across: &[&Row]) {
+    let heads: Vec<(String, String)> = across
+        .iter()
+        .map(|r| match (&r.label, &r.group) {
+            // "2026-11-25 08:00": the date over the time.
+            (Some(l), _) if l.len() > 10 => (cut(&l[..10], CELL), l[11..].to_string()),
+            (Some(l), _) => (String::new(), cut(l, CELL)),
+            (None, Some(g)) => (String::new(), cut(g, CELL)),
+            (None, None) => (String::new(), "Total".into()),
+        })
+        .collect();
+    for line in [0, 1] {
+        let cells: Vec<&str> = heads
+            .iter()
+            .map(|(a, b)| if line == 0 { a.as_str() } else { b.as_str() })
+            .collect();
+        if cells.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        let _ = write!(out, "{:LABEL$}", "");
+        for c in cells {
+            let _ = write!(out, " {c:>CELL$}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", "-".repeat(LABEL + across.len() * (CELL + 1)));
+    for c in COLUMNS {
+        let _ = write!(out, "{:LABEL$}", c.label);
+        for r in across {
+            let _ = write!(out, " {:>CELL$}", (c.get)(&r.figures).human());
+        }
+        out.push('\n');
+    }
+}
+
+/// One line per row, key figures only.
+fn lines(out: &mut String, report: &Report) {
+    let grouped = report.settings.by.is_some();
+    let key = [
+        ("Offered", "offered", 7),
+        ("Conn", "connection_rate", 6),
+        ("Asked", "asked_for_agent", 6),
+        ("Agent", "agent_answered", 6),
+        ("SL", "service_level_from_arrival", 6),
+        ("ASA", "asa_ms", 7),
+        ("Aband", "abandon_rate", 6),
+        ("Lost", "call_loss_rate", 6),
+        ("AHT", "aht_ms", 7),
+    ];
+    let _ = write!(out, "{:16}", "Interval");
+    if grouped {
+        let _ = write!(out, " {:12}", "Group");
+    }
+    for (h, _, w) in key {
+        let _ = write!(out, " {h:>w$}");
+    }
+    out.push('\n');
+    let width = 16 + if grouped { 13 } else { 0 } + key.iter().map(|k| k.2 + 1).sum::<usize>();
+    let _ = writeln!(out, "{}", "-".repeat(width));
+    let cell = |r: &Row, name: &str| {
+        super::column(name)
+            .map(|c| (c.get)(&r.figures).human())
+            .unwrap_or_default()
+    };
+    let all = report.rows.iter().chain(std::iter::once(&report.total));
+    for r in all {
+        let label = r.label.clone().unwrap_or_else(|| "Total".into());
+        let _ = write!(out, "{label:16}");
+        if grouped {
+            let g = r.group.as_deref().unwrap_or("");
+            let _ = write!(out, " {:12}", cut(g, 12));
+        }
+        for (_, name, w) in key {
+            let _ = write!(out, " {:>w$}", cell(r, name));
+        }
+        out.push('\n');
+    }
+}
+
+/// Per agent: calls, AHT, talk and wrap-up, who hung up first.
+fn agents(out: &mut String, report: &Report) {
+    let _ = writeln!(
+        out,
+        "{:12} {:>7} {:>7} {:>9} {:>9} {:>11} {:>11} {:>10}",
+        "Agent", "Number", "Calls", "AHT", "Talk", "Wrap-up", "Talk total", "Hung up 1st"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(84));
+    let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
+    for a in &report.agents {
+        let _ = writeln!(
+            out,
+            "{:12} {:>7} {:>7} {:>9} {:>9} {:>11} {:>11} {:>10}",
+            cut(&a.agent, 12),
+            cut(a.number.as_deref().unwrap_or("-"), 7),
+            a.calls,
+            ms(a.aht_ms),
+            ms(a.mean_talk_ms),
+            ms(a.mean_wrap_up_ms),
+            duration_ms(a.talk_ms),
+            a.hung_up_first,
+        );
+    }
+}
