@@ -30,4 +30,5 @@ pub mod messages;
 pub mod runtime;
 pub mod setup;
 pub mod sip;
+pub mod stats;
 pub mod time;
