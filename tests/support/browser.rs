@@ -204,9 +204,9 @@ fn page_websocket(port: u16, url: &str) -> String {
         let targets = http_get(port, "/json/list");
         let list: Value = serde_json::from_str(&targets).unwrap_or(Value::Null);
         let page = list.as_array().and_then(|pages| {
-            pages
-                .iter()
-                .find(|t| t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.starts_with(url)))
+            pages.iter().find(|t| {
+                t["type"] == "page" && t["url"].as_str().is_some_and(|u| u.starts_with(url))
+            })
         });
         if let Some(ws) = page.and_then(|p| p["webSocketDebuggerUrl"].as_str()) {
             return ws.to_string();
@@ -224,7 +224,8 @@ fn http_get(port: u16, path: &str) -> String {
         return String::new();
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return String::new();
     }
