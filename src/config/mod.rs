@@ -527,6 +527,30 @@ mod tests {
     }
 
     #[test]
+    fn live_view_settings_are_checked() {
+        let c = Config::embedded();
+        let api = c.api.expect("[api]");
+        assert_eq!(api.utc_offset, UtcOffset(8 * 60));
+        assert_eq!(api.service_level, Duration::from_secs(15));
+        let text = DEFAULT_TOML.replace(
+            "utc_offset = \"+08:00\"\n# Service",
+            "utc_offset = \"8h\"\n# Service",
+        );
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains("utc_offset") && msg.contains("+08:00"),
+            "{msg}"
+        );
+        let text = DEFAULT_TOML.replace("service_level_target = 0.8", "service_level_target = 80");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("api.service_level_target"), "{msg}");
+    }
+
+    #[test]
     fn port_range_checked_with_lines() {
         let text = DEFAULT_TOML.replace("port_min = 20000", "port_min = 40000");
         let msg = Config::parse(&text, "x.toml", Path::new("."))
