@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::*;
 
-/// Test `i`'s ports: SIP 15200 + 5i (engine), + 1..2 (SIPp 0 and 1),
-/// + 3..4 (their control ports); RTP 27000 + 100i (engine, 50 ports),
-/// 27050 + 100i (SIPp media, 20 ports); API 18200 + i.
+/// Test `i`'s ports: SIP 15200 + 5i for the engine, the next two for
+/// SIPp 0 and 1 and the two after for their control ports; RTP 27000 +
+/// 100i for the engine (50 ports) and 27050 + 100i for SIPp's media (20
+/// ports); API 18200 + i.
 fn ports(i: u16) -> Ports {
     assert!(i < 4);
     let sip = 15200 + 5 * i;

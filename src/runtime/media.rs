@@ -94,6 +94,14 @@ impl MediaTotals {
 
 pub type SharedTotals = Arc<Mutex<MediaTotals>>;
 
+/// Where a media task adds its counts: the totals for the shutdown report
+/// (at its end) and the live RTP counters (as it goes).
+#[derive(Clone)]
+pub struct MediaCounters {
+    pub totals: SharedTotals,
+    pub live: Arc<LiveRtp>,
+}
+
 /// RTP counters of every call, live, for /metrics: each media task adds
 /// what its sessions did about once a second and when it ends.
 #[derive(Debug, Default)]
@@ -188,14 +196,13 @@ pub fn spawn(
     params: MediaParams,
     prompts: Arc<PromptSet>,
     events: mpsc::UnboundedSender<Event>,
-    totals: SharedTotals,
-    live: Arc<LiveRtp>,
+    counters: MediaCounters,
 ) -> std::io::Result<MediaHandle> {
     let socket = self::bind(bind, port)?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let stats = run(call, socket, params, prompts, events, rx, live).await;
-        if let Ok(mut t) = totals.lock() {
+        let stats = run(call, socket, params, prompts, events, rx, counters.live).await;
+        if let Ok(mut t) = counters.totals.lock() {
             t.add(&stats);
         }
     });

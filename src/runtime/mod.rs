@@ -321,8 +321,10 @@ impl Shell {
                         params,
                         engine.prompts().clone(),
                         self.events.clone(),
-                        self.totals.clone(),
-                        self.rtp.clone(),
+                        media::MediaCounters {
+                            totals: self.totals.clone(),
+                            live: self.rtp.clone(),
+                        },
                     ) {
                         Ok(handle) => {
                             self.media.insert(call, handle);

@@ -215,7 +215,7 @@ pub fn encode(snapshot: &LiveSnapshot, rtp: RtpTotals) -> String {
                     .agents
                     .iter()
                     .filter(|a| a.status == status && a.state == state)
-                    .filter(|a| a.queues.iter().any(|name| *name == q.name))
+                    .filter(|a| a.queues.contains(&q.name))
                     .count();
                 queue_agents
                     .get_or_create(&labels(&[
