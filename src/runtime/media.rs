@@ -132,7 +132,6 @@ struct Flushed {
     /// Per session (the caller's, the agent leg's): sent, received, invalid.
     caller: [u64; 3],
     leg: [u64; 3],
-    send_errors: u64,
     /// Send errors counted by the task, not yet added.
     pending_send_errors: u64,
 }
@@ -160,7 +159,6 @@ impl Flushed {
         if self.pending_send_errors > 0 {
             live.send_errors
                 .fetch_add(self.pending_send_errors, Ordering::Relaxed);
-            self.send_errors += self.pending_send_errors;
             self.pending_send_errors = 0;
         }
     }
