@@ -790,6 +790,28 @@ fn the_wallboard_shows_a_waiting_caller_then_none_after_the_hang_up() {
         json!(42),
         "the page was reloaded"
     );
+    // The same in /metrics: one abandon, 0 in time / 1 result.
+    let done = scrape(api);
+    let consultation = [("queue", "consultation")];
+    assert_eq!(
+        done.value("hotline_queue_waiting_calls", &consultation),
+        0.0
+    );
+    assert_eq!(
+        done.value(
+            "hotline_queue_calls_total",
+            &[("queue", "consultation"), ("result", "abandoned")]
+        ),
+        1.0
+    );
+    assert_eq!(done.sum("hotline_queue_calls_total"), 1.0);
+    assert_eq!(
+        done.value(
+            "hotline_queue_service_level_today_ratio",
+            &[("queue", "consultation"), ("measured_from", "arrival")]
+        ),
+        0.0
+    );
     let after_png = shots.join("wallboard-after.png");
     page.screenshot(&after_png);
     eprintln!("screenshot: {}", after_png.display());
