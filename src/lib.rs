@@ -32,4 +32,5 @@ pub mod report;
 pub mod runtime;
 pub mod setup;
 pub mod sip;
+pub mod stats;
 pub mod time;

@@ -891,7 +891,8 @@ fn is_dtmf(c: char) -> bool {
     c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
 }
 
-fn parse_offset(s: &str) -> Option<i32> {
+/// A UTC offset written "+08:00" or "-05:30", in minutes (at most 14 h).
+pub fn parse_offset(s: &str) -> Option<i32> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),

@@ -161,6 +161,19 @@ pub struct CallRecord {
     pub queue_result: Option<String>,
 }
 
+impl Outcome {
+    /// Not a call to the hotline: malformed requests, unknown numbers and
+    /// calls from outside the trunk allow-list (scanners, misdials). The
+    /// report, the planner and the live view all leave these out of
+    /// "offered".
+    pub fn is_invalid(self) -> bool {
+        matches!(
+            self,
+            Outcome::BadRequest | Outcome::UnknownNumber | Outcome::Forbidden
+        )
+    }
+}
+
 impl CallRecord {
     /// One line of JSON Lines, newline included.
     pub fn to_line(&self) -> String {

@@ -362,6 +362,45 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Bearer token required for changes (log in, log out, break).
     pub token: String,
+    /// Local time's offset from UTC: the live view's "today" starts at
+    /// local midnight.
+    #[serde(default)]
+    pub utc_offset: UtcOffset,
+    /// Service-level threshold for the live view: answered within it is in
+    /// time.
+    #[serde(default = "default_service_level", with = "humantime_serde")]
+    pub service_level: Duration,
+    /// The service level aimed at (0..1), for the wallboard's colours.
+    #[serde(default = "default_service_level_target")]
+    pub service_level_target: f64,
+    /// Abandons shorter than this are short abandons, left out of the
+    /// service level and abandon rate (off when absent).
+    #[serde(default, with = "humantime_serde")]
+    pub short_abandon: Option<Duration>,
+}
+
+fn default_service_level() -> Duration {
+    ANSWER_WINDOW
+}
+fn default_service_level_target() -> f64 {
+    0.8
+}
+
+/// A fixed offset from UTC, written "+08:00"; in minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UtcOffset(pub i32);
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::call::program::parse_offset(&text)
+            .map(UtcOffset)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "utc_offset = {text:?}: write the offset as \"+08:00\""
+                ))
+            })
+    }
 }
 
 /// What an agent dials to change status; answered with a confirmation.
@@ -476,6 +515,14 @@ impl Config {
                 }
             }
         }
+        if let Some(api) = &config.api {
+            if !(0.0..=1.0).contains(&api.service_level_target) {
+                return Err(invalid(format!(
+                    "api.service_level_target = {}: give a share between 0 and 1 (0.8 for 80%)",
+                    api.service_level_target
+                )));
+            }
+        }
         if config.prompts.languages.is_empty() {
             return Err(invalid(
                 "prompts.languages: give at least one language".into(),
@@ -546,6 +593,30 @@ mod tests {
             .to_string();
         assert!(msg.contains("max_cals"), "{msg}");
         assert!(msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn live_view_settings_are_checked() {
+        let c = Config::embedded();
+        let api = c.api.expect("[api]");
+        assert_eq!(api.utc_offset, UtcOffset(8 * 60));
+        assert_eq!(api.service_level, Duration::from_secs(15));
+        let text = DEFAULT_TOML.replace(
+            "utc_offset = \"+08:00\"\n# Service",
+            "utc_offset = \"8h\"\n# Service",
+        );
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            msg.contains("utc_offset") && msg.contains("+08:00"),
+            "{msg}"
+        );
+        let text = DEFAULT_TOML.replace("service_level_target = 0.8", "service_level_target = 80");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("api.service_level_target"), "{msg}");
     }
 
     #[test]

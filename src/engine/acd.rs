@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::agent_leg::{LegEvent, LegKey, LegTarget};
 use super::*;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
+use crate::stats::{LiveEvent, QueueResult};
 
 /// A feature code an agent dialled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,12 +63,21 @@ impl Engine {
         };
         let priority = caller_priority(call.customer.class, call.customer.vip);
         let caller_id = call.invite.from_user().to_string();
+        let arrival = call.invite_at;
         call.queue = Some(QueueVisit {
             queue: queue.clone(),
             joined_at: Some(now),
             ..QueueVisit::default()
         });
         info!(%queue, priority, "caller queued");
+        self.live_event(
+            now,
+            LiveEvent::QueueJoined {
+                call: key,
+                queue: &queue,
+                arrival,
+            },
+        );
         self.acd.handle(
             now,
             AcdInput::CallerJoined {
@@ -110,6 +120,13 @@ impl Engine {
                 AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
                 AcdAction::JoinRefused { caller, reason } => {
                     info!(caller, ?reason, "queue refused the caller");
+                    self.live_event(
+                        now,
+                        LiveEvent::QueueLeft {
+                            call: caller,
+                            result: QueueResult::Refused,
+                        },
+                    );
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
                         q.result = Some("refused");
                         q.left_at = Some(now);
@@ -132,7 +149,18 @@ impl Engine {
                     status,
                     state,
                     reachable,
-                } => debug!(%agent, ?status, ?state, reachable, "agent"),
+                } => {
+                    debug!(%agent, ?status, ?state, reachable, "agent");
+                    self.live_event(
+                        now,
+                        LiveEvent::Agent {
+                            id: &agent,
+                            status: &status,
+                            state,
+                            registered: reachable,
+                        },
+                    );
+                }
             }
         }
         if let Some(at) = self.acd.poll_timeout() {
@@ -265,6 +293,13 @@ impl Engine {
                     q.bridged_at = Some(now);
                 }
                 info!(%agent, "caller bridged to agent");
+                self.live_event(
+                    now,
+                    LiveEvent::QueueLeft {
+                        call: caller,
+                        result: QueueResult::Answered,
+                    },
+                );
                 self.outputs.push_back(Output::MediaBridge { call: caller });
             }
             AfterSequence::Moh => self.play_named(caller, "moh"),
@@ -379,11 +414,32 @@ impl Engine {
             LeaveReason::EmptyQueue => "empty",
             LeaveReason::ExitKey { .. } => "exit_key",
         };
+        let mut bridged = false;
         if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
             q.result = Some(result);
-            if q.bridged_at.is_none() {
+            bridged = q.bridged_at.is_some();
+            if !bridged {
                 q.left_at = Some(now);
             }
+        }
+        // A bridged call's result was counted at the bridge.
+        let live = match &reason {
+            LeaveReason::Completed { .. } if bridged => None,
+            LeaveReason::Completed { .. } => Some(QueueResult::EndedBeforeBridge),
+            LeaveReason::Abandoned => Some(QueueResult::Abandoned),
+            LeaveReason::Timeout => Some(QueueResult::Timeout),
+            LeaveReason::Overflow { .. } => Some(QueueResult::Overflow),
+            LeaveReason::EmptyQueue => Some(QueueResult::Empty),
+            LeaveReason::ExitKey { .. } => Some(QueueResult::ExitKey),
+        };
+        if let Some(result) = live {
+            self.live_event(
+                now,
+                LiveEvent::QueueLeft {
+                    call: caller,
+                    result,
+                },
+            );
         }
         match reason {
             LeaveReason::Completed { ended_by, .. } => {

@@ -43,6 +43,7 @@ mod agents_api;
 mod dialog;
 pub mod guard;
 mod ivr;
+mod live;
 mod record;
 mod register;
 
@@ -201,6 +202,8 @@ pub struct EngineSettings {
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
     pub features: crate::config::FeatureCodes,
+    /// The live view's service level and "today" (from `[api]`).
+    pub live: crate::stats::LiveSettings,
 }
 
 impl EngineSettings {
@@ -265,6 +268,16 @@ impl EngineSettings {
                 })
                 .collect(),
             features: c.features.clone(),
+            live: c
+                .api
+                .as_ref()
+                .map(|api| crate::stats::LiveSettings {
+                    service_level_threshold: api.service_level,
+                    service_level_target: api.service_level_target,
+                    utc_offset_minutes: api.utc_offset.0,
+                    short_abandon: api.short_abandon,
+                })
+                .unwrap_or_default(),
             login_on_register: c
                 .agents
                 .iter()
@@ -411,6 +424,8 @@ pub struct Engine {
     draining: bool,
     guard: guard::SourceGuard,
     pub counters: Counters,
+    /// Figures for the live view (wallboard, /metrics).
+    live: crate::stats::LiveStats,
 }
 
 impl Engine {
@@ -439,7 +454,15 @@ impl Engine {
         let acd = Acd::new(settings.queues.clone(), settings.agents.clone())
             .unwrap_or_else(|e| panic!("ACD config passed the checks but failed: {e}"));
         let guard = guard::SourceGuard::new(now, settings.guard.clone());
+        let live = live::new_stats(
+            settings.live.clone(),
+            &settings.queues,
+            &settings.agents,
+            now,
+            (now, wall_ms),
+        );
         Engine {
+            live,
             acd,
             offers: HashMap::new(),
             agent_numbers: settings
@@ -497,7 +520,14 @@ impl Engine {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front()?;
+        // Counted as they leave, so every path that answers is covered.
+        if let Output::Transmit { data, .. } = &output {
+            if let Some(code) = live::response_code(data) {
+                self.live.sip_response_sent(code);
+            }
+        }
+        Some(output)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

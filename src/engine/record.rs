@@ -90,6 +90,15 @@ impl Engine {
             }
         }
         info!(outcome = ?outcome, "call ended");
+        self.live_event(
+            now,
+            crate::stats::LiveEvent::CallEnded {
+                call: key,
+                arrival: call.invite_at,
+                outcome,
+                answered: call.answered_at.is_some(),
+            },
+        );
         self.outputs.push_back(Output::CallEnded {
             call: key,
             record: Box::new(record),
@@ -144,6 +153,15 @@ impl Engine {
         let mut record = self.base_record(key, req, peer, now, now);
         record.sip_status = status;
         info!(status, "INVITE refused");
+        self.live_event(
+            now,
+            crate::stats::LiveEvent::CallEnded {
+                call: key,
+                arrival: now,
+                outcome: record.outcome,
+                answered: false,
+            },
+        );
         self.outputs.push_back(Output::CallEnded {
             call: key,
             record: Box::new(record),

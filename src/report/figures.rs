@@ -125,10 +125,7 @@ pub struct Tally {
 /// unknown numbers and calls from outside the trunk allow-list (scanners)
 /// are not.
 pub fn is_invalid(record: &CallRecord) -> bool {
-    matches!(
-        record.outcome,
-        Outcome::BadRequest | Outcome::UnknownNumber | Outcome::Forbidden
-    )
+    record.outcome.is_invalid()
 }
 
 impl Tally {

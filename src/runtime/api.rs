@@ -1,22 +1,46 @@
-//! The HTTP JSON API (axum): agents' status, and log in / log out / break
-//! behind a bearer token. Requests go to the engine task through the
-//! event channel and wait for its answer.
+//! The HTTP API (axum), on one listener:
+//! * agents' status, and log in / log out / break / available behind a
+//!   bearer token;
+//! * the live operations view, read-only and open (no personal data; the
+//!   listener is on loopback by default): `/metrics` for Prometheus,
+//!   `/api/v1/status` (JSON), `/api/v1/events` (server-sent events) and
+//!   `/wallboard` (one self-contained page fed by those events).
+//!
+//! Requests go to the engine task through the event channel and wait for
+//! its answer.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::engine::{AgentCommand, AgentSnapshot};
+use crate::stats::prometheus::{self, RtpTotals};
+use crate::stats::LiveSnapshot;
 
+use super::media::LiveRtp;
 use super::Event;
+
+/// The wallboard: one page, its CSS and script inline, no external fetch.
+const WALLBOARD: &str = include_str!("wallboard.html");
+
+/// A wallboard hears of a change at most this often...
+const PUSH_MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// ...and gets a fresh snapshot at least this often, change or not.
+const PUSH_HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// What the API asks the engine.
 pub enum ApiRequest {
@@ -26,12 +50,35 @@ pub enum ApiRequest {
         command: AgentCommand,
         reply: oneshot::Sender<Option<AgentSnapshot>>,
     },
+    /// The live view now; `detail` adds calls and waiting callers.
+    Status {
+        detail: bool,
+        reply: oneshot::Sender<LiveSnapshot>,
+    },
+}
+
+/// What the live view reads besides the engine: the media tasks' RTP
+/// counters, and the engine's change counter (see
+/// [`crate::engine::Engine::live_version`]).
+#[derive(Clone)]
+pub struct LiveSources {
+    pub rtp: Arc<LiveRtp>,
+    pub version: watch::Receiver<u64>,
 }
 
 #[derive(Clone)]
 struct ApiState {
     events: mpsc::UnboundedSender<Event>,
     token: String,
+    live: LiveSources,
+}
+
+/// `/api/v1/status` and each server-sent event: the snapshot and RTP.
+#[derive(Serialize)]
+struct StatusBody {
+    #[serde(flatten)]
+    snapshot: LiveSnapshot,
+    rtp: RtpTotals,
 }
 
 #[derive(Deserialize, Default)]
@@ -44,13 +91,22 @@ pub async fn serve(
     listen: SocketAddr,
     token: String,
     events: mpsc::UnboundedSender<Event>,
+    live: LiveSources,
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
-    info!(%listen, "HTTP API listening");
+    info!(%listen, "HTTP API listening (wallboard at /wallboard, metrics at /metrics)");
     let app = Router::new()
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{id}/{action}", post(command))
-        .with_state(ApiState { events, token });
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(status_events))
+        .route("/metrics", get(metrics))
+        .route("/wallboard", get(wallboard))
+        .with_state(ApiState {
+            events,
+            token,
+            live,
+        });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             warn!(error = %e, "HTTP API stopped");
@@ -122,4 +178,89 @@ async fn command(
         Ok(None) => error(StatusCode::NOT_FOUND, "no such agent"),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
     }
+}
+
+/// Asks the engine for the live view; `None` when it is stopping.
+async fn snapshot(events: &mpsc::UnboundedSender<Event>, detail: bool) -> Option<LiveSnapshot> {
+    let (reply, rx) = oneshot::channel();
+    events
+        .send(Event::Api(ApiRequest::Status { detail, reply }))
+        .ok()?;
+    rx.await.ok()
+}
+
+async fn status(State(state): State<ApiState>) -> Response {
+    match snapshot(&state.events, true).await {
+        Some(snapshot) => Json(StatusBody {
+            snapshot,
+            rtp: state.live.rtp.totals(),
+        })
+        .into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    match snapshot(&state.events, false).await {
+        Some(snapshot) => (
+            [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+            prometheus::encode(&snapshot, state.live.rtp.totals()),
+        )
+            .into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
+    }
+}
+
+async fn wallboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        WALLBOARD,
+    )
+        .into_response()
+}
+
+/// One wallboard's event stream.
+struct Subscriber {
+    events: mpsc::UnboundedSender<Event>,
+    rtp: Arc<LiveRtp>,
+    version: watch::Receiver<u64>,
+    last: Option<Instant>,
+}
+
+/// Server-sent events: a `status` event with the snapshot at once, then
+/// whenever the engine's figures change (at most every 250 ms), and every
+/// 3 s regardless, so waits and "today" stay fresh. The stream ends when
+/// the engine stops.
+async fn status_events(
+    State(state): State<ApiState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let subscriber = Subscriber {
+        events: state.events.clone(),
+        rtp: state.live.rtp.clone(),
+        version: state.live.version.clone(),
+        last: None,
+    };
+    let stream = futures_util::stream::unfold(subscriber, |mut s| async move {
+        if let Some(last) = s.last {
+            tokio::select! {
+                changed = s.version.changed() => changed.ok()?,
+                _ = tokio::time::sleep(PUSH_HEARTBEAT) => {}
+            }
+            tokio::time::sleep_until(last + PUSH_MIN_INTERVAL).await;
+        }
+        // Seen before asking, so a change while asking makes another push.
+        s.version.borrow_and_update();
+        let snapshot = snapshot(&s.events, false).await?;
+        s.last = Some(Instant::now());
+        let body = StatusBody {
+            snapshot,
+            rtp: s.rtp.totals(),
+        };
+        let event = SseEvent::default().event("status").json_data(&body).ok()?;
+        Some((Ok(event), s))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

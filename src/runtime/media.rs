@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::media::prompt::{PromptId, PromptSet};
 use crate::media::session::{
     MediaEvent, MediaParams, MediaSession, MediaStats, RecordingEnd, LATENESS_BUCKETS,
 };
+use crate::stats::prometheus::RtpTotals;
 
 use super::Event;
 
@@ -92,6 +94,76 @@ impl MediaTotals {
 
 pub type SharedTotals = Arc<Mutex<MediaTotals>>;
 
+/// Where a media task adds its counts: the totals for the shutdown report
+/// (at its end) and the live RTP counters (as it goes).
+#[derive(Clone)]
+pub struct MediaCounters {
+    pub totals: SharedTotals,
+    pub live: Arc<LiveRtp>,
+}
+
+/// RTP counters of every call, live, for /metrics: each media task adds
+/// what its sessions did about once a second and when it ends.
+#[derive(Debug, Default)]
+pub struct LiveRtp {
+    sent: AtomicU64,
+    received: AtomicU64,
+    invalid: AtomicU64,
+    send_errors: AtomicU64,
+}
+
+impl LiveRtp {
+    pub fn totals(&self) -> RtpTotals {
+        RtpTotals {
+            packets_sent: self.sent.load(Ordering::Relaxed),
+            packets_received: self.received.load(Ordering::Relaxed),
+            packets_invalid: self.invalid.load(Ordering::Relaxed),
+            send_errors: self.send_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How often a media task adds its counts to [`LiveRtp`].
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// What one media task has already added to [`LiveRtp`].
+#[derive(Debug, Default)]
+struct Flushed {
+    /// Per session (the caller's, the agent leg's): sent, received, invalid.
+    caller: [u64; 3],
+    leg: [u64; 3],
+    /// Send errors counted by the task, not yet added.
+    pending_send_errors: u64,
+}
+
+impl Flushed {
+    /// Adds what `session` (and `leg`) did since the last flush.
+    fn flush(&mut self, live: &LiveRtp, session: &MediaSession, leg: Option<&MediaSession>) {
+        fn add(live: &LiveRtp, done: &mut [u64; 3], s: &MediaStats) {
+            let now = [s.packets_sent, s.packets_received, s.packets_invalid];
+            for ((counter, done), now) in [&live.sent, &live.received, &live.invalid]
+                .into_iter()
+                .zip(done.iter_mut())
+                .zip(now)
+            {
+                if now > *done {
+                    counter.fetch_add(now - *done, Ordering::Relaxed);
+                    *done = now;
+                }
+            }
+        }
+        add(live, &mut self.caller, session.stats());
+        if let Some(leg) = leg {
+            add(live, &mut self.leg, leg.stats());
+        }
+        if self.pending_send_errors > 0 {
+            live.send_errors
+                .fetch_add(self.pending_send_errors, Ordering::Relaxed);
+            self.pending_send_errors = 0;
+        }
+    }
+}
+
 /// Dropping the handle ends the media task and closes its socket.
 pub struct MediaHandle {
     pub commands: mpsc::UnboundedSender<MediaCommand>,
@@ -122,13 +194,13 @@ pub fn spawn(
     params: MediaParams,
     prompts: Arc<PromptSet>,
     events: mpsc::UnboundedSender<Event>,
-    totals: SharedTotals,
+    counters: MediaCounters,
 ) -> std::io::Result<MediaHandle> {
     let socket = self::bind(bind, port)?;
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let stats = run(call, socket, params, prompts, events, rx).await;
-        if let Ok(mut t) = totals.lock() {
+        let stats = run(call, socket, params, prompts, events, rx, counters.live).await;
+        if let Ok(mut t) = counters.totals.lock() {
             t.add(&stats);
         }
     });
@@ -142,12 +214,22 @@ async fn run(
     prompts: Arc<PromptSet>,
     events: mpsc::UnboundedSender<Event>,
     mut commands: mpsc::UnboundedReceiver<MediaCommand>,
+    live: Arc<LiveRtp>,
 ) -> MediaStats {
     let mut session = MediaSession::new(std::time::Instant::now(), prompts, params);
+    let mut flushed = Flushed::default();
+    let mut next_flush = std::time::Instant::now() + FLUSH_EVERY;
     let mut send_buf = [0u8; 512];
     let mut recv_buf = [0u8; 2048];
     let mut recording_path: Option<PathBuf> = None;
     let mut leg: Option<(UdpSocket, MediaSession)> = None;
+    // Every way out of the loop goes through here, so no count is lost.
+    macro_rules! finish {
+        () => {{
+            flushed.flush(&live, &session, leg.as_ref().map(|(_, l)| l));
+            return *session.stats();
+        }};
+    }
     let mut leg_buf = [0u8; 2048];
     let sleep = sleep_until(TokioInstant::now());
     tokio::pin!(sleep);
@@ -155,11 +237,21 @@ async fn run(
         let now = std::time::Instant::now();
         while let Some(t) = session.poll_transmit(now, &mut send_buf) {
             // A full socket buffer drops the frame, as the network would.
-            let _ = socket.try_send_to(&send_buf[..t.len], t.destination);
+            if socket
+                .try_send_to(&send_buf[..t.len], t.destination)
+                .is_err()
+            {
+                flushed.pending_send_errors += 1;
+            }
         }
         if let Some((leg_socket, leg_session)) = leg.as_mut() {
             while let Some(t) = leg_session.poll_transmit(now, &mut send_buf) {
-                let _ = leg_socket.try_send_to(&send_buf[..t.len], t.destination);
+                if leg_socket
+                    .try_send_to(&send_buf[..t.len], t.destination)
+                    .is_err()
+                {
+                    flushed.pending_send_errors += 1;
+                }
             }
             leg_session.handle_timeout(now);
             // The agent leg's own events (its keys, its silence) do not
@@ -172,8 +264,12 @@ async fn run(
                 save_recording(call, &mut session, recording_path.take(), &events);
             }
             if events.send(Event::Media { call, event }).is_err() {
-                return *session.stats();
+                finish!();
             }
+        }
+        if now >= next_flush {
+            flushed.flush(&live, &session, leg.as_ref().map(|(_, l)| l));
+            next_flush = now + FLUSH_EVERY;
         }
         let wake = match &leg {
             Some((_, l)) => session.poll_timeout().min(l.poll_timeout()),
@@ -191,6 +287,9 @@ async fn run(
                 }
                 Some(MediaCommand::StopRecording) => session.stop_recording(RecordingEnd::Pound),
                 Some(MediaCommand::AddLeg { socket, params }) => {
+                    // A new leg's counts start from zero.
+                    flushed.flush(&live, &session, leg.as_ref().map(|(_, l)| l));
+                    flushed.leg = [0; 3];
                     let leg_session = MediaSession::new(std::time::Instant::now(), session.prompts().clone(), params);
                     leg = Some((socket, leg_session));
                 }
@@ -208,27 +307,33 @@ async fn run(
                 }
                 Some(MediaCommand::RemoveLeg) => {
                     session.set_bridged(std::time::Instant::now(), false);
+                    flushed.flush(&live, &session, leg.as_ref().map(|(_, l)| l));
+                    flushed.leg = [0; 3];
                     leg = None;
                 }
                 None => {
                     // The call is over; a message being left is still kept.
                     session.stop_recording(RecordingEnd::Hangup);
                     save_recording(call, &mut session, recording_path.take(), &events);
-                    return *session.stats();
+                    finish!();
                 }
             },
             received = socket.recv_from(&mut recv_buf) => {
                 if let Ok((n, from)) = received {
                     session.handle_rtp(std::time::Instant::now(), from, &recv_buf[..n]);
                     if let Some((leg_socket, leg_session)) = leg.as_mut() {
-                        relay(&session, leg_session, leg_socket, &mut send_buf);
+                        if !relay(&session, leg_session, leg_socket, &mut send_buf) {
+                            flushed.pending_send_errors += 1;
+                        }
                     }
                 }
             }
             received = recv_leg(&leg, &mut leg_buf) => {
                 if let (Ok((n, from)), Some((_, leg_session))) = (received, leg.as_mut()) {
                     leg_session.handle_rtp(std::time::Instant::now(), from, &leg_buf[..n]);
-                    relay(leg_session, &mut session, &socket, &mut send_buf);
+                    if !relay(leg_session, &mut session, &socket, &mut send_buf) {
+                        flushed.pending_send_errors += 1;
+                    }
                 }
             }
             _ = &mut sleep => {}
@@ -237,15 +342,16 @@ async fn run(
 }
 
 /// Relays what `from` just received to `to` (audio transcoded as needed,
-/// telephone-events passed through).
-fn relay(from: &MediaSession, to: &mut MediaSession, socket: &UdpSocket, buf: &mut [u8]) {
+/// telephone-events passed through); `false` when the send failed.
+fn relay(from: &MediaSession, to: &mut MediaSession, socket: &UdpSocket, buf: &mut [u8]) -> bool {
     let sent = match (from.last_audio(), from.last_event()) {
         (Some(pcm), _) => to.relay_audio(pcm, buf),
         (None, Some((payload, ts))) => to.relay_event(payload, ts, buf),
         (None, None) => None,
     };
-    if let Some(t) = sent {
-        let _ = socket.try_send_to(&buf[..t.len], t.destination);
+    match sent {
+        Some(t) => socket.try_send_to(&buf[..t.len], t.destination).is_ok(),
+        None => true,
     }
 }
 

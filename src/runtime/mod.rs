@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{info, warn};
 
@@ -24,7 +24,7 @@ use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::setup::Setup;
 
 use self::cdr_writer::{CdrWriter, Job};
-use self::media::{MediaCommand, MediaHandle, SharedTotals};
+use self::media::{LiveRtp, MediaCommand, MediaHandle, SharedTotals};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -91,8 +91,14 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         .next()
         .cloned()
         .context("no SIP socket")?;
+    let rtp = Arc::new(LiveRtp::default());
+    let (live_version, version_rx) = watch::channel(0u64);
     if let Some(api) = &config.api {
-        api::serve(api.listen, api.token.clone(), events_tx.clone())
+        let live = api::LiveSources {
+            rtp: rtp.clone(),
+            version: version_rx,
+        };
+        api::serve(api.listen, api.token.clone(), events_tx.clone(), live)
             .await
             .with_context(|| format!("binding the HTTP API on {}", api.listen))?;
     }
@@ -137,6 +143,8 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         events: events_tx.clone(),
         bind: config.media.bind_address,
         totals: SharedTotals::default(),
+        rtp,
+        live_version,
         messages_dir,
     };
 
@@ -174,6 +182,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             _ = sighup.recv() => reload(&mut engine, config_path.as_deref()),
         }
         shell.drain(&mut engine).await;
+        shell.publish_live(&engine);
         if engine.drained() {
             info!("drained: every call has ended");
             break;
@@ -261,6 +270,10 @@ struct Shell {
     events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
     totals: SharedTotals,
+    /// RTP counters for /metrics, kept by the media tasks.
+    rtp: Arc<LiveRtp>,
+    /// The engine's live-figures version, watched by wallboards' streams.
+    live_version: watch::Sender<u64>,
     messages_dir: std::path::PathBuf,
 }
 
@@ -304,7 +317,20 @@ impl Shell {
             }) => {
                 let _ = reply.send(engine.agent_command(now, &agent, command));
             }
+            Event::Api(api::ApiRequest::Status { detail, reply }) => {
+                let _ = reply.send(engine.live_status(now, detail));
+            }
         }
+    }
+
+    /// Wakes the wallboards' streams when the live figures changed.
+    fn publish_live(&self, engine: &Engine) {
+        let version = engine.live_version();
+        self.live_version.send_if_modified(|v| {
+            let changed = *v != version;
+            *v = version;
+            changed
+        });
     }
 
     fn write(&self, job: Job) {
@@ -400,7 +426,10 @@ impl Shell {
                     params,
                     engine.call_prompts(call),
                     self.events.clone(),
-                    self.totals.clone(),
+                    media::MediaCounters {
+                        totals: self.totals.clone(),
+                        live: self.rtp.clone(),
+                    },
                 ) {
                     Ok(handle) => {
                         self.media.insert(call, handle);

@@ -86,6 +86,19 @@ pub struct Ports {
     pub sip: u16,
     /// The engine's RTP port range.
     pub rtp: (u16, u16),
+    /// Set for a test outside the numbering above, with ports of its own.
+    pub block: Option<PortBlock>,
+}
+
+/// The other ports of a test with its own block (see [`Ports::block`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PortBlock {
+    /// SIP and control ports of SIPp instances 0 and 1 (no instance 2).
+    pub sipp_sip: [u16; 2],
+    pub sipp_control: [u16; 2],
+    /// The first of 20 media ports, laid out as in the table above.
+    pub media: u16,
+    pub api: u16,
 }
 
 impl Ports {
@@ -95,6 +108,17 @@ impl Ports {
             n,
             sip: 15060 + n,
             rtp: (30000 + n * 50, 30000 + n * 50 + 49),
+            block: None,
+        }
+    }
+
+    /// A test with its own ports (`n` only names it in messages).
+    pub fn block(n: u16, sip: u16, rtp: (u16, u16), block: PortBlock) -> Ports {
+        Ports {
+            n,
+            sip,
+            rtp,
+            block: Some(block),
         }
     }
 
@@ -102,6 +126,17 @@ impl Ports {
     /// place (baresip).
     pub fn sipp(&self, k: u16) -> SippPorts {
         assert!(k < 3);
+        if let Some(b) = self.block {
+            let i = usize::from(k);
+            assert!(i < 2, "a port block has SIPp instances 0 and 1");
+            let media = b.media + 6 * k;
+            return SippPorts {
+                sip: b.sipp_sip[i],
+                control: b.sipp_control[i],
+                media,
+                sdp: media + 4,
+            };
+        }
         let media = 16000 + self.n * 20 + 6 * k;
         SippPorts {
             sip: 15160 + 100 * k + self.n,
@@ -113,12 +148,18 @@ impl Ports {
 
     /// The engine's HTTP API port.
     pub fn api(&self) -> u16 {
-        18000 + self.n
+        match self.block {
+            Some(b) => b.api,
+            None => 18000 + self.n,
+        }
     }
 
     /// A port where the test itself listens for the engine's RTP.
     pub fn caller_rtp(&self) -> u16 {
-        16000 + self.n * 20 + 18
+        match self.block {
+            Some(b) => b.media + 18,
+            None => 16000 + self.n * 20 + 18,
+        }
     }
 }
 
