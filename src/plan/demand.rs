@@ -148,7 +148,7 @@ impl Demand {
             .map_or(at, |e| e.max(at));
         self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
         self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
-        if crate::report::figures::is_invalid(&record) {
+        if record.outcome.is_invalid() {
             self.ignored.invalid += 1;
             return;
         }
