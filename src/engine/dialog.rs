@@ -23,6 +23,19 @@ impl Engine {
                     self.record_refused_invite(now, peer, &request, 400);
                 }
             }
+            Err(ParseError::Refused {
+                status,
+                reason,
+                headers,
+                request,
+            }) => {
+                self.counters.bad_requests += 1;
+                debug!(status, reason, from = %peer.addr, "request refused");
+                if request.method() != Method::Ack {
+                    self.respond_stateless(peer, &request, status, reason, headers);
+                    self.record_refused_invite(now, peer, &request, status);
+                }
+            }
             Err(ParseError::UnsupportedScheme { request }) => {
                 self.counters.bad_requests += 1;
                 if request.method() != Method::Ack {
