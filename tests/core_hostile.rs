@@ -183,3 +183,80 @@ fn a_hundred_thousand_mutated_messages() {
     ));
     assert!(status_of(&sim).iter().any(|l| l.starts_with("SIP/2.0 200")));
 }
+
+/// An OPTIONS with `extra` header lines added before Content-Length.
+fn options_with(extra: &str) -> String {
+    in_dialog("OPTIONS", "limits", "z9hG4bK-lim", 1, "x", None)
+        .replace("Content-Length: 0", &format!("{extra}Content-Length: 0"))
+}
+
+#[test]
+fn header_count_and_line_limits_come_from_the_config() {
+    let mut sim = Sim::new(config(|c| {
+        c.sip.limits.max_headers = 20;
+        c.sip.limits.max_header_line = 300;
+    }));
+    // in_dialog's OPTIONS has 7 header fields (Via, Max-Forwards, From,
+    // To, Call-ID, CSeq, Content-Length); 13 more make 20, the limit.
+    let pad = |n: usize| {
+        (0..n)
+            .map(|i| format!("X-Pad-{i}: v\r\n"))
+            .collect::<String>()
+    };
+    assert_eq!(options_with("").matches("\r\n").count() - 2, 7);
+    sim.send(&options_with(&pad(13)));
+    sim.send(&options_with(&pad(14)).replace("z9hG4bK-lim", "z9hG4bK-lim2"));
+    // "X-Long: " is 8 bytes: 292 more make a 300-byte field, the limit;
+    // 293 make 301.
+    let long = |n: usize| format!("X-Long: {}\r\n", "a".repeat(n));
+    sim.send(&options_with(&long(292)).replace("z9hG4bK-lim", "z9hG4bK-lim3"));
+    sim.send(&options_with(&long(293)).replace("z9hG4bK-lim", "z9hG4bK-lim4"));
+    // The same bytes folded over short lines are one long field.
+    let folded = format!("X-Long: {}\r\n", vec!["a".repeat(50); 6].join("\r\n "));
+    sim.send(&options_with(&folded).replace("z9hG4bK-lim", "z9hG4bK-lim5"));
+    assert_eq!(
+        status_of(&sim),
+        [
+            "SIP/2.0 200 OK",
+            "SIP/2.0 400 Too Many Headers",
+            "SIP/2.0 200 OK",
+            "SIP/2.0 400 Header Too Long",
+            "SIP/2.0 400 Header Too Long",
+        ]
+    );
+}
+
+#[test]
+fn an_oversized_message_is_answered_513_or_dropped_and_counted() {
+    let mut sim = Sim::new(config(|c| c.sip.limits.max_message_size = 1024));
+    let peer = sim.peer();
+    let base = options_with("X-Pad: \r\n");
+    // Pad the X-Pad value so the message is exactly 1024 bytes, then 1025.
+    let sized = |n: usize, branch: &str| {
+        let padded = base.replace("X-Pad: ", &format!("X-Pad: {}", "p".repeat(n - base.len())));
+        assert_eq!(padded.len(), n);
+        padded.replace("z9hG4bK-lim", branch)
+    };
+    sim.send(&sized(1024, "z9hG4bK-at"));
+    sim.send(&sized(1025, "z9hG4bK-over"));
+    // 2000 bytes with no head to answer: dropped.
+    sim.send_bytes(peer, &[b'x'; 2000]);
+    // A body declared past the limit (2000 > 1024 - head): 413.
+    let invite =
+        invite("big", "z9hG4bK-big", None).replace("Content-Length: 0", "Content-Length: 2000");
+    sim.send(&invite);
+    assert_eq!(
+        status_of(&sim),
+        [
+            "SIP/2.0 200 OK",
+            "SIP/2.0 513 Message Too Large",
+            "SIP/2.0 413 Request Entity Too Large",
+        ]
+    );
+    assert!(sim.sent[1].text.contains("branch=z9hG4bK-over"));
+    assert_eq!(sim.engine.counters.oversized, 2, "the 1025 and 2000 bytes");
+    assert_eq!(sim.engine.counters.datagrams_dropped, 1, "the 2000 bytes");
+    // A refused INVITE still leaves its record.
+    assert_eq!(sim.records.len(), 1);
+    assert_eq!(sim.records[0].sip_status, 413);
+}

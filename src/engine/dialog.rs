@@ -8,7 +8,11 @@ impl Engine {
     // ---- SIP ingress -------------------------------------------------
 
     pub(super) fn handle_sip(&mut self, now: Instant, peer: Peer, data: &[u8]) {
-        match message::parse(data) {
+        if data.len() > self.settings.limits.max_message_size {
+            self.counters.oversized += 1;
+            debug!(bytes = data.len(), from = %peer.addr, "message too large");
+        }
+        match message::parse_with(data, &self.settings.limits) {
             Ok(SipMessage::Request(req)) => {
                 let span = info_span!("call", call_id = %req.call_id);
                 let _entered = span.enter();

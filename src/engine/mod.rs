@@ -198,6 +198,8 @@ pub struct EngineSettings {
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
     pub features: crate::config::FeatureCodes,
+    /// Message size and header limits (`[sip.limits]`).
+    pub limits: message::ParseLimits,
 }
 
 impl EngineSettings {
@@ -255,6 +257,7 @@ impl EngineSettings {
                 })
                 .collect(),
             features: c.features.clone(),
+            limits: c.sip.limits.parse_limits(),
             login_on_register: c
                 .agents
                 .iter()
@@ -283,6 +286,8 @@ pub struct Counters {
     pub calls_offered: u64,
     pub calls_rejected_busy: u64,
     pub bye_timeouts: u64,
+    /// Messages over `max_message_size` (answered 513 or dropped).
+    pub oversized: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
