@@ -172,10 +172,8 @@ pub fn check_headers(method: &str, fields: &[(&str, String)]) -> Result<(), Faul
             }
             "from" if !valid_name_addr(value) => return Err(Fault::Bad("Bad From")),
             "to" if !valid_name_addr(value) => return Err(Fault::Bad("Bad To")),
-            "contact" if value != "*" => {
-                if !split_list(value).iter().all(|v| valid_name_addr(v)) {
-                    return Err(Fault::Bad("Bad Contact"));
-                }
+            "contact" if value != "*" && !split_list(value).iter().all(|v| valid_name_addr(v)) => {
+                return Err(Fault::Bad("Bad Contact"))
             }
             "cseq" if !valid_cseq(value) => return Err(Fault::Bad("Bad CSeq")),
             "max-forwards" if !valid_max_forwards(value) => {
