@@ -11,6 +11,9 @@ use thiserror::Error;
 
 use crate::call::program::IvrConfig;
 
+mod limits;
+pub use limits::SipLimits;
+
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
@@ -79,6 +82,9 @@ pub struct SipConfig {
     pub t2: Duration,
     #[serde(default = "default_t4", with = "humantime_serde")]
     pub t4: Duration,
+    /// `[sip.limits]`: message size, header and TCP connection limits.
+    #[serde(default)]
+    pub limits: SipLimits,
 }
 
 fn default_t1() -> Duration {

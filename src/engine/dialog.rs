@@ -13,7 +13,11 @@ impl Engine {
             self.counters.flood_dropped += 1;
             return;
         }
-        match message::parse(data) {
+        if data.len() > self.settings.limits.max_message_size {
+            self.counters.oversized += 1;
+            debug!(bytes = data.len(), from = %peer.addr, "message too large");
+        }
+        match message::parse_with(data, &self.settings.limits) {
             Ok(SipMessage::Request(req)) => {
                 let span = info_span!("call", call_id = %req.call_id);
                 let _entered = span.enter();
@@ -26,6 +30,19 @@ impl Engine {
                 if request.method() != Method::Ack {
                     self.respond_stateless(peer, &request, 400, &reason, &[]);
                     self.record_refused_invite(now, peer, &request, 400);
+                }
+            }
+            Err(ParseError::Refused {
+                status,
+                reason,
+                headers,
+                request,
+            }) => {
+                self.counters.bad_requests += 1;
+                debug!(status, reason, from = %peer.addr, "request refused");
+                if request.method() != Method::Ack {
+                    self.respond_stateless(peer, &request, status, reason, headers);
+                    self.record_refused_invite(now, peer, &request, status);
                 }
             }
             Err(ParseError::UnsupportedScheme { request }) => {

@@ -204,6 +204,8 @@ pub struct EngineSettings {
     pub features: crate::config::FeatureCodes,
     /// The live view's service level and "today" (from `[api]`).
     pub live: crate::stats::LiveSettings,
+    /// Message size and header limits (`[sip.limits]`).
+    pub limits: message::ParseLimits,
 }
 
 impl EngineSettings {
@@ -278,6 +280,7 @@ impl EngineSettings {
                     short_abandon: api.short_abandon,
                 })
                 .unwrap_or_default(),
+            limits: c.sip.limits.parse_limits(),
             login_on_register: c
                 .agents
                 .iter()
@@ -310,6 +313,8 @@ pub struct Counters {
     pub calls_forbidden: u64,
     /// Datagrams dropped because their source is banned for flooding.
     pub flood_dropped: u64,
+    /// Messages over `max_message_size` (answered 513 or dropped).
+    pub oversized: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -6,6 +6,7 @@ pub mod cdr_writer;
 pub mod directory_watch;
 pub mod media;
 pub mod tcp;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,8 +83,18 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             .await
             .with_context(|| format!("binding SIP TCP {addr}"))?;
         info!(%addr, "SIP listening on UDP and TCP");
-        tokio::spawn(udp_loop(udp.clone(), events_tx.clone()));
-        tokio::spawn(tcp::accept_loop(tcp, events_tx.clone(), (i as u64) << 48));
+        let limits = &config.sip.limits;
+        tokio::spawn(udp::receive_loop(
+            udp.clone(),
+            events_tx.clone(),
+            limits.max_message_size,
+        ));
+        tokio::spawn(tcp::accept_loop(
+            tcp,
+            events_tx.clone(),
+            (i as u64) << 48,
+            tcp::TcpLimits::from(limits),
+        ));
         udp_sockets.insert(*addr, udp);
     }
     let udp_out = udp_sockets
@@ -225,6 +236,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         calls_rejected_busy = c.calls_rejected_busy,
         datagrams_dropped = c.datagrams_dropped,
         bad_requests = c.bad_requests,
+        oversized = c.oversized,
         rtp_sent = media.packets_sent,
         rtp_received = media.packets_received,
         rtp_invalid = media.packets_invalid,
@@ -514,26 +526,5 @@ impl Drop for SendWhenDurable {
     fn drop(&mut self) {
         let messages = std::mem::take(&mut self.messages);
         let _ = self.events.send(Event::Transmit(messages));
-    }
-}
-
-async fn udp_loop(socket: Arc<UdpSocket>, events: mpsc::UnboundedSender<Event>) {
-    let mut buf = vec![0u8; 65536];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, addr)) => {
-                let peer = Peer {
-                    transport: Transport::Udp,
-                    addr,
-                    conn: 0,
-                };
-                let data = buf[..n].to_vec();
-                if events.send(Event::Sip { peer, data }).is_err() {
-                    return;
-                }
-            }
-            // ICMP port-unreachable from a vanished peer shows up here.
-            Err(_) => continue,
-        }
     }
 }

@@ -1,48 +1,91 @@
 //! SIP over TCP: messages framed by Content-Length (RFC 3261 18.3), one
-//! reader and one writer task per connection.
+//! reader and one writer task per connection, within `[sip.limits]`:
+//!
+//! - a message over `max_message_size` (its head alone, or as declared by
+//!   its Content-Length) is handed to the engine head only, so that it is
+//!   answered 513 or 413, and the connection is closed once that is sent;
+//! - a connection with no message in progress is closed after
+//!   `tcp_idle_timeout`; a message must arrive whole within
+//!   `tcp_message_timeout` of its first byte, so a sender trickling bytes
+//!   (slow loris) holds a connection no longer than that;
+//! - connections beyond `max_tcp_connections`, or beyond
+//!   `max_tcp_connections_per_ip` from one address, are closed on accept.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{timeout_at, Instant};
 use tracing::debug;
 
+use crate::config::SipLimits;
 use crate::engine::{Peer, Transport};
 use crate::sip::message::find_head_end;
 
 use super::Event;
 
-/// Refuse header sections and bodies beyond these sizes (and close).
-pub const MAX_HEAD: usize = 16 * 1024;
-pub const MAX_BODY: usize = 64 * 1024;
+/// How long a closing connection waits for the answer to what it received
+/// last (a 413 or 513, or the reply to a request sent before the peer
+/// closed its side) before it is shut.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    pub max_message_size: usize,
+    pub idle_timeout: Duration,
+    pub message_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_ip: usize,
+}
+
+impl From<&SipLimits> for TcpLimits {
+    fn from(l: &SipLimits) -> Self {
+        TcpLimits {
+            max_message_size: l.max_message_size,
+            idle_timeout: l.tcp_idle_timeout,
+            message_timeout: l.tcp_message_timeout,
+            max_connections: l.max_tcp_connections,
+            max_per_ip: l.max_tcp_connections_per_ip,
+        }
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A whole message of this many bytes is at the front of the buffer.
     Message(usize),
     NeedMore,
-    /// The stream cannot be framed (oversized or bad Content-Length).
+    /// Over the size limit: the first this-many bytes (the head, or as
+    /// much as the limit and one byte) go to the engine to be answered,
+    /// then the connection closes.
+    TooLarge(usize),
+    /// The stream cannot be framed (bad or missing Content-Length).
     Invalid(&'static str),
 }
 
 /// Finds the first complete message in `buf`, after skipping keep-alive
 /// CRLFs (RFC 5626) at its front (their count is returned first).
-pub fn frame(buf: &[u8]) -> (usize, Frame) {
+pub fn frame(buf: &[u8], max_message_size: usize) -> (usize, Frame) {
     let skip = buf
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
         .count();
     let data = &buf[skip..];
+    let over = max_message_size.saturating_add(1);
     let Some(head_end) = find_head_end(data) else {
-        if data.len() > MAX_HEAD {
-            return (skip, Frame::Invalid("header section too large"));
+        if data.len() > max_message_size {
+            return (skip, Frame::TooLarge(over));
         }
         return (skip, Frame::NeedMore);
     };
-    if head_end > MAX_HEAD {
-        return (skip, Frame::Invalid("header section too large"));
+    let body_start = head_end + 4;
+    if body_start > max_message_size {
+        return (skip, Frame::TooLarge(over));
     }
     let head = String::from_utf8_lossy(&data[..head_end]);
     let mut length = None;
@@ -51,8 +94,8 @@ pub fn frame(buf: &[u8]) -> (usize, Frame) {
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
                 match value.trim().parse::<usize>() {
-                    Ok(n) => length = Some(n),
-                    Err(_) => return (skip, Frame::Invalid("bad Content-Length")),
+                    Ok(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                    _ => return (skip, Frame::Invalid("bad Content-Length")),
                 }
             }
         }
@@ -61,10 +104,12 @@ pub fn frame(buf: &[u8]) -> (usize, Frame) {
     let Some(length) = length else {
         return (skip, Frame::Invalid("no Content-Length on TCP"));
     };
-    if length > MAX_BODY {
-        return (skip, Frame::Invalid("body too large"));
+    // The declared body would take the message past the limit: the engine
+    // answers the head 413 (Content-Length says why).
+    if body_start.saturating_add(length) > max_message_size {
+        return (skip, Frame::TooLarge(body_start));
     }
-    let total = head_end + 4 + length;
+    let total = body_start + length;
     if data.len() < total {
         (skip, Frame::NeedMore)
     } else {
@@ -72,13 +117,63 @@ pub fn frame(buf: &[u8]) -> (usize, Frame) {
     }
 }
 
+/// Open connections, in total and by source address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+/// Holds a connection's place in [`Open`] until dropped.
+struct Slot {
+    open: Arc<Mutex<Open>>,
+    ip: IpAddr,
+}
+
+impl Slot {
+    fn take(open: &Arc<Mutex<Open>>, ip: IpAddr, limits: &TcpLimits) -> Option<Slot> {
+        let mut o = open.lock().ok()?;
+        let from_ip = o.by_ip.get(&ip).copied().unwrap_or(0);
+        if o.total >= limits.max_connections || from_ip >= limits.max_per_ip {
+            return None;
+        }
+        o.total += 1;
+        *o.by_ip.entry(ip).or_insert(0) += 1;
+        Some(Slot {
+            open: open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut o) = self.open.lock() {
+            o.total = o.total.saturating_sub(1);
+            if let Some(n) = o.by_ip.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    o.by_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 pub async fn accept_loop(
     listener: TcpListener,
     events: mpsc::UnboundedSender<Event>,
     mut next_conn: u64,
+    limits: TcpLimits,
 ) {
+    let open = Arc::new(Mutex::new(Open::default()));
     loop {
         let Ok((stream, addr)) = listener.accept().await else {
+            continue;
+        };
+        let Some(slot) = Slot::take(&open, addr.ip(), &limits) else {
+            // Dropping the stream closes it.
+            debug!(%addr, "TCP connection refused: connection limit reached");
             continue;
         };
         next_conn += 1;
@@ -93,8 +188,24 @@ pub async fn accept_loop(
         {
             return;
         }
-        tokio::spawn(connection(stream, addr, conn, events.clone(), writer_rx));
+        tokio::spawn(connection(
+            stream,
+            addr,
+            conn,
+            events.clone(),
+            writer_rx,
+            limits,
+            slot,
+        ));
     }
+}
+
+/// Why the reader stopped.
+enum End {
+    /// Close now.
+    Abort,
+    /// Let the engine's answer to what was last received go out first.
+    AfterReply,
 }
 
 async fn connection(
@@ -103,52 +214,119 @@ async fn connection(
     conn: u64,
     events: mpsc::UnboundedSender<Event>,
     mut writer_rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    limits: TcpLimits,
+    _slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
+    let (closing_tx, mut closing_rx) = oneshot::channel::<()>();
     let write_task = tokio::spawn(async move {
-        while let Some(data) = writer_rx.recv().await {
-            if writer.write_all(&data).await.is_err() {
-                break;
+        loop {
+            tokio::select! {
+                data = writer_rx.recv() => match data {
+                    Some(data) => {
+                        if writer.write_all(&data).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+                _ = &mut closing_rx => {
+                    let deadline = Instant::now() + CLOSE_GRACE;
+                    while let Ok(Some(data)) = timeout_at(deadline, writer_rx.recv()).await {
+                        if writer.write_all(&data).await.is_err() {
+                            return;
+                        }
+                    }
+                    break;
+                }
             }
         }
+        let _ = writer.shutdown().await;
     });
     let peer = Peer {
         transport: Transport::Tcp,
         addr,
         conn,
     };
+    let end = read_messages(&mut reader, peer, &events, &limits).await;
+    match end {
+        End::AfterReply => {
+            let _ = closing_tx.send(());
+            let _ = write_task.await;
+        }
+        End::Abort => write_task.abort(),
+    }
+    let _ = events.send(Event::TcpClosed { conn });
+}
+
+/// Reads and frames messages until the connection ends or breaks a limit.
+async fn read_messages(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    peer: Peer,
+    events: &mpsc::UnboundedSender<Event>,
+    limits: &TcpLimits,
+) -> End {
+    let addr = peer.addr;
     let mut buf = BytesMut::with_capacity(4096);
-    'read: loop {
-        match reader.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+    // When the first byte of the message in progress arrived.
+    let mut started: Option<Instant> = None;
+    loop {
+        let deadline = match started {
+            Some(at) => at + limits.message_timeout,
+            None => Instant::now() + limits.idle_timeout,
+        };
+        match timeout_at(deadline, reader.read_buf(&mut buf)).await {
+            Err(_) => {
+                let why = if started.is_some() {
+                    "message not complete within tcp_message_timeout"
+                } else {
+                    "idle for tcp_idle_timeout"
+                };
+                debug!(%addr, why, "closing TCP connection");
+                return End::Abort;
+            }
+            Ok(Ok(0)) => return End::AfterReply,
+            Ok(Err(_)) => return End::Abort,
+            Ok(Ok(_)) => {}
         }
         loop {
-            let (skip, f) = frame(&buf);
+            let (skip, f) = frame(&buf, limits.max_message_size);
             buf.advance(skip);
             match f {
                 Frame::Message(n) => {
                     let data = buf.split_to(n).to_vec();
+                    started = None;
                     if events.send(Event::Sip { peer, data }).is_err() {
-                        break 'read;
+                        return End::Abort;
                     }
                 }
                 Frame::NeedMore => break,
+                Frame::TooLarge(n) => {
+                    debug!(%addr, "message over max_message_size; answering and closing");
+                    let data = buf[..n.min(buf.len())].to_vec();
+                    let _ = events.send(Event::Sip { peer, data });
+                    return End::AfterReply;
+                }
                 Frame::Invalid(why) => {
                     debug!(%addr, why, "closing TCP connection");
-                    break 'read;
+                    return End::Abort;
                 }
             }
         }
+        if buf.is_empty() {
+            started = None;
+        } else if started.is_none() {
+            started = Some(Instant::now());
+        }
     }
-    let _ = events.send(Event::TcpClosed { conn });
-    write_task.abort();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MAX: usize = 65_535;
 
     #[test]
     fn frames_by_content_length_and_skips_keepalives() {
@@ -156,30 +334,64 @@ mod tests {
         let mut buf = b"\r\n\r\n".to_vec();
         buf.extend_from_slice(msg);
         buf.extend_from_slice(b"INVITE sip:b SIP/2.0\r\nContent-Length: 10\r\n\r\nabc");
-        let (skip, f) = frame(&buf);
+        let (skip, f) = frame(&buf, MAX);
         assert_eq!(skip, 4);
         assert_eq!(f, Frame::Message(msg.len()));
         let rest = &buf[skip + msg.len()..];
-        assert_eq!(frame(rest), (0, Frame::NeedMore));
+        assert_eq!(frame(rest, MAX), (0, Frame::NeedMore));
     }
 
     #[test]
     fn refuses_unframeable_streams() {
         assert_eq!(
-            frame(b"BYE sip:a SIP/2.0\r\n\r\n").1,
+            frame(b"BYE sip:a SIP/2.0\r\n\r\n", MAX).1,
             Frame::Invalid("no Content-Length on TCP")
         );
         assert_eq!(
-            frame(b"BYE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n").1,
+            frame(b"BYE sip:a SIP/2.0\r\nContent-Length: x\r\n\r\n", MAX).1,
             Frame::Invalid("bad Content-Length")
         );
+        // Two different lengths: nobody can tell where the next message is.
         assert_eq!(
-            frame(b"BYE sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n").1,
-            Frame::Invalid("body too large")
+            frame(b"BYE sip:a SIP/2.0\r\nl: 1\r\nl: 2\r\n\r\nab", MAX).1,
+            Frame::Invalid("bad Content-Length")
         );
-        assert_eq!(
-            frame(&vec![b'a'; MAX_HEAD + 10]).1,
-            Frame::Invalid("header section too large")
-        );
+    }
+
+    #[test]
+    fn too_large_hands_over_what_can_be_answered() {
+        // A 40-byte head declaring 99999999 bytes: the head goes over.
+        let head = b"BYE sip:a SIP/2.0\r\nContent-Length: 99999999\r\n\r\n";
+        assert_eq!(frame(head, MAX).1, Frame::TooLarge(head.len()));
+        // A head that never ends within the limit: the limit and one byte.
+        assert_eq!(frame(&vec![b'a'; 2000], 1024).1, Frame::TooLarge(1025));
+        // Exactly at the limit is fine: 1024-byte message, 1024 limit.
+        let mut m = b"BYE sip:a SIP/2.0\r\nl: 0\r\nX: ".to_vec();
+        m.resize(1020, b'x');
+        m.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(m.len(), 1024);
+        assert_eq!(frame(&m, 1024).1, Frame::Message(1024));
+    }
+
+    #[test]
+    fn connection_slots_are_limited_and_given_back() {
+        let limits = TcpLimits {
+            max_message_size: MAX,
+            idle_timeout: Duration::from_secs(1),
+            message_timeout: Duration::from_secs(1),
+            max_connections: 3,
+            max_per_ip: 2,
+        };
+        let open = Arc::new(Mutex::new(Open::default()));
+        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let b: IpAddr = "10.0.0.2".parse().expect("ip");
+        let c: IpAddr = "10.0.0.3".parse().expect("ip");
+        let a1 = Slot::take(&open, a, &limits).expect("1st from a");
+        let _a2 = Slot::take(&open, a, &limits).expect("2nd from a");
+        assert!(Slot::take(&open, a, &limits).is_none(), "3rd from a");
+        let _b1 = Slot::take(&open, b, &limits).expect("1st from b");
+        assert!(Slot::take(&open, c, &limits).is_none(), "4th in all");
+        drop(a1);
+        assert!(Slot::take(&open, c, &limits).is_some(), "a slot freed");
     }
 }

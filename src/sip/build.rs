@@ -42,8 +42,14 @@ pub fn response(
             let _ = write!(out, "Record-Route: {rr}\r\n");
         }
     }
-    let _ = write!(out, "From: {}\r\n", req.from);
+    // A request refused for a missing or unreadable field (RFC 4475 3.3.1,
+    // 3.1.2.4) is answered with what it had: empty fields are left out
+    // and an unreadable CSeq is echoed as received.
+    if !req.from.is_empty() {
+        let _ = write!(out, "From: {}\r\n", req.from);
+    }
     match (&req.to_tag, to_tag) {
+        _ if req.to.is_empty() => {}
         (None, Some(tag)) => {
             let _ = write!(out, "To: {};tag={tag}\r\n", req.to);
         }
@@ -51,8 +57,18 @@ pub fn response(
             let _ = write!(out, "To: {}\r\n", req.to);
         }
     }
-    let _ = write!(out, "Call-ID: {}\r\n", req.call_id);
-    let _ = write!(out, "CSeq: {} {}\r\n", req.cseq, req.cseq_method);
+    if !req.call_id.is_empty() {
+        let _ = write!(out, "Call-ID: {}\r\n", req.call_id);
+    }
+    match &req.cseq_raw {
+        Some(raw) => {
+            let _ = write!(out, "CSeq: {raw}\r\n");
+        }
+        None if req.cseq_method.is_empty() => {}
+        None => {
+            let _ = write!(out, "CSeq: {} {}\r\n", req.cseq, req.cseq_method);
+        }
+    }
     let _ = write!(out, "Server: {USER_AGENT}\r\n");
     for (name, value) in extra {
         let _ = write!(out, "{name}: {value}\r\n");

@@ -9,6 +9,8 @@
 use rsipstack::sip::{parser::parse_message, HasHeaders, Header, SipMessage as RawMessage};
 use thiserror::Error;
 
+use super::validate::{self, Fault};
+
 /// SIP request methods the engine knows by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -66,6 +68,15 @@ pub enum ParseError {
     /// Request-URI scheme we do not serve: 416.
     #[error("unsupported URI scheme")]
     UnsupportedScheme { request: Box<SipRequest> },
+    /// Answerable with another final status: 505 (SIP version), 513 (too
+    /// large), 413 (declared body too large), 415 or 406 (not SDP).
+    #[error("refused: {status} {reason}")]
+    Refused {
+        status: u16,
+        reason: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        request: Box<SipRequest>,
+    },
     /// A response we could not make sense of: dropped.
     #[error("bad response: {0}")]
     BadResponse(&'static str),
@@ -88,6 +99,8 @@ pub struct SipRequest {
     pub call_id: String,
     pub cseq: u32,
     pub cseq_method: String,
+    /// The CSeq as received when it could not be read (echoed in the 400).
+    pub cseq_raw: Option<String>,
     pub contact: Option<String>,
     /// Every Contact value as received (REGISTER may carry several, or `*`).
     pub contacts: Vec<String>,
@@ -152,8 +165,127 @@ pub enum SipMessage {
     Response(SipResponse),
 }
 
-/// Parses one complete message (a datagram, or one framed TCP message).
+/// Limits on one message, checked before anything else is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Bytes in one message (a datagram, or head and body on TCP): 513.
+    pub max_message_size: usize,
+    /// Header fields in one message: 400 "Too Many Headers".
+    pub max_headers: usize,
+    /// Bytes in one header field (continuation lines included) or in the
+    /// request line: 400 "Header Too Long".
+    pub max_header_line: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_message_size: 65_535,
+            max_headers: 100,
+            max_header_line: 8 * 1024,
+        }
+    }
+}
+
+/// Parses one complete message (a datagram, or one framed TCP message)
+/// with the default [`ParseLimits`].
 pub fn parse(data: &[u8]) -> Result<SipMessage, ParseError> {
+    parse_with(data, &ParseLimits::default())
+}
+
+/// Parses one complete message within `limits`. Requests are checked
+/// first against RFC 3261's grammar where rsipstack is lenient (see
+/// [`super::validate`]); responses only for size, as the engine drops a
+/// response it cannot match anyway.
+pub fn parse_with(data: &[u8], limits: &ParseLimits) -> Result<SipMessage, ParseError> {
+    let is_response = first_line(data).starts_with(b"SIP/");
+    if data.len() > limits.max_message_size {
+        if is_response {
+            return Err(ParseError::BadResponse("too large"));
+        }
+        // Only the first `max_message_size` bytes are looked at: enough
+        // to address a 513 when the head is there.
+        let head = &data[..limits.max_message_size];
+        return Err(fault_error(
+            head,
+            Fault::Status {
+                status: 513,
+                reason: "Message Too Large",
+                headers: &[],
+            },
+        ));
+    }
+    if is_response {
+        return parse_unchecked(data);
+    }
+    let head = validate::head_text(data);
+    let (start, fields) = validate::header_lines(&head);
+    let method = start.split(' ').next().unwrap_or_default();
+    let checked = validate::check_limits(&head, limits)
+        .and_then(|()| validate::check_request_line(start))
+        .and_then(|()| validate::check_headers(method, &fields));
+    if let Err(fault) = checked {
+        return Err(fault_error(data, fault));
+    }
+    // A body declared beyond the size limit is refused as such, before
+    // "Content-Length exceeds body": on TCP only the head was read.
+    if let Ok(Some(len)) = declared_content_length(data) {
+        let body_start = find_head_end(data).map_or(data.len(), |p| p + 4);
+        if body_start.saturating_add(len) > limits.max_message_size {
+            return Err(fault_error(
+                data,
+                Fault::Status {
+                    status: 413,
+                    reason: "Request Entity Too Large",
+                    headers: &[],
+                },
+            ));
+        }
+    }
+    let message = parse_unchecked(data)?;
+    if let SipMessage::Request(req) = &message {
+        if req.method() == Method::Invite {
+            if let Err(fault) = validate::check_invite_media(&fields, !req.body.is_empty()) {
+                return Err(fault_error(data, fault));
+            }
+        }
+    }
+    Ok(message)
+}
+
+/// The error for a request refused by a check, with what could be read of
+/// it to address the answer.
+fn fault_error(data: &[u8], fault: Fault) -> ParseError {
+    let (status, reason, headers) = match fault {
+        Fault::Unanswerable(why) => return ParseError::Unanswerable(why),
+        Fault::Bad(reason) => (400, reason, &[][..]),
+        Fault::Status {
+            status,
+            reason,
+            headers,
+        } => (status, reason, headers),
+    };
+    let Some(request) = salvage_lenient(data) else {
+        return ParseError::Unanswerable("no Via");
+    };
+    let request = Box::new(request);
+    if status == 400 {
+        ParseError::BadRequest {
+            reason: reason.to_string(),
+            request,
+        }
+    } else {
+        ParseError::Refused {
+            status,
+            reason,
+            headers,
+            request,
+        }
+    }
+}
+
+/// Parses with rsipstack and the checks that need its result.
+fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
     match parse_known_method(data) {
         Err(ParseError::BadRequest { request, .. })
             if is_extension_method(&request.method_token) =>
@@ -398,7 +530,8 @@ impl Fields {
     }
 
     fn add(&mut self, name: &str, value: &str) {
-        let value = value.trim();
+        let unfolded = unfold(value.trim());
+        let value = unfolded.as_ref();
         match canonical_name(name) {
             "via" => self
                 .vias
@@ -462,6 +595,7 @@ impl Fields {
             call_id: self.call_id,
             cseq,
             cseq_method,
+            cseq_raw: None,
             contact: self.contact,
             contacts: self.contacts,
             record_route: self.record_route,
@@ -473,6 +607,27 @@ impl Fields {
             body: Vec::new(),
         })
     }
+}
+
+/// A header value with its line folds (CRLF and the whitespace after it)
+/// turned into one space, as RFC 3261 section 7.3.1 makes them equivalent.
+fn unfold(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\r', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' || c == '\n' {
+            while chars.next_if(|c| c.is_whitespace()).is_some() {}
+            if !out.ends_with([' ', '\t']) {
+                out.push(' ');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Long and compact header names to one lowercase key.
@@ -544,6 +699,46 @@ fn salvage_request(data: &[u8]) -> Result<SipRequest, ParseError> {
     fields.into_request(method, uri)
 }
 
+/// Salvages what can address a reply to a request refused by a check:
+/// any field may be missing except a Via (the reply goes to the packet's
+/// source, and a client matches it by the Via branch). Missing fields are
+/// left empty and left out of the reply.
+fn salvage_lenient(data: &[u8]) -> Option<SipRequest> {
+    let head = validate::head_text(data);
+    let (start, lines) = validate::header_lines(&head);
+    let mut parts = start.split_ascii_whitespace();
+    let method = parts.next()?;
+    let uri = parts.next().unwrap_or_default();
+    let mut fields = Fields::default();
+    for (name, value) in &lines {
+        fields.add(name, value);
+    }
+    let top_via = fields.vias.first()?.clone();
+    let (cseq, cseq_method, cseq_raw) = match parse_cseq(&fields.cseq) {
+        Some((n, m)) => (n, m, None),
+        None if fields.cseq.is_empty() => (0, String::new(), None),
+        None => (0, String::new(), Some(fields.cseq.clone())),
+    };
+    let from = fields.from.unwrap_or_default();
+    let to = fields.to.unwrap_or_default();
+    Some(SipRequest {
+        method_token: method.to_string(),
+        uri: uri.to_string(),
+        branch: via_param(&top_via, "branch").unwrap_or_default(),
+        sent_by: via_sent_by(&top_via).to_string(),
+        vias: fields.vias,
+        from_tag: header_param(&from, "tag"),
+        to_tag: header_param(&to, "tag"),
+        from,
+        to,
+        call_id: fields.call_id,
+        cseq,
+        cseq_method,
+        cseq_raw,
+        ..SipRequest::default()
+    })
+}
+
 /// Splits a comma-separated header value, ignoring commas inside quotes
 /// and angle brackets.
 pub fn split_list(value: &str) -> Vec<&str> {
@@ -585,10 +780,20 @@ fn parse_cseq(value: &str) -> Option<(u32, String)> {
     Some((num, method))
 }
 
-/// "SIP/2.0/UDP host:port;branch=..." -> "host:port".
+/// "SIP/2.0/UDP host:port;branch=..." -> "host:port". RFC 3261 allows
+/// whitespace around the slashes ("SIP / 2.0 / UDP host"), so the sent-by
+/// is what follows the transport after the second slash.
 pub fn via_sent_by(via: &str) -> &str {
-    let after_proto = via.split_ascii_whitespace().nth(1).unwrap_or_default();
-    after_proto.split(';').next().unwrap_or_default().trim()
+    let mut rest = via;
+    for _ in 0..2 {
+        rest = rest.split_once('/').map(|(_, r)| r).unwrap_or_default();
+    }
+    let after_transport = rest
+        .trim_start()
+        .split_once([' ', '\t'])
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    after_transport.split(';').next().unwrap_or_default().trim()
 }
 
 /// A Via parameter's value (`Some("")` for a flag such as `rport`).
@@ -733,12 +938,76 @@ l: 4\r\n\r\nv=0\r\n";
     }
 
     #[test]
-    fn missing_call_id_is_unanswerable() {
+    fn missing_call_id_is_400_and_missing_via_unanswerable() {
+        // RFC 4475 3.3.1: answer what lacks a required field, when a Via
+        // says where the answer goes.
         let msg = INVITE.replace("i: call-1@host\r\n", "");
+        match parse(msg.as_bytes()) {
+            Err(ParseError::BadRequest { reason, request }) => {
+                assert_eq!(reason, "Missing Call-ID");
+                assert_eq!(request.branch, "z9hG4bK-1");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = INVITE.replace(
+            "v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n",
+            "",
+        );
         assert!(matches!(
             parse(msg.as_bytes()),
             Err(ParseError::Unanswerable(_))
         ));
+    }
+
+    #[test]
+    fn overlong_message_is_513_when_answerable() {
+        let limits = ParseLimits {
+            max_message_size: 400,
+            ..ParseLimits::default()
+        };
+        // INVITE is 340 bytes (its body 5 bytes, 4 declared); 100 more
+        // bytes make 440, past 400.
+        let mut big = INVITE.replace("l: 4", "l: 104").into_bytes();
+        big.extend_from_slice(&[b'x'; 100]);
+        assert!(big.len() > 400);
+        match parse_with(&big, &limits) {
+            Err(ParseError::Refused {
+                status, request, ..
+            }) => {
+                assert_eq!(status, 513);
+                assert_eq!(request.call_id, "call-1@host");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            parse_with(&[b'a'; 500], &limits),
+            Err(ParseError::Unanswerable(_))
+        ));
+    }
+
+    #[test]
+    fn declared_body_over_the_limit_is_413() {
+        let limits = ParseLimits {
+            max_message_size: 1000,
+            ..ParseLimits::default()
+        };
+        let msg = INVITE.replace("l: 4", "l: 5000");
+        match parse_with(msg.as_bytes(), &limits) {
+            Err(ParseError::Refused { status, .. }) => assert_eq!(status, 413),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unreadable_cseq_is_echoed() {
+        let msg = INVITE.replace("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE");
+        match parse(msg.as_bytes()) {
+            Err(ParseError::BadRequest { reason, request }) => {
+                assert_eq!(reason, "Bad CSeq");
+                assert_eq!(request.cseq_raw.as_deref(), Some("99999999999 INVITE"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod message;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
+pub mod validate;
