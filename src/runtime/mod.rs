@@ -395,20 +395,27 @@ impl Shell {
         }
     }
 
-    /// Carries out the engine's outputs. When a batch ends a call, its
-    /// messages (the 200 to the caller's BYE, or our BYE) leave only once
-    /// the record is on disk: whoever sees the call end can count on its
-    /// record surviving a crash.
+    /// Carries out the engine's outputs. When a batch ends a call, that
+    /// call's messages (the 200 to the caller's BYE, or our BYE) leave only
+    /// once its record is on disk: whoever sees the call end can count on
+    /// the record surviving a crash. Other calls' messages are not held,
+    /// so no call's 100/180 can fall behind its own 200.
     async fn drain(&mut self, engine: &mut Engine) {
         loop {
             let batch: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
             if batch.is_empty() {
                 return;
             }
-            let ends_a_call = batch.iter().any(|o| matches!(o, Output::CallEnded { .. }));
+            let ending: Vec<String> = batch
+                .iter()
+                .filter_map(|o| match o {
+                    Output::CallEnded { record, .. } => Some(record.sip_call_id.clone()),
+                    _ => None,
+                })
+                .collect();
             let mut after_durable = Vec::new();
             for output in batch {
-                self.carry_out(engine, output, ends_a_call, &mut after_durable)
+                self.carry_out(engine, output, &ending, &mut after_durable)
                     .await;
             }
             if !after_durable.is_empty() {
@@ -424,11 +431,13 @@ impl Shell {
         &mut self,
         engine: &mut Engine,
         output: Output,
-        defer_transmits: bool,
+        ending: &[String],
         after_durable: &mut Vec<(Peer, Vec<u8>)>,
     ) {
         match output {
-            Output::Transmit { peer, data } if defer_transmits => after_durable.push((peer, data)),
+            Output::Transmit { peer, data } if waits_for_record(&data, ending) => {
+                after_durable.push((peer, data))
+            }
             Output::Transmit { peer, data } => self.transmit(peer, data).await,
             Output::MediaStart { call, port, params } => {
                 match media::spawn(
@@ -515,6 +524,13 @@ impl Shell {
     }
 }
 
+/// Whether a message belongs to a call whose record is being written (it
+/// then leaves after the fsync); every other message leaves at once.
+fn waits_for_record(message: &[u8], ending: &[String]) -> bool {
+    !ending.is_empty()
+        && crate::sip::message::call_id_of(message).is_some_and(|id| ending.iter().any(|e| e == id))
+}
+
 /// Messages held back until the records written before them are on disk;
 /// the record writer drops this after its fsync, which sends them on.
 struct SendWhenDurable {
@@ -526,5 +542,22 @@ impl Drop for SendWhenDurable {
     fn drop(&mut self) {
         let messages = std::mem::take(&mut self.messages);
         let _ = self.events.send(Event::Transmit(messages));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waits_for_record;
+
+    #[test]
+    fn only_the_ending_calls_messages_wait_for_its_record() {
+        let ending = vec!["a@h".to_string()];
+        let ok_to_bye = b"SIP/2.0 200 OK\r\nCall-ID: a@h\r\nCSeq: 2 BYE\r\n\r\n";
+        let other_ringing = b"SIP/2.0 180 Ringing\r\nCall-ID: b@h\r\nCSeq: 1 INVITE\r\n\r\n";
+        assert!(waits_for_record(ok_to_bye, &ending));
+        // Another call's 180 in the same batch goes at once, so it cannot
+        // be overtaken by that call's 200 in a later batch.
+        assert!(!waits_for_record(other_ringing, &ending));
+        assert!(!waits_for_record(ok_to_bye, &[]));
     }
 }

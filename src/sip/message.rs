@@ -885,9 +885,30 @@ pub fn uri_user(uri: &str) -> &str {
     }
 }
 
+/// The Call-ID of a message the engine wrote (full or compact header
+/// name), without parsing the rest: for routing outputs, not for input.
+pub fn call_id_of(data: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(data).ok()?;
+    let head = text.split("\r\n\r\n").next()?;
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("Call-ID") || name.eq_ignore_ascii_case("i"))
+            .then(|| value.trim())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_id_of_reads_the_header_only() {
+        let bye = b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\ncall-id:  abc@h \r\nCSeq: 2 BYE\r\n\r\nCall-ID: body";
+        assert_eq!(call_id_of(bye), Some("abc@h"));
+        assert_eq!(call_id_of(b"SIP/2.0 200 OK\r\ni: x\r\n\r\n"), Some("x"));
+        assert_eq!(call_id_of(b"SIP/2.0 200 OK\r\n\r\n"), None);
+    }
 
     const INVITE: &str = "INVITE sip:4008@127.0.0.1:5060 SIP/2.0\r\n\
 v: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1;rport\r\n\
