@@ -418,3 +418,16 @@ fn an_oversized_message_is_answered_513_or_dropped_and_counted() {
     assert_eq!(sim.records.len(), 1);
     assert_eq!(sim.records[0].sip_status, 413);
 }
+
+#[test]
+fn a_parameter_value_that_is_one_quote_is_a_400() {
+    // `;p="` once made the quoted-string check compute 0 - 1 (a panic in
+    // a build with overflow checks); it is a malformed Contact.
+    let mut sim = Sim::new(config(|_| {}));
+    let msg = invite("quote", "z9hG4bK-q", Some(SDP_OFFER)).replace(
+        "Contact: <sip:13800138000@127.0.0.1:5070>",
+        "Contact: <sip:13800138000@127.0.0.1:5070>;p=\"",
+    );
+    sim.send(&msg);
+    assert_eq!(status_of(&sim), ["SIP/2.0 400 Bad Contact"]);
+}

@@ -374,7 +374,8 @@ fn valid_params(params: &str) -> bool {
 
 fn valid_param_value(v: &str) -> bool {
     if let Some(inner) = v.strip_prefix('"') {
-        return quoted_end(inner) == Some(inner.len() - 1);
+        // The closing quote must be the last character (`"` alone has none).
+        return quoted_end(inner).is_some_and(|end| end + 1 == inner.len());
     }
     // token, host or IPv6 reference: no whitespace or separators.
     !v.contains(|c: char| c.is_whitespace() || "\",;<>".contains(c))
@@ -600,6 +601,8 @@ mod tests {
             "<sip:a@b",
             "",
             "<>",
+            "<sip:a@b>;p=\"",
+            "<sip:a@b>;p=\"x\"y",
         ] {
             assert!(!valid_name_addr(bad), "{bad}");
         }
