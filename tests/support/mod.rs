@@ -79,9 +79,15 @@ pub fn skip_or_fail(why: &str) {
 /// | SIPp k SIP | 15160 + 100k + n |
 /// | SIPp k control | 15460 + 100k + n |
 /// | media | 16000 + 20n .. + 19 (SIPp k: + 6k, + 6k + 2; its SDP: + 6k + 4) |
+///
+/// `HOTLINE_TEST_PORT_OFFSET` (default 0) shifts every one of these ports,
+/// so that two people can run the suites on one machine at once (e.g.
+/// `HOTLINE_TEST_PORT_OFFSET=3000`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub n: u16,
+    /// Added to every port (`HOTLINE_TEST_PORT_OFFSET`).
+    pub offset: u16,
     /// The engine's SIP port (UDP and TCP).
     pub sip: u16,
     /// The engine's RTP port range.
@@ -91,10 +97,15 @@ pub struct Ports {
 impl Ports {
     pub fn new(n: u16) -> Ports {
         assert!((1..=39).contains(&n));
+        let offset = port_offset();
         Ports {
             n,
-            sip: 15060 + n,
-            rtp: (30000 + n * 50, 30000 + n * 50 + 49),
+            offset,
+            sip: offset + 15060 + n,
+            rtp: (
+                offset + 30000 + n * 50,
+                offset + 30000 + n * 50 + 49,
+            ),
         }
     }
 
@@ -102,10 +113,10 @@ impl Ports {
     /// place (baresip).
     pub fn sipp(&self, k: u16) -> SippPorts {
         assert!(k < 3);
-        let media = 16000 + self.n * 20 + 6 * k;
+        let media = self.offset + 16000 + self.n * 20 + 6 * k;
         SippPorts {
-            sip: 15160 + 100 * k + self.n,
-            control: 15460 + 100 * k + self.n,
+            sip: self.offset + 15160 + 100 * k + self.n,
+            control: self.offset + 15460 + 100 * k + self.n,
             media,
             sdp: media + 4,
         }
@@ -113,13 +124,30 @@ impl Ports {
 
     /// The engine's HTTP API port.
     pub fn api(&self) -> u16 {
-        18000 + self.n
+        self.offset + 18000 + self.n
     }
 
     /// A port where the test itself listens for the engine's RTP.
     pub fn caller_rtp(&self) -> u16 {
-        16000 + self.n * 20 + 18
+        self.offset + 16000 + self.n * 20 + 18
     }
+}
+
+/// `HOTLINE_TEST_PORT_OFFSET`, checked so that no port passes 65535 (the
+/// highest base port is 32000, the top of test 39's RTP range).
+fn port_offset() -> u16 {
+    let Ok(text) = std::env::var("HOTLINE_TEST_PORT_OFFSET") else {
+        return 0;
+    };
+    let offset: u16 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("HOTLINE_TEST_PORT_OFFSET={text:?}: {e}"));
+    assert!(
+        offset <= 65535 - 32000,
+        "HOTLINE_TEST_PORT_OFFSET={offset} puts ports past 65535"
+    );
+    offset
 }
 
 #[derive(Debug, Clone, Copy)]
