@@ -104,6 +104,9 @@ pub struct MediaConfig {
     /// telephone-event), `always` or `off`.
     #[serde(default)]
     pub inband_dtmf: InbandDtmf,
+    /// Media worker threads; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -24,7 +24,7 @@ use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::setup::Setup;
 
 use self::cdr_writer::{CdrWriter, Job};
-use self::media::{MediaCommand, MediaHandle, SharedTotals};
+use self::media::{MediaCommand, MediaHandle, MediaPool};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -129,9 +129,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         tcp: HashMap::new(),
         media: HashMap::new(),
         writer: Some(writer),
-        events: events_tx.clone(),
         bind: config.media.bind_address,
-        totals: SharedTotals::default(),
+        media_pool: MediaPool::start(config.media.workers, events_tx.clone())
+            .context("starting the media workers")?,
         messages_dir,
     };
 
@@ -165,7 +165,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
     // Records are durable once the writer finishes; only then are the
-    // calls' media tasks released, and a message being left is saved.
+    // calls' media released, and a message being left is saved.
     if let Some(writer) = shell.writer.take() {
         writer.finish();
     }
@@ -185,9 +185,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             }
         }
     }
-    // Media tasks report their totals as they end.
+    // Media workers add a call's totals when its handle is dropped.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let media = shell.totals.lock().map(|t| *t).unwrap_or_default();
+    let media = shell.media_pool.totals();
     let c = engine.counters;
     info!(
         calls_offered = c.calls_offered,
@@ -211,9 +211,8 @@ struct Shell {
     media: HashMap<CallKey, MediaHandle>,
     /// Taken at shutdown, once everything is written.
     writer: Option<CdrWriter>,
-    events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
-    totals: SharedTotals,
+    media_pool: MediaPool,
     messages_dir: std::path::PathBuf,
 }
 
@@ -268,7 +267,7 @@ impl Shell {
 
     fn command(&self, call: CallKey, command: MediaCommand) {
         if let Some(m) = self.media.get(&call) {
-            let _ = m.commands.send(command);
+            m.send(command);
         }
     }
 
@@ -288,14 +287,12 @@ impl Shell {
                     }
                 },
                 Output::MediaStart { call, port, params } => {
-                    match media::spawn(
+                    match self.media_pool.spawn(
                         call,
                         self.bind,
                         port,
                         params,
                         engine.prompts().clone(),
-                        self.events.clone(),
-                        self.totals.clone(),
                     ) {
                         Ok(handle) => {
                             self.media.insert(call, handle);

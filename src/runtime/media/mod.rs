@@ -1,0 +1,245 @@
+//! Calls' RTP on a few media worker threads (one per core by default),
+//! each a plain OS thread that owns many calls' sockets and pure
+//! [`MediaSession`]s and sleeps on epoll until a socket is readable, a
+//! command arrives, or the earliest session deadline, which a `timerfd`
+//! marks to the nanosecond (tokio's timer wheel rounds to 1 ms). Buffers
+//! belong to the worker; nothing is allocated per packet.
+//!
+//! The engine shell sees only [`MediaPool::spawn`], [`MediaHandle`] and
+//! [`MediaCommand`]: dropping a handle closes the call's sockets, which the
+//! record writer does only once the call's record is on disk.
+
+mod timers;
+mod worker;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::engine::CallKey;
+use crate::media::prompt::{PromptId, PromptSet};
+use crate::media::session::{MediaParams, MediaStats, LATENESS_BUCKETS};
+
+use self::worker::{WorkerCommand, WorkerLink};
+use super::Event;
+
+pub enum MediaCommand {
+    Play {
+        prompt: PromptId,
+        token: u32,
+    },
+    StopPlayback,
+    Update {
+        remote: SocketAddr,
+        sending: bool,
+    },
+    /// Record the caller into this WAV file.
+    Record {
+        path: PathBuf,
+        max_length: Duration,
+        end_silence: Duration,
+    },
+    StopRecording,
+    /// The leg to an agent: its own socket and session, on the same worker
+    /// as the caller's.
+    AddLeg {
+        socket: UdpSocket,
+        params: MediaParams,
+    },
+    /// Play a prompt on the agent leg (the whisper).
+    PlayLeg(PromptId),
+    /// Relay audio and telephone-events between the two legs.
+    Bridge,
+    RemoveLeg,
+}
+
+/// Media counters summed over every finished call, for the shutdown report
+/// and benchmarks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MediaTotals {
+    pub calls: u64,
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub packets_invalid: u64,
+    pub resyncs: u64,
+    /// Sends late by [i*250, (i+1)*250) µs; the last bucket is everything beyond.
+    pub lateness_hist: [u64; LATENESS_BUCKETS],
+}
+
+impl MediaTotals {
+    pub(crate) fn add(&mut self, s: &MediaStats) {
+        self.calls += 1;
+        self.packets_sent += s.packets_sent;
+        self.packets_received += s.packets_received;
+        self.packets_invalid += s.packets_invalid;
+        self.resyncs += s.resyncs as u64;
+        for (t, n) in self.lateness_hist.iter_mut().zip(s.lateness_hist) {
+            *t += n as u64;
+        }
+    }
+
+    /// The send-lateness percentile `p` (0..=100), in µs (bucket upper edge).
+    pub fn lateness_percentile_us(&self, p: f64) -> u64 {
+        let total: u64 = self.lateness_hist.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let target = (total as f64 * p / 100.0).ceil() as u64;
+        let mut seen = 0;
+        for (i, n) in self.lateness_hist.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return (i as u64 + 1) * 250;
+            }
+        }
+        LATENESS_BUCKETS as u64 * 250
+    }
+}
+
+pub type SharedTotals = Arc<Mutex<MediaTotals>>;
+
+/// One call's media on its worker. Dropping the handle ends the call's
+/// media and closes its sockets.
+pub struct MediaHandle {
+    id: u64,
+    worker: Arc<WorkerLink>,
+}
+
+impl MediaHandle {
+    pub fn send(&self, command: MediaCommand) {
+        self.worker.send(WorkerCommand::Call {
+            id: self.id,
+            command,
+        });
+    }
+}
+
+impl Drop for MediaHandle {
+    fn drop(&mut self) {
+        self.worker.send(WorkerCommand::Close { id: self.id });
+    }
+}
+
+/// Binds an RTP socket for a call leg.
+pub fn bind(bind: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddr::new(bind, port))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// The media worker threads, and where the next call goes.
+pub struct MediaPool {
+    workers: Vec<Arc<WorkerLink>>,
+    /// Where the least-loaded search starts, so ties go round-robin.
+    cursor: AtomicUsize,
+    next_id: AtomicU64,
+    totals: SharedTotals,
+}
+
+impl MediaPool {
+    /// Starts `workers` threads (0: one per core). Must be called inside
+    /// the tokio runtime: recordings are written on its blocking pool.
+    pub fn start(workers: usize, events: mpsc::UnboundedSender<Event>) -> std::io::Result<Self> {
+        let count = match workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let totals = SharedTotals::default();
+        let runtime = tokio::runtime::Handle::current();
+        let workers = (0..count)
+            .map(|i| worker::start(i, events.clone(), totals.clone(), runtime.clone()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(MediaPool {
+            workers,
+            cursor: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            totals,
+        })
+    }
+
+    /// Opens the RTP port for a call and hands it to the least-loaded
+    /// worker. Binding happens here, so a port in use fails at once.
+    pub fn spawn(
+        &self,
+        call: CallKey,
+        bind: IpAddr,
+        port: u16,
+        params: MediaParams,
+        prompts: Arc<PromptSet>,
+    ) -> std::io::Result<MediaHandle> {
+        let socket = self::bind(bind, port)?;
+        let loads: Vec<usize> = self.workers.iter().map(|w| w.load()).collect();
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let worker = self.workers[pick_worker(&loads, start)].clone();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        worker.open(WorkerCommand::Open {
+            id,
+            call,
+            socket,
+            params,
+            prompts,
+        });
+        Ok(MediaHandle { id, worker })
+    }
+
+    /// Counters of every call whose media has ended.
+    pub fn totals(&self) -> MediaTotals {
+        self.totals.lock().map(|t| *t).unwrap_or_default()
+    }
+}
+
+/// The worker with the fewest calls; among equals, the first at or after
+/// `start` (mod the count), so that a rising `start` spreads ties
+/// round-robin.
+fn pick_worker(loads: &[usize], start: usize) -> usize {
+    let n = loads.len();
+    (0..n)
+        .map(|k| (start + k) % n)
+        .min_by_key(|&i| loads[i])
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_least_loaded_worker() {
+        // Worker 2 has 1 call, the others 3 or 5: it wins from any start.
+        for start in 0..8 {
+            assert_eq!(pick_worker(&[3, 5, 1, 3], start), 2);
+        }
+    }
+
+    #[test]
+    fn ties_go_round_robin() {
+        // Equal loads: the search starts at `start % 3`, which wins.
+        let picks: Vec<usize> = (0..6).map(|s| pick_worker(&[4, 4, 4], s)).collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
+        // Workers 1 and 3 tie at 2 calls: from start 2 the first of them
+        // met is 3 (order 2, 3, 0, 1); from start 0 it is 1.
+        assert_eq!(pick_worker(&[5, 2, 7, 2], 2), 3);
+        assert_eq!(pick_worker(&[5, 2, 7, 2], 0), 1);
+    }
+
+    #[test]
+    fn a_burst_of_calls_spreads_evenly() {
+        // Assigning 10 calls to 3 empty workers, counting each as it is
+        // placed, gives loads 4, 3, 3 (10 = 3 + 3 + 3 + 1).
+        let mut loads = [0usize; 3];
+        for start in 0..10 {
+            let w = pick_worker(&loads, start);
+            loads[w] += 1;
+        }
+        assert_eq!(loads, [4, 3, 3]);
+    }
+
+    #[test]
+    fn one_worker_takes_everything() {
+        assert_eq!(pick_worker(&[9], 41), 0);
+    }
+}
