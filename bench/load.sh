@@ -13,7 +13,8 @@
 # Ports, by environment variable (to stay clear of others on the machine):
 #   SIP_PORT (5090) the engine's SIP, SIPP_PORT (5071) SIPp's SIP,
 #   SIPP_MEDIA_PORT (16000) SIPp's media, RTP_MIN..RTP_MAX (20000..39999)
-#   the engine's RTP. MEDIA_WORKERS (0 = one per core) sets [media] workers.
+#   the engine's RTP. MEDIA_WORKERS (0 = one per core) sets [media] workers,
+#   REALTIME_PRIORITY (0 = off) [media] realtime_priority.
 #   CAPTURE=1 captures the engine's RTP for the whole run, from the calls
 #   whose SSRC ends in 5 zero bits (1 in 32, to keep dumpcap's own load
 #   small), and reports the send intervals per stream
@@ -30,6 +31,7 @@ SIPP_MEDIA_PORT=${SIPP_MEDIA_PORT:-16000}
 RTP_MIN=${RTP_MIN:-20000}
 RTP_MAX=${RTP_MAX:-39999}
 MEDIA_WORKERS=${MEDIA_WORKERS:-0}
+REALTIME_PRIORITY=${REALTIME_PRIORITY:-0}
 CAPTURE=${CAPTURE:-0}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +48,7 @@ sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^port_min = .*/port_min = $RTP_MIN/" \
     -e "s/^port_max = .*/port_max = $RTP_MAX/" \
     -e "s/^workers = .*/workers = $MEDIA_WORKERS/" \
+    -e "s/^realtime_priority = .*/realtime_priority = $REALTIME_PRIORITY/" \
     -e "s/^max_calls = .*/max_calls = $((CONCURRENT * 4))/" \
     -e "s/^max_calls_per_second = .*/max_calls_per_second = $((RATE * 4))/" \
     -e "s/^answer_after = .*/answer_after = \"500ms\"/" \
@@ -55,6 +58,7 @@ sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
 
 RUST_LOG=warn,hotline::runtime=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
 engine=$!
+echo $engine > "$work/engine.pid"
 sleep 1
 kill -0 $engine || { cat "$work/engine.log"; exit 1; }
 
@@ -89,6 +93,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 wait $sipp_pid && sipp_rc=0 || sipp_rc=$?
 end=$(date +%s.%N)
 cpu1=$(ticks $engine)
+# Time the media threads were runnable but waiting for a CPU (schedstat's
+# second field, ns), summed: CPU contention shows here.
+media_wait_ms=0
+for t in /proc/$engine/task/*; do
+  case "$(cat "$t/comm")" in media-*)
+    media_wait_ms=$(( media_wait_ms + $(awk '{print int($2 / 1000000)}' "$t/schedstat") ));;
+  esac
+done
 kill -TERM $engine
 wait $engine || true
 if [ "$CAPTURE" = 1 ]; then
@@ -112,12 +124,12 @@ cpu_pct=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $elapsed" | bc)
 expected_rtp=$(( TOTAL * HOLD_MS / 20 ))
 
 cat <<REPORT
-calls: $TOTAL placed, $CONCURRENT at once, hold ${HOLD_MS} ms, rate $RATE/s (sipp exit $sipp_rc)
+calls: $TOTAL placed, $CONCURRENT at once, hold ${HOLD_MS} ms, rate $RATE/s (sipp exit $sipp_rc); media workers $MEDIA_WORKERS, realtime priority $REALTIME_PRIORITY
 successful: $success   failed: $failed
 records: $records written, $hangups caller_hangup
 engine CPU: ${cpu_pct}% of one core over ${elapsed}s
 engine peak RSS: $((peak_rss / 1024)) MiB ($((peak_rss / CONCURRENT)) KiB per concurrent call, including the process's base)
-load average before / after: $load_before / $load_after
+load average before / after: $load_before / $load_after; media threads waited $media_wait_ms ms for a CPU
 RTP sent: $(field rtp_sent) packets (about $expected_rtp expected from hold times), resyncs $(field rtp_resyncs)
 RTP send lateness: p50 <= $(field send_late_p50_us) us, p99 <= $(field send_late_p99_us) us
 work dir: $work

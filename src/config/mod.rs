@@ -107,6 +107,11 @@ pub struct MediaConfig {
     /// Media worker threads; 0 means one per core.
     #[serde(default)]
     pub workers: usize,
+    /// 1..=99: run the media workers under SCHED_FIFO at this priority
+    /// (needs CAP_SYS_NICE), so that other busy processes on the machine
+    /// cannot delay RTP. 0: normal scheduling.
+    #[serde(default)]
+    pub realtime_priority: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -381,6 +386,12 @@ impl Config {
                 min.get_ref(),
                 max.get_ref(),
                 line_of(max.span())
+            )));
+        }
+        if config.media.realtime_priority > 99 {
+            return Err(invalid(format!(
+                "media.realtime_priority ({}) must be 0 (off) or 1..=99",
+                config.media.realtime_priority
             )));
         }
         if config.sip.listen.is_empty() {

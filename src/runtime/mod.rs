@@ -130,7 +130,11 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         media: HashMap::new(),
         writer: Some(writer),
         bind: config.media.bind_address,
-        media_pool: MediaPool::start(config.media.workers, events_tx.clone())
+        media_pool: MediaPool::start(
+            config.media.workers,
+            config.media.realtime_priority,
+            events_tx.clone(),
+        )
             .context("starting the media workers")?,
         messages_dir,
     };

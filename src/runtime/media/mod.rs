@@ -141,9 +141,14 @@ pub struct MediaPool {
 }
 
 impl MediaPool {
-    /// Starts `workers` threads (0: one per core). Must be called inside
-    /// the tokio runtime: recordings are written on its blocking pool.
-    pub fn start(workers: usize, events: mpsc::UnboundedSender<Event>) -> std::io::Result<Self> {
+    /// Starts `workers` threads (0: one per core), under SCHED_FIFO at
+    /// `realtime_priority` if not 0. Must be called inside the tokio
+    /// runtime: recordings are written on its blocking pool.
+    pub fn start(
+        workers: usize,
+        realtime_priority: u8,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> std::io::Result<Self> {
         let count = match workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -151,7 +156,15 @@ impl MediaPool {
         let totals = SharedTotals::default();
         let runtime = tokio::runtime::Handle::current();
         let workers = (0..count)
-            .map(|i| worker::start(i, events.clone(), totals.clone(), runtime.clone()))
+            .map(|i| {
+                worker::start(
+                    i,
+                    realtime_priority,
+                    events.clone(),
+                    totals.clone(),
+                    runtime.clone(),
+                )
+            })
             .collect::<std::io::Result<Vec<_>>>()?;
         Ok(MediaPool {
             workers,
