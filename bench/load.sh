@@ -87,6 +87,7 @@ peak_rss=0
 while kill -0 $sipp_pid 2>/dev/null; do
   rss=$(awk '/VmRSS/ {print $2}' /proc/$engine/status)
   [ "$rss" -gt "$peak_rss" ] && peak_rss=$rss
+  sipp_ticks=$(ticks $sipp_pid 2>/dev/null || echo "${sipp_ticks:-0}")
   sleep 0.5
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -127,11 +128,11 @@ cat <<REPORT
 calls: $TOTAL placed, $CONCURRENT at once, hold ${HOLD_MS} ms, rate $RATE/s (sipp exit $sipp_rc); media workers $MEDIA_WORKERS, realtime priority $REALTIME_PRIORITY
 successful: $success   failed: $failed
 records: $records written, $hangups caller_hangup
-engine CPU: ${cpu_pct}% of one core over ${elapsed}s
+engine CPU: ${cpu_pct}% of one core over ${elapsed}s (SIPp: $(echo "scale=1; ${sipp_ticks:-0} * 100 / $hz / $elapsed" | bc)%)
 engine peak RSS: $((peak_rss / 1024)) MiB ($((peak_rss / CONCURRENT)) KiB per concurrent call, including the process's base)
 load average before / after: $load_before / $load_after; media threads waited $media_wait_ms ms for a CPU
 RTP sent: $(field rtp_sent) packets (about $expected_rtp expected from hold times), resyncs $(field rtp_resyncs)
-RTP send lateness: p50 <= $(field send_late_p50_us) us, p99 <= $(field send_late_p99_us) us
+RTP send lateness: p50 <= $(field send_late_p50_us) us, p90 <= $(field send_late_p90_us) us, p99 <= $(field send_late_p99_us) us, p99.9 <= $(field send_late_p999_us) us
 work dir: $work
 REPORT
 if [ -f "$work/rtp.pcapng" ]; then

@@ -203,7 +203,9 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
         rtp_invalid = media.packets_invalid,
         rtp_resyncs = media.resyncs,
         send_late_p50_us = media.lateness_percentile_us(50.0),
+        send_late_p90_us = media.lateness_percentile_us(90.0),
         send_late_p99_us = media.lateness_percentile_us(99.0),
+        send_late_p999_us = media.lateness_percentile_us(99.9),
         "stopped; all records written"
     );
     Ok(())
