@@ -36,10 +36,17 @@ CAPTURE=${CAPTURE:-0}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 command -v sipp >/dev/null || { echo "sipp missing: apt-get install sip-tester" >&2; exit 2; }
-(cd "$here" && cargo build --release --quiet)
 work=$(mktemp -d /tmp/hotline-bench.XXXXXX)
-# A copy, so that another build in a shared target dir cannot swap it.
-cp "${CARGO_TARGET_DIR:-$here/target}/release/hotline" "$work/hotline"
+# HOTLINE_BIN and CONFIG run another build (an older one, to compare) with
+# its own default config; the engine is copied, so that another build in a
+# shared target dir cannot swap it mid-run.
+if [ -n "${HOTLINE_BIN:-}" ]; then
+  cp "$HOTLINE_BIN" "$work/hotline"
+else
+  (cd "$here" && cargo build --release --quiet)
+  cp "${CARGO_TARGET_DIR:-$here/target}/release/hotline" "$work/hotline"
+fi
+config_template=${CONFIG:-$here/config/default.toml}
 bin="$work/hotline"
 trap 'kill $engine ${capture_pid:-} 2>/dev/null || true' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -54,7 +61,7 @@ sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^answer_after = .*/answer_after = \"500ms\"/" \
     -e "s|^dir = \"var/cdr\"|dir = \"cdr\"|" \
     -e "s/^inactivity_timeout = .*/inactivity_timeout = \"120s\"/" \
-    "$here/config/default.toml" > "$work/bench.toml"
+    "$config_template" > "$work/bench.toml"
 
 RUST_LOG=warn,hotline::runtime=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
 engine=$!

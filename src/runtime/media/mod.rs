@@ -255,4 +255,103 @@ mod tests {
     fn one_worker_takes_everything() {
         assert_eq!(pick_worker(&[9], 41), 0);
     }
+
+    use crate::media::g711::Codec;
+    use crate::media::prompt::Prompt;
+    use crate::media::session::MediaEvent;
+
+    /// A port free now (the OS picks it; the socket is closed again).
+    fn free_port() -> u16 {
+        UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("probe port")
+            .port()
+    }
+
+    fn params(remote: SocketAddr) -> MediaParams {
+        MediaParams {
+            codec: Codec::Pcmu,
+            telephone_event: Some(101),
+            remote,
+            ssrc: 0x5eed,
+            initial_seq: 100,
+            initial_timestamp: 8000,
+            inactivity_timeout: Duration::from_secs(60),
+            speech_threshold_dbfs: -35.0,
+            speech_frames: 6,
+            inband_dtmf: false,
+        }
+    }
+
+    /// A real worker end to end: paced RTP to a socket of ours, a prompt's
+    /// end reported through the event channel, and the port released once
+    /// the handle is dropped.
+    #[test]
+    fn worker_plays_reports_and_releases_the_port() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _guard = runtime.enter();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let pool = MediaPool::start(2, 0, events_tx).expect("pool");
+        let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
+        phone
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("timeout");
+        let mut prompts = PromptSet::default();
+        // 3 frames of 160 samples: 60 ms of audio.
+        let prompt = prompts.insert(Prompt::from_samples("p", &[4000; 480]));
+        let port = free_port();
+        let handle = pool
+            .spawn(
+                7,
+                "127.0.0.1".parse().expect("ip"),
+                port,
+                params(phone.local_addr().expect("addr")),
+                Arc::new(prompts),
+            )
+            .expect("spawn");
+        // The port is held while the call lives.
+        assert!(bind("127.0.0.1".parse().expect("ip"), port).is_err());
+        handle.send(MediaCommand::Play { prompt, token: 9 });
+
+        // 10 packets in a row: sequence numbers +1 and timestamps +160
+        // (one 20 ms frame at 8 kHz) each, from the call's port.
+        let mut buf = [0u8; 512];
+        let mut last: Option<(u16, u32)> = None;
+        for _ in 0..10 {
+            let (n, from) = phone.recv_from(&mut buf).expect("RTP within 2 s");
+            assert_eq!(from.port(), port);
+            assert_eq!(n, 12 + 160);
+            let seq = u16::from_be_bytes([buf[2], buf[3]]);
+            let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+            if let Some((s, t)) = last {
+                assert_eq!(seq, s.wrapping_add(1));
+                assert_eq!(ts, t.wrapping_add(160));
+            }
+            last = Some((seq, ts));
+        }
+        let finished = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(2), events_rx.recv()).await
+        });
+        match finished {
+            Ok(Some(Event::Media {
+                call: 7,
+                event: MediaEvent::PlaybackFinished { prompt: p, token: 9 },
+            })) => assert_eq!(p, prompt),
+            _ => panic!("no PlaybackFinished for call 7"),
+        }
+
+        drop(handle);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while bind("127.0.0.1".parse().expect("ip"), port).is_err() {
+            assert!(std::time::Instant::now() < deadline, "port {port} still held");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Its totals are in once it is closed: at least the 10 packets seen.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while pool.totals().calls < 1 {
+            assert!(std::time::Instant::now() < deadline, "call not counted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.totals().packets_sent >= 10);
+    }
 }

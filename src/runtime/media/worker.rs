@@ -56,17 +56,28 @@ pub enum WorkerCommand {
     },
 }
 
-/// The shell's end of a worker.
+/// The shell's end of a worker. When the last one goes (the pool and every
+/// call's handle), the worker thread ends.
 pub struct WorkerLink {
-    tx: std_mpsc::Sender<WorkerCommand>,
+    /// Taken only on drop.
+    tx: Option<std_mpsc::Sender<WorkerCommand>>,
     waker: Waker,
     /// Calls opened on this worker and not yet closed.
-    load: AtomicUsize,
+    load: Arc<AtomicUsize>,
+}
+
+impl Drop for WorkerLink {
+    fn drop(&mut self) {
+        // Close the channel first, so that the woken worker sees it closed.
+        self.tx.take();
+        let _ = self.waker.wake();
+    }
 }
 
 impl WorkerLink {
     pub fn send(&self, command: WorkerCommand) {
-        if self.tx.send(command).is_ok() {
+        let Some(tx) = &self.tx else { return };
+        if tx.send(command).is_ok() {
             if let Err(e) = self.waker.wake() {
                 warn!(error = %e, "cannot wake a media worker");
             }
@@ -102,10 +113,11 @@ pub fn start(
     poll.registry()
         .register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
     let (tx, rx) = std_mpsc::channel();
+    let load = Arc::new(AtomicUsize::new(0));
     let link = Arc::new(WorkerLink {
-        tx,
+        tx: Some(tx),
         waker,
-        load: AtomicUsize::new(0),
+        load: load.clone(),
     });
     let mut worker = Worker {
         poll,
@@ -116,7 +128,7 @@ pub fn start(
         ids: HashMap::new(),
         timers: TimerHeap::default(),
         rx,
-        link: link.clone(),
+        load,
         out: Outlet {
             events,
             runtime,
@@ -163,7 +175,8 @@ struct Worker {
     ids: HashMap<u64, usize>,
     timers: TimerHeap,
     rx: std_mpsc::Receiver<WorkerCommand>,
-    link: Arc<WorkerLink>,
+    /// The link's count of calls, lowered as calls close.
+    load: Arc<AtomicUsize>,
     out: Outlet,
     send_buf: [u8; 512],
     recv_buf: [u8; 2048],
@@ -321,7 +334,7 @@ impl Worker {
             let _ = registry.deregister(&mut leg_socket);
         }
         self.free.push(slot);
-        self.link.load.fetch_sub(1, Ordering::Relaxed);
+        self.load.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn command(&mut self, slot: usize, command: MediaCommand) {
