@@ -494,6 +494,26 @@ mod tests {
     }
 
     #[test]
+    fn media_workers_and_realtime_priority() {
+        let config = Config::parse(DEFAULT_TOML, "x.toml", Path::new(".")).expect("default");
+        // The defaults: one worker per core, normal scheduling.
+        assert_eq!(config.media.workers, 0);
+        assert_eq!(config.media.realtime_priority, 0);
+        let text = DEFAULT_TOML
+            .replace("workers = 0", "workers = 3")
+            .replace("realtime_priority = 0", "realtime_priority = 99");
+        let config = Config::parse(&text, "x.toml", Path::new(".")).expect("99 is allowed");
+        assert_eq!(config.media.workers, 3);
+        assert_eq!(config.media.realtime_priority, 99);
+        // SCHED_FIFO priorities stop at 99.
+        let text = DEFAULT_TOML.replace("realtime_priority = 0", "realtime_priority = 100");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("media.realtime_priority (100)"), "{msg}");
+    }
+
+    #[test]
     fn port_range_checked_with_lines() {
         let text = DEFAULT_TOML.replace("port_min = 20000", "port_min = 40000");
         let msg = Config::parse(&text, "x.toml", Path::new("."))

@@ -135,7 +135,7 @@ pub async fn run(setup: Setup) -> anyhow::Result<()> {
             config.media.realtime_priority,
             events_tx.clone(),
         )
-            .context("starting the media workers")?,
+        .context("starting the media workers")?,
         messages_dir,
     };
 

@@ -102,10 +102,7 @@ impl Ports {
             n,
             offset,
             sip: offset + 15060 + n,
-            rtp: (
-                offset + 30000 + n * 50,
-                offset + 30000 + n * 50 + 49,
-            ),
+            rtp: (offset + 30000 + n * 50, offset + 30000 + n * 50 + 49),
         }
     }
 

@@ -335,7 +335,11 @@ mod tests {
         match finished {
             Ok(Some(Event::Media {
                 call: 7,
-                event: MediaEvent::PlaybackFinished { prompt: p, token: 9 },
+                event:
+                    MediaEvent::PlaybackFinished {
+                        prompt: p,
+                        token: 9,
+                    },
             })) => assert_eq!(p, prompt),
             _ => panic!("no PlaybackFinished for call 7"),
         }
@@ -343,7 +347,10 @@ mod tests {
         drop(handle);
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while bind("127.0.0.1".parse().expect("ip"), port).is_err() {
-            assert!(std::time::Instant::now() < deadline, "port {port} still held");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "port {port} still held"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         // Its totals are in once it is closed: at least the 10 packets seen.

@@ -35,8 +35,9 @@ impl TimerHeap {
         self.heap.push(Reverse((at, self.seq, slot)));
         if self.heap.len() > 2 * self.live + 64 {
             let current = &self.current;
-            self.heap
-                .retain(|Reverse((_, seq, slot))| matches!(current[*slot], Some((_, s)) if s == *seq));
+            self.heap.retain(
+                |Reverse((_, seq, slot))| matches!(current[*slot], Some((_, s)) if s == *seq),
+            );
         }
     }
 

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustix::time::Timespec;
 use rustix::time::{
     timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags,
 };
-use rustix::time::Timespec;
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -298,10 +298,10 @@ impl Worker {
             self.calls.len() - 1
         });
         let mut socket = UdpSocket::from_std(socket);
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut socket, Token(2 * slot), Interest::READABLE)
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut socket, Token(2 * slot), Interest::READABLE)
         {
             // The call still sends its prompts; it cannot hear the caller.
             warn!(error = %e, "cannot watch an RTP socket");
@@ -357,11 +357,11 @@ impl Worker {
             MediaCommand::StopRecording => session.stop_recording(RecordingEnd::Pound),
             MediaCommand::AddLeg { socket, params } => {
                 let mut socket = UdpSocket::from_std(socket);
-                if let Err(e) =
-                    self.poll
-                        .registry()
-                        .register(&mut socket, Token(2 * slot + 1), Interest::READABLE)
-                {
+                if let Err(e) = self.poll.registry().register(
+                    &mut socket,
+                    Token(2 * slot + 1),
+                    Interest::READABLE,
+                ) {
                     warn!(error = %e, "cannot watch the agent leg's RTP socket");
                 }
                 let leg = MediaSession::new(Instant::now(), session.prompts().clone(), params);
