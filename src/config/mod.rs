@@ -113,6 +113,14 @@ pub struct MediaConfig {
     /// telephone-event), `always` or `off`.
     #[serde(default)]
     pub inband_dtmf: InbandDtmf,
+    /// Media worker threads; 0 means one per core.
+    #[serde(default)]
+    pub workers: usize,
+    /// 1..=99: run the media workers under SCHED_FIFO at this priority
+    /// (needs CAP_SYS_NICE), so that other busy processes on the machine
+    /// cannot delay RTP. 0: normal scheduling.
+    #[serde(default)]
+    pub realtime_priority: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -494,6 +502,12 @@ impl Config {
                 line_of(max.span())
             )));
         }
+        if config.media.realtime_priority > 99 {
+            return Err(invalid(format!(
+                "media.realtime_priority ({}) must be 0 (off) or 1..=99",
+                config.media.realtime_priority
+            )));
+        }
         if config.sip.listen.is_empty() {
             return Err(invalid("sip.listen: give at least one address".into()));
         }
@@ -623,6 +637,26 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(msg.contains("api.service_level_target"), "{msg}");
+    }
+
+    #[test]
+    fn media_workers_and_realtime_priority() {
+        let config = Config::parse(DEFAULT_TOML, "x.toml", Path::new(".")).expect("default");
+        // The defaults: one worker per core, normal scheduling.
+        assert_eq!(config.media.workers, 0);
+        assert_eq!(config.media.realtime_priority, 0);
+        let text = DEFAULT_TOML
+            .replace("workers = 0", "workers = 3")
+            .replace("realtime_priority = 0", "realtime_priority = 99");
+        let config = Config::parse(&text, "x.toml", Path::new(".")).expect("99 is allowed");
+        assert_eq!(config.media.workers, 3);
+        assert_eq!(config.media.realtime_priority, 99);
+        // SCHED_FIFO priorities stop at 99.
+        let text = DEFAULT_TOML.replace("realtime_priority = 0", "realtime_priority = 100");
+        let msg = Config::parse(&text, "x.toml", Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(msg.contains("media.realtime_priority (100)"), "{msg}");
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub enum Output {
     },
     /// A voice message is on disk: append it to the message index.
     MessageSaved(Box<MessageRecord>),
-    /// Open a second RTP socket on `port` in the call's media task, for
+    /// Open a second RTP socket on `port` beside the call's media, for
     /// the leg to an agent.
     MediaAddLeg {
         call: CallKey,

@@ -25,7 +25,7 @@ use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::setup::Setup;
 
 use self::cdr_writer::{CdrWriter, Job};
-use self::media::{LiveRtp, MediaCommand, MediaHandle, SharedTotals};
+use self::media::{LiveRtp, MediaCommand, MediaHandle, MediaPool};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -153,9 +153,14 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         writer: Some(writer),
         events: events_tx.clone(),
         bind: config.media.bind_address,
-        totals: SharedTotals::default(),
-        rtp,
         live_version,
+        media_pool: MediaPool::start(
+            config.media.workers,
+            config.media.realtime_priority,
+            events_tx.clone(),
+            rtp,
+        )
+        .context("starting the media workers")?,
         messages_dir,
     };
 
@@ -202,7 +207,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
     // Records are durable once the writer finishes; only then are the
-    // calls' media tasks released, and a message being left is saved.
+    // calls' media released, and a message being left is saved.
     if let Some(writer) = shell.writer.take() {
         writer.finish();
     }
@@ -227,9 +232,9 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             }
         }
     }
-    // Media tasks report their totals as they end.
+    // Media workers add a call's totals when its handle is dropped.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let media = shell.totals.lock().map(|t| *t).unwrap_or_default();
+    let media = shell.media_pool.totals();
     let c = engine.counters;
     info!(
         calls_offered = c.calls_offered,
@@ -242,7 +247,9 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         rtp_invalid = media.packets_invalid,
         rtp_resyncs = media.resyncs,
         send_late_p50_us = media.lateness_percentile_us(50.0),
+        send_late_p90_us = media.lateness_percentile_us(90.0),
         send_late_p99_us = media.lateness_percentile_us(99.0),
+        send_late_p999_us = media.lateness_percentile_us(99.9),
         "stopped; all records written"
     );
     Ok(())
@@ -279,13 +286,12 @@ struct Shell {
     media: HashMap<CallKey, MediaHandle>,
     /// Taken at shutdown, once everything is written.
     writer: Option<CdrWriter>,
+    /// Back to the engine task (messages released once records are durable).
     events: mpsc::UnboundedSender<Event>,
     bind: std::net::IpAddr,
-    totals: SharedTotals,
-    /// RTP counters for /metrics, kept by the media tasks.
-    rtp: Arc<LiveRtp>,
     /// The engine's live-figures version, watched by wallboards' streams.
     live_version: watch::Sender<u64>,
+    media_pool: MediaPool,
     messages_dir: std::path::PathBuf,
 }
 
@@ -359,7 +365,7 @@ impl Shell {
 
     fn command(&self, call: CallKey, command: MediaCommand) {
         if let Some(m) = self.media.get(&call) {
-            let _ = m.commands.send(command);
+            m.send(command);
         }
     }
 
@@ -440,17 +446,12 @@ impl Shell {
             }
             Output::Transmit { peer, data } => self.transmit(peer, data).await,
             Output::MediaStart { call, port, params } => {
-                match media::spawn(
+                match self.media_pool.spawn(
                     call,
                     self.bind,
                     port,
                     params,
                     engine.call_prompts(call),
-                    self.events.clone(),
-                    media::MediaCounters {
-                        totals: self.totals.clone(),
-                        live: self.rtp.clone(),
-                    },
                 ) {
                     Ok(handle) => {
                         self.media.insert(call, handle);

@@ -79,9 +79,15 @@ pub fn skip_or_fail(why: &str) {
 /// | SIPp k SIP | 15160 + 100k + n |
 /// | SIPp k control | 15460 + 100k + n |
 /// | media | 16000 + 20n .. + 19 (SIPp k: + 6k, + 6k + 2; its SDP: + 6k + 4) |
+///
+/// `HOTLINE_TEST_PORT_OFFSET` (default 0) shifts every one of these ports,
+/// so that two people can run the suites on one machine at once (e.g.
+/// `HOTLINE_TEST_PORT_OFFSET=3000`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
     pub n: u16,
+    /// Added to every port (`HOTLINE_TEST_PORT_OFFSET`).
+    pub offset: u16,
     /// The engine's SIP port (UDP and TCP).
     pub sip: u16,
     /// The engine's RTP port range.
@@ -104,10 +110,12 @@ pub struct PortBlock {
 impl Ports {
     pub fn new(n: u16) -> Ports {
         assert!((1..=39).contains(&n));
+        let offset = port_offset();
         Ports {
             n,
-            sip: 15060 + n,
-            rtp: (30000 + n * 50, 30000 + n * 50 + 49),
+            offset,
+            sip: offset + 15060 + n,
+            rtp: (offset + 30000 + n * 50, offset + 30000 + n * 50 + 49),
             block: None,
         }
     }
@@ -116,6 +124,7 @@ impl Ports {
     pub fn block(n: u16, sip: u16, rtp: (u16, u16), block: PortBlock) -> Ports {
         Ports {
             n,
+            offset: 0,
             sip,
             rtp,
             block: Some(block),
@@ -137,10 +146,10 @@ impl Ports {
                 sdp: media + 4,
             };
         }
-        let media = 16000 + self.n * 20 + 6 * k;
+        let media = self.offset + 16000 + self.n * 20 + 6 * k;
         SippPorts {
-            sip: 15160 + 100 * k + self.n,
-            control: 15460 + 100 * k + self.n,
+            sip: self.offset + 15160 + 100 * k + self.n,
+            control: self.offset + 15460 + 100 * k + self.n,
             media,
             sdp: media + 4,
         }
@@ -150,7 +159,7 @@ impl Ports {
     pub fn api(&self) -> u16 {
         match self.block {
             Some(b) => b.api,
-            None => 18000 + self.n,
+            None => self.offset + 18000 + self.n,
         }
     }
 
@@ -158,9 +167,26 @@ impl Ports {
     pub fn caller_rtp(&self) -> u16 {
         match self.block {
             Some(b) => b.media + 18,
-            None => 16000 + self.n * 20 + 18,
+            None => self.offset + 16000 + self.n * 20 + 18,
         }
     }
+}
+
+/// `HOTLINE_TEST_PORT_OFFSET`, checked so that no port passes 65535 (the
+/// highest base port is 32000, the top of test 39's RTP range).
+fn port_offset() -> u16 {
+    let Ok(text) = std::env::var("HOTLINE_TEST_PORT_OFFSET") else {
+        return 0;
+    };
+    let offset: u16 = text
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("HOTLINE_TEST_PORT_OFFSET={text:?}: {e}"));
+    assert!(
+        offset <= 65535 - 32000,
+        "HOTLINE_TEST_PORT_OFFSET={offset} puts ports past 65535"
+    );
+    offset
 }
 
 #[derive(Debug, Clone, Copy)]
