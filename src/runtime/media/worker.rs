@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::engine::CallKey;
-use crate::media::prompt::PromptSet;
+use crate::media::prompt::{PromptSet, FRAME};
 use crate::media::session::{MediaEvent, MediaParams, MediaSession, RecordingEnd};
 
 use super::timers::TimerHeap;
@@ -37,6 +37,12 @@ const TIMER: Token = Token(usize::MAX - 1);
 /// worker at 2,000 calls) than the sends themselves. This bounds the added
 /// lateness to 200 µs, well inside the 2 ms budget.
 const COALESCE: Duration = Duration::from_micros(200);
+
+/// The 20 ms frame cycle cut into slots of 250 µs, for spreading the calls'
+/// send phases.
+const PHASE_SLOTS: usize = 80;
+const PHASE_WIDTH: Duration = Duration::from_micros(250);
+const _: () = assert!(PHASE_WIDTH.as_nanos() * PHASE_SLOTS as u128 == FRAME.as_nanos());
 
 /// What the shell sends a worker.
 pub enum WorkerCommand {
@@ -128,6 +134,8 @@ pub fn start(
         free: Vec::new(),
         ids: HashMap::new(),
         timers: TimerHeap::default(),
+        phases: [0; PHASE_SLOTS],
+        epoch: Instant::now(),
         rx,
         load,
         out: Outlet {
@@ -150,6 +158,8 @@ pub fn start(
 
 struct Call {
     key: CallKey,
+    /// Its send phase's slot in `Worker::phases`.
+    phase: usize,
     socket: UdpSocket,
     session: MediaSession,
     recording_path: Option<PathBuf>,
@@ -188,6 +198,16 @@ struct Worker {
     free: Vec<usize>,
     ids: HashMap<u64, usize>,
     timers: TimerHeap,
+    /// Calls per send-phase slot. A call's frames go out at a fixed phase
+    /// of the 20 ms cycle, set by its first frame. Calls arrive in bursts
+    /// (a SIP burst, a load generator's tick), and calls started together
+    /// would all send at the same instant: hundreds of sends queued behind
+    /// each other make the last ones late, then the thread idles. Each new
+    /// call starts in the least crowded slot instead, so the work is flat
+    /// over the cycle.
+    phases: [u32; PHASE_SLOTS],
+    /// The origin of the phase slots.
+    epoch: Instant,
     rx: std_mpsc::Receiver<WorkerCommand>,
     /// The link's count of calls, lowered as calls close.
     load: Arc<AtomicUsize>,
@@ -320,10 +340,19 @@ impl Worker {
             // The call still sends its prompts; it cannot hear the caller.
             warn!(error = %e, "cannot watch an RTP socket");
         }
+        // Delay the first frame (by under 20 ms) into the least crowded
+        // phase.
+        let now = Instant::now();
+        let cur = phase_slot(now.duration_since(self.epoch));
+        let delay = pick_phase(&self.phases, cur);
+        let phase = (cur + delay) % PHASE_SLOTS;
+        self.phases[phase] += 1;
+        let start = now + PHASE_WIDTH * delay as u32;
         self.calls[slot] = Some(Call {
             key,
+            phase,
             socket,
-            session: MediaSession::new(Instant::now(), prompts, params),
+            session: MediaSession::new(start, prompts, params),
             recording_path: None,
             leg: None,
             flushed: Flushed::default(),
@@ -338,6 +367,7 @@ impl Worker {
             return;
         };
         self.timers.cancel(slot);
+        self.phases[call.phase] = self.phases[call.phase].saturating_sub(1);
         // The call is over; a message being left is still kept.
         call.session.stop_recording(RecordingEnd::Hangup);
         save_recording(&mut call, &self.out);
@@ -486,6 +516,19 @@ impl Worker {
     }
 }
 
+/// The phase slot of a moment `since` the epoch.
+fn phase_slot(since: Duration) -> usize {
+    ((since.as_nanos() % FRAME.as_nanos()) / PHASE_WIDTH.as_nanos()) as usize
+}
+
+/// How many slots after `cur` the least crowded one is (the nearest among
+/// equals).
+fn pick_phase(counts: &[u32; PHASE_SLOTS], cur: usize) -> usize {
+    (0..PHASE_SLOTS)
+        .min_by_key(|&k| counts[(cur + k) % PHASE_SLOTS])
+        .unwrap_or(0)
+}
+
 /// Sets this thread's scheduling: SCHED_FIFO at `realtime_priority` if
 /// not 0, else normal scheduling with a 100 µs time slice. Since Linux
 /// 6.12 (EEVDF), a normal task with a shorter slice gets an earlier virtual
@@ -595,4 +638,50 @@ fn save_recording(call: &mut Call, out: &Outlet) {
             }
             Err(e) => warn!(error = %e, "cannot save a recorded message"),
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_slots_cut_the_frame_cycle() {
+        // 250 µs slots: 0 µs -> 0, 249 µs -> 0, 250 µs -> 1, 19,999 µs ->
+        // 79, and 20 ms wraps to 0 again; 45.3 ms is 5.3 ms into a cycle,
+        // slot 21 (5,300 / 250 = 21.2).
+        let us = Duration::from_micros;
+        assert_eq!(phase_slot(us(0)), 0);
+        assert_eq!(phase_slot(us(249)), 0);
+        assert_eq!(phase_slot(us(250)), 1);
+        assert_eq!(phase_slot(us(19_999)), 79);
+        assert_eq!(phase_slot(us(20_000)), 0);
+        assert_eq!(phase_slot(us(45_300)), 21);
+    }
+
+    #[test]
+    fn new_calls_go_to_the_least_crowded_phase() {
+        let mut counts = [2u32; PHASE_SLOTS];
+        counts[10] = 1;
+        counts[70] = 1;
+        // From slot 5, slot 10 is 5 slots on and slot 70 is 65: the nearer.
+        assert_eq!(pick_phase(&counts, 5), 5);
+        // From slot 40, slot 70 is 30 on and slot 10 is 50 (wrapping).
+        assert_eq!(pick_phase(&counts, 40), 30);
+        // All equal: no delay.
+        assert_eq!(pick_phase(&[3; PHASE_SLOTS], 17), 0);
+    }
+
+    #[test]
+    fn a_burst_of_calls_fills_every_phase_evenly() {
+        // 200 calls opened at the same instant (slot 0), each counted as it
+        // is placed: slots 0..79 get one each, then again, then 40 more:
+        // 200 = 2 x 80 + 40, so 40 slots hold 3 and 40 hold 2.
+        let mut counts = [0u32; PHASE_SLOTS];
+        for _ in 0..200 {
+            let k = pick_phase(&counts, 0);
+            counts[k] += 1;
+        }
+        assert_eq!(counts.iter().filter(|&&c| c == 3).count(), 40);
+        assert_eq!(counts.iter().filter(|&&c| c == 2).count(), 40);
+    }
 }
