@@ -918,7 +918,8 @@ fn baresip_with_instance_id_keeps_a_clean_binding() {
         !line.contains("sip.instance") && !line.contains('>'),
         "the binding's contact is not the Contact's URI: {line}"
     );
-    call_baresip(&engine, 2000);
+    // Long enough to be connected after the agent's number is announced.
+    call_baresip(&engine, 6000);
     phone.stop();
     engine.wait_for_log("agent binding removed agent=1002", Duration::from_secs(5));
     let records = engine.stop_and_read_records();
