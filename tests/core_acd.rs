@@ -21,23 +21,6 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-/// A caller answered by the demo IVR presses `key` at once.
-fn caller_presses(sim: &mut Sim, call_id: &str, key: char) -> String {
-    sim.send(&invite(call_id, "z9hG4bK-inv", Some(SDP_OFFER)));
-    sim.run_for(ms(2000));
-    let tag = sim.to_tag_for(call_id);
-    sim.send(&in_dialog("ACK", call_id, "z9hG4bK-ack", 1, &tag, None));
-    let call = *sim.media_started.last().expect("media");
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: key,
-            source: DigitSource::Rfc4733,
-        },
-    );
-    tag
-}
-
 #[test]
 fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     let mut sim = Sim::new(config(|_| {}));

@@ -9,9 +9,6 @@ use std::time::Duration;
 
 use common::*;
 use hotline::config::UtcOffset;
-use hotline::media::dtmf::DigitSource;
-use hotline::media::session::MediaEvent;
-use hotline::sip::digest::{self, Algorithm, Qop};
 use hotline::stats::{LiveSnapshot, QueueSnapshot};
 
 fn ms(n: u64) -> Duration {
@@ -22,102 +19,10 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-fn phone() -> hotline::engine::Peer {
-    hotline::engine::Peer {
-        transport: hotline::engine::Transport::Udp,
-        addr: "127.0.0.1:5081".parse().expect("addr"),
-        conn: 0,
-    }
-}
-
-fn header<'a>(msg: &'a str, name: &str) -> &'a str {
-    msg.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-        .map(str::trim)
-        .unwrap_or_default()
-}
-
-/// Agent 1001's phone registers (digest, password "secret").
-fn register(sim: &mut Sim) {
-    let reg = |cseq: u32, auth: Option<String>| {
-        format!(
-            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5081;branch=z9hG4bK-reg{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=r1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: reg-1001\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:1001@127.0.0.1:5081>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
-            auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
-        )
-    };
-    sim.send_bytes(phone(), reg(1, None).as_bytes());
-    let challenge = sim.sent.last().expect("401").text.clone();
-    let nonce = challenge
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("nonce");
-    let ha1 = digest::ha1(Algorithm::Md5, "1001", "hotline", "secret");
-    let uri = "sip:127.0.0.1:5060";
-    let response = digest::response(
-        Algorithm::Md5,
-        &ha1,
-        nonce,
-        "00000001",
-        "c0ffee",
-        Some(Qop::Auth),
-        "REGISTER",
-        uri,
-    );
-    let auth = format!(
-        "Digest username=\"1001\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
-    );
-    sim.send_bytes(phone(), reg(2, Some(auth)).as_bytes());
-    assert!(sim
-        .sent
-        .last()
-        .expect("200")
-        .text
-        .starts_with("SIP/2.0 200"));
-}
-
-/// A caller: INVITE, answered after the demo's 2 s, ACK, then `key`.
-fn caller_presses(sim: &mut Sim, call_id: &str, key: char) -> String {
-    sim.send(&invite(call_id, "z9hG4bK-inv", Some(SDP_OFFER)));
-    sim.run_for(ms(2000));
-    let tag = sim.to_tag_for(call_id);
-    sim.send(&in_dialog("ACK", call_id, "z9hG4bK-ack", 1, &tag, None));
-    let call = *sim.media_started.last().expect("media");
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: key,
-            source: DigitSource::Rfc4733,
-        },
-    );
-    tag
-}
-
-/// The agent's phone answers the engine's last INVITE with `status`.
+/// Agent 1001's phone answers the engine's last INVITE with `status`.
 fn agent_answers(sim: &mut Sim, status: u16) {
-    let inv = sim
-        .sent
-        .iter()
-        .rev()
-        .find(|s| s.peer == phone() && s.text.starts_with("INVITE "))
-        .expect("the agent was rung")
-        .text
-        .clone();
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let (ctype, body) = if status == 200 {
-        ("Content-Type: application/sdp\r\n", sdp)
-    } else {
-        ("", "")
-    };
-    let reply = format!(
-        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=agent1001\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:5081>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
-        header(&inv, "Via"),
-        header(&inv, "From"),
-        header(&inv, "To"),
-        header(&inv, "Call-ID"),
-        body.len()
-    );
-    sim.send_bytes(phone(), reply.as_bytes());
+    let inv = invite_to(sim, "1001").expect("the agent was rung");
+    answer(sim, "1001", &inv, status);
 }
 
 fn queue<'a>(snap: &'a LiveSnapshot, name: &str) -> &'a QueueSnapshot {
@@ -148,7 +53,7 @@ fn announcement(sim: &Sim) -> Duration {
 #[test]
 fn a_queued_call_is_counted_live_and_agrees_with_its_record() {
     let mut sim = Sim::new(config(|_| {}));
-    register(&mut sim);
+    register(&mut sim, "1001");
     let invite_at = sim.now;
     let tag = caller_presses(&mut sim, "c1", '2');
     let joined_at = sim.now;
@@ -243,7 +148,7 @@ fn a_queued_call_is_counted_live_and_agrees_with_its_record() {
 #[test]
 fn a_slow_answer_misses_the_service_level() {
     let mut sim = Sim::new(config(|_| {}));
-    register(&mut sim);
+    register(&mut sim, "1001");
     let tag = caller_presses(&mut sim, "c2", '2');
     sim.run_for(secs(14));
     agent_answers(&mut sim, 200);

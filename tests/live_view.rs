@@ -16,6 +16,8 @@ mod support;
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/chromium.rs"]
+mod chromium;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};

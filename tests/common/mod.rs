@@ -532,6 +532,24 @@ pub fn register_again(sim: &mut Sim, agent: &str, round: u32) {
     assert!(sim.engine.agent_registered(agent));
 }
 
+/// A caller answered by the demo IVR (after its 2 s) presses `key` at
+/// once, as RFC 4733; returns the To tag.
+pub fn caller_presses(sim: &mut Sim, call_id: &str, key: char) -> String {
+    sim.send(&invite(call_id, "z9hG4bK-inv", Some(SDP_OFFER)));
+    sim.run_for(Duration::from_millis(2000));
+    let tag = sim.to_tag_for(call_id);
+    sim.send(&in_dialog("ACK", call_id, "z9hG4bK-ack", 1, &tag, None));
+    let call = *sim.media_started.last().expect("media");
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: key,
+            source: hotline::media::dtmf::DigitSource::Rfc4733,
+        },
+    );
+    tag
+}
+
 /// The last INVITE the engine sent to `agent`'s phone.
 pub fn invite_to(sim: &Sim, agent: &str) -> Option<String> {
     sim.sent

@@ -8,7 +8,8 @@
 //! system picks a free port, read back from `DevToolsActivePort`), finds
 //! the page's WebSocket and evaluates JavaScript in it. Chromium is killed
 //! on drop. Include it with `#[path = "support/browser.rs"] mod browser;`
-//! beside `mod support;`.
+//! beside `mod support;` and `#[path = "support/chromium.rs"] mod chromium;`
+//! (which finds Chromium and holds the headless flags).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -23,18 +24,10 @@ use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-pub const CHROMIUM: &str = "/usr/bin/chromium";
-
 /// Whether Chromium is installed: missing, a skip (message on stderr), or
 /// a failure under `CI=true`.
 pub fn require_chromium() -> bool {
-    let found = Path::new(CHROMIUM).is_file();
-    if !found {
-        crate::support::skip_or_fail(&format!(
-            "{CHROMIUM} is not installed (Debian: apt-get install chromium)"
-        ));
-    }
-    found
+    crate::chromium::find().is_some()
 }
 
 /// One headless Chromium showing one page.
@@ -50,19 +43,10 @@ impl Browser {
     /// connects to the page.
     pub fn open(url: &str, width: u32, height: u32) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
-        let child = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-            ])
+        let chromium = crate::chromium::find().expect("checked by require_chromium");
+        let child = Command::new(chromium)
+            .args(crate::chromium::HEADLESS_FLAGS)
+            .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(format!("--window-size={width},{height}"))
             .arg(url)

@@ -17,6 +17,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The flags every headless run here uses. The background-networking ones
+/// matter on a closed network: without them Chromium keeps trying to reach
+/// Google's hosts.
+pub const HEADLESS_FLAGS: [&str; 9] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+];
+
 /// How long one Chromium run may take.
 pub const TIME_LIMIT: Duration = Duration::from_secs(90);
 
@@ -52,23 +67,13 @@ pub fn run(chromium: &Path, page: &Path, extra: &[String]) -> String {
         page.canonicalize().expect("page path").display()
     );
     let mut cmd = Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(&url)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(HEADLESS_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     // Its own process group, so an overrun kills its helpers too, and
     // nothing else.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
