@@ -161,21 +161,6 @@ impl SourceGuard {
         Verdict::Banned
     }
 
-    /// Bans `ip` for the flood-ban time (used for digest brute force too).
-    pub fn ban(&mut self, now: Instant, ip: IpAddr) {
-        let ip = canonical(ip);
-        let until = now + self.settings.flood_ban;
-        let source = self.sources.entry(ip).or_insert_with(|| Source {
-            invite: Bucket::full(now, 0),
-            register: Bucket::full(now, 0),
-            banned_until: None,
-            last_seen: now,
-        });
-        source.banned_until = Some(until);
-        source.last_seen = now;
-        self.bans += 1;
-    }
-
     fn sweep(&mut self, now: Instant) {
         if now.saturating_duration_since(self.last_sweep) < SWEEP_EVERY {
             return;

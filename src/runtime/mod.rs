@@ -386,18 +386,13 @@ impl Shell {
         }
     }
 
+    /// From the engine loop: UDP waits for room in the socket buffer.
     async fn transmit(&self, peer: Peer, data: Vec<u8>) {
-        match peer.transport {
-            Transport::Udp => {
-                if let Err(e) = self.udp.send_to(&data, peer.addr).await {
-                    warn!(to = %peer.addr, error = %e, "UDP send failed");
-                }
-            }
-            Transport::Tcp => {
-                if let Some(w) = self.tcp.get(&peer.conn) {
-                    let _ = w.send(data);
-                }
-            }
+        if peer.transport != Transport::Udp {
+            return self.transmit_now(peer, data);
+        }
+        if let Err(e) = self.udp.send_to(&data, peer.addr).await {
+            warn!(to = %peer.addr, error = %e, "UDP send failed");
         }
     }
 
