@@ -20,17 +20,9 @@
 //! record writer and signals. Tests drive the same machines with simulated
 //! time, so "answer within 15 s" or "wait 5 s" is checked in microseconds.
 
-pub mod acd;
-pub mod call;
-pub mod cdr;
-pub mod config;
-pub mod engine;
-pub mod media;
-pub mod messages;
-pub mod plan;
-pub mod report;
-pub mod runtime;
-pub mod setup;
-pub mod sip;
-pub mod stats;
-pub mod time;
+pub use hotline_core::{acd, call, cdr, config, engine, media, setup, sip, stats, time, voicemail};
+
+pub mod shell;
+pub mod tools;
+
+pub use tools::{plan, report};

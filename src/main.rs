@@ -8,7 +8,6 @@ use clap::{Args, Parser, Subcommand};
 use hotline::config::Config;
 use hotline::report::format::Format;
 use hotline::report::{GroupBy, Interval, UtcOffset};
-use hotline::setup::Setup;
 
 #[derive(Parser)]
 #[command(
@@ -119,7 +118,7 @@ fn run_report(args: ReportArgs) -> anyhow::Result<()> {
         to_ms: bound(&args.to, "to")?,
         target: args.target,
     };
-    let files = hotline::cdr::read::record_files(&args.paths)?;
+    let files = hotline::tools::records::record_files(&args.paths)?;
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -133,7 +132,7 @@ fn run_report(args: ReportArgs) -> anyhow::Result<()> {
         indicatif::ProgressBar::hidden()
     };
     let mut acc = Accumulator::new(settings);
-    let stats = hotline::cdr::read::for_each_record(
+    let stats = hotline::tools::records::for_each_record(
         &files,
         |done, total| {
             bar.set_length(total);
@@ -188,7 +187,7 @@ enum MessagesCommand {
 /// Loads a config file, or the embedded default.
 fn load_config(path: Option<&PathBuf>) -> Result<(Config, String), String> {
     match path {
-        Some(p) => Config::load(p)
+        Some(p) => hotline::shell::load::config(p)
             .map(|c| (c, p.display().to_string()))
             .map_err(|e| e.to_string()),
         None => Ok((Config::embedded(), "embedded default config".into())),
@@ -208,9 +207,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config } => {
-            let setup = match load_config(config.as_ref())
-                .and_then(|(c, origin)| Setup::load(c, &origin).map_err(|e| e.to_string()))
-            {
+            let setup = match load_config(config.as_ref()).and_then(|(c, origin)| {
+                hotline::shell::load::setup(c, &origin).map_err(|e| e.to_string())
+            }) {
                 Ok(s) => s,
                 Err(e) => return fail(&e),
             };
@@ -221,15 +220,15 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(&format!("cannot start runtime: {e}")),
             };
-            match runtime.block_on(hotline::runtime::run(setup, config.clone())) {
+            match runtime.block_on(hotline::shell::run(setup, config.clone())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("{e:#}")),
             }
         }
         Command::CheckConfig { file } => {
-            match load_config(Some(&file))
-                .and_then(|(c, origin)| Setup::load(c, &origin).map_err(|e| e.to_string()))
-            {
+            match load_config(Some(&file)).and_then(|(c, origin)| {
+                hotline::shell::load::setup(c, &origin).map_err(|e| e.to_string())
+            }) {
                 Ok(setup) => {
                     println!(
                         "{}: OK ({} IVR nodes, {} prompts, {} callers in the directory)",
@@ -251,12 +250,12 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e),
             };
             let dir = config.messages_dir();
-            match hotline::messages::read_index(&dir) {
+            match hotline::shell::voicemail_store::read_index(&dir) {
                 Ok((records, skipped)) => {
                     if records.is_empty() {
                         println!("no messages in {}", dir.display());
                     } else {
-                        print!("{}", hotline::messages::format_table(&records));
+                        print!("{}", hotline::tools::voicemail_list::format_table(&records));
                     }
                     if skipped > 0 {
                         eprintln!("({skipped} unreadable index lines skipped)");

@@ -4,13 +4,10 @@
 use std::path::Path;
 use std::process::Command;
 
-use hotline::config::Config;
-use hotline::setup::Setup;
-
 #[test]
 fn example_config_loads_with_prompts_from_disk() {
-    let c = Config::load(Path::new("config/example.toml")).expect("example config");
-    let setup = Setup::load(c, "config/example.toml").expect("prompts and program");
+    let c = hotline::shell::load::config(Path::new("config/example.toml")).expect("example config");
+    let setup = hotline::shell::load::setup(c, "config/example.toml").expect("prompts and program");
     assert!(setup.prompts.has_everywhere("main_menu"));
     assert!(setup.prompts.has_everywhere("beep"));
     assert!(setup.program.nodes.len() >= 10);
@@ -24,8 +21,8 @@ fn a_missing_prompt_folder_names_it() {
         .replace("dir = \"../prompts\"", "dir = \"nowhere\"");
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).expect("write");
-    let c = Config::load(&path).expect("config itself is fine");
-    let err = Setup::load(c, "c.toml")
+    let c = hotline::shell::load::config(&path).expect("config itself is fine");
+    let err = hotline::shell::load::setup(c, "c.toml")
         .err()
         .expect("prompts missing")
         .to_string();

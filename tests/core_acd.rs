@@ -537,11 +537,11 @@ fn after_an_overflow_the_wait_counts_from_the_first_queue() {
     // 10 s in complaint, then 1 s in consultation: 11 000 ms from the
     // first entry, and queued_at is that entry (invite + 2 s answer).
     assert_eq!(rec.wait_ms, Some(11_000));
-    let invite = hotline::cdr::read::parse_time_ms(&rec.invite_at).expect("invite_at");
+    let invite = hotline::tools::records::parse_time_ms(&rec.invite_at).expect("invite_at");
     let queued = rec
         .queued_at
         .as_deref()
-        .and_then(hotline::cdr::read::parse_time_ms)
+        .and_then(hotline::tools::records::parse_time_ms)
         .expect("queued_at");
     assert_eq!(queued - invite, 2000);
 }

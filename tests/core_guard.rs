@@ -9,7 +9,6 @@ use common::*;
 use hotline::cdr::{Disposition, Outcome};
 use hotline::config::{AnswerDelay, SourcePrefix};
 use hotline::engine::{EngineSettings, Peer, Transport};
-use hotline::setup::Setup;
 
 fn peer(addr: &str) -> Peer {
     Peer {
@@ -176,7 +175,7 @@ fn reload_applies_to_new_calls_and_leaves_calls_in_progress_alone() {
         .replace("prompt = \"greeting\"", "prompt = \"goodbye\"");
     let next = hotline::config::Config::parse(&text, "reloaded", std::path::Path::new("."))
         .expect("parses");
-    let setup = Setup::load(next, "reloaded").expect("loads");
+    let setup = hotline::shell::load::setup(next, "reloaded").expect("loads");
     sim.engine
         .reload(
             EngineSettings::from_config(&setup.config),
@@ -214,7 +213,7 @@ fn a_reload_that_reshapes_the_acd_is_refused_whole() {
     let mut sim = Sim::new(config(|_| {}));
     let mut next = config(|c| c.calls.max_calls = 1);
     next.agents.pop();
-    let setup = Setup::load(next, "reloaded").expect("loads");
+    let setup = hotline::shell::load::setup(next, "reloaded").expect("loads");
     let err = sim
         .engine
         .reload(

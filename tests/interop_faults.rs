@@ -347,9 +347,9 @@ fn sigkill_under_load_loses_no_record_of_an_ended_call() {
     // Restart on the same folders, as an operator would; then read back.
     engine.restart();
     let cdr = engine.path().join("cdr");
-    let files = hotline::cdr::read::record_files(&[cdr]).expect("record files");
+    let files = hotline::tools::records::record_files(&[cdr]).expect("record files");
     let mut recorded = BTreeSet::new();
-    let stats = hotline::cdr::read::for_each_record(
+    let stats = hotline::tools::records::for_each_record(
         &files,
         |_, _| {},
         |r| {

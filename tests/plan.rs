@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use hotline::cdr::read::parse_time_ms;
 use hotline::cdr::{format_ms, CallRecord, Outcome};
+use hotline::tools::records::parse_time_ms;
 
 /// `at` (UTC) plus `seconds`.
 fn at(base: &str, seconds: u64) -> String {

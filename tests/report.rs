@@ -70,8 +70,8 @@ fn connected(
     agent: (&str, &str),
     side: HangupSide,
 ) -> CallRecord {
-    let queued_at =
-        hotline::cdr::read::parse_time_ms(r.queued_at.as_deref().expect("queued")).expect("time");
+    let queued_at = hotline::tools::records::parse_time_ms(r.queued_at.as_deref().expect("queued"))
+        .expect("time");
     r.bridged_at = Some(format_ms(queued_at + wait));
     r.wait_ms = Some(wait);
     r.talk_ms = Some(talk);

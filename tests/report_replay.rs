@@ -436,7 +436,7 @@ fn a_simulated_afternoon_reported_matches_what_happened() {
         ..Settings::default()
     };
     let mut acc = Accumulator::new(settings);
-    let stats = hotline::cdr::read::for_each_record(&[file], |_, _| {}, |r| acc.add(&r))
+    let stats = hotline::tools::records::for_each_record(&[file], |_, _| {}, |r| acc.add(&r))
         .expect("read records");
     assert_eq!(stats.skipped_lines, 0);
     let report = acc.finish(Source {

@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
-    SETUP.get_or_init(|| Setup::load(Config::embedded(), "fuzz config").expect("config loads"))
+    SETUP.get_or_init(|| hotline::shell::load::setup(Config::embedded(), "fuzz config").expect("config loads"))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -17,7 +17,7 @@ fn setup() -> &'static Setup {
         let mut config = Config::embedded();
         // A small port range keeps each fresh engine cheap to build.
         config.media.port_max = toml::Spanned::new(20..25, 20_009);
-        Setup::load(config, "fuzz config").expect("embedded config loads")
+        hotline::shell::load::setup(config, "fuzz config").expect("embedded config loads")
     })
 }
 

@@ -14,9 +14,8 @@ use hotline::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Tran
 use hotline::media::catalog::PromptLibrary;
 use hotline::media::prompt::{PromptId, PromptSet};
 use hotline::media::session::{MediaEvent, MediaSession, RecordingEnd};
-use hotline::messages::MessageRecord;
-use hotline::setup::Setup;
 use hotline::sip::digest::{self, Algorithm, Qop};
+use hotline::voicemail::MessageRecord;
 
 pub const CALLER: &str = "127.0.0.1:5070";
 
@@ -62,7 +61,7 @@ pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
 impl Sim {
     pub fn new(config: Config) -> Sim {
         let settings = EngineSettings::from_config(&config);
-        let setup = Setup::load(config, "test config").expect("config loads");
+        let setup = hotline::shell::load::setup(config, "test config").expect("config loads");
         let t0 = Instant::now();
         let engine = Engine::new(
             settings,

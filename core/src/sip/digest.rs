@@ -1,0 +1,684 @@
+//! HTTP Digest authentication as SIP uses it (RFC 3261 §22, RFC 7616 with
+//! RFC 8760's SHA-256 for SIP): the hashes, the `Authorization` header
+//! parser, the `WWW-Authenticate` challenge writer and stateless nonces.
+//!
+//! Only `qop=auth` and the RFC 2069 no-qop form are accepted; `auth-int`,
+//! the `-sess` algorithms and `userhash` are refused with a typed error.
+//!
+//! Nonces carry their own issue time and a truncated SHA-256 tag keyed with
+//! a per-process secret, so the registrar checks them without storing them.
+//! Time is the caller's: the nonce source is given its start `Instant` and
+//! every call takes `now`.
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// The digest algorithms we speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    /// The name as written in the `algorithm` parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Parses an `algorithm` value, case-insensitively. The session
+    /// variants (`MD5-sess`, `SHA-256-sess`) and anything else are refused.
+    pub fn parse(name: &str) -> Result<Algorithm, DigestError> {
+        if name.eq_ignore_ascii_case("MD5") {
+            Ok(Algorithm::Md5)
+        } else if name.eq_ignore_ascii_case("SHA-256") {
+            Ok(Algorithm::Sha256)
+        } else {
+            Err(DigestError::UnsupportedAlgorithm(name.to_string()))
+        }
+    }
+
+    /// Lowercase hex of the hash of `data`.
+    pub fn hex(self, data: &[u8]) -> String {
+        match self {
+            Algorithm::Md5 => to_hex(&Md5::digest(data)),
+            Algorithm::Sha256 => to_hex(&Sha256::digest(data)),
+        }
+    }
+}
+
+/// Quality of protection. Only `auth` is supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qop {
+    Auth,
+}
+
+impl Qop {
+    pub fn as_str(self) -> &'static str {
+        "auth"
+    }
+}
+
+/// Why an `Authorization` value was not usable.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DigestError {
+    #[error("authorization scheme is not Digest")]
+    NotDigest,
+    #[error("malformed digest parameters: {0}")]
+    Syntax(&'static str),
+    #[error("missing digest parameter {0}")]
+    Missing(&'static str),
+    #[error("digest parameter {0} given twice")]
+    Duplicate(String),
+    #[error("unsupported digest algorithm {0}")]
+    UnsupportedAlgorithm(String),
+    #[error("unsupported qop {0}")]
+    UnsupportedQop(String),
+    #[error("unsupported digest parameter {0}")]
+    Unsupported(&'static str),
+    #[error("nonce count is not 8 hex digits")]
+    BadNonceCount,
+}
+
+/// H(username ":" realm ":" password), lowercase hex.
+pub fn ha1(alg: Algorithm, user: &str, realm: &str, password: &str) -> String {
+    alg.hex(format!("{user}:{realm}:{password}").as_bytes())
+}
+
+/// The `response` value (RFC 7616 §3.4.1): with `qop=auth`
+/// KD(HA1, nonce:nc:cnonce:qop:HA2), without qop (RFC 2069)
+/// KD(HA1, nonce:HA2), where HA2 = H(method:uri). `nc` and `cnonce` are
+/// only used with a qop.
+// The arguments are the RFC's formula, in its order.
+#[allow(clippy::too_many_arguments)]
+pub fn response(
+    alg: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    nc: &str,
+    cnonce: &str,
+    qop: Option<Qop>,
+    method: &str,
+    uri: &str,
+) -> String {
+    let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
+    let data = match qop {
+        Some(q) => format!("{ha1}:{nonce}:{nc}:{cnonce}:{}:{ha2}", q.as_str()),
+        None => format!("{ha1}:{nonce}:{ha2}"),
+    };
+    alg.hex(data.as_bytes())
+}
+
+/// A parsed `Authorization: Digest ...` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestCredentials {
+    pub username: String,
+    pub realm: String,
+    pub nonce: String,
+    pub uri: String,
+    /// As sent (the registrar compares it case-insensitively).
+    pub response: String,
+    /// MD5 when the parameter is absent (RFC 7616 §3.4).
+    pub algorithm: Algorithm,
+    pub cnonce: Option<String>,
+    pub qop: Option<Qop>,
+    /// Exactly 8 hex digits, as sent (it enters the hash verbatim).
+    pub nc: Option<String>,
+    pub opaque: Option<String>,
+}
+
+impl DigestCredentials {
+    /// Parses the header value. Parameter names are case-insensitive,
+    /// values quoted or bare; unknown parameters are ignored. With a qop,
+    /// `cnonce` and `nc` are required.
+    pub fn parse(value: &str) -> Result<DigestCredentials, DigestError> {
+        let mut fields: [Option<String>; 10] = Default::default();
+        for (name, val) in auth_params(value)? {
+            let slot = match name.to_ascii_lowercase().as_str() {
+                "username" => 0,
+                "realm" => 1,
+                "nonce" => 2,
+                "uri" => 3,
+                "response" => 4,
+                "algorithm" => 5,
+                "cnonce" => 6,
+                "qop" => 7,
+                "nc" => 8,
+                "opaque" => 9,
+                "username*" => return Err(DigestError::Unsupported("username*")),
+                "userhash" if val.eq_ignore_ascii_case("true") => {
+                    return Err(DigestError::Unsupported("userhash"))
+                }
+                _ => continue,
+            };
+            if fields[slot].is_some() {
+                return Err(DigestError::Duplicate(name));
+            }
+            fields[slot] = Some(val);
+        }
+        let [username, realm, nonce, uri, response, algorithm, cnonce, qop, nc, opaque] = fields;
+        let algorithm = match algorithm {
+            Some(a) => Algorithm::parse(&a)?,
+            None => Algorithm::Md5,
+        };
+        let qop = match qop {
+            None => None,
+            Some(q) if q.eq_ignore_ascii_case("auth") => Some(Qop::Auth),
+            Some(q) => return Err(DigestError::UnsupportedQop(q)),
+        };
+        if qop.is_some() {
+            if cnonce.is_none() {
+                return Err(DigestError::Missing("cnonce"));
+            }
+            match &nc {
+                None => return Err(DigestError::Missing("nc")),
+                Some(n) if n.len() != 8 || !n.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    return Err(DigestError::BadNonceCount)
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(DigestCredentials {
+            username: username.ok_or(DigestError::Missing("username"))?,
+            realm: realm.ok_or(DigestError::Missing("realm"))?,
+            nonce: nonce.ok_or(DigestError::Missing("nonce"))?,
+            uri: uri.ok_or(DigestError::Missing("uri"))?,
+            response: response.ok_or(DigestError::Missing("response"))?,
+            algorithm,
+            cnonce,
+            qop,
+            nc,
+            opaque,
+        })
+    }
+
+    /// The nonce count as a number (when a qop was given).
+    pub fn nonce_count(&self) -> Option<u32> {
+        self.nc
+            .as_deref()
+            .and_then(|n| u32::from_str_radix(n, 16).ok())
+    }
+
+    /// The response these credentials should carry, given the user's HA1
+    /// for `self.algorithm` and the request's method.
+    pub fn expected_response(&self, ha1: &str, method: &str) -> String {
+        response(
+            self.algorithm,
+            ha1,
+            &self.nonce,
+            self.nc.as_deref().unwrap_or_default(),
+            self.cnonce.as_deref().unwrap_or_default(),
+            self.qop,
+            method,
+            &self.uri,
+        )
+    }
+
+    /// The header value a client sends (every value quoted except
+    /// `algorithm`, `qop` and `nc`, as RFC 7616 §3.4 writes them).
+    pub fn to_header(&self) -> String {
+        let mut out = format!(
+            "Digest username={}, realm={}, nonce={}, uri={}, response={}, algorithm={}",
+            quote(&self.username),
+            quote(&self.realm),
+            quote(&self.nonce),
+            quote(&self.uri),
+            quote(&self.response),
+            self.algorithm.name()
+        );
+        if let (Some(q), Some(nc), Some(cnonce)) = (self.qop, &self.nc, &self.cnonce) {
+            let _ = write!(
+                out,
+                ", qop={}, nc={nc}, cnonce={}",
+                q.as_str(),
+                quote(cnonce)
+            );
+        }
+        if let Some(opaque) = &self.opaque {
+            let _ = write!(out, ", opaque={}", quote(opaque));
+        }
+        out
+    }
+
+    /// Whether `self.response` matches, compared in constant time and
+    /// case-insensitively (the value is hex).
+    pub fn verify(&self, ha1: &str, method: &str) -> bool {
+        let expected = self.expected_response(ha1, method);
+        let given = self.response.to_ascii_lowercase();
+        constant_time_eq(expected.as_bytes(), given.as_bytes())
+    }
+}
+
+/// The parameters of a `Digest` credentials or challenge value, in order:
+/// `name=value, name="quoted, value"` pairs with quoted strings unescaped
+/// and empty list elements skipped (RFC 9110 §5.6.1).
+pub fn auth_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
+    let value = value.trim();
+    let (scheme, rest) = value
+        .split_once(|c: char| c.is_ascii_whitespace())
+        .unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(DigestError::NotDigest);
+    }
+    parse_params(rest)
+}
+
+fn parse_params(input: &str) -> Result<Vec<(String, String)>, DigestError> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < bytes.len() && bytes[*i].is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_ws(&mut i);
+        while i < bytes.len() && bytes[i] == b',' {
+            i += 1;
+            skip_ws(&mut i);
+        }
+        if i >= bytes.len() {
+            return Ok(out);
+        }
+        let start = i;
+        while i < bytes.len() && is_token_byte(bytes[i]) {
+            i += 1;
+        }
+        if i == start {
+            return Err(DigestError::Syntax("expected a parameter name"));
+        }
+        let name = input[start..i].to_string();
+        skip_ws(&mut i);
+        if bytes.get(i) != Some(&b'=') {
+            return Err(DigestError::Syntax("expected '='"));
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let value = if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            let mut v = Vec::new();
+            loop {
+                match bytes.get(i) {
+                    None => return Err(DigestError::Syntax("unterminated quoted string")),
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        let &c = bytes
+                            .get(i + 1)
+                            .ok_or(DigestError::Syntax("unterminated quoted string"))?;
+                        v.push(c);
+                        i += 2;
+                    }
+                    Some(&c) => {
+                        v.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8(v).map_err(|_| DigestError::Syntax("quoted string not UTF-8"))?
+        } else {
+            let start = i;
+            while i < bytes.len() && is_token_byte(bytes[i]) {
+                i += 1;
+            }
+            if i == start {
+                return Err(DigestError::Syntax("empty parameter value"));
+            }
+            input[start..i].to_string()
+        };
+        out.push((name, value));
+        skip_ws(&mut i);
+        match bytes.get(i) {
+            None => return Ok(out),
+            Some(b',') => i += 1,
+            Some(_) => return Err(DigestError::Syntax("expected ','")),
+        }
+    }
+}
+
+/// RFC 9110 tchar, plus '/' and ':' which bare nonces and URIs carry in
+/// the wild.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:@".contains(&b)
+}
+
+/// A `WWW-Authenticate` value: `Digest realm="..", nonce="..",
+/// algorithm=.., qop="auth"` with `, stale=true` when asked.
+pub fn challenge(alg: Algorithm, realm: &str, nonce: &str, stale: bool) -> String {
+    let mut out = format!(
+        "Digest realm={}, nonce={}, algorithm={}, qop=\"auth\"",
+        quote(realm),
+        quote(nonce),
+        alg.name()
+    );
+    if stale {
+        out.push_str(", stale=true");
+    }
+    out
+}
+
+/// A quoted-string with `"` and `\` escaped.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// What a nonce turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Ours and fresh; it stops being valid at `expires_at`.
+    Valid { expires_at: Instant },
+    /// Ours but older than the TTL.
+    Stale,
+    /// Not ours: malformed, forged, from the future, or from before a
+    /// restart (a new secret).
+    Invalid,
+}
+
+/// Issues and checks stateless nonces:
+/// `<ms since start, hex>.<sequence, hex>.<first 128 bits of
+/// SHA-256(secret || "ms.seq"), hex>`.
+#[derive(Clone)]
+pub struct NonceSource {
+    start: Instant,
+    secret: [u8; 32],
+    sequence: u64,
+}
+
+impl std::fmt::Debug for NonceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NonceSource")
+            .field("start", &self.start)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NonceSource {
+    pub fn new(start: Instant, secret: [u8; 32]) -> Self {
+        NonceSource {
+            start,
+            secret,
+            sequence: 0,
+        }
+    }
+
+    /// A new nonce issued at `now`; the sequence makes two issued in the
+    /// same millisecond differ.
+    pub fn issue(&mut self, now: Instant) -> String {
+        let ms = now.saturating_duration_since(self.start).as_millis() as u64;
+        self.sequence = self.sequence.wrapping_add(1);
+        let body = format!("{ms:x}.{:x}", self.sequence);
+        let tag = self.tag(&body);
+        format!("{body}.{tag}")
+    }
+
+    /// Checks a nonce we may have issued: valid for `ttl` after issue.
+    pub fn check(&self, nonce: &str, now: Instant, ttl: Duration) -> NonceCheck {
+        let Some((body, tag)) = nonce.rsplit_once('.') else {
+            return NonceCheck::Invalid;
+        };
+        if !constant_time_eq(self.tag(body).as_bytes(), tag.as_bytes()) {
+            return NonceCheck::Invalid;
+        }
+        let Some(ms) = body
+            .split_once('.')
+            .and_then(|(ms, _)| u64::from_str_radix(ms, 16).ok())
+        else {
+            return NonceCheck::Invalid;
+        };
+        let Some(issued) = self.start.checked_add(Duration::from_millis(ms)) else {
+            return NonceCheck::Invalid;
+        };
+        if issued > now {
+            return NonceCheck::Invalid;
+        }
+        let Some(expires_at) = issued.checked_add(ttl) else {
+            // A TTL beyond the clock's range never runs out.
+            return NonceCheck::Valid { expires_at: now };
+        };
+        if now >= expires_at {
+            NonceCheck::Stale
+        } else {
+            NonceCheck::Valid { expires_at }
+        }
+    }
+
+    fn tag(&self, body: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(body.as_bytes());
+        to_hex(&h.finalize()[..16])
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2617_md5_example() {
+        let h = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
+        let r = response(
+            Algorithm::Md5,
+            &h,
+            "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            "00000001",
+            "0a4f113b",
+            Some(Qop::Auth),
+            "GET",
+            "/dir/index.html",
+        );
+        assert_eq!(r, "6629fae49393a05397450978507c4ef1");
+    }
+
+    const RFC7616: &str = "Digest username=\"Mufasa\", realm=\"http-auth@example.org\", \
+        uri=\"/dir/index.html\", algorithm=SHA-256, \
+        nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", nc=00000001, \
+        cnonce=\"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ\", qop=auth, \
+        response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\", \
+        opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";
+
+    #[test]
+    fn rfc7616_sha256_example() {
+        let h = ha1(
+            Algorithm::Sha256,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
+        let r = response(
+            Algorithm::Sha256,
+            &h,
+            "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+            "00000001",
+            "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+            Some(Qop::Auth),
+            "GET",
+            "/dir/index.html",
+        );
+        assert_eq!(
+            r,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+        // The same exchange through the parser and verifier.
+        let c = DigestCredentials::parse(RFC7616).expect("parses");
+        assert_eq!(c.algorithm, Algorithm::Sha256);
+        assert_eq!(c.nonce_count(), Some(1));
+        assert!(c.verify(&h, "GET"));
+        assert!(!c.verify(&h, "POST"));
+        // What a client writes parses back to the same credentials.
+        assert_eq!(DigestCredentials::parse(&c.to_header()), Ok(c.clone()));
+        // RFC 7616's MD5 variant of the same example.
+        let md5 = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        );
+        let c = DigestCredentials {
+            algorithm: Algorithm::Md5,
+            ..c
+        };
+        assert_eq!(
+            c.expected_response(&md5, "GET"),
+            "8ca523f5e9506fed4657c9700eebdbec"
+        );
+    }
+
+    #[test]
+    fn no_qop_is_rfc2069() {
+        let h = ha1(Algorithm::Md5, "u", "r", "p");
+        let ha2 = Algorithm::Md5.hex(b"REGISTER:sip:r");
+        let want = Algorithm::Md5.hex(format!("{h}:n:{ha2}").as_bytes());
+        let got = response(Algorithm::Md5, &h, "n", "", "", None, "REGISTER", "sip:r");
+        assert_eq!(got, want);
+        let c = DigestCredentials::parse(&format!(
+            "Digest username=\"u\",realm=\"r\",nonce=\"n\",uri=\"sip:r\",response=\"{}\"",
+            want.to_uppercase()
+        ))
+        .expect("parses");
+        assert_eq!(
+            (c.algorithm, c.qop, c.nc.as_deref()),
+            (Algorithm::Md5, None, None)
+        );
+        assert!(c.verify(&h, "REGISTER"));
+    }
+
+    #[test]
+    fn parser_quoting_case_and_commas() {
+        let c = DigestCredentials::parse(
+            "digest  USERNAME = \"a,b\\\"c\" ,, Realm=\"x, y\", nonce=abc/def, uri=\"sip:h\", \
+             response=\"00\", Algorithm=sha-256, QOP=\"auth\", NC=0000000a, cnonce=\"z\", extra=1",
+        )
+        .expect("parses");
+        assert_eq!(c.username, "a,b\"c");
+        assert_eq!(c.realm, "x, y");
+        assert_eq!(c.nonce, "abc/def");
+        assert_eq!(c.algorithm, Algorithm::Sha256);
+        assert_eq!(c.qop, Some(Qop::Auth));
+        assert_eq!(c.nonce_count(), Some(10));
+        assert_eq!(c.opaque, None);
+    }
+
+    #[test]
+    fn parser_errors_are_typed() {
+        let base = "username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:x\", response=\"0\"";
+        let p = |s: &str| DigestCredentials::parse(s);
+        assert_eq!(p("Basic dXNlcjpwYXNz"), Err(DigestError::NotDigest));
+        assert_eq!(p(""), Err(DigestError::NotDigest));
+        assert_eq!(
+            p("Digest username=\"u\", realm=\"r\", nonce=\"n\", uri=\"sip:x\""),
+            Err(DigestError::Missing("response"))
+        );
+        assert_eq!(
+            p(&format!("Digest {base}, algorithm=MD5-sess")),
+            Err(DigestError::UnsupportedAlgorithm("MD5-sess".into()))
+        );
+        assert_eq!(
+            p(&format!(
+                "Digest {base}, qop=auth-int, nc=00000001, cnonce=c"
+            )),
+            Err(DigestError::UnsupportedQop("auth-int".into()))
+        );
+        assert_eq!(
+            p(&format!("Digest {base}, qop=auth, nc=00000001")),
+            Err(DigestError::Missing("cnonce"))
+        );
+        assert_eq!(
+            p(&format!("Digest {base}, qop=auth, nc=1, cnonce=c")),
+            Err(DigestError::BadNonceCount)
+        );
+        assert_eq!(
+            p(&format!("Digest {base}, Realm=\"r2\"")),
+            Err(DigestError::Duplicate("Realm".into()))
+        );
+        assert_eq!(
+            p(&format!("Digest {base}, userhash=true")),
+            Err(DigestError::Unsupported("userhash"))
+        );
+        assert!(matches!(
+            p("Digest username=\"u"),
+            Err(DigestError::Syntax(_))
+        ));
+        assert!(matches!(p("Digest username"), Err(DigestError::Syntax(_))));
+        assert!(matches!(p("Digest a=b c=d"), Err(DigestError::Syntax(_))));
+        assert!(matches!(p("Digest =b"), Err(DigestError::Syntax(_))));
+        for junk in ["Digest \"", "Digest a=\"\\", "Digest ,,,", "Digest a=,"] {
+            let _ = p(junk);
+        }
+    }
+
+    #[test]
+    fn challenge_format() {
+        assert_eq!(
+            challenge(Algorithm::Sha256, "hotline", "abc", false),
+            "Digest realm=\"hotline\", nonce=\"abc\", algorithm=SHA-256, qop=\"auth\""
+        );
+        assert_eq!(
+            challenge(Algorithm::Md5, "a\"b", "n", true),
+            "Digest realm=\"a\\\"b\", nonce=\"n\", algorithm=MD5, qop=\"auth\", stale=true"
+        );
+    }
+
+    #[test]
+    fn nonces_verify_without_storage_and_expire() {
+        let t0 = crate::time::test_epoch();
+        let ttl = Duration::from_secs(300);
+        let mut src = NonceSource::new(t0, [7; 32]);
+        let at = t0 + Duration::from_millis(1500);
+        let n1 = src.issue(at);
+        let n2 = src.issue(at);
+        assert_ne!(n1, n2);
+        assert_eq!(
+            src.check(&n1, at + ttl - Duration::from_millis(1), ttl),
+            NonceCheck::Valid {
+                expires_at: at + ttl
+            }
+        );
+        assert_eq!(src.check(&n1, at + ttl, ttl), NonceCheck::Stale);
+        // From the future, tampered, foreign secret, garbage.
+        assert_eq!(src.check(&n1, t0, ttl), NonceCheck::Invalid);
+        let forged = n1.replacen("5dc", "5dd", 1);
+        assert_eq!(src.check(&forged, at, ttl), NonceCheck::Invalid);
+        let other = NonceSource::new(t0, [8; 32]);
+        assert_eq!(other.check(&n1, at, ttl), NonceCheck::Invalid);
+        for junk in ["", ".", "..", "zz.1.00", "x"] {
+            assert_eq!(src.check(junk, at, ttl), NonceCheck::Invalid);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! A timer queue for the pure core: the engine pushes "wake `key` at `at`"
+//! whenever a deadline changes; stale entries are harmless because every
+//! owner re-checks its own deadlines when woken.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+#[derive(Debug)]
+pub struct TimerQueue<K: Ord> {
+    heap: BinaryHeap<Reverse<(Instant, K)>>,
+}
+
+impl<K: Ord> Default for TimerQueue<K> {
+    fn default() -> Self {
+        TimerQueue {
+            heap: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<K: Ord + Clone> TimerQueue<K> {
+    pub fn schedule(&mut self, at: Instant, key: K) {
+        self.heap.push(Reverse((at, key)));
+    }
+
+    /// The earliest instant anyone asked to be woken at.
+    pub fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Removes and returns one key due at `now`.
+    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        match self.heap.peek() {
+            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse((_, k))| k),
+            _ => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+/// The instant unit tests start their simulated time from: the one clock
+/// read the core's own tests make (an `Instant` cannot be built any other
+/// way). Everything after it is `t0 + duration`.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> Instant {
+    Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn pops_in_deadline_order() {
+        let t0 = crate::time::test_epoch();
+        let mut q = TimerQueue::default();
+        q.schedule(t0 + Duration::from_secs(2), "b");
+        q.schedule(t0 + Duration::from_secs(1), "a");
+        assert_eq!(q.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(q.pop_due(t0), None);
+        assert_eq!(q.pop_due(t0 + Duration::from_secs(5)), Some("a"));
+        assert_eq!(q.pop_due(t0 + Duration::from_secs(5)), Some("b"));
+        assert!(q.is_empty());
+    }
+}

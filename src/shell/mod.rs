@@ -1,0 +1,562 @@
+//! The thin tokio shell: the only place with sockets, the clock, files and
+//! signals. It feeds the pure [`Engine`] and carries out its outputs.
+
+pub mod api;
+pub mod cdr_writer;
+pub mod directory_watch;
+pub mod durable;
+pub mod load;
+pub mod media;
+pub mod tcp;
+pub mod udp;
+pub mod voicemail_store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, Instant as TokioInstant};
+use tracing::{info, warn};
+
+use crate::call::directory::Directory;
+use crate::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
+use crate::media::session::{MediaEvent, RecordingEnd};
+use crate::setup::Setup;
+
+use self::cdr_writer::{CdrWriter, Job};
+use self::media::{LiveRtp, MediaCommand, MediaHandle, MediaPool};
+
+/// Everything that reaches the engine task.
+pub enum Event {
+    Sip {
+        peer: Peer,
+        data: Vec<u8>,
+    },
+    Media {
+        call: CallKey,
+        event: MediaEvent,
+    },
+    TcpOpened {
+        conn: u64,
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    TcpClosed {
+        conn: u64,
+    },
+    RecordingSaved {
+        call: CallKey,
+        duration_ms: u64,
+        ended_by: RecordingEnd,
+    },
+    Directory(Arc<Directory>),
+    Api(api::ApiRequest),
+    /// Messages whose calls' records are now durable.
+    Transmit(Vec<(Peer, Vec<u8>)>),
+}
+
+/// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
+/// finish up to the drain timeout; a second SIGTERM stops at once), SIGINT
+/// stops at once, SIGHUP reloads `config_path` (the embedded default has
+/// nothing to reload). Every record is written before it returns.
+pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let Setup {
+        config,
+        prompts,
+        program,
+        directory,
+    } = setup;
+    let cdr_dir = config.cdr_dir();
+    let messages_dir = config.messages_dir();
+    let writer = CdrWriter::start(cdr_dir.clone())
+        .with_context(|| format!("opening record folder {}", cdr_dir.display()))?;
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
+
+    let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    for (i, addr) in config.sip.listen.iter().enumerate() {
+        let udp = Arc::new(
+            UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("binding SIP UDP {addr}"))?,
+        );
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding SIP TCP {addr}"))?;
+        info!(%addr, "SIP listening on UDP and TCP");
+        let limits = &config.sip.limits;
+        tokio::spawn(udp::receive_loop(
+            udp.clone(),
+            events_tx.clone(),
+            limits.max_message_size,
+        ));
+        tokio::spawn(tcp::accept_loop(
+            tcp,
+            events_tx.clone(),
+            (i as u64) << 48,
+            tcp::TcpLimits::from(limits),
+        ));
+        udp_sockets.insert(*addr, udp);
+    }
+    let udp_out = udp_sockets
+        .values()
+        .next()
+        .cloned()
+        .context("no SIP socket")?;
+    let rtp = Arc::new(LiveRtp::default());
+    let (live_version, version_rx) = watch::channel(0u64);
+    if let Some(api) = &config.api {
+        let live = api::LiveSources {
+            rtp: rtp.clone(),
+            version: version_rx,
+        };
+        api::serve(api.listen, api.token.clone(), events_tx.clone(), live)
+            .await
+            .with_context(|| format!("binding the HTTP API on {}", api.listen))?;
+    }
+    if let Some(path) = config.directory_file() {
+        let events = events_tx.clone();
+        tokio::spawn(directory_watch::watch(
+            path,
+            config.directory.reload_every,
+            move |d| {
+                let _ = events.send(Event::Directory(d));
+            },
+        ));
+    }
+    info!(
+        records = %cdr_dir.display(),
+        messages = %messages_dir.display(),
+        prompts = prompts.set.len(),
+        callers = directory.len(),
+        answer_after = ?config.calls.answer_after.0,
+        "hotline ready"
+    );
+
+    let now = Instant::now();
+    let wall_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut engine = Engine::new(
+        EngineSettings::from_config(&config),
+        prompts,
+        program,
+        directory,
+        now,
+        wall_ms,
+        wall_ms ^ u64::from(std::process::id()),
+    );
+    let mut shell = Shell {
+        udp: udp_out,
+        tcp: HashMap::new(),
+        media: HashMap::new(),
+        writer: Some(writer),
+        events: events_tx.clone(),
+        bind: config.media.bind_address,
+        live_version,
+        media_pool: MediaPool::start(
+            config.media.workers,
+            config.media.realtime_priority,
+            events_tx.clone(),
+            rtp,
+        )
+        .context("starting the media workers")?,
+        messages_dir,
+    };
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let sleep = sleep_until(TokioInstant::now());
+    tokio::pin!(sleep);
+    loop {
+        if let Some(at) = engine.poll_timeout() {
+            sleep.as_mut().reset(TokioInstant::from_std(at));
+        } else {
+            sleep
+                .as_mut()
+                .reset(TokioInstant::now() + std::time::Duration::from_secs(3600));
+        }
+        tokio::select! {
+            event = events_rx.recv() => {
+                let Some(event) = event else { break };
+                shell.handle_event(&mut engine, event);
+                // Take whatever else is queued before polling timers again.
+                while let Ok(event) = events_rx.try_recv() {
+                    shell.handle_event(&mut engine, event);
+                }
+            }
+            _ = &mut sleep => engine.handle_timeout(Instant::now()),
+            _ = tokio::signal::ctrl_c() => { info!("SIGINT: shutting down"); break; }
+            _ = sigterm.recv() => {
+                if engine.draining() {
+                    info!("second SIGTERM: shutting down now");
+                    break;
+                }
+                engine.drain(Instant::now());
+            }
+            _ = sighup.recv() => reload(&mut engine, config_path.as_deref()),
+        }
+        shell.drain(&mut engine).await;
+        shell.publish_live(&engine);
+        if engine.drained() {
+            info!("drained: every call has ended");
+            break;
+        }
+    }
+    engine.shutdown(Instant::now());
+    shell.drain(&mut engine).await;
+    // Records are durable once the writer finishes; only then are the
+    // calls' media released, and a message being left is saved.
+    if let Some(writer) = shell.writer.take() {
+        writer.finish();
+    }
+    // The last calls' BYEs and responses, held until their records were
+    // written.
+    while let Ok(event) = events_rx.try_recv() {
+        shell.handle_event(&mut engine, event);
+    }
+    let deadline = TokioInstant::now() + std::time::Duration::from_secs(5);
+    while engine.pending_messages() > 0 {
+        match tokio::time::timeout_at(deadline, events_rx.recv()).await {
+            Ok(Some(event)) => {
+                shell.handle_event(&mut engine, event);
+                shell.drain(&mut engine).await;
+            }
+            _ => {
+                warn!(
+                    pending = engine.pending_messages(),
+                    "messages still being saved at exit"
+                );
+                break;
+            }
+        }
+    }
+    // Media workers add a call's totals when its handle is dropped.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let media = shell.media_pool.totals();
+    let c = engine.counters;
+    info!(
+        calls_offered = c.calls_offered,
+        calls_rejected_busy = c.calls_rejected_busy,
+        datagrams_dropped = c.datagrams_dropped,
+        bad_requests = c.bad_requests,
+        oversized = c.oversized,
+        rtp_sent = media.packets_sent,
+        rtp_received = media.packets_received,
+        rtp_invalid = media.packets_invalid,
+        rtp_resyncs = media.resyncs,
+        send_late_p50_us = media.lateness_percentile_us(50.0),
+        send_late_p90_us = media.lateness_percentile_us(90.0),
+        send_late_p99_us = media.lateness_percentile_us(99.0),
+        send_late_p999_us = media.lateness_percentile_us(99.9),
+        "stopped; all records written"
+    );
+    Ok(())
+}
+
+/// SIGHUP: load and check the config file again, then hand it to the
+/// engine. A config that does not load is reported and the running one
+/// stays.
+fn reload(engine: &mut Engine, path: Option<&std::path::Path>) {
+    let Some(path) = path else {
+        info!("SIGHUP: running on the embedded default config, nothing to reload");
+        return;
+    };
+    let origin = path.display().to_string();
+    let setup = crate::shell::load::config(path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| crate::shell::load::setup(c, &origin).map_err(|e| e.to_string()));
+    let setup = match setup {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
+            return;
+        }
+    };
+    let settings = EngineSettings::from_config(&setup.config);
+    if let Err(e) = engine.reload(settings, setup.prompts, setup.program, setup.directory) {
+        warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
+    }
+}
+
+struct Shell {
+    udp: Arc<UdpSocket>,
+    tcp: HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>,
+    media: HashMap<CallKey, MediaHandle>,
+    /// Taken at shutdown, once everything is written.
+    writer: Option<CdrWriter>,
+    /// Back to the engine task (messages released once records are durable).
+    events: mpsc::UnboundedSender<Event>,
+    bind: std::net::IpAddr,
+    /// The engine's live-figures version, watched by wallboards' streams.
+    live_version: watch::Sender<u64>,
+    media_pool: MediaPool,
+    messages_dir: std::path::PathBuf,
+}
+
+impl Shell {
+    fn handle_event(&mut self, engine: &mut Engine, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::Sip { peer, data } => engine.handle_input(now, Input::Sip { peer, data: &data }),
+            Event::Media { call, event } => engine.handle_input(now, Input::Media { call, event }),
+            Event::TcpOpened { conn, writer } => {
+                self.tcp.insert(conn, writer);
+            }
+            Event::TcpClosed { conn } => {
+                self.tcp.remove(&conn);
+            }
+            Event::RecordingSaved {
+                call,
+                duration_ms,
+                ended_by,
+            } => engine.handle_input(
+                now,
+                Input::RecordingSaved {
+                    call,
+                    duration_ms,
+                    ended_by,
+                },
+            ),
+            Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
+            Event::Transmit(messages) => {
+                for (peer, data) in messages {
+                    self.transmit_now(peer, data);
+                }
+            }
+            Event::Api(api::ApiRequest::Agents(reply)) => {
+                let _ = reply.send(engine.agent_snapshots());
+            }
+            Event::Api(api::ApiRequest::Command {
+                agent,
+                command,
+                reply,
+            }) => {
+                let _ = reply.send(engine.agent_command(now, &agent, command));
+            }
+            Event::Api(api::ApiRequest::Status { detail, reply }) => {
+                let _ = reply.send(engine.live_status(now, detail));
+            }
+        }
+    }
+
+    /// Wakes the wallboards' streams when the live figures changed.
+    fn publish_live(&self, engine: &Engine) {
+        let version = engine.live_version();
+        self.live_version.send_if_modified(|v| {
+            let changed = *v != version;
+            *v = version;
+            changed
+        });
+    }
+
+    fn write(&self, job: Job) {
+        match &self.writer {
+            Some(w) => w.write(job),
+            // Nothing ends after shutdown; never lose a record silently.
+            None => match job {
+                Job::Record { record, .. } => eprintln!("{}", record.to_line().trim_end()),
+                Job::Line { line, .. } => eprintln!("{}", line.trim_end()),
+                Job::Hold(hold) => drop(hold),
+            },
+        }
+    }
+
+    fn command(&self, call: CallKey, command: MediaCommand) {
+        if let Some(m) = self.media.get(&call) {
+            m.send(command);
+        }
+    }
+
+    /// From a synchronous context: a full socket buffer drops the message,
+    /// as the network may (SIP retransmits).
+    fn transmit_now(&self, peer: Peer, data: Vec<u8>) {
+        match peer.transport {
+            Transport::Udp => {
+                if let Err(e) = self.udp.try_send_to(&data, peer.addr) {
+                    warn!(to = %peer.addr, error = %e, "UDP send failed");
+                }
+            }
+            Transport::Tcp => {
+                if let Some(w) = self.tcp.get(&peer.conn) {
+                    let _ = w.send(data);
+                }
+            }
+        }
+    }
+
+    /// From the engine loop: UDP waits for room in the socket buffer.
+    async fn transmit(&self, peer: Peer, data: Vec<u8>) {
+        if peer.transport != Transport::Udp {
+            return self.transmit_now(peer, data);
+        }
+        if let Err(e) = self.udp.send_to(&data, peer.addr).await {
+            warn!(to = %peer.addr, error = %e, "UDP send failed");
+        }
+    }
+
+    /// Carries out the engine's outputs. When a batch ends a call, that
+    /// call's messages (the 200 to the caller's BYE, or our BYE) leave only
+    /// once its record is on disk: whoever sees the call end can count on
+    /// the record surviving a crash. Other calls' messages are not held,
+    /// so no call's 100/180 can fall behind its own 200.
+    async fn drain(&mut self, engine: &mut Engine) {
+        loop {
+            let batch: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
+            if batch.is_empty() {
+                return;
+            }
+            let ending: Vec<String> = batch
+                .iter()
+                .filter_map(|o| match o {
+                    Output::CallEnded { record, .. } => Some(record.sip_call_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            let mut after_durable = Vec::new();
+            for output in batch {
+                self.carry_out(engine, output, &ending, &mut after_durable)
+                    .await;
+            }
+            if !after_durable.is_empty() {
+                self.write(Job::Hold(Box::new(SendWhenDurable {
+                    events: self.events.clone(),
+                    messages: after_durable,
+                })));
+            }
+        }
+    }
+
+    async fn carry_out(
+        &mut self,
+        engine: &mut Engine,
+        output: Output,
+        ending: &[String],
+        after_durable: &mut Vec<(Peer, Vec<u8>)>,
+    ) {
+        match output {
+            Output::Transmit { peer, data } if waits_for_record(&data, ending) => {
+                after_durable.push((peer, data))
+            }
+            Output::Transmit { peer, data } => self.transmit(peer, data).await,
+            Output::MediaStart { call, port, params } => {
+                match self.media_pool.spawn(
+                    call,
+                    self.bind,
+                    port,
+                    params,
+                    engine.call_prompts(call),
+                ) {
+                    Ok(handle) => {
+                        self.media.insert(call, handle);
+                    }
+                    Err(e) => {
+                        warn!(port, error = %e, "cannot open RTP port");
+                        engine.handle_input(Instant::now(), Input::MediaFailed { call });
+                    }
+                }
+            }
+            Output::MediaPlay {
+                call,
+                prompt,
+                token,
+            } => self.command(call, MediaCommand::Play { prompt, token }),
+            Output::MediaStopPlayback { call } => self.command(call, MediaCommand::StopPlayback),
+            Output::MediaRecord {
+                call,
+                file,
+                max_length,
+                end_silence,
+            } => self.command(
+                call,
+                MediaCommand::Record {
+                    path: self.messages_dir.join(file),
+                    max_length,
+                    end_silence,
+                },
+            ),
+            Output::MediaStopRecording { call } => self.command(call, MediaCommand::StopRecording),
+            Output::MediaAddLeg { call, port, params } => match media::bind(self.bind, port) {
+                Ok(socket) => self.command(call, MediaCommand::AddLeg { socket, params }),
+                Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
+            },
+            Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
+            Output::MediaPlayLeg { call, prompt } => {
+                self.command(call, MediaCommand::PlayLeg(prompt))
+            }
+            Output::Line { file, mut line } => {
+                line.push('\n');
+                self.write(Job::Line { file, line });
+            }
+            Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
+            Output::MessageSaved(message) => {
+                // Rare, and must be durable before shutdown completes:
+                // wait for the fsync off the async threads.
+                let dir = self.messages_dir.clone();
+                let saved = tokio::task::spawn_blocking(move || {
+                    crate::shell::voicemail_store::append_index(&dir, &message)
+                })
+                .await;
+                match saved {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => warn!(error = %e, "cannot index a recorded message"),
+                    Err(e) => warn!(error = %e, "message indexing task failed"),
+                }
+            }
+            Output::MediaUpdate {
+                call,
+                remote,
+                sending,
+            } => self.command(call, MediaCommand::Update { remote, sending }),
+            Output::CallEnded { call, record } => {
+                let hold = self
+                    .media
+                    .remove(&call)
+                    .map(|h| Box::new(h) as Box<dyn Send>);
+                self.write(Job::Record { record, hold });
+            }
+        }
+    }
+}
+
+/// Whether a message belongs to a call whose record is being written (it
+/// then leaves after the fsync); every other message leaves at once.
+fn waits_for_record(message: &[u8], ending: &[String]) -> bool {
+    !ending.is_empty()
+        && crate::sip::message::call_id_of(message).is_some_and(|id| ending.iter().any(|e| e == id))
+}
+
+/// Messages held back until the records written before them are on disk;
+/// the record writer drops this after its fsync, which sends them on.
+struct SendWhenDurable {
+    events: mpsc::UnboundedSender<Event>,
+    messages: Vec<(Peer, Vec<u8>)>,
+}
+
+impl Drop for SendWhenDurable {
+    fn drop(&mut self) {
+        let messages = std::mem::take(&mut self.messages);
+        let _ = self.events.send(Event::Transmit(messages));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::waits_for_record;
+
+    #[test]
+    fn only_the_ending_calls_messages_wait_for_its_record() {
+        let ending = vec!["a@h".to_string()];
+        let ok_to_bye = b"SIP/2.0 200 OK\r\nCall-ID: a@h\r\nCSeq: 2 BYE\r\n\r\n";
+        let other_ringing = b"SIP/2.0 180 Ringing\r\nCall-ID: b@h\r\nCSeq: 1 INVITE\r\n\r\n";
+        assert!(waits_for_record(ok_to_bye, &ending));
+        // Another call's 180 in the same batch goes at once, so it cannot
+        // be overtaken by that call's 200 in a later batch.
+        assert!(!waits_for_record(other_ringing, &ending));
+        assert!(!waits_for_record(ok_to_bye, &[]));
+    }
+}
