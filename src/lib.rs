@@ -20,7 +20,9 @@
 //! record writer and signals. Tests drive the same machines with simulated
 //! time, so "answer within 15 s" or "wait 5 s" is checked in microseconds.
 
-pub use hotline_core::{acd, call, cdr, config, engine, media, setup, sip, stats, time, voicemail};
+pub use hotline_core::{
+    acd, cdr, config, directory, engine, ivr, live, media, setup, sip, time, voicemail,
+};
 
 pub mod shell;
 pub mod tools;

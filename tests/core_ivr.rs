@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hotline::call::program::NodeConfig;
 use hotline::cdr::{HangupSide, Outcome};
+use hotline::ivr::program::NodeConfig;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::{MediaEvent, RecordingEnd};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use hotline::config::UtcOffset;
-use hotline::stats::{LiveSnapshot, QueueSnapshot};
+use hotline::live::{LiveSnapshot, QueueSnapshot};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

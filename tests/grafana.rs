@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use hotline::acd::{AgentState, AgentStatus};
-use hotline::stats::prometheus::{encode, RtpTotals};
-use hotline::stats::{LiveAgent, LiveEvent, LiveSettings, LiveStats, QueueResult};
+use hotline::live::prometheus::{encode, RtpTotals};
+use hotline::live::{LiveAgent, LiveEvent, LiveSettings, LiveStats, QueueResult};
 use serde_json::Value;
 
 /// Metric name -> label names, from the encoder's output.

@@ -5,13 +5,14 @@
 //! crate has no tokio, and `clippy.toml` forbids the std calls); the shell
 //! in the `hotline` crate does all of that and feeds the machines.
 pub mod acd;
-pub mod call;
 pub mod cdr;
 pub mod config;
+pub mod directory;
 pub mod engine;
+pub mod ivr;
+pub mod live;
 pub mod media;
 pub mod setup;
 pub mod sip;
-pub mod stats;
 pub mod time;
 pub mod voicemail;

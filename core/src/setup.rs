@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::call::directory::{Directory, DirectoryError};
-use crate::call::ivr::BEEP;
-use crate::call::program::Program;
 use crate::config::Config;
+use crate::directory::{Directory, DirectoryError};
+use crate::ivr::interpreter::BEEP;
+use crate::ivr::program::Program;
 use crate::media::catalog::PromptLibrary;
 use crate::media::prompt::PromptError;
 
@@ -70,7 +70,7 @@ impl Setup {
             && program
                 .nodes
                 .iter()
-                .any(|n| matches!(n, crate::call::program::Node::Message { .. }))
+                .any(|n| matches!(n, crate::ivr::program::Node::Message { .. }))
         {
             return Err(SetupError::Program {
                 origin: origin.to_string(),

@@ -28,8 +28,8 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::engine::{AgentCommand, AgentSnapshot};
-use crate::stats::prometheus::{self, RtpTotals};
-use crate::stats::LiveSnapshot;
+use crate::live::prometheus::{self, RtpTotals};
+use crate::live::LiveSnapshot;
 
 use super::media::LiveRtp;
 use super::Event;

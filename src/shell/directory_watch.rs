@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
-use crate::call::directory::Directory;
+use crate::directory::Directory;
 
 /// What is compared between polls; `None` when the file cannot be read.
 type Stamp = Option<(Option<SystemTime>, u64)>;
@@ -75,7 +75,7 @@ pub async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::directory::CustomerClass;
+    use crate::directory::CustomerClass;
     use tokio::sync::mpsc;
 
     const WITHIN: Duration = Duration::from_secs(1);

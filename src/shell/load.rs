@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::call::directory::{Directory, DirectoryError};
 use crate::config::{Config, ConfigError};
+use crate::directory::{Directory, DirectoryError};
 use crate::media::catalog::{PromptFile, PromptLibrary, PromptScope};
 use crate::media::prompt::PromptError;
 use crate::setup::{Setup, SetupError};

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{info, warn};
 
-use crate::call::directory::Directory;
+use crate::directory::Directory;
 use crate::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
 use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::setup::Setup;

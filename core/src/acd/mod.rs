@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::call::directory::CustomerClass;
+use crate::directory::CustomerClass;
 
 use agent::Agent;
 pub use agent::{AgentConfig, AgentState, AgentStatus, AgentView, NO_ANSWER_BREAK};

@@ -366,7 +366,7 @@ fn skills_rank_by_level_and_leave_out_the_unskilled() {
 
 #[test]
 fn vip_and_group_callers_jump_the_queue() {
-    use crate::call::directory::CustomerClass;
+    use crate::directory::CustomerClass;
     let mut sim = Sim::new(
         vec![no_wrap("q", Strategy::LongestIdle)],
         agents(&["a"], &["q"]),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::call::program::IvrConfig;
+use crate::ivr::program::IvrConfig;
 
 mod limits;
 pub use limits::SipLimits;
@@ -415,7 +415,7 @@ pub struct UtcOffset(pub i32);
 impl<'de> Deserialize<'de> for UtcOffset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::call::program::parse_offset(&text)
+        crate::ivr::program::parse_offset(&text)
             .map(UtcOffset)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::agent_leg::{LegEvent, LegKey, LegTarget};
 use super::*;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
-use crate::stats::{LiveEvent, QueueResult};
+use crate::live::{LiveEvent, QueueResult};
 
 /// A feature code an agent dialled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

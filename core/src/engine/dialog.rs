@@ -390,7 +390,7 @@ impl Engine {
         let tx_key = call.invite_tx.clone();
         call.awaiting_ack = Some(tx_key.clone());
         let arrival = call.invite_at;
-        self.live_event(now, crate::stats::LiveEvent::CallAnswered { arrival });
+        self.live_event(now, crate::live::LiveEvent::CallAnswered { arrival });
         self.outputs.push_back(Output::Transmit {
             peer,
             data: response.clone(),

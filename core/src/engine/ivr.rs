@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::call::ivr::IvrAction;
+use crate::ivr::interpreter::IvrAction;
 use crate::voicemail::message_id;
 
 /// The same key arriving another way within this window is one press

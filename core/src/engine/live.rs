@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::*;
 use crate::acd::AgentConfig;
-use crate::stats::{CallView, LiveAgent, LiveEvent, LiveSettings, LiveSnapshot, LiveStats};
+use crate::live::{CallView, LiveAgent, LiveEvent, LiveSettings, LiveSnapshot, LiveStats};
 
 /// Builds the live figures for an engine at start: every queue, every
 /// agent logged out.

@@ -17,11 +17,11 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use tracing::{debug, info, info_span, warn};
 
 use crate::acd::{Acd, AgentConfig, QueueConfig};
-use crate::call::directory::{CustomerInfo, Directory};
-use crate::call::ivr::Ivr;
-use crate::call::program::{NodeId, Program};
 use crate::cdr::{self, CallRecord, Disposition, HangupSide, Outcome};
 use crate::config::{Config, InbandDtmf, Language};
+use crate::directory::{CustomerInfo, Directory};
+use crate::ivr::interpreter::Ivr;
+use crate::ivr::program::{NodeId, Program};
 use crate::media::catalog::PromptLibrary;
 use crate::media::dtmf::DigitSource;
 use crate::media::prompt::{PromptId, PromptSet};
@@ -203,7 +203,7 @@ pub struct EngineSettings {
     pub login_on_register: Vec<String>,
     pub features: crate::config::FeatureCodes,
     /// The live view's service level and "today" (from `[api]`).
-    pub live: crate::stats::LiveSettings,
+    pub live: crate::live::LiveSettings,
     /// Message size and header limits (`[sip.limits]`).
     pub limits: message::ParseLimits,
 }
@@ -273,7 +273,7 @@ impl EngineSettings {
             live: c
                 .api
                 .as_ref()
-                .map(|api| crate::stats::LiveSettings {
+                .map(|api| crate::live::LiveSettings {
                     service_level_threshold: api.service_level,
                     service_level_target: api.service_level_target,
                     utc_offset_minutes: api.utc_offset.0,
@@ -430,7 +430,7 @@ pub struct Engine {
     guard: guard::SourceGuard,
     pub counters: Counters,
     /// Figures for the live view (wallboard, /metrics).
-    live: crate::stats::LiveStats,
+    live: crate::live::LiveStats,
 }
 
 impl Engine {

@@ -92,7 +92,7 @@ impl Engine {
         info!(outcome = ?outcome, "call ended");
         self.live_event(
             now,
-            crate::stats::LiveEvent::CallEnded {
+            crate::live::LiveEvent::CallEnded {
                 call: key,
                 arrival: call.invite_at,
                 outcome,
@@ -155,7 +155,7 @@ impl Engine {
         info!(status, "INVITE refused");
         self.live_event(
             now,
-            crate::stats::LiveEvent::CallEnded {
+            crate::live::LiveEvent::CallEnded {
                 call: key,
                 arrival: now,
                 outcome: record.outcome,

@@ -113,8 +113,8 @@ pub struct LiveRtp {
 }
 
 impl LiveRtp {
-    pub fn totals(&self) -> crate::stats::prometheus::RtpTotals {
-        crate::stats::prometheus::RtpTotals {
+    pub fn totals(&self) -> crate::live::prometheus::RtpTotals {
+        crate::live::prometheus::RtpTotals {
             packets_sent: self.sent.load(Ordering::Relaxed),
             packets_received: self.received.load(Ordering::Relaxed),
             packets_invalid: self.invalid.load(Ordering::Relaxed),

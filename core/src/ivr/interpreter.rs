@@ -487,7 +487,7 @@ impl Ivr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::program::IvrConfig;
+    use crate::ivr::program::IvrConfig;
 
     const PROGRAM: &str = r#"
 [ivr]
