@@ -41,10 +41,7 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     assert!(ack.starts_with("ACK sip:1001@127.0.0.1:5081"), "{ack}");
     assert!(ack.contains(";tag=agent1001"));
     let call = sim.media_started[0];
-    assert!(
-        sim.agent_media.contains_key(&call),
-        "agent leg media opened"
-    );
+    assert!(sim.open_legs(call) == 2, "agent leg media opened");
     // "工号 0 0 7 为您服务", then the bridge.
     let announcement = [
         "agent_intro",
@@ -287,7 +284,7 @@ fn a_feature_code_from_a_non_agent_is_refused() {
 }
 
 /// Names of the prompts played to one call.
-fn played_to(sim: &Sim, call: hotline::engine::CallKey) -> Vec<String> {
+fn played_to(sim: &Sim, call: hotline::ids::CallKey) -> Vec<String> {
     sim.played
         .iter()
         .zip(sim.played_names())

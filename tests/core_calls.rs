@@ -201,7 +201,7 @@ fn retransmitted_invite_is_absorbed() {
     assert_eq!(sim.sent_starting("SIP/2.0 100").len(), 1);
     sim.run_for(ms(2000));
     assert_eq!(sim.engine.active_calls(), 1);
-    assert_eq!(sim.engine.counters.retransmissions_absorbed, 1);
+    assert_eq!(sim.engine.counters().retransmissions_absorbed, 1);
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn calls_from_outside_the_trunk_list_get_403_and_a_record() {
     assert_eq!(rec.outcome, Outcome::Forbidden);
     assert_eq!(rec.disposition, Disposition::Rejected);
     assert_eq!(rec.sip_status, 403);
-    assert_eq!(sim.engine.counters.calls_forbidden, 1);
+    assert_eq!(sim.engine.counters().calls_forbidden, 1);
 
     // The trunk itself is served.
     sim.send_bytes(
@@ -79,7 +79,7 @@ fn an_invite_flood_bans_the_source_and_the_ban_expires() {
     }
     // 20 pass (a second's burst), the 21st bans: it and the rest get nothing.
     assert_eq!(sim.sent_starting("SIP/2.0 100").len(), 20);
-    assert_eq!(sim.engine.counters.flood_dropped, 5);
+    assert_eq!(sim.engine.counters().flood_dropped, 5);
     // Banned: even an OPTIONS goes unanswered, while others are served.
     sim.send_bytes(scanner, options("z9hG4bK-o1").as_bytes());
     assert!(sim
@@ -110,7 +110,7 @@ fn the_configured_trunk_is_never_banned_for_its_call_rate() {
         sim.send(&invite(&call, &branch, Some(SDP_OFFER)));
     }
     assert_eq!(sim.sent_starting("SIP/2.0 180").len(), 50);
-    assert_eq!(sim.engine.counters.flood_dropped, 0);
+    assert_eq!(sim.engine.counters().flood_dropped, 0);
 }
 
 #[test]
@@ -176,14 +176,10 @@ fn reload_applies_to_new_calls_and_leaves_calls_in_progress_alone() {
     let next = hotline::config::Config::parse(&text, "reloaded", std::path::Path::new("."))
         .expect("parses");
     let setup = hotline::shell::load::setup(next, "reloaded").expect("loads");
+    // SIGHUP's config arrives as one input, loaded off the engine's task.
+    let now = sim.now;
     sim.engine
-        .reload(
-            EngineSettings::from_config(&setup.config),
-            setup.prompts,
-            setup.program,
-            setup.directory,
-        )
-        .expect("reload");
+        .handle_input(now, hotline::io::Input::Reload(Box::new(reload_of(setup))));
     sim.send(&invite("new", "z9hG4bK-new", Some(SDP_OFFER)));
     sim.run_for(Duration::from_millis(500));
     let answered = |sim: &Sim, call: &str| {
@@ -214,18 +210,19 @@ fn a_reload_that_reshapes_the_acd_is_refused_whole() {
     let mut next = config(|c| c.calls.max_calls = 1);
     next.agents.pop();
     let setup = hotline::shell::load::setup(next, "reloaded").expect("loads");
-    let err = sim
-        .engine
-        .reload(
-            EngineSettings::from_config(&setup.config),
-            setup.prompts,
-            setup.program,
-            setup.directory,
-        )
-        .expect_err("refused");
+    let err = sim.engine.reload(reload_of(setup)).expect_err("refused");
     assert!(err.to_string().contains("restart"), "{err}");
     // Nothing changed: the call limit is still the old one.
     sim.send(&invite("a", "z9hG4bK-a", Some(SDP_OFFER)));
     sim.send(&invite("b", "z9hG4bK-b", Some(SDP_OFFER)));
     assert_eq!(sim.sent_starting("SIP/2.0 180").len(), 2);
+}
+
+fn reload_of(setup: hotline::setup::Setup) -> hotline::io::Reload {
+    hotline::io::Reload {
+        settings: EngineSettings::from_config(&setup.config),
+        prompts: setup.prompts,
+        program: setup.program,
+        directory: setup.directory,
+    }
 }

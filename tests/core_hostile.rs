@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hotline::engine::CallKey;
+use hotline::ids::CallKey;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn status_of(sim: &Sim) -> Vec<String> {
@@ -103,7 +103,7 @@ fn unanswerable_datagrams_are_dropped_and_counted() {
         sim.send_bytes(peer, junk);
     }
     assert!(sim.sent.is_empty(), "nothing to answer to");
-    assert_eq!(sim.engine.counters.datagrams_dropped, 5);
+    assert_eq!(sim.engine.counters().datagrams_dropped, 5);
 }
 
 /// One random change to `buf`: a byte replaced, the end cut off, a
@@ -289,10 +289,8 @@ fn a_hundred_thousand_mutated_messages() {
             calls += 1;
             call = live_call(&mut sim, &format!("rtp{calls}"));
         }
-        let now = sim.now;
-        if let Some(session) = sim.media.get_mut(&call) {
-            session.handle_rtp(now, from, &buf);
-        }
+        let packet = buf.clone();
+        sim.customer_rtp(call, from, &packet);
         if i % 50 == 0 {
             sim.run_for(Duration::from_millis(20));
             sim.sent.clear();
@@ -412,8 +410,12 @@ fn an_oversized_message_is_answered_513_or_dropped_and_counted() {
         ]
     );
     assert!(sim.sent[1].text.contains("branch=z9hG4bK-over"));
-    assert_eq!(sim.engine.counters.oversized, 2, "the 1025 and 2000 bytes");
-    assert_eq!(sim.engine.counters.datagrams_dropped, 1, "the 2000 bytes");
+    assert_eq!(
+        sim.engine.counters().oversized,
+        2,
+        "the 1025 and 2000 bytes"
+    );
+    assert_eq!(sim.engine.counters().datagrams_dropped, 1, "the 2000 bytes");
     // A refused INVITE still leaves its record.
     assert_eq!(sim.records.len(), 1);
     assert_eq!(sim.records[0].sip_status, 413);

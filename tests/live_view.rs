@@ -356,6 +356,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("hotline_service_level_target_ratio", "gauge"),
     ("hotline_service_level_threshold_seconds", "gauge"),
     ("hotline_sip_responses_total", "counter"),
+    ("hotline_storage_failures_total", "counter"),
 ];
 
 const QUEUES: [&str; 3] = ["consultation", "repair", "complaint"];
@@ -467,6 +468,13 @@ fn metrics_and_status_follow_a_call_through_the_queue_to_an_agent() {
         .collect();
     assert_eq!(families, FAMILIES);
     assert_eq!(idle.value("hotline_calls_in_progress", &[]), 0.0);
+    assert_eq!(
+        idle.value(
+            "hotline_storage_failures_total",
+            &[("kind", "record_write_retried")]
+        ),
+        0.0
+    );
     assert_eq!(
         idle.value(
             "hotline_agents",

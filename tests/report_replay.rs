@@ -14,7 +14,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 use common::*;
-use hotline::engine::CallKey;
+use hotline::ids::CallKey;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
 use hotline::report::{Accumulator, Interval, Settings, Source, Thresholds, UtcOffset};
@@ -114,7 +114,7 @@ impl Day {
                 .sim
                 .media
                 .values()
-                .map(|m| m.poll_timeout())
+                .filter_map(|m| m.poll_timeout())
                 .chain(self.sim.engine.poll_timeout())
                 .min();
             let next = match (act_at, wake) {

@@ -196,11 +196,11 @@ fn every_message_gets_its_answer() {
         match expect {
             Answer(lines) => {
                 assert_eq!(got, *lines, "{what}");
-                assert_eq!(sim.engine.counters.datagrams_dropped, 0, "{what}");
+                assert_eq!(sim.engine.counters().datagrams_dropped, 0, "{what}");
             }
             Dropped => {
                 assert!(got.is_empty(), "{what}: sent {got:?}");
-                assert_eq!(sim.engine.counters.datagrams_dropped, 1, "{what}");
+                assert_eq!(sim.engine.counters().datagrams_dropped, 1, "{what}");
             }
         }
         // Every answer goes back where the datagram came from.

@@ -46,6 +46,27 @@ impl<K: Ord + Clone> TimerQueue<K> {
     }
 }
 
+/// Wall-clock time for records, derived from one `(Instant, epoch ms)`
+/// pair the shell gave at start: the core never reads a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock {
+    pub base: Instant,
+    /// Milliseconds since the Unix epoch at `base`.
+    pub base_ms: u64,
+}
+
+impl WallClock {
+    /// Wall-clock ms at `at`.
+    pub fn ms(&self, at: Instant) -> u64 {
+        if at >= self.base {
+            self.base_ms + (at - self.base).as_millis() as u64
+        } else {
+            self.base_ms
+                .saturating_sub((self.base - at).as_millis() as u64)
+        }
+    }
+}
+
 /// The instant unit tests start their simulated time from: the one clock
 /// read the core's own tests make (an `Instant` cannot be built any other
 /// way). Everything after it is `t0 + duration`.

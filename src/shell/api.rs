@@ -64,6 +64,7 @@ pub enum ApiRequest {
 pub struct LiveSources {
     pub rtp: Arc<LiveRtp>,
     pub version: watch::Receiver<u64>,
+    pub alarms: Arc<crate::shell::alarms::Alarms>,
 }
 
 #[derive(Clone)]
@@ -204,7 +205,11 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     match snapshot(&state.events, false).await {
         Some(snapshot) => (
             [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
-            prometheus::encode(&snapshot, state.live.rtp.totals()),
+            prometheus::encode_with(
+                &snapshot,
+                state.live.rtp.totals(),
+                state.live.alarms.storage(),
+            ),
         )
             .into_response(),
         None => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),

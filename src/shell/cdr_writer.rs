@@ -8,9 +8,12 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use super::alarms::Alarms;
 use super::durable::open_sealed;
 
 use tracing::error;
@@ -35,13 +38,20 @@ pub struct CdrWriter {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A batch that cannot be written is retried this many times, waiting
+/// from [`FIRST_BACKOFF`] doubling to [`MAX_BACKOFF`] (about 7 s in all),
+/// before its lines go to stderr instead.
+const ATTEMPTS: u32 = 8;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 impl CdrWriter {
-    pub fn start(dir: PathBuf) -> std::io::Result<CdrWriter> {
+    pub fn start(dir: PathBuf, alarms: Arc<Alarms>) -> std::io::Result<CdrWriter> {
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("cdr-writer".into())
-            .spawn(move || writer_loop(&dir, rx))?;
+            .spawn(move || writer_loop(&dir, rx, &alarms))?;
         Ok(CdrWriter {
             tx: Some(tx),
             thread: Some(thread),
@@ -65,44 +75,43 @@ impl CdrWriter {
     }
 }
 
-fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
+fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>, alarms: &Alarms) {
     let mut files: HashMap<String, File> = HashMap::new();
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         batch.extend(rx.try_iter());
-        let mut touched: Vec<String> = Vec::new();
-        for job in &batch {
-            let (line, name) = match job {
-                Job::Record { record, .. } => (record.to_line(), daily_file_name(&record.ended_at)),
-                Job::Line { file, line } => (line.clone(), file.clone()),
-                Job::Hold(_) => continue,
-            };
-            if !files.contains_key(&name) {
-                match open_sealed(&dir.join(&name)) {
-                    Ok(f) => {
-                        files.insert(name.clone(), f);
+        let lines: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|job| match job {
+                Job::Record { record, .. } => {
+                    Some((daily_file_name(&record.ended_at), record.to_line()))
+                }
+                Job::Line { file, line } => Some((file.clone(), line.clone())),
+                Job::Hold(_) => None,
+            })
+            .collect();
+        // Lines before `done` are written; a retry goes on from there, so
+        // none is written twice.
+        let mut done = 0;
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            match write_batch(dir, &mut files, &lines, &mut done) {
+                Ok(()) => break,
+                Err(e) => {
+                    Alarms::add(&alarms.record_write_failures);
+                    // Reopen on the next try: the file may have moved.
+                    files.clear();
+                    if attempt == ATTEMPTS {
+                        error!(error = %e, lines = lines.len() - done, "records cannot be written; printed to stderr instead");
+                        for (_, line) in &lines[done..] {
+                            alarms.records_not_written.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("{}", line.trim_end());
+                        }
+                        break;
                     }
-                    Err(e) => {
-                        error!(file = %dir.join(&name).display(), error = %e, "cannot open record file; record printed instead");
-                        eprintln!("{}", line.trim_end());
-                        continue;
-                    }
-                }
-            }
-            if let Some(f) = files.get_mut(&name) {
-                if let Err(e) = f.write_all(line.as_bytes()) {
-                    error!(error = %e, "cannot append record; record printed instead");
-                    eprintln!("{}", line.trim_end());
-                }
-                if !touched.contains(&name) {
-                    touched.push(name);
-                }
-            }
-        }
-        for name in &touched {
-            if let Some(f) = files.get(name) {
-                if let Err(e) = f.sync_data() {
-                    error!(error = %e, "fsync of record file failed");
+                    error!(error = %e, attempt, retry_in = ?backoff, "cannot write records; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -117,6 +126,35 @@ fn writer_loop(dir: &Path, rx: mpsc::Receiver<Job>) {
             }
         }
     }
+}
+
+/// Appends `lines[*done..]` (file name, line) and fsyncs every file
+/// touched; `done` counts the lines appended so far.
+fn write_batch(
+    dir: &Path,
+    files: &mut HashMap<String, File>,
+    lines: &[(String, String)],
+    done: &mut usize,
+) -> std::io::Result<()> {
+    let mut touched: Vec<&str> = Vec::new();
+    for (name, line) in &lines[*done..] {
+        if !files.contains_key(name) {
+            files.insert(name.clone(), open_sealed(&dir.join(name))?);
+        }
+        if let Some(f) = files.get_mut(name) {
+            f.write_all(line.as_bytes())?;
+        }
+        if !touched.contains(&name.as_str()) {
+            touched.push(name);
+        }
+        *done += 1;
+    }
+    for (name, _) in lines {
+        if let Some(f) = files.get(name) {
+            f.sync_data()?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -151,7 +189,7 @@ mod tests {
             format!("{}{{\"version\":1,\"cal", record(0).to_line()),
         )
         .expect("write");
-        let w = CdrWriter::start(dir.path().to_path_buf()).expect("start");
+        let w = CdrWriter::start(dir.path().to_path_buf(), Arc::default()).expect("start");
         for n in 1..=3 {
             w.write(Job::Record {
                 record: Box::new(record(n)),
@@ -164,5 +202,45 @@ mod tests {
         assert_eq!(skipped, 1, "the torn line is skipped");
         let ids: Vec<_> = records.iter().map(|r| r.call_id.as_str()).collect();
         assert_eq!(ids, ["c0", "c1", "c2", "c3"]);
+    }
+
+    #[test]
+    fn a_failed_write_is_retried_alarmed_and_then_done_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("2026-11-25.jsonl");
+        // A folder where the day's file must go: every open fails (even
+        // for root, unlike a permission) until it is removed.
+        std::fs::create_dir(&file).expect("blocker");
+        let alarms = Arc::new(Alarms::default());
+        let w = CdrWriter::start(dir.path().to_path_buf(), alarms.clone()).expect("start");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        struct Signal(std::sync::mpsc::Sender<()>);
+        impl Drop for Signal {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        w.write(Job::Record {
+            record: Box::new(record(1)),
+            hold: Some(Box::new(Signal(tx))),
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Alarms::get(&alarms.record_write_failures) < 2 {
+            assert!(std::time::Instant::now() < deadline, "no retry seen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Not durable yet: what waits for the record is still held.
+        assert!(
+            rx.try_recv().is_err(),
+            "released before the record was written"
+        );
+        std::fs::remove_dir(&file).expect("unblock");
+        rx.recv_timeout(Duration::from_secs(5))
+            .expect("released once written");
+        w.finish();
+        let text = std::fs::read_to_string(&file).expect("read");
+        let (records, skipped) = read_records(&text);
+        assert_eq!((records.len(), skipped), (1, 0), "written once: {text}");
+        assert_eq!(Alarms::get(&alarms.records_not_written), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! The thin tokio shell: the only place with sockets, the clock, files and
 //! signals. It feeds the pure [`Engine`] and carries out its outputs.
 
+pub mod alarms;
 pub mod api;
 pub mod cdr_writer;
 pub mod directory_watch;
@@ -23,12 +24,16 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use tracing::{info, warn};
 
 use crate::directory::Directory;
-use crate::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
+use crate::engine::{Engine, EngineSettings};
+use crate::ids::{CallKey, LegKey};
+use crate::io::{Input, Output, Peer, Reload, Transmit, Transport};
+use crate::media::call_media::MediaCommand;
 use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::setup::Setup;
 
+use self::alarms::Alarms;
 use self::cdr_writer::{CdrWriter, Job};
-use self::media::{LiveRtp, MediaCommand, MediaHandle, MediaPool};
+use self::media::{LiveRtp, MediaHandle, MediaPool, Recordings};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -38,7 +43,13 @@ pub enum Event {
     },
     Media {
         call: CallKey,
+        leg: LegKey,
         event: MediaEvent,
+    },
+    /// A leg's RTP port could not be opened.
+    MediaFailed {
+        call: CallKey,
+        leg: LegKey,
     },
     TcpOpened {
         conn: u64,
@@ -55,7 +66,9 @@ pub enum Event {
     Directory(Arc<Directory>),
     Api(api::ApiRequest),
     /// Messages whose calls' records are now durable.
-    Transmit(Vec<(Peer, Vec<u8>)>),
+    Transmit(Vec<Transmit>),
+    /// SIGHUP's config, loaded and checked on the blocking pool.
+    Reload(Box<Reload>),
 }
 
 /// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
@@ -71,7 +84,8 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     } = setup;
     let cdr_dir = config.cdr_dir();
     let messages_dir = config.messages_dir();
-    let writer = CdrWriter::start(cdr_dir.clone())
+    let alarms = Arc::new(Alarms::default());
+    let writer = CdrWriter::start(cdr_dir.clone(), alarms.clone())
         .with_context(|| format!("opening record folder {}", cdr_dir.display()))?;
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
 
@@ -111,6 +125,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         let live = api::LiveSources {
             rtp: rtp.clone(),
             version: version_rx,
+            alarms: alarms.clone(),
         };
         api::serve(api.listen, api.token.clone(), events_tx.clone(), live)
             .await
@@ -149,6 +164,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         wall_ms,
         wall_ms ^ u64::from(std::process::id()),
     );
+    let recordings = Recordings::with_alarms(
+        messages_dir.clone(),
+        events_tx.clone(),
+        tokio::runtime::Handle::current(),
+        alarms.clone(),
+    );
     let mut shell = Shell {
         udp: udp_out,
         tcp: HashMap::new(),
@@ -162,9 +183,10 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             config.media.realtime_priority,
             events_tx.clone(),
             rtp,
+            recordings.clone(),
         )
         .context("starting the media workers")?,
-        messages_dir,
+        messages_dir: messages_dir.clone(),
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -198,7 +220,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                 }
                 engine.drain(Instant::now());
             }
-            _ = sighup.recv() => reload(&mut engine, config_path.as_deref()),
+            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone()),
         }
         shell.drain(&mut engine).await;
         shell.publish_live(&engine);
@@ -235,10 +257,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             }
         }
     }
+    // What could not be written where it belongs is kept elsewhere.
+    recordings.keep_unsaved(&std::env::temp_dir().join("hotline-unsaved-messages"));
     // Media workers add a call's totals when its handle is dropped.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let media = shell.media_pool.totals();
-    let c = engine.counters;
+    let c = engine.counters();
     info!(
         calls_offered = c.calls_offered,
         calls_rejected_busy = c.calls_rejected_busy,
@@ -258,29 +282,33 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     Ok(())
 }
 
-/// SIGHUP: load and check the config file again, then hand it to the
-/// engine. A config that does not load is reported and the running one
-/// stays.
-fn reload(engine: &mut Engine, path: Option<&std::path::Path>) {
+/// SIGHUP: loads and checks the config file again on the blocking pool
+/// (prompts are decoded there, not on the engine's task), then hands it
+/// to the engine as one input. A config that does not load is reported
+/// and the running one stays.
+fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>) {
     let Some(path) = path else {
         info!("SIGHUP: running on the embedded default config, nothing to reload");
         return;
     };
-    let origin = path.display().to_string();
-    let setup = crate::shell::load::config(path)
-        .map_err(|e| e.to_string())
-        .and_then(|c| crate::shell::load::setup(c, &origin).map_err(|e| e.to_string()));
-    let setup = match setup {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
-            return;
+    tokio::task::spawn_blocking(move || {
+        let origin = path.display().to_string();
+        let setup = load::config(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|c| load::setup(c, &origin).map_err(|e| e.to_string()));
+        match setup {
+            Ok(setup) => {
+                let reload = Reload {
+                    settings: EngineSettings::from_config(&setup.config),
+                    prompts: setup.prompts,
+                    program: setup.program,
+                    directory: setup.directory,
+                };
+                let _ = events.send(Event::Reload(Box::new(reload)));
+            }
+            Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
         }
-    };
-    let settings = EngineSettings::from_config(&setup.config);
-    if let Err(e) = engine.reload(settings, setup.prompts, setup.program, setup.directory) {
-        warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
-    }
+    });
 }
 
 struct Shell {
@@ -303,7 +331,13 @@ impl Shell {
         let now = Instant::now();
         match event {
             Event::Sip { peer, data } => engine.handle_input(now, Input::Sip { peer, data: &data }),
-            Event::Media { call, event } => engine.handle_input(now, Input::Media { call, event }),
+            Event::Media { call, leg, event } => {
+                engine.handle_input(now, Input::Media { call, leg, event })
+            }
+            Event::MediaFailed { call, leg } => {
+                engine.handle_input(now, Input::MediaFailed { call, leg })
+            }
+            Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
             Event::TcpOpened { conn, writer } => {
                 self.tcp.insert(conn, writer);
             }
@@ -324,8 +358,8 @@ impl Shell {
             ),
             Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
             Event::Transmit(messages) => {
-                for (peer, data) in messages {
-                    self.transmit_now(peer, data);
+                for t in messages {
+                    self.transmit_now(t.peer, t.data);
                 }
             }
             Event::Api(api::ApiRequest::Agents(reply)) => {
@@ -366,9 +400,28 @@ impl Shell {
         }
     }
 
-    fn command(&self, call: CallKey, command: MediaCommand) {
+    /// A command for a call's media. Opening a leg binds its port here,
+    /// so a port in use fails at once (and the engine hears of it).
+    fn media_command(&mut self, call: CallKey, command: MediaCommand) {
+        let socket = match &command {
+            MediaCommand::OpenLeg { leg, port, .. } => match media::bind(self.bind, *port) {
+                Ok(socket) => Some(socket),
+                Err(e) => {
+                    warn!(port, error = %e, "cannot open RTP port");
+                    let _ = self.events.send(Event::MediaFailed { call, leg: *leg });
+                    return;
+                }
+            },
+            _ => None,
+        };
+        if let MediaCommand::OpenLeg { prompts, .. } = &command {
+            if !self.media.contains_key(&call) {
+                let handle = self.media_pool.open(call, prompts.clone());
+                self.media.insert(call, handle);
+            }
+        }
         if let Some(m) = self.media.get(&call) {
-            m.send(command);
+            m.send(command, socket);
         }
     }
 
@@ -399,106 +452,30 @@ impl Shell {
         }
     }
 
-    /// Carries out the engine's outputs. When a batch ends a call, that
-    /// call's messages (the 200 to the caller's BYE, or our BYE) leave only
-    /// once its record is on disk: whoever sees the call end can count on
-    /// the record surviving a crash. Other calls' messages are not held,
-    /// so no call's 100/180 can fall behind its own 200.
+    /// Carries out the engine's outputs. A call's last messages (the 200
+    /// to the caller's BYE, or our BYE) come with its record and leave
+    /// once it is on disk: whoever sees the call end can count on the
+    /// record surviving a crash.
     async fn drain(&mut self, engine: &mut Engine) {
-        loop {
-            let batch: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
-            if batch.is_empty() {
-                return;
-            }
-            let ending: Vec<String> = batch
-                .iter()
-                .filter_map(|o| match o {
-                    Output::CallEnded { record, .. } => Some(record.sip_call_id.clone()),
-                    _ => None,
-                })
-                .collect();
-            let mut after_durable = Vec::new();
-            for output in batch {
-                self.carry_out(engine, output, &ending, &mut after_durable)
-                    .await;
-            }
-            if !after_durable.is_empty() {
-                self.write(Job::Hold(Box::new(SendWhenDurable {
-                    events: self.events.clone(),
-                    messages: after_durable,
-                })));
-            }
+        while let Some(output) = engine.poll_output() {
+            self.carry_out(output).await;
         }
     }
 
-    async fn carry_out(
-        &mut self,
-        engine: &mut Engine,
-        output: Output,
-        ending: &[String],
-        after_durable: &mut Vec<(Peer, Vec<u8>)>,
-    ) {
+    async fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Transmit { peer, data } if waits_for_record(&data, ending) => {
-                after_durable.push((peer, data))
-            }
-            Output::Transmit { peer, data } => self.transmit(peer, data).await,
-            Output::MediaStart { call, port, params } => {
-                match self.media_pool.spawn(
-                    call,
-                    self.bind,
-                    port,
-                    params,
-                    engine.call_prompts(call),
-                ) {
-                    Ok(handle) => {
-                        self.media.insert(call, handle);
-                    }
-                    Err(e) => {
-                        warn!(port, error = %e, "cannot open RTP port");
-                        engine.handle_input(Instant::now(), Input::MediaFailed { call });
-                    }
-                }
-            }
-            Output::MediaPlay {
-                call,
-                prompt,
-                token,
-            } => self.command(call, MediaCommand::Play { prompt, token }),
-            Output::MediaStopPlayback { call } => self.command(call, MediaCommand::StopPlayback),
-            Output::MediaRecord {
-                call,
-                file,
-                max_length,
-                end_silence,
-            } => self.command(
-                call,
-                MediaCommand::Record {
-                    path: self.messages_dir.join(file),
-                    max_length,
-                    end_silence,
-                },
-            ),
-            Output::MediaStopRecording { call } => self.command(call, MediaCommand::StopRecording),
-            Output::MediaAddLeg { call, port, params } => match media::bind(self.bind, port) {
-                Ok(socket) => self.command(call, MediaCommand::AddLeg { socket, params }),
-                Err(e) => warn!(port, error = %e, "cannot open the agent leg's RTP port"),
-            },
-            Output::MediaBridge { call } => self.command(call, MediaCommand::Bridge),
-            Output::MediaPlayLeg { call, prompt } => {
-                self.command(call, MediaCommand::PlayLeg(prompt))
-            }
+            Output::Transmit(t) => self.transmit(t.peer, t.data).await,
+            Output::Media { call, command } => self.media_command(call, command),
             Output::Line { file, mut line } => {
                 line.push('\n');
                 self.write(Job::Line { file, line });
             }
-            Output::MediaRemoveLeg { call } => self.command(call, MediaCommand::RemoveLeg),
             Output::MessageSaved(message) => {
                 // Rare, and must be durable before shutdown completes:
                 // wait for the fsync off the async threads.
                 let dir = self.messages_dir.clone();
                 let saved = tokio::task::spawn_blocking(move || {
-                    crate::shell::voicemail_store::append_index(&dir, &message)
+                    voicemail_store::append_index(&dir, &message)
                 })
                 .await;
                 match saved {
@@ -507,56 +484,37 @@ impl Shell {
                     Err(e) => warn!(error = %e, "message indexing task failed"),
                 }
             }
-            Output::MediaUpdate {
+            Output::CallEnded {
                 call,
-                remote,
-                sending,
-            } => self.command(call, MediaCommand::Update { remote, sending }),
-            Output::CallEnded { call, record } => {
+                record,
+                then_send,
+            } => {
                 let hold = self
                     .media
                     .remove(&call)
                     .map(|h| Box::new(h) as Box<dyn Send>);
                 self.write(Job::Record { record, hold });
+                if !then_send.is_empty() {
+                    self.write(Job::Hold(Box::new(SendWhenDurable {
+                        events: self.events.clone(),
+                        messages: then_send,
+                    })));
+                }
             }
         }
     }
-}
-
-/// Whether a message belongs to a call whose record is being written (it
-/// then leaves after the fsync); every other message leaves at once.
-fn waits_for_record(message: &[u8], ending: &[String]) -> bool {
-    !ending.is_empty()
-        && crate::sip::message::call_id_of(message).is_some_and(|id| ending.iter().any(|e| e == id))
 }
 
 /// Messages held back until the records written before them are on disk;
 /// the record writer drops this after its fsync, which sends them on.
 struct SendWhenDurable {
     events: mpsc::UnboundedSender<Event>,
-    messages: Vec<(Peer, Vec<u8>)>,
+    messages: Vec<Transmit>,
 }
 
 impl Drop for SendWhenDurable {
     fn drop(&mut self) {
         let messages = std::mem::take(&mut self.messages);
         let _ = self.events.send(Event::Transmit(messages));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::waits_for_record;
-
-    #[test]
-    fn only_the_ending_calls_messages_wait_for_its_record() {
-        let ending = vec!["a@h".to_string()];
-        let ok_to_bye = b"SIP/2.0 200 OK\r\nCall-ID: a@h\r\nCSeq: 2 BYE\r\n\r\n";
-        let other_ringing = b"SIP/2.0 180 Ringing\r\nCall-ID: b@h\r\nCSeq: 1 INVITE\r\n\r\n";
-        assert!(waits_for_record(ok_to_bye, &ending));
-        // Another call's 180 in the same batch goes at once, so it cannot
-        // be overtaken by that call's 200 in a later batch.
-        assert!(!waits_for_record(other_ringing, &ending));
-        assert!(!waits_for_record(ok_to_bye, &[]));
     }
 }

@@ -6,15 +6,158 @@
 //! appended whole and fsynced; a line torn by a crash is sealed with a
 //! newline on the next append and skipped by readers.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use thiserror::Error;
+use tokio::sync::mpsc;
+use tracing::{error, warn};
 
+use crate::ids::CallKey;
+use crate::media::call_media::Recorded;
 use crate::voicemail::{parse_index, MessageRecord, INDEX_FILE, SAMPLE_RATE};
 
+use super::alarms::Alarms;
 use super::durable::open_sealed;
+use super::Event;
+
+/// Writes finished recordings' WAVs off the media threads, on the tokio
+/// blocking pool, and tells the engine once each is on disk. A write that
+/// fails (a full disk, a folder gone) is retried with backoff and
+/// alarmed; what is still unsaved at exit is kept in a fallback folder,
+/// never silently dropped.
+#[derive(Clone)]
+pub struct Recordings {
+    dir: PathBuf,
+    events: mpsc::UnboundedSender<Event>,
+    runtime: tokio::runtime::Handle,
+    alarms: Arc<Alarms>,
+    unsaved: Arc<Mutex<HashMap<u64, (CallKey, Recorded)>>>,
+    next: Arc<AtomicU64>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// The first retry comes this soon; each next one twice as late, up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Recordings {
+    pub fn new(
+        dir: PathBuf,
+        events: mpsc::UnboundedSender<Event>,
+        runtime: tokio::runtime::Handle,
+    ) -> Recordings {
+        Recordings::with_alarms(dir, events, runtime, Arc::default())
+    }
+
+    pub fn with_alarms(
+        dir: PathBuf,
+        events: mpsc::UnboundedSender<Event>,
+        runtime: tokio::runtime::Handle,
+        alarms: Arc<Alarms>,
+    ) -> Recordings {
+        Recordings {
+            dir,
+            events,
+            runtime,
+            alarms,
+            unsaved: Arc::default(),
+            next: Arc::default(),
+            stopping: Arc::default(),
+        }
+    }
+
+    /// Saves a finished recording (from any thread), retrying until it is
+    /// on disk or the shell stops.
+    pub fn save(&self, call: CallKey, recorded: Recorded) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(&recorded.file);
+        if let Ok(mut u) = self.unsaved.lock() {
+            u.insert(id, (call, recorded));
+        }
+        let this = self.clone();
+        self.runtime
+            .spawn_blocking(move || this.write_until_saved(id, &path));
+    }
+
+    fn write_until_saved(&self, id: u64, path: &Path) {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let result = {
+                let Ok(unsaved) = self.unsaved.lock() else {
+                    return;
+                };
+                let Some((_, r)) = unsaved.get(&id) else {
+                    return;
+                };
+                write_wav(path, &r.samples)
+            };
+            match result {
+                Ok(()) => {
+                    let Some((call, r)) = self.unsaved.lock().ok().and_then(|mut u| u.remove(&id))
+                    else {
+                        return;
+                    };
+                    let _ = self.events.send(Event::RecordingSaved {
+                        call,
+                        duration_ms: r.samples.len() as u64 / 8,
+                        ended_by: r.end,
+                    });
+                    return;
+                }
+                Err(e) => {
+                    Alarms::add(&self.alarms.message_write_failures);
+                    error!(error = %e, retry_in = ?backoff, "cannot save a recorded message; retrying");
+                }
+            }
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Recordings not yet on disk.
+    pub fn pending(&self) -> usize {
+        self.unsaved.lock().map(|u| u.len()).unwrap_or(0)
+    }
+
+    /// At exit: stops retrying and writes what is still unsaved under
+    /// `fallback`, naming each file in the log. Returns the files kept.
+    pub fn keep_unsaved(&self, fallback: &Path) -> Vec<PathBuf> {
+        self.stopping.store(true, Ordering::Relaxed);
+        let left: Vec<(CallKey, Recorded)> = match self.unsaved.lock() {
+            Ok(mut u) => u.drain().map(|(_, v)| v).collect(),
+            Err(_) => return Vec::new(),
+        };
+        if left.is_empty() {
+            return Vec::new();
+        }
+        let mut kept = Vec::new();
+        for (call, r) in left {
+            let path = fallback.join(&r.file);
+            match write_wav(&path, &r.samples) {
+                Ok(()) => {
+                    Alarms::add(&self.alarms.messages_kept_elsewhere);
+                    error!(%call, file = %path.display(), wanted = %self.dir.join(&r.file).display(), "message could not be saved in the messages folder: kept here instead");
+                    kept.push(path);
+                }
+                Err(e) => {
+                    error!(%call, error = %e, samples = r.samples.len(), "message lost: it could not be saved anywhere")
+                }
+            }
+        }
+        warn!(count = kept.len(), "messages kept in the fallback folder");
+        kept
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum MessageError {
@@ -222,5 +365,70 @@ mod tests {
         let (records, skipped) = read_index(dir.path()).expect("read");
         assert_eq!(skipped, 1, "only the torn line");
         assert_eq!(records, vec![a, b]);
+    }
+
+    fn recorded(file: &str) -> Recorded {
+        Recorded {
+            leg: crate::ids::LegKey(2),
+            file: file.into(),
+            samples: vec![1000; 800],
+            end: crate::media::session::RecordingEnd::Pound,
+        }
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_written_is_retried_then_saved() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A file where the messages folder must be: creating it fails,
+        // even for root, until the file goes.
+        let messages = dir.path().join("messages");
+        std::fs::write(&messages, "x").expect("blocker");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let alarms = Arc::new(Alarms::default());
+        let saver = Recordings::with_alarms(
+            messages.clone(),
+            tx,
+            runtime.handle().clone(),
+            alarms.clone(),
+        );
+        saver.save(CallKey(1), recorded("2026-12-06/m.wav"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Alarms::get(&alarms.message_write_failures) < 2 {
+            assert!(std::time::Instant::now() < deadline, "no retry seen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(rx.try_recv().is_err(), "not saved yet");
+        assert_eq!(saver.pending(), 1);
+        std::fs::remove_file(&messages).expect("unblock");
+        let saved = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), rx.recv()).await });
+        match saved {
+            Ok(Some(Event::RecordingSaved {
+                call, duration_ms, ..
+            })) => assert_eq!((call, duration_ms), (CallKey(1), 100)),
+            _ => panic!("no RecordingSaved"),
+        }
+        let wav = hound::WavReader::open(messages.join("2026-12-06/m.wav")).expect("saved");
+        assert_eq!(wav.len(), 800);
+        assert_eq!(saver.pending(), 0);
+    }
+
+    #[test]
+    fn a_message_still_unsaved_at_exit_is_kept_in_the_fallback_folder() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let messages = dir.path().join("messages");
+        std::fs::write(&messages, "x").expect("blocker");
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let alarms = Arc::new(Alarms::default());
+        let saver = Recordings::with_alarms(messages, tx, runtime.handle().clone(), alarms.clone());
+        saver.save(CallKey(1), recorded("2026-12-06/m.wav"));
+        let fallback = dir.path().join("kept");
+        let kept = saver.keep_unsaved(&fallback);
+        assert_eq!(kept, vec![fallback.join("2026-12-06/m.wav")]);
+        assert_eq!(hound::WavReader::open(&kept[0]).expect("kept").len(), 800);
+        assert_eq!(Alarms::get(&alarms.messages_kept_elsewhere), 1);
+        assert_eq!(saver.pending(), 0);
     }
 }

@@ -1,6 +1,7 @@
-//! A simulated-time harness: the engine and each call's media session, both
-//! pure, stepped together from one wake-up to the next. No sockets, no
-//! clock: a 30-second call runs in microseconds.
+//! A simulated-time harness: the engine and each call's media machine,
+//! both pure, stepped together from one wake-up to the next, exactly as
+//! the shell's loop and media workers drive them. No sockets, no clock: a
+//! 30-second call runs in microseconds.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -10,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use hotline::cdr::CallRecord;
 use hotline::config::{Config, Language};
-use hotline::engine::{CallKey, Engine, EngineSettings, Input, Output, Peer, Transport};
+use hotline::engine::{Engine, EngineSettings};
+use hotline::ids::{CallKey, LegKey};
+use hotline::io::{Input, Output, Peer, Transport};
+use hotline::media::call_media::{CallMedia, MediaCommand};
 use hotline::media::catalog::PromptLibrary;
 use hotline::media::prompt::{PromptId, PromptSet};
-use hotline::media::session::{MediaEvent, MediaSession, RecordingEnd};
+use hotline::media::session::MediaEvent;
 use hotline::sip::digest::{self, Algorithm, Qop};
 use hotline::voicemail::MessageRecord;
 
@@ -31,24 +35,24 @@ pub struct Sim {
     pub now: Instant,
     pub prompts: Arc<PromptSet>,
     pub library: PromptLibrary,
-    pub media: HashMap<CallKey, MediaSession>,
+    /// Each call's media machine, as a media worker holds it.
+    pub media: HashMap<CallKey, CallMedia>,
     pub sent: Vec<Sent>,
+    /// Prompts played to customers: (when, call, prompt).
     pub played: Vec<(Instant, CallKey, PromptId)>,
     pub records: Vec<CallRecord>,
     pub rtp_packets: u64,
     pub media_updates: Vec<(CallKey, SocketAddr, bool)>,
-    /// Media sessions that were started, in order.
+    /// Calls whose customer's media opened, in order.
     pub media_started: Vec<CallKey>,
     /// Recordings taken: (call, samples, why they ended).
-    pub recordings: Vec<(CallKey, Vec<i16>, RecordingEnd)>,
+    pub recordings: Vec<(CallKey, Vec<i16>, hotline::media::session::RecordingEnd)>,
     pub messages: Vec<MessageRecord>,
     pub stops: Vec<(Instant, CallKey)>,
-    /// Agent legs' media sessions, by the caller's call.
-    pub agent_media: HashMap<CallKey, MediaSession>,
     pub bridged: Vec<(Instant, CallKey)>,
     /// queue_log and offers lines: (file, line).
     pub lines: Vec<(String, String)>,
-    /// Prompts played to agents before the bridge.
+    /// Prompts played to other legs than the customer's (the whisper).
     pub whispers: Vec<(CallKey, PromptId)>,
 }
 
@@ -89,7 +93,6 @@ impl Sim {
             recordings: Vec::new(),
             messages: Vec::new(),
             stops: Vec::new(),
-            agent_media: HashMap::new(),
             bridged: Vec::new(),
             lines: Vec::new(),
             whispers: Vec::new(),
@@ -142,109 +145,144 @@ impl Sim {
         self.drain();
     }
 
+    /// Calls an engine operation at the current time, then carries out
+    /// what it asked for.
+    pub fn act<R>(&mut self, op: impl FnOnce(&mut Engine, Instant) -> R) -> R {
+        let r = op(&mut self.engine, self.now);
+        self.drain();
+        r
+    }
+
+    /// Legs of a call whose media is open.
+    pub fn open_legs(&self, call: CallKey) -> usize {
+        self.media
+            .get(&call)
+            .map(|m| m.stats().count())
+            .unwrap_or(0)
+    }
+
     fn drain(&mut self) {
         while let Some(out) = self.engine.poll_output() {
             match out {
-                Output::Transmit { peer, data } => self.sent.push(Sent {
+                Output::Transmit(t) => self.sent.push(Sent {
                     at: self.now,
-                    peer,
-                    text: String::from_utf8_lossy(&data).into_owned(),
+                    peer: t.peer,
+                    text: String::from_utf8_lossy(&t.data).into_owned(),
                 }),
-                Output::MediaStart { call, params, .. } => {
-                    self.media_started.push(call);
-                    self.media.insert(
-                        call,
-                        MediaSession::new(self.now, self.prompts.clone(), params),
-                    );
-                }
-                Output::MediaPlay {
-                    call,
-                    prompt,
-                    token,
-                } => {
-                    self.played.push((self.now, call, prompt));
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.play(prompt, token);
-                    }
-                }
-                Output::MediaStopPlayback { call } => {
-                    self.stops.push((self.now, call));
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.stop();
-                    }
-                }
-                Output::MediaRecord {
-                    call,
-                    max_length,
-                    end_silence,
-                    ..
-                } => {
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.start_recording(self.now, max_length, end_silence);
-                    }
-                }
-                Output::MediaStopRecording { call } => {
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.stop_recording(RecordingEnd::Pound);
-                    }
-                }
+                Output::Media { call, command } => self.media_command(call, command),
                 Output::MessageSaved(m) => self.messages.push(*m),
-                Output::MediaAddLeg { call, params, .. } => {
-                    self.agent_media.insert(
-                        call,
-                        MediaSession::new(self.now, self.prompts.clone(), params),
-                    );
-                }
-                Output::MediaPlayLeg { call, prompt } => {
-                    self.whispers.push((call, prompt));
-                    if let Some(m) = self.agent_media.get_mut(&call) {
-                        m.play(prompt, 0);
-                    }
-                }
-                Output::MediaBridge { call } => {
-                    self.bridged.push((self.now, call));
-                    let now = self.now;
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.set_bridged(now, true);
-                    }
-                    if let Some(m) = self.agent_media.get_mut(&call) {
-                        m.set_bridged(now, true);
-                    }
-                }
-                Output::MediaRemoveLeg { call } => {
-                    self.agent_media.remove(&call);
-                }
                 Output::Line { file, line } => self.lines.push((file, line)),
-                Output::MediaUpdate {
+                Output::CallEnded {
                     call,
-                    remote,
-                    sending,
+                    record,
+                    then_send,
                 } => {
-                    self.media_updates.push((call, remote, sending));
-                    if let Some(m) = self.media.get_mut(&call) {
-                        m.update_remote(remote, sending);
-                    }
-                }
-                Output::CallEnded { call, record } => {
                     if let Some(mut m) = self.media.remove(&call) {
-                        // As the runtime does: a message being left is kept.
-                        m.stop_recording(RecordingEnd::Hangup);
-                        self.save_recording(call, &mut m);
+                        // As a media worker does: a message being left is kept.
+                        m.close(self.now);
+                        self.take_recordings(call, &mut m);
                     }
                     self.records.push(*record);
+                    // Sent once the record is durable (at once here).
+                    for t in then_send {
+                        self.sent.push(Sent {
+                            at: self.now,
+                            peer: t.peer,
+                            text: String::from_utf8_lossy(&t.data).into_owned(),
+                        });
+                    }
                 }
             }
         }
     }
 
+    /// What the shell's media worker does with a command, plus a note of
+    /// it for assertions.
+    fn media_command(&mut self, call: CallKey, command: MediaCommand) {
+        let customer = self.engine.customer_leg(call);
+        match &command {
+            MediaCommand::OpenLeg { leg, prompts, .. } => {
+                if Some(*leg) == customer {
+                    self.media_started.push(call);
+                }
+                self.media
+                    .entry(call)
+                    .or_insert_with(|| CallMedia::new(prompts.clone()));
+            }
+            MediaCommand::Play { leg, prompt, .. } if Some(*leg) == customer => {
+                self.played.push((self.now, call, *prompt))
+            }
+            MediaCommand::Play { prompt, .. } => self.whispers.push((call, *prompt)),
+            MediaCommand::StopPlayback { leg } if Some(*leg) == customer => {
+                self.stops.push((self.now, call))
+            }
+            MediaCommand::Bridge { .. } => self.bridged.push((self.now, call)),
+            MediaCommand::Update {
+                leg,
+                remote,
+                sending,
+            } if Some(*leg) == customer => self.media_updates.push((call, *remote, *sending)),
+            _ => {}
+        }
+        let now = self.now;
+        if let Some(m) = self.media.get_mut(&call) {
+            m.handle_command(now, command);
+        }
+        self.flush_media(call);
+    }
+
+    /// Events and finished recordings of one call's media, into the
+    /// engine, as a media worker passes them on.
+    fn flush_media(&mut self, call: CallKey) {
+        let mut events = Vec::new();
+        let mut recorded = Vec::new();
+        if let Some(m) = self.media.get_mut(&call) {
+            while let Some(e) = m.poll_event() {
+                events.push(e);
+            }
+            while let Some(r) = m.poll_recording() {
+                recorded.push(r);
+            }
+        }
+        for r in recorded {
+            self.save_recording(call, r);
+        }
+        for (leg, event) in events {
+            self.engine
+                .handle_input(self.now, Input::Media { call, leg, event });
+            self.drain();
+        }
+    }
+
+    fn take_recordings(&mut self, call: CallKey, m: &mut CallMedia) {
+        while let Some(r) = m.poll_recording() {
+            self.save_recording(call, r);
+        }
+    }
+
+    /// A finished recording is "written" and the engine told it is saved.
+    fn save_recording(&mut self, call: CallKey, r: hotline::media::call_media::Recorded) {
+        let duration_ms = r.samples.len() as u64 / 8;
+        self.engine.handle_input(
+            self.now,
+            Input::RecordingSaved {
+                call,
+                duration_ms,
+                ended_by: r.end,
+            },
+        );
+        self.recordings.push((call, r.samples, r.end));
+        self.drain();
+    }
+
     /// Steps simulated time through every wake-up up to `until`.
     pub fn run_until(&mut self, until: Instant) {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; 600];
         loop {
             let next = self
                 .media
                 .values()
-                .map(|m| m.poll_timeout())
+                .filter_map(|m| m.poll_timeout())
                 .chain(self.engine.poll_timeout())
                 .min();
             match next {
@@ -254,48 +292,47 @@ impl Sim {
             let now = self.now;
             self.engine.handle_timeout(now);
             self.drain();
-            let mut events = Vec::new();
-            for (call, m) in self.media.iter_mut() {
-                while m.poll_transmit(now, &mut buf).is_some() {
-                    self.rtp_packets += 1;
-                }
-                m.handle_timeout(now);
-                while let Some(e) = m.poll_event() {
-                    events.push((*call, e));
-                }
-            }
-            for (call, event) in events {
-                if let MediaEvent::RecordingFinished(_) = event {
-                    if let Some(mut m) = self.media.remove(&call) {
-                        self.save_recording(call, &mut m);
-                        self.media.insert(call, m);
+            let calls: Vec<CallKey> = self.media.keys().copied().collect();
+            for call in calls {
+                if let Some(m) = self.media.get_mut(&call) {
+                    while m.poll_transmit(now, &mut buf).is_some() {
+                        self.rtp_packets += 1;
                     }
+                    m.handle_timeout(now);
                 }
-                self.engine.handle_input(now, Input::Media { call, event });
-                self.drain();
+                self.flush_media(call);
             }
         }
         self.now = until.max(self.now);
     }
 
-    /// Takes a finished recording and tells the engine it is saved.
-    fn save_recording(&mut self, call: CallKey, m: &mut MediaSession) {
-        if let Some((samples, end)) = m.take_recording() {
-            let duration_ms = samples.len() as u64 / 8;
-            self.recordings.push((call, samples, end));
-            self.engine.handle_input(
-                self.now,
-                Input::RecordingSaved {
-                    call,
-                    duration_ms,
-                    ended_by: end,
-                },
-            );
-        }
+    /// Feeds one datagram to the customer's leg of a call, as its socket
+    /// would.
+    pub fn customer_rtp(&mut self, call: CallKey, from: SocketAddr, packet: &[u8]) {
+        let Some(leg) = self.engine.customer_leg(call) else {
+            return;
+        };
+        self.leg_rtp(call, leg, from, packet);
     }
 
-    /// Sends RTP from the caller: `frames` 20 ms packets of `samples`
-    /// (looped), at the current time, to the call's media session.
+    /// Feeds one datagram to a leg of a call.
+    pub fn leg_rtp(&mut self, call: CallKey, leg: LegKey, from: SocketAddr, packet: &[u8]) {
+        let now = self.now;
+        let mut buf = [0u8; 600];
+        if let Some(m) = self.media.get_mut(&call) {
+            let Some(slot) = m.slot_of(leg) else {
+                return;
+            };
+            m.handle_rtp(now, slot, from, packet);
+            while m.poll_transmit(now, &mut buf).is_some() {
+                self.rtp_packets += 1;
+            }
+        }
+        self.flush_media(call);
+    }
+
+    /// Sends RTP from the caller: 20 ms packets of `pcm` at the current
+    /// time, to the call's media.
     pub fn caller_audio(&mut self, call: CallKey, pcm: &[i16], pt: u8) {
         let codec = hotline::media::g711::Codec::from_payload_type(pt).expect("G.711");
         let mut buf = [0u8; 512];
@@ -310,9 +347,8 @@ impl Sim {
                 .payload(&payload)
                 .build_into(&mut buf)
                 .expect("rtp");
-            if let Some(m) = self.media.get_mut(&call) {
-                m.handle_rtp(self.now, from, &buf[..len]);
-            }
+            let packet = buf[..len].to_vec();
+            self.customer_rtp(call, from, &packet);
             self.run_for(Duration::from_millis(20));
         }
     }
@@ -341,10 +377,11 @@ impl Sim {
         panic!("nothing starting with {start:?} sent within {limit:?}");
     }
 
-    /// Feeds a media event for a call.
-    pub fn media_event(&mut self, call: CallKey, event: hotline::media::session::MediaEvent) {
+    /// Feeds a media event from a call's customer leg.
+    pub fn media_event(&mut self, call: CallKey, event: MediaEvent) {
+        let leg = self.engine.customer_leg(call).expect("a call in progress");
         self.engine
-            .handle_input(self.now, Input::Media { call, event });
+            .handle_input(self.now, Input::Media { call, leg, event });
         self.drain();
     }
 

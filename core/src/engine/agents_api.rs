@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::*;
+use tracing::info;
+
+use super::Engine;
 use crate::acd::{AcdInput, AgentState, AgentStatus};
 
 /// One agent as the API shows it.

@@ -3,20 +3,44 @@
 
 use std::time::{Duration, Instant};
 
-use super::*;
+use tracing::{debug, info, info_span, warn};
+
+use super::Engine;
+use crate::cdr::{self, Disposition, Outcome};
+use crate::ids::{CallKey, LegKey};
+use crate::io::Output;
 use crate::ivr::interpreter::IvrAction;
-use crate::voicemail::message_id;
+use crate::media::call_media::MediaCommand;
+use crate::media::dtmf::DigitSource;
+use crate::media::session::{MediaEvent, RecordingEnd};
+use crate::voicemail::{message_id, MessageRecord};
+use crate::wire::{CallTimer, Wake};
 
 /// The same key arriving another way within this window is one press
 /// (a trunk sending both RFC 4733 and INFO, or events and tones).
 const DIGIT_DEDUP_WINDOW: Duration = Duration::from_millis(500);
 
 impl Engine {
-    pub(super) fn handle_media(&mut self, now: Instant, key: CallKey, event: MediaEvent) {
+    pub(super) fn handle_media(
+        &mut self,
+        now: Instant,
+        key: CallKey,
+        leg: LegKey,
+        event: MediaEvent,
+    ) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let span = info_span!("call", call_id = %call.invite.call_id);
+        // The IVR listens to the customer only: an agent's keys and
+        // silence, and the end of the whisper, drive nothing.
+        if leg != call.customer {
+            return;
+        }
+        let call_id = call
+            .customer_leg()
+            .map(|l| l.dialog.call_id.clone())
+            .unwrap_or_default();
+        let span = info_span!("call", call_id = %call_id);
         let _entered = span.enter();
         match event {
             MediaEvent::PlaybackFinished { token, .. } => {
@@ -30,11 +54,7 @@ impl Engine {
                 if let Some(then) = call.after_sequence.take() {
                     return self.after_sequence(now, key, then);
                 }
-                let waiting = call
-                    .queue
-                    .as_ref()
-                    .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
-                if waiting {
+                if call.queue.as_ref().is_some_and(|q| q.waiting()) {
                     // Music on hold loops, and resumes after the apology.
                     return self.play_named(key, "moh");
                 }
@@ -101,14 +121,9 @@ impl Engine {
                     let id = call.prompt(&name, self.settings.default_language);
                     match id {
                         Some(prompt) => {
-                            call.next_token = call.next_token.wrapping_add(1);
-                            let token = call.next_token;
-                            call.playing = Some(token);
-                            self.outputs.push_back(Output::MediaPlay {
-                                call: key,
-                                prompt,
-                                token,
-                            });
+                            let token = call.next_play_token();
+                            let leg = call.customer;
+                            self.media(key, MediaCommand::Play { leg, prompt, token });
                         }
                         None => {
                             // The loader checks prompts; never stall a call.
@@ -119,48 +134,57 @@ impl Engine {
                 }
                 IvrAction::StopPlayback => {
                     call.playing = None;
-                    self.outputs
-                        .push_back(Output::MediaStopPlayback { call: key });
+                    let leg = call.customer;
+                    self.media(key, MediaCommand::StopPlayback { leg });
                 }
                 IvrAction::Record {
                     max_length,
                     end_silence,
                 } => {
-                    let recorded_at = super::wall_ms(self.epoch, now);
-                    let id = message_id(recorded_at, key);
+                    let recorded_at = self.clock.ms(now);
+                    let id = message_id(recorded_at, key.0);
                     let file = format!(
                         "{}/{id}.wav",
                         cdr::format_ms(recorded_at).get(..10).unwrap_or("undated")
                     );
                     call.message_file = Some(file.clone());
+                    let invite = call.customer_leg().and_then(|l| l.invite.as_ref());
                     let message = MessageRecord {
                         id,
-                        call_id: super::call_id(self.epoch, key),
-                        caller_number: call.invite.from_user().to_string(),
+                        call_id: crate::call::record_id(self.clock.base_ms, key),
+                        caller_number: invite
+                            .map(|i| i.from_user().to_string())
+                            .unwrap_or_default(),
                         caller_name: call
-                            .customer
+                            .info
                             .name
                             .clone()
-                            .or_else(|| call.invite.from_display_name()),
-                        dialled_number: call.invite.uri_user().to_string(),
+                            .or_else(|| invite.and_then(|i| i.from_display_name())),
+                        dialled_number: invite
+                            .map(|i| i.uri_user().to_string())
+                            .unwrap_or_default(),
                         business_type: call.ivr.business.clone(),
-                        customer_class: Some(call.customer.class.as_str().to_string()),
+                        customer_class: Some(call.info.class.as_str().to_string()),
                         recorded_at: cdr::format_ms(recorded_at),
                         duration_ms: 0,
                         ended_by: RecordingEnd::Hangup.as_str().to_string(),
                         file: file.clone(),
                     };
+                    let leg = call.customer;
                     self.pending_messages.insert(key, message);
-                    self.outputs.push_back(Output::MediaRecord {
-                        call: key,
-                        file,
-                        max_length,
-                        end_silence,
-                    });
+                    self.media(
+                        key,
+                        MediaCommand::Record {
+                            leg,
+                            file,
+                            max_length,
+                            end_silence,
+                        },
+                    );
                 }
                 IvrAction::StopRecording => {
-                    self.outputs
-                        .push_back(Output::MediaStopRecording { call: key });
+                    let leg = call.customer;
+                    self.media(key, MediaCommand::StopRecording { leg });
                 }
                 IvrAction::Queue(queue) => {
                     self.join_queue(now, key, queue);
@@ -172,19 +196,17 @@ impl Engine {
             }
         }
         if let Some(at) = self.calls.get(&key).and_then(|c| c.ivr.poll_timeout()) {
-            self.timers.schedule(at, Wake::Call(key));
+            self.wire
+                .timers
+                .schedule(at, Wake::Call(key, CallTimer::Ivr));
         }
     }
 
-    pub(super) fn call_timeout(&mut self, now: Instant, key: CallKey) {
+    /// The IVR's deadline (a menu's wait, a silence) may have come.
+    pub(super) fn ivr_timeout(&mut self, now: Instant, key: CallKey) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let span = info_span!("call", call_id = %call.invite.call_id);
-        let _entered = span.enter();
-        if call.answer_at.is_some_and(|at| now >= at) {
-            return self.answer(now, key);
-        }
         call.ivr.handle_timeout(now);
         self.apply_ivr(now, key);
     }
@@ -200,58 +222,7 @@ impl Engine {
             message.duration_ms = duration_ms;
             message.ended_by = ended_by.as_str().to_string();
             info!(file = %message.file, duration_ms, "message recorded");
-            self.outputs
-                .push_back(Output::MessageSaved(Box::new(message)));
+            self.wire.push(Output::MessageSaved(Box::new(message)));
         }
-    }
-}
-
-/// The key in a SIP INFO body: `application/dtmf-relay` ("Signal=5") or
-/// `application/dtmf` ("5").
-pub(super) fn info_digit(content_type: Option<&str>, body: &[u8]) -> Option<char> {
-    let ctype = content_type?.split(';').next()?.trim().to_ascii_lowercase();
-    let text = std::str::from_utf8(body).ok()?;
-    let value = match ctype.as_str() {
-        "application/dtmf-relay" => text.lines().find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            k.trim().eq_ignore_ascii_case("signal").then_some(v.trim())
-        })?,
-        "application/dtmf" => text.trim(),
-        _ => return None,
-    };
-    let mut chars = value.chars();
-    let c = chars.next()?.to_ascii_uppercase();
-    match (chars.next(), c) {
-        (None, '0'..='9' | '*' | '#' | 'A'..='D') => Some(c),
-        // Some phones send the event number (RFC 4733): 10 = *, 11 = #.
-        _ => match value.parse::<u8>().ok()? {
-            10 => Some('*'),
-            11 => Some('#'),
-            12..=15 => Some((b'A' + value.parse::<u8>().ok()? - 12) as char),
-            _ => None,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::info_digit;
-
-    #[test]
-    fn info_bodies() {
-        let relay = Some("application/dtmf-relay");
-        assert_eq!(
-            info_digit(relay, b"Signal=5\r\nDuration=160\r\n"),
-            Some('5')
-        );
-        assert_eq!(
-            info_digit(relay, b"Signal= #\r\nDuration=160\r\n"),
-            Some('#')
-        );
-        assert_eq!(info_digit(relay, b"Signal=11\r\n"), Some('#'));
-        assert_eq!(info_digit(Some("application/dtmf"), b"7"), Some('7'));
-        assert_eq!(info_digit(Some("application/dtmf"), b"x"), None);
-        assert_eq!(info_digit(Some("text/plain"), b"5"), None);
-        assert_eq!(info_digit(None, b"Signal=5"), None);
     }
 }

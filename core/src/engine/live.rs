@@ -4,8 +4,11 @@
 
 use std::time::Instant;
 
-use super::*;
+use super::Engine;
 use crate::acd::AgentConfig;
+use crate::call::Call;
+use crate::ids::CallKey;
+use crate::leg::LegState;
 use crate::live::{CallView, LiveAgent, LiveEvent, LiveSettings, LiveSnapshot, LiveStats};
 
 /// Builds the live figures for an engine at start: every queue, every
@@ -40,16 +43,16 @@ impl Engine {
     /// The live view at `now`; `detail` adds each call in progress and
     /// each waiting caller.
     pub fn live_status(&mut self, now: Instant, detail: bool) -> LiveSnapshot {
-        let epoch = self.epoch;
-        let mut snapshot = self
-            .live
-            .snapshot(now, detail, |key| super::call_id(epoch, key));
+        let base = self.clock.base_ms;
+        let mut snapshot = self.live.snapshot(now, detail, |key| {
+            crate::call::record_id(base, CallKey(key))
+        });
         snapshot.calls.in_progress = self.calls.len();
         if detail {
             let mut list: Vec<(Instant, CallKey, CallView)> = self
                 .calls
                 .iter()
-                .map(|(key, call)| (call.invite_at, *key, self.call_view(now, *key, call)))
+                .map(|(key, call)| (call.arrived_at, *key, self.call_view(now, *key, call)))
                 .collect();
             list.sort_by_key(|(at, key, _)| (*at, *key));
             snapshot.calls.list = Some(list.into_iter().map(|(_, _, v)| v).collect());
@@ -59,11 +62,12 @@ impl Engine {
 
     fn call_view(&self, now: Instant, key: CallKey, call: &Call) -> CallView {
         let queue = call.queue.as_ref();
-        let state = match call.state {
-            CallState::Ringing => "ringing",
-            CallState::Answered => "answering",
-            CallState::Confirmed if call.feature.is_some() => "feature_code",
-            CallState::Confirmed => match queue {
+        let leg = call.customer_leg();
+        let state = match leg.map(|l| l.state) {
+            Some(LegState::Incoming) | None => "ringing",
+            Some(LegState::Answering) => "answering",
+            _ if call.feature.is_some() => "feature_code",
+            _ => match queue {
                 Some(q) if q.bridged_at.is_some() => "with_agent",
                 Some(q) if q.answered_at.is_some() => "connecting",
                 Some(q) if q.result.is_none() => "queued",
@@ -71,9 +75,9 @@ impl Engine {
             },
         };
         CallView {
-            call_id: self.call_id(key),
+            call_id: self.record_id(key.0),
             state,
-            age_ms: now.saturating_duration_since(call.invite_at).as_millis() as u64,
+            age_ms: now.saturating_duration_since(call.arrived_at).as_millis() as u64,
             queue: queue.map(|q| q.queue.clone()),
             agent: queue.and_then(|q| q.agent.clone()),
             business_type: call.ivr.business.clone(),
@@ -83,37 +87,5 @@ impl Engine {
     /// Tells the live figures what happened.
     pub(super) fn live_event(&mut self, now: Instant, event: LiveEvent<'_>) {
         self.live.handle(now, event);
-    }
-}
-
-/// The status code of a SIP response (`SIP/2.0 200 OK`), or `None` for a
-/// request.
-pub(super) fn response_code(data: &[u8]) -> Option<u16> {
-    let rest = data.strip_prefix(b"SIP/2.0 ")?;
-    let digits = rest.get(..3)?;
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(
-        digits
-            .iter()
-            .fold(0u16, |n, d| n * 10 + u16::from(d - b'0')),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::response_code;
-
-    #[test]
-    fn response_codes_are_read_from_the_status_line() {
-        assert_eq!(response_code(b"SIP/2.0 180 Ringing\r\n"), Some(180));
-        assert_eq!(
-            response_code(b"SIP/2.0 503 Service Unavailable\r\n"),
-            Some(503)
-        );
-        assert_eq!(response_code(b"BYE sip:a@b SIP/2.0\r\n"), None);
-        assert_eq!(response_code(b"SIP/2.0 2x0 Odd\r\n"), None);
-        assert_eq!(response_code(b"SIP/2.0 20"), None);
     }
 }

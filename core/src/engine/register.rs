@@ -3,8 +3,13 @@
 
 use std::time::Instant;
 
-use super::*;
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::io::Peer;
+use crate::sip::message::SipRequest;
 use crate::sip::registrar::{RegistrarEvent, Source};
+use crate::wire::Wake;
 
 impl Engine {
     pub(super) fn handle_register(&mut self, now: Instant, peer: Peer, req: &SipRequest) {
@@ -29,7 +34,8 @@ impl Engine {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
-        self.respond_new(now, peer, req, reply.status, reply.reason, &headers);
+        self.wire
+            .respond_new(now, None, peer, req, reply.status, reply.reason, &headers);
         self.registrar_events(now);
     }
 
@@ -59,7 +65,7 @@ impl Engine {
             }
         }
         if let Some(at) = self.registrar.poll_timeout() {
-            self.timers.schedule(at, Wake::Registrar);
+            self.wire.timers.schedule(at, Wake::Registrar);
         }
     }
 

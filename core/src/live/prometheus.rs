@@ -40,7 +40,22 @@ fn secs(ms: u64) -> f64 {
 }
 
 /// Encodes `snapshot` and the RTP counters as Prometheus text.
+/// Writes the shell retried: an operator must hear of them even when the
+/// retry worked (a disk filling up, a folder gone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageAlarms {
+    pub record_write_failures: u64,
+    pub records_not_written: u64,
+    pub message_write_failures: u64,
+    pub messages_kept_elsewhere: u64,
+}
+
 pub fn encode(snapshot: &LiveSnapshot, rtp: RtpTotals) -> String {
+    encode_with(snapshot, rtp, StorageAlarms::default())
+}
+
+/// [`encode`], with the shell's storage alarms.
+pub fn encode_with(snapshot: &LiveSnapshot, rtp: RtpTotals, alarms: StorageAlarms) -> String {
     let mut registry = Registry::with_prefix("hotline");
 
     // ---- calls ----
@@ -280,6 +295,22 @@ pub fn encode(snapshot: &LiveSnapshot, rtp: RtpTotals) -> String {
         "rtp_errors",
         "RTP errors: datagrams received that are not valid RTP, and packets that could not be sent",
         errors,
+    );
+    let storage = Family::<Labels, Counter>::default();
+    for (kind, value) in [
+        ("record_write_retried", alarms.record_write_failures),
+        ("record_not_written", alarms.records_not_written),
+        ("message_write_retried", alarms.message_write_failures),
+        ("message_kept_elsewhere", alarms.messages_kept_elsewhere),
+    ] {
+        storage
+            .get_or_create(&labels(&[("kind", kind)]))
+            .inc_by(value);
+    }
+    registry.register(
+        "storage_failures",
+        "Record and voice-message writes that failed: retried, printed to stderr instead (record), or kept in the fallback folder (message)",
+        storage,
     );
 
     let mut text = String::new();

@@ -1,6 +1,8 @@
-//! Media: G.711, the prompt cache, RFC 4733 digits, speech detection and
-//! the per-call RTP session state machine.
+//! Media: G.711, the prompt cache, RFC 4733 digits, speech detection, one
+//! leg's RTP session, and the machine that holds a call's legs' sessions,
+//! its bridge and its recordings ([`call_media`]).
 
+pub mod call_media;
 pub mod catalog;
 pub mod dtmf;
 pub mod g711;

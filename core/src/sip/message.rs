@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::validate::{self, Fault};
 
 /// SIP request methods the engine knows by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
     Invite,
     Ack,

@@ -1,67 +1,43 @@
 //! Calls' RTP on a few media worker threads (one per core by default),
-//! each a plain OS thread that owns many calls' sockets and pure
-//! [`MediaSession`]s and sleeps on epoll until a socket is readable, a
-//! command arrives, or the earliest session deadline, which a `timerfd`
-//! marks to the nanosecond (tokio's timer wheel rounds to 1 ms). Buffers
-//! belong to the worker; nothing is allocated per packet.
+//! each a plain OS thread that owns many calls' sockets and their pure
+//! [`CallMedia`] machines, and sleeps on epoll until a socket is readable,
+//! a command arrives, or the earliest deadline, which a `timerfd` marks to
+//! the nanosecond (tokio's timer wheel rounds to 1 ms). The workers decide
+//! nothing: they feed packets to the machine and send what it returns.
+//! Buffers belong to the worker; nothing is allocated per packet.
 //!
-//! The engine shell sees only [`MediaPool::spawn`], [`MediaHandle`] and
-//! [`MediaCommand`]: dropping a handle closes the call's sockets, which the
-//! record writer does only once the call's record is on disk.
+//! The engine shell sees only [`MediaPool::open`] and [`MediaHandle`]:
+//! dropping a handle closes the call's sockets, which the record writer
+//! does only once the call's record is on disk.
+//!
+//! [`CallMedia`]: crate::media::call_media::CallMedia
 
 mod timers;
 mod worker;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::engine::CallKey;
-use crate::media::prompt::{PromptId, PromptSet};
-use crate::media::session::{MediaParams, MediaStats, LATENESS_BUCKETS};
+use crate::ids::CallKey;
+use crate::media::call_media::{MediaCommand, MAX_LEGS};
+use crate::media::prompt::PromptSet;
+use crate::media::session::{MediaStats, LATENESS_BUCKETS};
 
 use self::worker::{WorkerCommand, WorkerLink};
+pub use super::voicemail_store::Recordings;
 use super::Event;
-
-pub enum MediaCommand {
-    Play {
-        prompt: PromptId,
-        token: u32,
-    },
-    StopPlayback,
-    Update {
-        remote: SocketAddr,
-        sending: bool,
-    },
-    /// Record the caller into this WAV file.
-    Record {
-        path: PathBuf,
-        max_length: Duration,
-        end_silence: Duration,
-    },
-    StopRecording,
-    /// The leg to an agent: its own socket and session, on the same worker
-    /// as the caller's.
-    AddLeg {
-        socket: UdpSocket,
-        params: MediaParams,
-    },
-    /// Play a prompt on the agent leg (the whisper).
-    PlayLeg(PromptId),
-    /// Relay audio and telephone-events between the two legs.
-    Bridge,
-    RemoveLeg,
-}
 
 /// Media counters summed over every finished call, for the shutdown report
 /// and benchmarks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MediaTotals {
     pub calls: u64,
+    /// Legs that closed before their call ended (agents, transfers).
+    pub legs: u64,
     pub packets_sent: u64,
     pub packets_received: u64,
     pub packets_invalid: u64,
@@ -71,8 +47,15 @@ pub struct MediaTotals {
 }
 
 impl MediaTotals {
-    pub(crate) fn add(&mut self, s: &MediaStats) {
+    /// Adds a finished call's legs.
+    pub(crate) fn add_call<'a>(&mut self, legs: impl Iterator<Item = &'a MediaStats>) {
         self.calls += 1;
+        for s in legs {
+            self.add(s);
+        }
+    }
+
+    fn add(&mut self, s: &MediaStats) {
         self.packets_sent += s.packets_sent;
         self.packets_received += s.packets_received;
         self.packets_invalid += s.packets_invalid;
@@ -129,33 +112,32 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// What one call has already added to [`LiveRtp`].
 #[derive(Debug, Default)]
 pub(crate) struct Flushed {
-    /// Per session (the caller's, the agent leg's): sent, received, invalid.
-    caller: [u64; 3],
-    leg: [u64; 3],
+    /// Per leg slot: sent, received, invalid.
+    legs: [[u64; 3]; MAX_LEGS],
     /// Send errors counted by the worker, not yet added.
     pub pending_send_errors: u64,
 }
 
 impl Flushed {
-    /// Adds what `session` (and `leg`) did since the last flush.
-    pub fn flush(&mut self, live: &LiveRtp, session: &MediaStats, leg: Option<&MediaStats>) {
-        fn add(live: &LiveRtp, done: &mut [u64; 3], s: &MediaStats) {
-            let now = [s.packets_sent, s.packets_received, s.packets_invalid];
-            for ((counter, done), now) in [&live.sent, &live.received, &live.invalid]
-                .into_iter()
-                .zip(done.iter_mut())
-                .zip(now)
-            {
-                if now > *done {
-                    counter.fetch_add(now - *done, Ordering::Relaxed);
-                    *done = now;
-                }
+    /// Adds what the leg in `slot` did since the last flush.
+    pub fn flush(&mut self, live: &LiveRtp, slot: usize, s: &MediaStats) {
+        let Some(done) = self.legs.get_mut(slot) else {
+            return;
+        };
+        let now = [s.packets_sent, s.packets_received, s.packets_invalid];
+        for ((counter, done), now) in [&live.sent, &live.received, &live.invalid]
+            .into_iter()
+            .zip(done.iter_mut())
+            .zip(now)
+        {
+            if now > *done {
+                counter.fetch_add(now - *done, Ordering::Relaxed);
+                *done = now;
             }
         }
-        add(live, &mut self.caller, session);
-        if let Some(leg) = leg {
-            add(live, &mut self.leg, leg);
-        }
+    }
+
+    pub fn flush_errors(&mut self, live: &LiveRtp) {
         if self.pending_send_errors > 0 {
             live.send_errors
                 .fetch_add(self.pending_send_errors, Ordering::Relaxed);
@@ -163,9 +145,11 @@ impl Flushed {
         }
     }
 
-    /// A new agent leg starts counting from zero.
-    pub fn new_leg(&mut self) {
-        self.leg = [0; 3];
+    /// A new leg in `slot` counts from zero.
+    pub fn reset(&mut self, slot: usize) {
+        if let Some(done) = self.legs.get_mut(slot) {
+            *done = [0; 3];
+        }
     }
 }
 
@@ -177,10 +161,13 @@ pub struct MediaHandle {
 }
 
 impl MediaHandle {
-    pub fn send(&self, command: MediaCommand) {
+    /// Passes one of the engine's commands on, with the leg's bound socket
+    /// for an [`MediaCommand::OpenLeg`].
+    pub fn send(&self, command: MediaCommand, socket: Option<UdpSocket>) {
         self.worker.send(WorkerCommand::Call {
             id: self.id,
             command,
+            socket,
         });
     }
 }
@@ -209,20 +196,20 @@ pub struct MediaPool {
 
 impl MediaPool {
     /// Starts `workers` threads (0: one per core), under SCHED_FIFO at
-    /// `realtime_priority` if not 0. Must be called inside the tokio
-    /// runtime: recordings are written on its blocking pool.
+    /// `realtime_priority` if not 0; finished recordings go to
+    /// `recordings`.
     pub fn start(
         workers: usize,
         realtime_priority: u8,
         events: mpsc::UnboundedSender<Event>,
         live: Arc<LiveRtp>,
+        recordings: Recordings,
     ) -> std::io::Result<Self> {
         let count = match workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
         let totals = SharedTotals::default();
-        let runtime = tokio::runtime::Handle::current();
         let workers = (0..count)
             .map(|i| {
                 worker::start(
@@ -231,7 +218,7 @@ impl MediaPool {
                     events.clone(),
                     totals.clone(),
                     live.clone(),
-                    runtime.clone(),
+                    recordings.clone(),
                 )
             })
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -243,29 +230,14 @@ impl MediaPool {
         })
     }
 
-    /// Opens the RTP port for a call and hands it to the least-loaded
-    /// worker. Binding happens here, so a port in use fails at once.
-    pub fn spawn(
-        &self,
-        call: CallKey,
-        bind: IpAddr,
-        port: u16,
-        params: MediaParams,
-        prompts: Arc<PromptSet>,
-    ) -> std::io::Result<MediaHandle> {
-        let socket = self::bind(bind, port)?;
+    /// Starts a call's media on the least-loaded worker.
+    pub fn open(&self, call: CallKey, prompts: Arc<PromptSet>) -> MediaHandle {
         let loads: Vec<usize> = self.workers.iter().map(|w| w.load()).collect();
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
         let worker = self.workers[pick_worker(&loads, start)].clone();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        worker.open(WorkerCommand::Open {
-            id,
-            call,
-            socket,
-            params,
-            prompts,
-        });
-        Ok(MediaHandle { id, worker })
+        worker.open(WorkerCommand::Open { id, call, prompts });
+        MediaHandle { id, worker }
     }
 
     /// Counters of every call whose media has ended.
@@ -325,9 +297,10 @@ mod tests {
         assert_eq!(pick_worker(&[9], 41), 0);
     }
 
+    use crate::ids::LegKey;
     use crate::media::g711::Codec;
     use crate::media::prompt::Prompt;
-    use crate::media::session::MediaEvent;
+    use crate::media::session::{MediaEvent, MediaParams};
 
     /// A port free now (the OS picks it; the socket is closed again).
     fn free_port() -> u16 {
@@ -361,7 +334,13 @@ mod tests {
         let _guard = runtime.enter();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
         let live = Arc::new(LiveRtp::default());
-        let pool = MediaPool::start(2, 0, events_tx, live.clone()).expect("pool");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recordings = Recordings::new(
+            dir.path().to_path_buf(),
+            events_tx.clone(),
+            runtime.handle().clone(),
+        );
+        let pool = MediaPool::start(2, 0, events_tx, live.clone(), recordings).expect("pool");
         let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
         phone
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -370,18 +349,29 @@ mod tests {
         // 3 frames of 160 samples: 60 ms of audio.
         let prompt = prompts.insert(Prompt::from_samples("p", &[4000; 480]));
         let port = free_port();
-        let handle = pool
-            .spawn(
-                7,
-                "127.0.0.1".parse().expect("ip"),
+        let prompts = Arc::new(prompts);
+        let handle = pool.open(CallKey(7), prompts.clone());
+        let socket = bind("127.0.0.1".parse().expect("ip"), port).expect("bind");
+        let leg = LegKey(8);
+        handle.send(
+            MediaCommand::OpenLeg {
+                leg,
                 port,
-                params(phone.local_addr().expect("addr")),
-                Arc::new(prompts),
-            )
-            .expect("spawn");
+                params: params(phone.local_addr().expect("addr")),
+                prompts,
+            },
+            Some(socket),
+        );
         // The port is held while the call lives.
         assert!(bind("127.0.0.1".parse().expect("ip"), port).is_err());
-        handle.send(MediaCommand::Play { prompt, token: 9 });
+        handle.send(
+            MediaCommand::Play {
+                leg,
+                prompt,
+                token: 9,
+            },
+            None,
+        );
 
         // 10 packets in a row: sequence numbers +1 and timestamps +160
         // (one 20 ms frame at 8 kHz) each, from the call's port.
@@ -404,14 +394,15 @@ mod tests {
         });
         match finished {
             Ok(Some(Event::Media {
-                call: 7,
+                call: CallKey(7),
+                leg: LegKey(8),
                 event:
                     MediaEvent::PlaybackFinished {
                         prompt: p,
                         token: 9,
                     },
             })) => assert_eq!(p, prompt),
-            _ => panic!("no PlaybackFinished for call 7"),
+            _ => panic!("no PlaybackFinished for call 7, leg 8"),
         }
 
         drop(handle);

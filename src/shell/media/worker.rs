@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -20,12 +19,12 @@ use rustix::time::{
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::engine::CallKey;
+use crate::ids::CallKey;
+use crate::media::call_media::{CallMedia, MediaCommand, SocketChange, MAX_LEGS};
 use crate::media::prompt::{PromptSet, FRAME};
-use crate::media::session::{MediaEvent, MediaParams, MediaSession, RecordingEnd};
 
 use super::timers::TimerHeap;
-use super::{Event, Flushed, LiveRtp, MediaCommand, SharedTotals, FLUSH_EVERY};
+use super::{Event, Flushed, LiveRtp, Recordings, SharedTotals, FLUSH_EVERY};
 
 const WAKER: Token = Token(usize::MAX);
 const TIMER: Token = Token(usize::MAX - 1);
@@ -46,16 +45,18 @@ const _: () = assert!(PHASE_WIDTH.as_nanos() * PHASE_SLOTS as u128 == FRAME.as_n
 
 /// What the shell sends a worker.
 pub enum WorkerCommand {
+    /// A call's media starts on this worker.
     Open {
         id: u64,
         call: CallKey,
-        socket: std::net::UdpSocket,
-        params: MediaParams,
         prompts: Arc<PromptSet>,
     },
+    /// One of the engine's commands for the call, with the leg's socket
+    /// when it opens one.
     Call {
         id: u64,
         command: MediaCommand,
+        socket: Option<std::net::UdpSocket>,
     },
     Close {
         id: u64,
@@ -109,7 +110,7 @@ pub fn start(
     events: mpsc::UnboundedSender<Event>,
     totals: SharedTotals,
     live: Arc<LiveRtp>,
-    runtime: tokio::runtime::Handle,
+    recordings: Recordings,
 ) -> std::io::Result<Arc<WorkerLink>> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKER)?;
@@ -140,7 +141,7 @@ pub fn start(
         load,
         out: Outlet {
             events,
-            runtime,
+            recordings,
             totals,
             live,
         },
@@ -158,13 +159,11 @@ pub fn start(
 
 struct Call {
     key: CallKey,
-    /// Its send phase's slot in `Worker::phases`.
-    phase: usize,
-    socket: UdpSocket,
-    session: MediaSession,
-    recording_path: Option<PathBuf>,
-    /// The agent leg, relayed to and from the caller when bridged.
-    leg: Option<(UdpSocket, MediaSession)>,
+    /// Its send phase's slot in `Worker::phases`, once its first leg opens.
+    phase: Option<usize>,
+    media: CallMedia,
+    /// Each leg slot's socket.
+    sockets: [Option<UdpSocket>; MAX_LEGS],
     /// Counts already added to the live RTP counters, and when.
     flushed: Flushed,
     flushed_at: Instant,
@@ -172,16 +171,18 @@ struct Call {
 
 impl Call {
     fn flush(&mut self, live: &LiveRtp) {
-        let leg = self.leg.as_ref().map(|(_, l)| l.stats());
-        self.flushed.flush(live, self.session.stats(), leg);
+        for (slot, stats) in self.media.stats() {
+            self.flushed.flush(live, slot, stats);
+        }
+        self.flushed.flush_errors(live);
     }
 }
 
-/// Where a worker's results go: the engine's events, the blocking pool for
+/// Where a worker's results go: the engine's events, the writer of
 /// recordings, the shutdown totals.
 struct Outlet {
     events: mpsc::UnboundedSender<Event>,
-    runtime: tokio::runtime::Handle,
+    recordings: Recordings,
     totals: SharedTotals,
     /// The live RTP counters for /metrics.
     live: Arc<LiveRtp>,
@@ -192,8 +193,7 @@ struct Worker {
     timer: OwnedFd,
     /// The deadline the timerfd is set to, if any.
     armed: Option<Instant>,
-    /// Slot `s` owns tokens `2s` (the caller's socket) and `2s + 1` (the
-    /// agent leg's).
+    /// Call slot `s` owns tokens `s * MAX_LEGS + l`, one per leg slot `l`.
     calls: Vec<Option<Call>>,
     free: Vec<usize>,
     ids: HashMap<u64, usize>,
@@ -256,7 +256,7 @@ impl Worker {
                         let _ = rustix::io::read(&self.timer, &mut n);
                         self.armed = None;
                     }
-                    Token(t) => self.readable(t / 2, t % 2 == 1),
+                    Token(t) => self.readable(t / MAX_LEGS, t % MAX_LEGS),
                 }
             }
             if commands && !self.take_commands() {
@@ -295,16 +295,14 @@ impl Worker {
     fn take_commands(&mut self) -> bool {
         loop {
             match self.rx.try_recv() {
-                Ok(WorkerCommand::Open {
+                Ok(WorkerCommand::Open { id, call, prompts }) => self.open(id, call, prompts),
+                Ok(WorkerCommand::Call {
                     id,
-                    call,
+                    command,
                     socket,
-                    params,
-                    prompts,
-                }) => self.open(id, call, socket, params, prompts),
-                Ok(WorkerCommand::Call { id, command }) => {
+                }) => {
                     if let Some(&slot) = self.ids.get(&id) {
-                        self.command(slot, command);
+                        self.command(slot, command, socket);
                         self.service(slot);
                     }
                 }
@@ -319,47 +317,20 @@ impl Worker {
         }
     }
 
-    fn open(
-        &mut self,
-        id: u64,
-        key: CallKey,
-        socket: std::net::UdpSocket,
-        params: MediaParams,
-        prompts: Arc<PromptSet>,
-    ) {
+    fn open(&mut self, id: u64, key: CallKey, prompts: Arc<PromptSet>) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.calls.push(None);
             self.calls.len() - 1
         });
-        let mut socket = UdpSocket::from_std(socket);
-        if let Err(e) =
-            self.poll
-                .registry()
-                .register(&mut socket, Token(2 * slot), Interest::READABLE)
-        {
-            // The call still sends its prompts; it cannot hear the caller.
-            warn!(error = %e, "cannot watch an RTP socket");
-        }
-        // Delay the first frame (by under 20 ms) into the least crowded
-        // phase.
-        let now = Instant::now();
-        let cur = phase_slot(now.duration_since(self.epoch));
-        let delay = pick_phase(&self.phases, cur);
-        let phase = (cur + delay) % PHASE_SLOTS;
-        self.phases[phase] += 1;
-        let start = now + PHASE_WIDTH * delay as u32;
         self.calls[slot] = Some(Call {
             key,
-            phase,
-            socket,
-            session: MediaSession::new(start, prompts, params),
-            recording_path: None,
-            leg: None,
+            phase: None,
+            media: CallMedia::new(prompts),
+            sockets: Default::default(),
             flushed: Flushed::default(),
             flushed_at: Instant::now(),
         });
         self.ids.insert(id, slot);
-        self.service(slot);
     }
 
     fn close(&mut self, slot: usize) {
@@ -367,152 +338,139 @@ impl Worker {
             return;
         };
         self.timers.cancel(slot);
-        self.phases[call.phase] = self.phases[call.phase].saturating_sub(1);
+        if let Some(phase) = call.phase {
+            self.phases[phase] = self.phases[phase].saturating_sub(1);
+        }
         // The call is over; a message being left is still kept.
-        call.session.stop_recording(RecordingEnd::Hangup);
-        save_recording(&mut call, &self.out);
+        call.media.close(Instant::now());
+        while let Some(recorded) = call.media.poll_recording() {
+            self.out.recordings.save(call.key, recorded);
+        }
         call.flush(&self.out.live);
         if let Ok(mut t) = self.out.totals.lock() {
-            t.add(call.session.stats());
+            t.add_call(call.media.stats().map(|(_, s)| s));
         }
         let registry = self.poll.registry();
-        let _ = registry.deregister(&mut call.socket);
-        if let Some((mut leg_socket, _)) = call.leg.take() {
-            let _ = registry.deregister(&mut leg_socket);
+        for socket in call.sockets.iter_mut().flatten() {
+            let _ = registry.deregister(socket);
         }
         self.free.push(slot);
         self.load.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn command(&mut self, slot: usize, command: MediaCommand) {
+    fn command(&mut self, slot: usize, command: MediaCommand, socket: Option<std::net::UdpSocket>) {
         let Some(call) = self.calls[slot].as_mut() else {
             return;
         };
-        let session = &mut call.session;
-        match command {
-            MediaCommand::Play { prompt, token } => session.play(prompt, token),
-            MediaCommand::StopPlayback => session.stop(),
-            MediaCommand::Update { remote, sending } => session.update_remote(remote, sending),
-            MediaCommand::Record {
-                path,
-                max_length,
-                end_silence,
-            } => {
-                call.recording_path = Some(path);
-                session.start_recording(Instant::now(), max_length, end_silence);
-            }
-            MediaCommand::StopRecording => session.stop_recording(RecordingEnd::Pound),
-            MediaCommand::AddLeg { socket, params } => {
+        let mut now = Instant::now();
+        if matches!(command, MediaCommand::OpenLeg { .. }) && call.phase.is_none() {
+            // The call's first leg: delay its first frame (by under 20 ms)
+            // into the least crowded phase.
+            let cur = phase_slot(now.duration_since(self.epoch));
+            let delay = pick_phase(&self.phases, cur);
+            let phase = (cur + delay) % PHASE_SLOTS;
+            self.phases[phase] += 1;
+            call.phase = Some(phase);
+            now += PHASE_WIDTH * delay as u32;
+        }
+        // A leg's stats leave with it: count them before it closes.
+        if let MediaCommand::CloseLeg { .. } = command {
+            call.flush(&self.out.live);
+        }
+        match call.media.handle_command(now, command) {
+            Some(SocketChange::Open { slot: leg_slot, .. }) => {
+                let Some(socket) = socket else {
+                    warn!("a leg opened without its socket");
+                    return;
+                };
                 let mut socket = UdpSocket::from_std(socket);
-                if let Err(e) = self.poll.registry().register(
-                    &mut socket,
-                    Token(2 * slot + 1),
-                    Interest::READABLE,
-                ) {
-                    warn!(error = %e, "cannot watch the agent leg's RTP socket");
+                let token = Token(slot * MAX_LEGS + leg_slot);
+                if let Err(e) =
+                    self.poll
+                        .registry()
+                        .register(&mut socket, token, Interest::READABLE)
+                {
+                    // The leg still sends its prompts; it cannot hear.
+                    warn!(error = %e, "cannot watch an RTP socket");
                 }
-                let leg = MediaSession::new(Instant::now(), session.prompts().clone(), params);
-                call.flush(&self.out.live);
-                call.flushed.new_leg();
-                if let Some((mut old, _)) = call.leg.replace((socket, leg)) {
+                call.flushed.reset(leg_slot);
+                call.sockets[leg_slot] = Some(socket);
+            }
+            Some(SocketChange::Close { slot: leg_slot }) => {
+                if let Some(mut old) = call.sockets[leg_slot].take() {
                     let _ = self.poll.registry().deregister(&mut old);
                 }
-            }
-            MediaCommand::PlayLeg(prompt) => {
-                if let Some((_, l)) = call.leg.as_mut() {
-                    l.play(prompt, 0);
+                if let Ok(mut t) = self.out.totals.lock() {
+                    t.legs += 1;
                 }
             }
-            MediaCommand::Bridge => {
-                let now = Instant::now();
-                session.set_bridged(now, true);
-                if let Some((_, l)) = call.leg.as_mut() {
-                    l.set_bridged(now, true);
-                }
-            }
-            MediaCommand::RemoveLeg => {
-                session.set_bridged(Instant::now(), false);
-                call.flush(&self.out.live);
-                call.flushed.new_leg();
-                if let Some((mut old, _)) = call.leg.take() {
-                    let _ = self.poll.registry().deregister(&mut old);
-                }
-            }
+            None => {}
         }
     }
 
-    /// Reads every datagram waiting on a call's socket (mio is
-    /// edge-triggered), relaying each to the other leg when there is one.
-    fn readable(&mut self, slot: usize, is_leg: bool) {
+    /// Reads every datagram waiting on a leg's socket (mio is
+    /// edge-triggered); what the bridge relays leaves at once.
+    fn readable(&mut self, slot: usize, leg_slot: usize) {
         let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let buf = &mut self.recv_buf;
         let out = &mut self.send_buf;
-        if is_leg {
-            let Some((leg_socket, leg)) = call.leg.as_mut() else {
+        loop {
+            let Some(socket) = call.sockets[leg_slot].as_ref() else {
                 return;
             };
-            while let Some((n, from)) = recv(leg_socket, buf) {
-                leg.handle_rtp(Instant::now(), from, &buf[..n]);
-                relay(leg, &mut call.session, &call.socket, out);
-            }
-        } else {
-            while let Some((n, from)) = recv(&call.socket, buf) {
-                call.session.handle_rtp(Instant::now(), from, &buf[..n]);
-                if let Some((leg_socket, leg)) = call.leg.as_mut() {
-                    relay(&call.session, leg, leg_socket, out);
-                }
-            }
+            let Some((n, from)) = recv(socket, buf) else {
+                break;
+            };
+            let now = Instant::now();
+            call.media.handle_rtp(now, leg_slot, from, &buf[..n]);
+            send_due(call, now, out);
         }
         self.service(slot);
     }
 
-    /// Sends what is due, runs timeouts, passes events on, and sets the
-    /// call's next deadline.
+    /// Sends what is due, runs timeouts, passes events and finished
+    /// recordings on, and sets the call's next deadline.
     fn service(&mut self, slot: usize) {
         let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let now = Instant::now();
-        let buf = &mut self.send_buf;
-        while let Some(t) = call.session.poll_transmit(now, buf) {
-            // A full socket buffer drops the frame, as the network would.
-            if call.socket.send_to(&buf[..t.len], t.destination).is_err() {
-                call.flushed.pending_send_errors += 1;
-            }
-        }
-        if let Some((leg_socket, leg)) = call.leg.as_mut() {
-            while let Some(t) = leg.poll_transmit(now, buf) {
-                if leg_socket.send_to(&buf[..t.len], t.destination).is_err() {
-                    call.flushed.pending_send_errors += 1;
-                }
-            }
-            leg.handle_timeout(now);
-            // The agent leg's own events (its keys, its silence) do not
-            // drive the caller's IVR.
-            while leg.poll_event().is_some() {}
-        }
-        call.session.handle_timeout(now);
-        while let Some(event) = call.session.poll_event() {
-            if let MediaEvent::RecordingFinished(_) = event {
-                save_recording(call, &self.out);
-            }
+        send_due(call, now, &mut self.send_buf);
+        call.media.handle_timeout(now);
+        while let Some((leg, event)) = call.media.poll_event() {
             // A closed channel means the engine is stopping; nothing to do.
             let _ = self.out.events.send(Event::Media {
                 call: call.key,
+                leg,
                 event,
             });
+        }
+        while let Some(recorded) = call.media.poll_recording() {
+            self.out.recordings.save(call.key, recorded);
         }
         if now.saturating_duration_since(call.flushed_at) >= FLUSH_EVERY {
             call.flushed_at = now;
             call.flush(&self.out.live);
         }
-        let wake = match &call.leg {
-            Some((_, l)) => call.session.poll_timeout().min(l.poll_timeout()),
-            None => call.session.poll_timeout(),
-        };
-        self.timers.schedule(slot, wake);
+        match call.media.poll_timeout() {
+            Some(wake) => self.timers.schedule(slot, wake),
+            None => self.timers.cancel(slot),
+        }
+    }
+}
+
+/// Sends every packet the call's media has due, each from its leg's
+/// socket. A full socket buffer drops the packet, as the network would.
+fn send_due(call: &mut Call, now: Instant, buf: &mut [u8]) {
+    while let Some((leg_slot, t)) = call.media.poll_transmit(now, buf) {
+        let sent = call.sockets[leg_slot]
+            .as_ref()
+            .map(|s| s.send_to(&buf[..t.len], t.destination));
+        if !matches!(sent, Some(Ok(_))) {
+            call.flushed.pending_send_errors += 1;
+        }
     }
 }
 
@@ -602,43 +560,6 @@ fn recv(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, std::net::SocketAd
             Err(_) => continue,
         }
     }
-}
-
-/// Relays what `from` just received to `to` (audio transcoded as needed,
-/// telephone-events passed through).
-fn relay(from: &MediaSession, to: &mut MediaSession, socket: &UdpSocket, buf: &mut [u8]) {
-    let sent = match (from.last_audio(), from.last_event()) {
-        (Some(pcm), _) => to.relay_audio(pcm, buf),
-        (None, Some((payload, ts))) => to.relay_event(payload, ts, buf),
-        (None, None) => None,
-    };
-    if let Some(t) = sent {
-        let _ = socket.send_to(&buf[..t.len], t.destination);
-    }
-}
-
-/// Writes a finished recording to its WAV on the runtime's blocking pool,
-/// off the media thread, then tells the engine it is saved.
-fn save_recording(call: &mut Call, out: &Outlet) {
-    let (Some(path), Some((samples, ended_by))) =
-        (call.recording_path.take(), call.session.take_recording())
-    else {
-        return;
-    };
-    let events = out.events.clone();
-    let key = call.key;
-    out.runtime.spawn_blocking(move || {
-        match crate::shell::voicemail_store::write_wav(&path, &samples) {
-            Ok(()) => {
-                let _ = events.send(Event::RecordingSaved {
-                    call: key,
-                    duration_ms: samples.len() as u64 / 8,
-                    ended_by,
-                });
-            }
-            Err(e) => warn!(error = %e, "cannot save a recorded message"),
-        }
-    });
 }
 
 #[cfg(test)]

@@ -1,59 +1,26 @@
 //! The engine's side of the ACD: callers the IVR queues join the pure
-//! [`Acd`]; its actions ring agents' phones (legs), bridge audio, play the
-//! apology and send callers back to the IVR; what happens on legs and to
-//! registrations goes back into it.
+//! [`crate::acd::Acd`]; its actions place legs to agents' phones, bridge
+//! them with the caller, play the apology and send callers back to the
+//! IVR; what happens on agents' legs and to registrations goes back in.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
-use super::agent_leg::{LegEvent, LegKey, LegTarget};
-use super::*;
+use tracing::{debug, info, warn};
+
+use super::Engine;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
+use crate::call::{AfterSequence, Feature, QueueExit, QueueVisit};
+use crate::cdr::{self, Disposition, Outcome};
+use crate::ids::{CallKey, LegKey};
+use crate::io::{Output, Peer, Transport};
+use crate::leg::uac::LegTarget;
+use crate::leg::{Leg, LegEvent, LegState};
 use crate::live::{LiveEvent, QueueResult};
-
-/// A feature code an agent dialled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Feature {
-    Login(AgentIndex),
-    Logout(AgentIndex),
-    Break(AgentIndex),
-    Available(AgentIndex),
-    /// Dialled by someone who is not a registered agent.
-    Refused,
-}
-
-/// What follows an announcement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum AfterSequence {
-    /// Connect the caller to the agent who answered.
-    Bridge { agent: String },
-    /// Back to music on hold.
-    Moh,
-}
-
-/// The agent a feature call is for, as an index into the agent table.
-pub(super) type AgentIndex = usize;
-
-/// Where a queued call stands, for its record.
-#[derive(Debug, Clone, Default)]
-pub(super) struct QueueVisit {
-    pub queue: String,
-    pub joined_at: Option<Instant>,
-    pub first_offer_at: Option<Instant>,
-    pub bridged_at: Option<Instant>,
-    /// The agent's phone answered (the announcement plays before the bridge).
-    pub answered_at: Option<Instant>,
-    /// The queue's wrap-up after this call, for the record.
-    pub wrap_up: Option<std::time::Duration>,
-    /// Left the queue unanswered (refused, timed out, ...).
-    pub left_at: Option<Instant>,
-    pub agent: Option<String>,
-    pub agent_number: Option<String>,
-    pub offers: u32,
-    /// How the caller left the queue (answered, abandoned, timeout, ...).
-    pub result: Option<&'static str>,
-    /// The agent leg once bridged (or ringing, with ring-all several).
-    pub legs: Vec<LegKey>,
-}
+use crate::media::call_media::MediaCommand;
+use crate::media::prompt::PromptId;
+use crate::sip::message::SipRequest;
+use crate::sip::transaction::InviteResponse;
 
 impl Engine {
     /// The IVR hands the caller to a queue.
@@ -61,9 +28,13 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        let priority = caller_priority(call.customer.class, call.customer.vip);
-        let caller_id = call.invite.from_user().to_string();
-        let arrival = call.invite_at;
+        let priority = caller_priority(call.info.class, call.info.vip);
+        let caller_id = call
+            .customer_leg()
+            .and_then(|l| l.invite.as_ref())
+            .map(|i| i.from_user().to_string())
+            .unwrap_or_default();
+        let arrival = call.arrived_at;
         call.queue = Some(QueueVisit {
             queue: queue.clone(),
             joined_at: Some(now),
@@ -73,7 +44,7 @@ impl Engine {
         self.live_event(
             now,
             LiveEvent::QueueJoined {
-                call: key,
+                call: key.0,
                 queue: &queue,
                 arrival,
             },
@@ -81,43 +52,49 @@ impl Engine {
         self.acd.handle(
             now,
             AcdInput::CallerJoined {
-                caller: key,
+                caller: key.0,
                 queue,
                 priority,
                 caller_id,
             },
         );
         self.apply_acd(now);
-        let waiting = self
-            .calls
-            .get(&key)
-            .and_then(|c| c.queue.as_ref())
-            .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
-        if waiting {
+        if self.waiting(key) {
             self.play_named(key, "moh");
         }
+    }
+
+    /// Whether the call waits in a queue for an agent.
+    pub(super) fn waiting(&self, key: CallKey) -> bool {
+        self.calls
+            .get(&key)
+            .and_then(|c| c.queue.as_ref())
+            .is_some_and(QueueVisit::waiting)
     }
 
     /// Carries out what the ACD asks and re-arms its timer.
     pub(super) fn apply_acd(&mut self, now: Instant) {
         while let Some(action) = self.acd.poll_action() {
             match action {
-                AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
+                AcdAction::Offer { caller, agent } => self.offer(now, CallKey(caller), agent),
                 AcdAction::CancelOffer { caller, agent } => {
-                    if let Some(leg) = self.offers.remove(&(caller, agent)) {
-                        self.cancel_leg(now, leg);
+                    let caller = CallKey(caller);
+                    if let Some(leg) = self.ringing_leg_of(caller, &agent) {
+                        self.hangup_leg(now, caller, leg);
                     }
                 }
-                AcdAction::Bridge { caller, agent } => self.bridge(now, caller, &agent),
+                AcdAction::Bridge { caller, agent } => self.connect(now, CallKey(caller), &agent),
                 AcdAction::Announce {
                     caller,
                     position,
                     expected_wait,
-                } => self.announce_position(now, caller, position, expected_wait),
+                } => self.announce_position(now, CallKey(caller), position, expected_wait),
                 // "Sorry to have kept you waiting"; the music resumes when it
                 // ends, as after any prompt while waiting.
-                AcdAction::Apologise { caller } => self.play_named(caller, "sorry_wait"),
-                AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
+                AcdAction::Apologise { caller } => self.play_named(CallKey(caller), "sorry_wait"),
+                AcdAction::Leave { caller, reason } => {
+                    self.left_queue(now, CallKey(caller), reason)
+                }
                 AcdAction::JoinRefused { caller, reason } => {
                     info!(caller, ?reason, "queue refused the caller");
                     self.live_event(
@@ -127,19 +104,17 @@ impl Engine {
                             result: QueueResult::Refused,
                         },
                     );
+                    let caller = CallKey(caller);
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
-                        q.result = Some("refused");
+                        q.result = Some(QueueExit::Refused);
                         q.left_at = Some(now);
                     }
                     self.back_to_ivr(now, caller, "refused");
                 }
                 AcdAction::QueueLog(event) => {
-                    let callid = event
-                        .caller
-                        .map(|c| super::call_id(self.epoch, c))
-                        .unwrap_or_default();
+                    let callid = event.caller.map(|c| self.record_id(c)).unwrap_or_default();
                     let line = event.to_line(self.wall_ms(now) / 1000, &callid);
-                    self.outputs.push_back(Output::Line {
+                    self.wire.push(Output::Line {
                         file: "queue_log".into(),
                         line,
                     });
@@ -164,7 +139,7 @@ impl Engine {
             }
         }
         if let Some(at) = self.acd.poll_timeout() {
-            self.timers.schedule(at, Wake::Acd);
+            self.wire.timers.schedule(at, crate::wire::Wake::Acd);
         }
     }
 
@@ -173,7 +148,22 @@ impl Engine {
         self.apply_acd(now);
     }
 
-    /// Rings the agent's newest registered phone with the caller.
+    /// The leg still ringing (not being cancelled) or connected to
+    /// `agent` for this caller.
+    fn ringing_leg_of(&self, caller: CallKey, agent: &str) -> Option<LegKey> {
+        let call = self.calls.get(&caller)?;
+        call.agent_legs
+            .iter()
+            .filter(|(_, a)| a == agent)
+            .map(|(l, _)| *l)
+            .find(|l| {
+                call.leg(*l)
+                    .is_some_and(|l| l.state != LegState::Cancelling)
+            })
+    }
+
+    /// Rings the agent's newest registered phone with the caller, through
+    /// the proxy it registered through (its Path) when there is one.
     fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
         let binding = self
             .registrar
@@ -183,24 +173,33 @@ impl Engine {
         let Some(call) = self.calls.get(&caller) else {
             return;
         };
-        let codec = call.negotiated.map(|n| n.codec);
         let business = call.ivr.business.clone().unwrap_or_default();
-        let class = call.customer.class.as_str();
+        let class = call.info.class.as_str();
         let queue = call
             .queue
             .as_ref()
             .map(|q| q.queue.clone())
             .unwrap_or_default();
-        let number = call.invite.from_user().to_string();
+        let number = call
+            .customer_leg()
+            .and_then(|l| l.invite.as_ref())
+            .map(|i| i.from_user().to_string())
+            .unwrap_or_default();
         let leg = binding.and_then(|(contact, addr, reliable, conn)| {
-            let peer = Peer {
-                transport: if reliable {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
+            let target = LegTarget {
+                uri: contact,
+                peer: Peer {
+                    transport: if reliable {
+                        Transport::Tcp
+                    } else {
+                        Transport::Udp
+                    },
+                    addr,
+                    conn,
                 },
-                addr,
-                conn,
+                route: Vec::new(),
+                from_user: "hotline".into(),
+                from_display: "hotline".into(),
             };
             // What the agent's phone shows: queue, business type, class.
             let whisper = [
@@ -209,20 +208,17 @@ impl Engine {
                 ("X-Hotline-Class", class),
                 ("X-Hotline-Caller", number.as_str()),
             ];
-            let target = LegTarget {
-                agent: &agent,
-                contact: &contact,
-                peer,
-            };
-            self.place_leg(now, caller, target, codec, &whisper)
+            self.place_leg(now, caller, &target, &whisper).ok()
         });
         match leg {
             Some(leg) => {
-                self.offers.insert((caller, agent), leg);
-                if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
-                    q.offers += 1;
-                    q.first_offer_at.get_or_insert(now);
-                    q.legs.push(leg);
+                info!(%agent, %leg, "offering the call to an agent");
+                if let Some(call) = self.calls.get_mut(&caller) {
+                    call.agent_legs.push((leg, agent));
+                    if let Some(q) = call.queue.as_mut() {
+                        q.offers += 1;
+                        q.first_offer_at.get_or_insert(now);
+                    }
                 }
             }
             None => {
@@ -230,7 +226,7 @@ impl Engine {
                 self.acd.handle(
                     now,
                     AcdInput::OfferRejected {
-                        caller,
+                        caller: caller.0,
                         agent,
                         reason: RejectReason::Failed,
                     },
@@ -239,8 +235,133 @@ impl Engine {
         }
     }
 
-    fn bridge(&mut self, now: Instant, caller: CallKey, agent: &str) {
-        let Some(leg) = self.offers.remove(&(caller, agent.to_string())) else {
+    /// What happened on an agent's leg: its media opens on answer (with
+    /// the whisper), the offers stream gets a line, the ACD learns it.
+    pub(super) fn agent_leg_event(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        leg: LegKey,
+        event: LegEvent,
+    ) {
+        let Some(agent) = self.calls.get(&call).and_then(|c| c.agent_of(leg)) else {
+            return;
+        };
+        info!(%leg, %agent, ?event, "agent leg");
+        let input = match event {
+            LegEvent::Answered => {
+                self.start_media(now, call, leg);
+                // The whisper: the agent hears the business type ("报修业务")
+                // while the caller hears the agent's number.
+                let whisper = self.calls.get(&call).and_then(|c| {
+                    let business = c.ivr.business.as_deref()?;
+                    c.prompt(business, self.settings.default_language)
+                });
+                if let Some(prompt) = whisper {
+                    self.media(
+                        call,
+                        MediaCommand::Play {
+                            leg,
+                            prompt,
+                            token: 0,
+                        },
+                    );
+                }
+                self.offer_line(now, call, leg, &agent, 200);
+                AcdInput::OfferAnswered {
+                    caller: call.0,
+                    agent,
+                }
+            }
+            LegEvent::Rejected { status, cancelled } => {
+                let ended = self.end_leg(call, leg);
+                if let Some(l) = &ended {
+                    let status = if cancelled { 487 } else { status };
+                    self.write_offer_line(now, call, l, &agent, status);
+                }
+                if cancelled {
+                    // Our own CANCEL: the ACD already moved on.
+                    return;
+                }
+                AcdInput::OfferRejected {
+                    caller: call.0,
+                    agent,
+                    reason: match status {
+                        486 | 600 | 603 => RejectReason::Busy,
+                        408 | 480 | 487 => RejectReason::NoAnswer,
+                        _ => RejectReason::Failed,
+                    },
+                }
+            }
+            LegEvent::MediaUnusable => {
+                if let Some(l) = self.end_leg(call, leg) {
+                    self.write_offer_line(now, call, &l, &agent, 488);
+                }
+                AcdInput::OfferRejected {
+                    caller: call.0,
+                    agent,
+                    reason: RejectReason::Failed,
+                }
+            }
+            LegEvent::HungUp => {
+                self.end_leg(call, leg);
+                if let Some(c) = self.calls.get_mut(&call) {
+                    c.agent_hung_up = true;
+                }
+                self.acd.handle(
+                    now,
+                    AcdInput::AgentHungUp {
+                        caller: call.0,
+                        agent,
+                    },
+                );
+                self.apply_acd(now);
+                // The agent ended the call: the caller's leg ends too.
+                return self.hangup(now, call, Outcome::Completed, Disposition::Answered);
+            }
+            _ => return,
+        };
+        self.acd.handle(now, input);
+        self.apply_acd(now);
+    }
+
+    /// A response to a leg CANCELled as its call ended: ACKed (a 2xx that
+    /// crossed the CANCEL is hung up), the offer's line written, the leg
+    /// forgotten.
+    pub(super) fn lingering_response(
+        &mut self,
+        now: Instant,
+        leg: LegKey,
+        resp: &crate::sip::message::SipResponse,
+        outcome: InviteResponse,
+    ) {
+        let Some((call, l, _)) = self.lingering.get_mut(&leg) else {
+            return;
+        };
+        let call = *call;
+        match l.on_invite_response(now, &mut self.wire, resp, outcome) {
+            Some(LegEvent::Progress { .. }) | None => {}
+            Some(_) => self.finish_lingering(now, call, leg, 487),
+        }
+    }
+
+    /// Timer B ran out on a leg whose call is gone.
+    pub(super) fn finish_lingering(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        leg: LegKey,
+        status: u16,
+    ) {
+        if let Some((_, l, Some(agent))) = self.lingering.remove(&leg) {
+            self.write_offer_line(now, call, &l, &agent, status);
+        }
+    }
+
+    /// Connects the caller to the agent who answered: "工号 0 0 7 为您服务"
+    /// first when the queue announces agents.
+    fn connect(&mut self, now: Instant, caller: CallKey, agent: &str) {
+        let Some(leg) = self.ringing_leg_of(caller, agent) else {
             return;
         };
         let number = self.agent_numbers.get(agent).cloned();
@@ -256,17 +377,16 @@ impl Engine {
             if let Some(q) = call.queue.as_mut() {
                 q.agent = Some(agent.to_string());
                 q.agent_number = number.clone();
-                q.result = Some("answered");
+                q.result = Some(QueueExit::Answered);
                 q.answered_at = Some(now);
                 q.wrap_up = wrap_up;
-                q.legs = vec![leg];
             }
         }
         let then = AfterSequence::Bridge {
             agent: agent.to_string(),
+            leg,
         };
         match number.filter(|n| announce && !n.is_empty()) {
-            // "工号 0 0 7 为您服务", then the two are connected.
             Some(n) => {
                 let mut names = vec!["agent_intro".to_string()];
                 names.extend(
@@ -284,7 +404,7 @@ impl Engine {
     /// Runs what an announcement was leading to.
     pub(super) fn after_sequence(&mut self, now: Instant, caller: CallKey, then: AfterSequence) {
         match then {
-            AfterSequence::Bridge { agent } => {
+            AfterSequence::Bridge { agent, leg } => {
                 let Some(call) = self.calls.get_mut(&caller) else {
                     return;
                 };
@@ -292,15 +412,16 @@ impl Engine {
                 if let Some(q) = call.queue.as_mut() {
                     q.bridged_at = Some(now);
                 }
+                let customer = call.customer;
                 info!(%agent, "caller bridged to agent");
                 self.live_event(
                     now,
                     LiveEvent::QueueLeft {
-                        call: caller,
+                        call: caller.0,
                         result: QueueResult::Answered,
                     },
                 );
-                self.outputs.push_back(Output::MediaBridge { call: caller });
+                self.bridge(caller, customer, leg);
             }
             AfterSequence::Moh => self.play_named(caller, "moh"),
         }
@@ -313,14 +434,9 @@ impl Engine {
         now: Instant,
         caller: CallKey,
         position: usize,
-        expected_wait: Option<std::time::Duration>,
+        expected_wait: Option<Duration>,
     ) {
-        let waiting = self
-            .calls
-            .get(&caller)
-            .and_then(|c| c.queue.as_ref())
-            .is_some_and(|q| q.result.is_none() && q.bridged_at.is_none());
-        if !waiting || position <= 1 {
+        if !self.waiting(caller) || position <= 1 {
             return;
         }
         let mut names = vec!["queue_ahead".to_string()];
@@ -347,7 +463,7 @@ impl Engine {
             .calls
             .get(&caller)
             .and_then(|c| c.queue.as_ref())
-            .filter(|q| q.result.is_none() && q.bridged_at.is_none())
+            .filter(|q| q.waiting())
             .map(|q| q.queue.clone())
         else {
             return false;
@@ -364,8 +480,13 @@ impl Engine {
         if let Some(call) = self.calls.get_mut(&caller) {
             call.digits.push(digit);
         }
-        self.acd
-            .handle(now, AcdInput::CallerPressedExit { caller, key: digit });
+        self.acd.handle(
+            now,
+            AcdInput::CallerPressedExit {
+                caller: caller.0,
+                key: digit,
+            },
+        );
         self.apply_acd(now);
         true
     }
@@ -378,21 +499,14 @@ impl Engine {
         names: &[String],
         then: Option<AfterSequence>,
     ) {
-        let Some(call) = self.calls.get(&key) else {
-            return;
-        };
-        let language = call.ivr.language;
-        let ids: VecDeque<PromptId> = names
-            .iter()
-            .filter_map(|n| {
-                call.prompts
-                    .get(language, n)
-                    .or_else(|| call.prompts.get(self.settings.default_language, n))
-            })
-            .collect();
+        let fallback = self.settings.default_language;
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
+        let ids: VecDeque<PromptId> = names
+            .iter()
+            .filter_map(|n| call.prompt(n, fallback))
+            .collect();
         call.sequence = ids;
         call.after_sequence = then;
         match call.sequence.pop_front() {
@@ -407,12 +521,12 @@ impl Engine {
 
     fn left_queue(&mut self, now: Instant, caller: CallKey, reason: LeaveReason) {
         let result = match &reason {
-            LeaveReason::Completed { .. } => "answered",
-            LeaveReason::Abandoned => "abandoned",
-            LeaveReason::Timeout => "timeout",
-            LeaveReason::Overflow { .. } => "overflow",
-            LeaveReason::EmptyQueue => "empty",
-            LeaveReason::ExitKey { .. } => "exit_key",
+            LeaveReason::Completed { .. } => QueueExit::Answered,
+            LeaveReason::Abandoned => QueueExit::Abandoned,
+            LeaveReason::Timeout => QueueExit::Timeout,
+            LeaveReason::Overflow { .. } => QueueExit::Overflow,
+            LeaveReason::EmptyQueue => QueueExit::Empty,
+            LeaveReason::ExitKey { .. } => QueueExit::ExitKey,
         };
         let mut bridged = false;
         if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
@@ -436,7 +550,7 @@ impl Engine {
             self.live_event(
                 now,
                 LiveEvent::QueueLeft {
-                    call: caller,
+                    call: caller.0,
                     result,
                 },
             );
@@ -454,7 +568,7 @@ impl Engine {
             LeaveReason::Overflow { target } => self.overflow(now, caller, &target),
             // Not answered in time, or nobody left: the IVR's fallback
             // (a message, by default) instead of an endless wait.
-            _ => self.back_to_ivr(now, caller, result),
+            _ => self.back_to_ivr(now, caller, result.as_str()),
         }
     }
 
@@ -500,59 +614,23 @@ impl Engine {
         self.apply_ivr(now, caller);
     }
 
-    /// What happened on an agent's leg, for the ACD.
-    pub(super) fn leg_event_to_acd(
-        &mut self,
-        now: Instant,
-        caller: CallKey,
-        agent: &str,
-        event: LegEvent,
-    ) {
-        let input = match event {
-            LegEvent::Answered => AcdInput::OfferAnswered {
-                caller,
-                agent: agent.to_string(),
-            },
-            LegEvent::Rejected(status) => {
-                self.offers.remove(&(caller, agent.to_string()));
-                AcdInput::OfferRejected {
-                    caller,
-                    agent: agent.to_string(),
-                    reason: match status {
-                        486 | 600 | 603 => RejectReason::Busy,
-                        408 | 480 | 487 => RejectReason::NoAnswer,
-                        _ => RejectReason::Failed,
-                    },
-                }
-            }
-            LegEvent::HungUp => {
-                if let Some(call) = self.calls.get_mut(&caller) {
-                    call.agent_hung_up = true;
-                }
-                AcdInput::AgentHungUp {
-                    caller,
-                    agent: agent.to_string(),
-                }
-            }
-        };
-        self.acd.handle(now, input);
-        self.apply_acd(now);
-    }
-
-    /// The caller's call is ending: tell the ACD and drop the agent's leg.
+    /// The caller's call is ending: the ACD lets go of it (the call's legs
+    /// to agents are hung up as the call ends).
     pub(super) fn caller_gone(&mut self, now: Instant, caller: CallKey) {
-        let Some(visit) = self.calls.get(&caller).and_then(|c| c.queue.clone()) else {
+        if self
+            .calls
+            .get(&caller)
+            .and_then(|c| c.queue.as_ref())
+            .is_none()
+        {
             return;
-        };
+        }
         // The ACD ignores a caller it no longer has, so always tell it: a
         // caller hanging up during the agent announcement must free the
         // agent too.
-        self.acd.handle(now, AcdInput::CallerHungUp { caller });
+        self.acd
+            .handle(now, AcdInput::CallerHungUp { caller: caller.0 });
         self.apply_acd(now);
-        for leg in visit.legs {
-            self.hangup_leg(now, leg);
-        }
-        self.offers.retain(|(c, _), _| *c != caller);
     }
 
     /// An agent's phone registered or its last binding went.
@@ -578,29 +656,26 @@ impl Engine {
     /// Plays a prompt by name in the call's language (music on hold, the
     /// apology); its end comes back through the IVR's playback handling.
     pub(super) fn play_named(&mut self, key: CallKey, name: &str) {
-        let Some(call) = self.calls.get_mut(&key) else {
+        let fallback = self.settings.default_language;
+        let Some(call) = self.calls.get(&key) else {
             return;
         };
-        let Some(prompt) = call.prompt(name, self.settings.default_language) else {
+        let Some(prompt) = call.prompt(name, fallback) else {
             warn!(prompt = %name, "prompt missing");
             return;
         };
         self.play_id(key, prompt);
     }
 
-    /// Plays one prompt; its end comes back with this call's next token.
+    /// Plays one prompt to the customer; its end comes back with this
+    /// call's next token.
     pub(super) fn play_id(&mut self, key: CallKey, prompt: PromptId) {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        call.next_token = call.next_token.wrapping_add(1);
-        let token = call.next_token;
-        call.playing = Some(token);
-        self.outputs.push_back(Output::MediaPlay {
-            call: key,
-            prompt,
-            token,
-        });
+        let token = call.next_play_token();
+        let leg = call.customer;
+        self.media(key, MediaCommand::Play { leg, prompt, token });
     }
 
     /// A feature code, when the dialled number is one and the caller is an
@@ -664,10 +739,70 @@ impl Engine {
             self.apply_acd(now);
         }
         if let Some(call) = self.calls.get_mut(&key) {
-            call.ivr
-                .path
-                .push(format!("feature:{}", call.invite.uri_user()));
+            let dialled = call
+                .customer_leg()
+                .and_then(|l| l.invite.as_ref())
+                .map(|i| i.uri_user().to_string())
+                .unwrap_or_default();
+            call.ivr.path.push(format!("feature:{dialled}"));
         }
         self.play_named(key, prompt);
+    }
+
+    /// One line per offer in `offers-<date>.jsonl`: agent, outcome, ring time.
+    fn offer_line(&mut self, now: Instant, call: CallKey, leg: LegKey, agent: &str, status: u16) {
+        let Some(l) = self.calls.get(&call).and_then(|c| c.leg(leg)) else {
+            return;
+        };
+        let line = self.offer_line_text(now, call, l, agent, status);
+        self.wire.push(line);
+    }
+
+    fn write_offer_line(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        leg: &Leg,
+        agent: &str,
+        status: u16,
+    ) {
+        let line = self.offer_line_text(now, call, leg, agent, status);
+        self.wire.push(line);
+    }
+
+    fn offer_line_text(
+        &self,
+        now: Instant,
+        call: CallKey,
+        leg: &Leg,
+        agent: &str,
+        status: u16,
+    ) -> Output {
+        let outcome = match status {
+            200 => "answered",
+            487 => "cancelled",
+            486 | 600 | 603 => "busy",
+            408 | 480 => "no_answer",
+            0 => "no_response",
+            _ => "failed",
+        };
+        let ended = cdr::format_ms(self.wall_ms(now));
+        let line = serde_json::json!({
+            "version": 1,
+            "call_id": self.record_id(call.0),
+            "offer_id": self.record_id(leg.key.0),
+            "agent": agent,
+            "agent_call_id": leg.dialog.call_id,
+            "offered_at": cdr::format_ms(self.wall_ms(leg.created_at)),
+            "ended_at": ended,
+            "ring_ms": now.saturating_duration_since(leg.created_at).as_millis() as u64,
+            "sip_status": status,
+            "outcome": outcome,
+        })
+        .to_string();
+        Output::Line {
+            file: format!("offers-{}.jsonl", ended.get(..10).unwrap_or("undated")),
+            line,
+        }
     }
 }

@@ -1,0 +1,191 @@
+//! A call: one customer's contact with the hotline. It owns its legs (the
+//! customer's, an agent's, any other it places), its IVR, its place in a
+//! queue and the facts its record is built from ([`record`]).
+
+pub mod record;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Language;
+use crate::directory::CustomerInfo;
+use crate::ids::{CallKey, LegKey};
+use crate::ivr::Ivr;
+use crate::leg::Leg;
+use crate::media::catalog::PromptLibrary;
+use crate::media::dtmf::DigitSource;
+use crate::media::prompt::PromptId;
+
+/// A feature code an agent dialled, with the agent's index in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    Login(usize),
+    Logout(usize),
+    Break(usize),
+    Available(usize),
+    /// Dialled by someone who is not a registered agent.
+    Refused,
+}
+
+/// What follows an announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterSequence {
+    /// Connect the customer to the agent who answered on `leg`.
+    Bridge { agent: String, leg: LegKey },
+    /// Back to music on hold.
+    Moh,
+}
+
+/// How a queued call left its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueExit {
+    Answered,
+    Abandoned,
+    Timeout,
+    Overflow,
+    Empty,
+    ExitKey,
+    Refused,
+}
+
+impl QueueExit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueExit::Answered => "answered",
+            QueueExit::Abandoned => "abandoned",
+            QueueExit::Timeout => "timeout",
+            QueueExit::Overflow => "overflow",
+            QueueExit::Empty => "empty",
+            QueueExit::ExitKey => "exit_key",
+            QueueExit::Refused => "refused",
+        }
+    }
+}
+
+/// Where a queued call stands, for its record.
+#[derive(Debug, Clone, Default)]
+pub struct QueueVisit {
+    pub queue: String,
+    pub joined_at: Option<Instant>,
+    pub first_offer_at: Option<Instant>,
+    pub bridged_at: Option<Instant>,
+    /// The agent's phone answered (the announcement plays before the bridge).
+    pub answered_at: Option<Instant>,
+    /// The queue's wrap-up after this call, for the record.
+    pub wrap_up: Option<Duration>,
+    /// Left the queue unanswered (refused, timed out, ...).
+    pub left_at: Option<Instant>,
+    pub agent: Option<String>,
+    pub agent_number: Option<String>,
+    pub offers: u32,
+    pub result: Option<QueueExit>,
+}
+
+impl QueueVisit {
+    /// Still waiting for an agent.
+    pub fn waiting(&self) -> bool {
+        self.result.is_none() && self.bridged_at.is_none()
+    }
+}
+
+pub struct Call {
+    pub key: CallKey,
+    /// The prompts the call started with: a reload does not change the
+    /// ids its media plays.
+    pub prompts: Arc<PromptLibrary>,
+    /// The customer's leg: the IVR talks to it and the record describes it.
+    pub customer: LegKey,
+    pub legs: Vec<Leg>,
+    /// Legs ringing or connected to agents, and whose they are.
+    pub agent_legs: Vec<(LegKey, String)>,
+    /// The two legs whose audio is relayed.
+    pub bridge: Option<(LegKey, LegKey)>,
+    pub arrived_at: Instant,
+    /// When ringing ends and the call is answered.
+    pub answer_at: Option<Instant>,
+    pub ivr: Ivr,
+    /// Token of the prompt playing to the customer now; other tokens'
+    /// ends are stale.
+    pub playing: Option<u32>,
+    pub next_token: u32,
+    /// The last key taken, for dropping the same key sent two ways.
+    pub last_digit: Option<(char, DigitSource, Instant)>,
+    pub info: CustomerInfo,
+    pub message_file: Option<String>,
+    /// The call's time in an ACD queue, once the IVR queues it.
+    pub queue: Option<QueueVisit>,
+    /// A feature code dialled by an agent, instead of the IVR.
+    pub feature: Option<Feature>,
+    /// Prompts still to play in an announcement built from pieces, and
+    /// what to do when it is over.
+    pub sequence: VecDeque<PromptId>,
+    pub after_sequence: Option<AfterSequence>,
+    pub agent_hung_up: bool,
+    pub digits: String,
+    pub caller_spoke: bool,
+}
+
+impl Call {
+    pub fn leg(&self, key: LegKey) -> Option<&Leg> {
+        self.legs.iter().find(|l| l.key == key)
+    }
+
+    pub fn leg_mut(&mut self, key: LegKey) -> Option<&mut Leg> {
+        self.legs.iter_mut().find(|l| l.key == key)
+    }
+
+    /// The customer's leg. Every call has one until it ends.
+    pub fn customer_leg(&self) -> Option<&Leg> {
+        self.leg(self.customer)
+    }
+
+    pub fn customer_leg_mut(&mut self) -> Option<&mut Leg> {
+        let key = self.customer;
+        self.leg_mut(key)
+    }
+
+    /// The agent a leg rings or connects, if it is an agent's.
+    pub fn agent_of(&self, leg: LegKey) -> Option<String> {
+        self.agent_legs
+            .iter()
+            .find(|(l, _)| *l == leg)
+            .map(|(_, a)| a.clone())
+    }
+
+    /// The leg ringing or connecting `agent`.
+    pub fn leg_of_agent(&self, agent: &str) -> Option<LegKey> {
+        self.agent_legs
+            .iter()
+            .find(|(_, a)| a == agent)
+            .map(|(l, _)| *l)
+    }
+
+    /// Takes a leg out of the call (it has ended).
+    pub fn remove_leg(&mut self, key: LegKey) -> Option<Leg> {
+        let i = self.legs.iter().position(|l| l.key == key)?;
+        if self.bridge.is_some_and(|(a, b)| a == key || b == key) {
+            self.bridge = None;
+        }
+        Some(self.legs.remove(i))
+    }
+
+    /// A prompt by name in the call's language, else in `fallback`.
+    pub fn prompt(&self, name: &str, fallback: Language) -> Option<PromptId> {
+        self.prompts
+            .get(self.ivr.language, name)
+            .or_else(|| self.prompts.get(fallback, name))
+    }
+
+    /// The next playback token for the customer's prompts.
+    pub fn next_play_token(&mut self) -> u32 {
+        self.next_token = self.next_token.wrapping_add(1);
+        self.playing = Some(self.next_token);
+        self.next_token
+    }
+}
+
+/// The engine's own id for a call, as in its record: `hl-<start ms>-<n>`.
+pub fn record_id(epoch_ms: u64, key: CallKey) -> String {
+    format!("hl-{epoch_ms}-{}", key.0)
+}

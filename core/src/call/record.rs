@@ -1,0 +1,139 @@
+//! A call's facts folded into its one record.
+
+use std::time::Instant;
+
+use super::{record_id, Call, QueueExit};
+use crate::cdr::{self, CallRecord, Disposition, HangupSide, Outcome};
+use crate::ids::CallKey;
+use crate::io::Peer;
+use crate::leg::Leg;
+use crate::sip::message::SipRequest;
+use crate::time::WallClock;
+
+/// How a call ended, for its record.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending {
+    pub outcome: Outcome,
+    pub disposition: Disposition,
+    pub side: Option<HangupSide>,
+    /// The final status the customer's INVITE got (0 when none).
+    pub status: u16,
+}
+
+/// The record of a call ending at `now`.
+pub fn build(
+    call: &Call,
+    customer: &Leg,
+    clock: WallClock,
+    now: Instant,
+    end: Ending,
+) -> CallRecord {
+    let at = |i: Instant| cdr::format_ms(clock.ms(i));
+    let mut record = match &customer.invite {
+        Some(invite) => base(
+            call.key,
+            invite,
+            customer.dialog.peer,
+            call.arrived_at,
+            clock,
+            now,
+        ),
+        None => CallRecord {
+            version: cdr::RECORD_VERSION,
+            call_id: record_id(clock.base_ms, call.key),
+            invite_at: at(call.arrived_at),
+            ended_at: at(now),
+            ..CallRecord::default()
+        },
+    };
+    let answered_at = customer.answered_at;
+    let media_start_at = customer.media_start_at;
+    record.ringing_at = customer.ringing_at.map(at);
+    record.answered_at = answered_at.map(at);
+    record.media_start_at = media_start_at.map(at);
+    record.media_end_at = media_start_at.map(|_| at(now));
+    record.time_to_answer_ms = answered_at.map(|a| (a - call.arrived_at).as_millis() as u64);
+    record.duration_ms = answered_at.map(|a| (now - a).as_millis() as u64);
+    record.disposition = end.disposition;
+    record.outcome = end.outcome;
+    record.hangup_side = end.side;
+    record.sip_status = if answered_at.is_some() {
+        200
+    } else {
+        end.status
+    };
+    record.codec = customer.media.negotiated.map(|n| n.codec);
+    record.digits = call.digits.clone();
+    record.caller_spoke = call.caller_spoke;
+    if media_start_at.is_some() {
+        record.language = Some(call.ivr.language.code().to_string());
+        record.time_in_ivr_ms = media_start_at
+            .map(|start| (call.ivr.finished_at.unwrap_or(now) - start).as_millis() as u64);
+    }
+    record.ivr_path = call.ivr.path.clone();
+    record.business_type = call.ivr.business.clone();
+    record.collected = call.ivr.variables.clone();
+    record.customer_class = Some(call.info.class.as_str().to_string());
+    record.vip = call.info.vip;
+    record.customer_name = call.info.name.clone();
+    record.message_file = call.message_file.clone();
+    if let Some(q) = &call.queue {
+        let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
+        record.queue = Some(q.queue.clone());
+        record.queued_at = q.joined_at.map(at);
+        record.first_offer_at = q.first_offer_at.map(at);
+        record.bridged_at = q.bridged_at.map(at);
+        record.agent_answered_at = q.answered_at.map(at);
+        record.wrap_up_ms = q.wrap_up.map(|w| w.as_millis() as u64);
+        // The wait ends at the bridge, or when the caller left the queue
+        // (not at the end of the message left after it).
+        let wait_end = q.bridged_at.or(q.left_at).unwrap_or(now);
+        record.wait_ms = q.joined_at.map(|j| ms(j, wait_end));
+        record.talk_ms = q.bridged_at.map(|b| ms(b, now));
+        record.agent = q.agent.clone();
+        record.agent_number = q.agent_number.clone();
+        record.offers = q.offers;
+        // A caller who hung up while the agent's number was read out was
+        // never connected: an abandon, not an answered call.
+        let result = match q.result {
+            Some(QueueExit::Answered) if q.bridged_at.is_none() => QueueExit::Abandoned,
+            Some(r) => r,
+            None => QueueExit::Abandoned,
+        };
+        record.queue_result = Some(result.as_str().to_string());
+        if call.agent_hung_up {
+            record.hangup_side = Some(HangupSide::Agent);
+        }
+    }
+    record
+}
+
+/// A record with an INVITE's facts, for a call refused at `now`.
+pub fn base(
+    key: CallKey,
+    invite: &SipRequest,
+    peer: Peer,
+    invite_at: Instant,
+    clock: WallClock,
+    now: Instant,
+) -> CallRecord {
+    CallRecord {
+        version: cdr::RECORD_VERSION,
+        call_id: record_id(clock.base_ms, key),
+        sip_call_id: invite.call_id.clone(),
+        caller_number: invite.from_user().to_string(),
+        caller_name: invite.from_display_name(),
+        dialled_number: invite.uri_user().to_string(),
+        source: format!(
+            "{}:{}",
+            peer.transport.name().to_ascii_lowercase(),
+            peer.addr
+        ),
+        invite_at: cdr::format_ms(clock.ms(invite_at)),
+        ended_at: cdr::format_ms(clock.ms(now)),
+        disposition: Disposition::Rejected,
+        outcome: Outcome::BadRequest,
+        hangup_side: Some(HangupSide::Engine),
+        ..CallRecord::default()
+    }
+}

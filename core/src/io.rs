@@ -1,0 +1,114 @@
+//! What passes between the engine and the shell: [`Input`]s the shell
+//! feeds in with `now`, and [`Output`]s it carries out. Nothing else
+//! crosses; the shell never looks inside a message the engine built.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::cdr::CallRecord;
+use crate::directory::Directory;
+use crate::ids::{CallKey, LegKey};
+use crate::ivr::program::Program;
+use crate::media::call_media::MediaCommand;
+use crate::media::catalog::PromptLibrary;
+use crate::media::session::{MediaEvent, RecordingEnd};
+use crate::voicemail::MessageRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+
+    pub fn reliable(self) -> bool {
+        self == Transport::Tcp
+    }
+}
+
+/// Where a message came from or goes to. `conn` names the TCP connection
+/// (0 for UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    pub conn: u64,
+}
+
+/// A SIP message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub peer: Peer,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A SIP datagram, or one message framed from a TCP stream.
+    Sip { peer: Peer, data: &'a [u8] },
+    /// Something happened on a leg's media.
+    Media {
+        call: CallKey,
+        leg: LegKey,
+        event: MediaEvent,
+    },
+    /// The shell could not open a leg's RTP port.
+    MediaFailed { call: CallKey, leg: LegKey },
+    /// A recording asked for by [`MediaCommand::Record`] is on disk.
+    RecordingSaved {
+        call: CallKey,
+        duration_ms: u64,
+        ended_by: RecordingEnd,
+    },
+    /// The caller directory was reloaded.
+    Directory(Arc<Directory>),
+    /// SIGHUP: a config loaded and checked off the engine's task.
+    Reload(Box<Reload>),
+}
+
+/// A reloaded configuration with everything it names.
+pub struct Reload {
+    pub settings: crate::engine::EngineSettings,
+    pub prompts: PromptLibrary,
+    pub program: Arc<Program>,
+    pub directory: Arc<Directory>,
+}
+
+impl std::fmt::Debug for Reload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reload").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+pub enum Output {
+    Transmit(Transmit),
+    /// A command for one call's media (see [`crate::media::call_media`]).
+    Media {
+        call: CallKey,
+        command: MediaCommand,
+    },
+    /// A voice message is on disk: append it to the message index.
+    MessageSaved(Box<MessageRecord>),
+    /// A line for another stream in the records folder: `queue_log`
+    /// (Asterisk's format) or `offers-<date>.jsonl` (one line per offer).
+    Line {
+        file: String,
+        line: String,
+    },
+    /// The call is over: write the record durably, then close its media,
+    /// then send `then_send` (the call's last messages: whoever sees the
+    /// call end can count on its record surviving a crash).
+    CallEnded {
+        call: CallKey,
+        record: Box<CallRecord>,
+        then_send: Vec<Transmit>,
+    },
+}
