@@ -4,6 +4,7 @@
 pub mod build;
 pub mod digest;
 pub mod message;
+pub mod params;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;

@@ -20,7 +20,8 @@
 //!   403 (not counted: it guesses no password).
 
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
-use crate::sip::message::{header_param, name_addr_uri, uri_user, SipRequest};
+use crate::sip::message::{uri_user, SipRequest};
+use crate::sip::params::{header_param, name_addr_uri};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
