@@ -215,7 +215,7 @@ impl Engine {
     /// A response to our INVITE or to an in-dialog request on a leg.
     /// Returns false when the response is not for a leg's INVITE.
     pub(super) fn handle_leg_response(&mut self, now: Instant, resp: &SipResponse) -> bool {
-        if resp.cseq_method != "INVITE" {
+        if resp.cseq_method != Method::Invite {
             return false;
         }
         let Some((tx, _)) = self.invite_client_txs.get_mut(&resp.branch) else {
@@ -394,7 +394,7 @@ impl Engine {
         if !ours {
             return false;
         }
-        match req.method() {
+        match req.method {
             Method::Bye => {
                 self.respond_new(now, peer, req, 200, "OK", &[]);
                 if let Some(leg) = self.end_leg(key) {

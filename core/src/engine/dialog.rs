@@ -27,7 +27,7 @@ impl Engine {
             Err(ParseError::BadRequest { reason, request }) => {
                 self.counters.bad_requests += 1;
                 debug!(%reason, from = %peer.addr, "bad request");
-                if request.method() != Method::Ack {
+                if request.method != Method::Ack {
                     self.respond_stateless(peer, &request, 400, &reason, &[]);
                     self.record_refused_invite(now, peer, &request, 400);
                 }
@@ -40,14 +40,14 @@ impl Engine {
             }) => {
                 self.counters.bad_requests += 1;
                 debug!(status, reason, from = %peer.addr, "request refused");
-                if request.method() != Method::Ack {
+                if request.method != Method::Ack {
                     self.respond_stateless(peer, &request, status, reason, headers);
                     self.record_refused_invite(now, peer, &request, status);
                 }
             }
             Err(ParseError::UnsupportedScheme { request }) => {
                 self.counters.bad_requests += 1;
-                if request.method() != Method::Ack {
+                if request.method != Method::Ack {
                     self.respond_stateless(peer, &request, 416, "Unsupported URI Scheme", &[]);
                     self.record_refused_invite(now, peer, &request, 416);
                 }
@@ -60,13 +60,13 @@ impl Engine {
     }
 
     pub(super) fn handle_request(&mut self, now: Instant, peer: Peer, req: SipRequest) {
-        let method = req.method();
+        let method = req.method.clone();
         if method == Method::Ack {
             return self.handle_ack(now, peer, req);
         }
         let key = TxKey {
             branch: req.branch.clone(),
-            method: req.method_token.clone(),
+            method: req.method.to_string(),
         };
         if let Some((tx, tx_peer)) = self.server_txs.get(&key) {
             // A retransmission: answer again with what we last sent.
@@ -154,7 +154,7 @@ impl Engine {
             return;
         }
         // A CANCEL shares its INVITE's branch; its transaction is keyed apart.
-        let key = if resp.cseq_method == "CANCEL" {
+        let key = if resp.cseq_method == Method::Cancel {
             format!("{}:CANCEL", resp.branch)
         } else {
             resp.branch.clone()
@@ -651,7 +651,7 @@ impl Engine {
         let Some(call) = self.calls.get_mut(&key) else {
             return false;
         };
-        if req.cseq <= call.remote_cseq && req.cseq_method != "BYE" {
+        if req.cseq <= call.remote_cseq && req.cseq_method != Method::Bye {
             self.respond_new(now, peer, req, 500, "CSeq Out Of Order", &[]);
             return false;
         }

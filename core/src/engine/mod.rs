@@ -671,7 +671,7 @@ impl Engine {
     ) {
         let tag = (req.to_tag.is_none() && status > 100).then(|| self.random_token(10));
         let response = build::response(req, peer.addr, status, reason, tag.as_deref(), extra, None);
-        let invite = req.method() == Method::Invite;
+        let invite = req.method == Method::Invite;
         let mut tx =
             ServerTransaction::new(invite, peer.transport.reliable(), self.settings.timers);
         tx.final_response(now, status, response.clone());
@@ -680,7 +680,7 @@ impl Engine {
             method: if invite {
                 "INVITE".into()
             } else {
-                req.method_token.clone()
+                req.method.to_string()
             },
         };
         let wake = tx.poll_timeout();

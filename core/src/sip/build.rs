@@ -65,7 +65,7 @@ pub fn response(
         Some(raw) => {
             let _ = write!(out, "CSeq: {raw}\r\n");
         }
-        None if req.cseq_method.is_empty() => {}
+        None if req.cseq_method.as_str().is_empty() => {}
         None => {
             let _ = write!(out, "CSeq: {} {}\r\n", req.cseq, req.cseq_method);
         }

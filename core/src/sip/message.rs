@@ -6,6 +6,8 @@
 //! headers, the CSeq), and keeps only the fields the engine reads, so a
 //! change of parser stays behind this wall.
 
+use std::fmt;
+
 use rsipstack::sip::{parser::parse_message, HasHeaders, Header, SipMessage as RawMessage};
 use thiserror::Error;
 
@@ -17,8 +19,10 @@ use super::validate::{self, Fault};
 pub use super::params::{header_param, name_addr_uri, via_param};
 pub use super::validate::{find_head_end, ParseLimits};
 
-/// SIP request methods the engine knows by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// SIP request methods the engine knows by name. Method names are
+/// case-sensitive (RFC 3261 section 7.1), so `parse` and `as_str` give back
+/// exactly the token received: an extension method is echoed as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
     Invite,
     Ack,
@@ -58,6 +62,20 @@ impl Method {
     }
 }
 
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The empty token: what a request salvaged without a readable CSeq
+/// carries as its CSeq method. It equals no parsed method.
+impl Default for Method {
+    fn default() -> Self {
+        Method::Other(String::new())
+    }
+}
+
 /// Why a message was refused. `reason` goes into the 400's reason phrase, so
 /// it is short, ASCII and says what was wrong.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -92,7 +110,7 @@ pub enum ParseError {
 /// (as received) where they are only echoed back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SipRequest {
-    pub method_token: String,
+    pub method: Method,
     pub uri: String,
     /// Each Via value in order, one entry per hop (comma lists are split).
     pub vias: Vec<String>,
@@ -104,7 +122,8 @@ pub struct SipRequest {
     pub to_tag: Option<String>,
     pub call_id: String,
     pub cseq: u32,
-    pub cseq_method: String,
+    /// The CSeq's method: equal to `method` in every request that parsed.
+    pub cseq_method: Method,
     /// The CSeq as received when it could not be read (echoed in the 400).
     pub cseq_raw: Option<String>,
     pub contact: Option<String>,
@@ -120,9 +139,6 @@ pub struct SipRequest {
 }
 
 impl SipRequest {
-    pub fn method(&self) -> Method {
-        Method::parse(&self.method_token)
-    }
     /// The user part of the Request-URI: the dialled number.
     pub fn uri_user(&self) -> &str {
         uri_user(&self.uri)
@@ -152,7 +168,7 @@ pub struct SipResponse {
     pub branch: String,
     pub call_id: String,
     pub cseq: u32,
-    pub cseq_method: String,
+    pub cseq_method: Method,
     /// The remote party's tag (dialog id once it answers).
     pub to_tag: Option<String>,
     /// The URI inside the first Contact: the remote target.
@@ -228,7 +244,7 @@ pub fn parse_with(data: &[u8], limits: &ParseLimits) -> Result<SipMessage, Parse
     }
     let message = parse_unchecked(data)?;
     if let SipMessage::Request(req) = &message {
-        if req.method() == Method::Invite {
+        if req.method == Method::Invite {
             if let Err(fault) = validate::check_invite_media(&fields, !req.body.is_empty()) {
                 return Err(fault_error(data, fault));
             }
@@ -272,18 +288,18 @@ fn fault_error(data: &[u8], fault: Fault) -> ParseError {
 fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
     match parse_known_method(data) {
         Err(ParseError::BadRequest { request, .. })
-            if is_extension_method(&request.method_token) =>
+            if is_extension_method(request.method.as_str()) =>
         {
             // rsipstack refuses methods it does not know, but RFC 3261 allows
             // any token: parse with a stand-in method, then put it back, so
             // the engine can answer 501 rather than 400.
-            let token = request.method_token.clone();
+            let method = request.method.clone();
             let mut stand_in = b"OPTIONS".to_vec();
-            stand_in.extend_from_slice(&data[token.len()..]);
+            stand_in.extend_from_slice(&data[method.as_str().len()..]);
             match parse_known_method(&stand_in) {
                 Ok(SipMessage::Request(mut req)) => {
-                    req.method_token = token;
-                    if req.method_token != req.cseq_method {
+                    req.method = method;
+                    if req.method != req.cseq_method {
                         return Err(ParseError::BadRequest {
                             reason: "CSeq method does not match".into(),
                             request: Box::new(req),
@@ -294,11 +310,11 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                 // The stand-in's only fault is its CSeq method, which is the
                 // real method's: the request is well formed.
                 Err(ParseError::BadRequest { mut request, .. })
-                    if request.cseq_method == token
+                    if request.cseq_method == method
                         && uri_scheme_supported(&request.uri)
                         && check_request(&request, Ok(None), &[]).is_err() =>
                 {
-                    request.method_token = token;
+                    request.method = method;
                     match check_request(&request, Ok(None), &[]) {
                         Ok(()) => Ok(SipMessage::Request(*request)),
                         Err(reason) => Err(ParseError::BadRequest { reason, request }),
@@ -309,7 +325,7 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                         reason,
                         mut request,
                     } => {
-                        request.method_token = token;
+                        request.method = method;
                         ParseError::BadRequest { reason, request }
                     }
                     e => e,
@@ -466,7 +482,7 @@ fn check_request(
         return Err("Bad Via".into());
     }
     // Checked last: the extension-method path relies on this order.
-    if req.method_token != req.cseq_method {
+    if req.method != req.cseq_method {
         return Err("CSeq method does not match".into());
     }
     Ok(())
@@ -562,7 +578,7 @@ impl Fields {
             .max_forwards
             .map(|v| v.trim().parse::<u32>().unwrap_or(0));
         Ok(SipRequest {
-            method_token: method.to_string(),
+            method: Method::parse(method),
             uri: uri.to_string(),
             from_tag: header_param(&from, "tag"),
             to_tag: header_param(&to, "tag"),
@@ -695,13 +711,13 @@ fn salvage_lenient(data: &[u8]) -> Option<SipRequest> {
     let top_via = fields.vias.first()?.clone();
     let (cseq, cseq_method, cseq_raw) = match parse_cseq(&fields.cseq) {
         Some((n, m)) => (n, m, None),
-        None if fields.cseq.is_empty() => (0, String::new(), None),
-        None => (0, String::new(), Some(fields.cseq.clone())),
+        None if fields.cseq.is_empty() => (0, Method::default(), None),
+        None => (0, Method::default(), Some(fields.cseq.clone())),
     };
     let from = fields.from.unwrap_or_default();
     let to = fields.to.unwrap_or_default();
     Some(SipRequest {
-        method_token: method.to_string(),
+        method: Method::parse(method),
         uri: uri.to_string(),
         branch: via_param(&top_via, "branch").unwrap_or_default(),
         sent_by: via_sent_by(&top_via).to_string(),
@@ -718,10 +734,10 @@ fn salvage_lenient(data: &[u8]) -> Option<SipRequest> {
     })
 }
 
-fn parse_cseq(value: &str) -> Option<(u32, String)> {
+fn parse_cseq(value: &str) -> Option<(u32, Method)> {
     let mut parts = value.split_ascii_whitespace();
     let num = parts.next()?.parse::<u32>().ok()?;
-    let method = parts.next()?.to_string();
+    let method = Method::parse(parts.next()?);
     if parts.next().is_some() {
         return None;
     }
@@ -799,7 +815,7 @@ l: 4\r\n\r\nv=0\r\n";
         let SipMessage::Request(r) = parse(INVITE.as_bytes()).expect("parses") else {
             panic!("expected a request")
         };
-        assert_eq!(r.method(), Method::Invite);
+        assert_eq!(r.method, Method::Invite);
         assert_eq!(r.branch, "z9hG4bK-1");
         assert_eq!(r.sent_by, "127.0.0.1:5070");
         assert_eq!(r.from_tag.as_deref(), Some("abc"));
@@ -965,7 +981,7 @@ l: 4\r\n\r\nv=0\r\n";
         let SipMessage::Response(r) = parse(msg.as_bytes()).expect("parses") else {
             panic!()
         };
-        assert_eq!((r.status, r.cseq, r.cseq_method.as_str()), (200, 2, "BYE"));
+        assert_eq!((r.status, r.cseq, r.cseq_method), (200, 2, Method::Bye));
         assert_eq!(r.branch, "z9hG4bKx");
     }
 }

@@ -337,7 +337,7 @@ impl Registrar {
         else {
             return Auth::Forbidden { counts: true };
         };
-        if !creds.verify(ha1, &req.method_token) {
+        if !creds.verify(ha1, req.method.as_str()) {
             return Auth::Forbidden { counts: true };
         }
         let expires_at = match self
@@ -647,6 +647,7 @@ fn ceil_secs(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::sip::digest::{auth_params, Qop};
+    use crate::sip::message::Method;
 
     const URI: &str = "sip:pbx.test";
     fn secs(s: u64) -> Duration {
@@ -703,13 +704,13 @@ mod tests {
             self.cseq += 1;
             let aor = format!("<sip:{}@pbx.test>", self.user);
             let mut req = SipRequest {
-                method_token: "REGISTER".into(),
+                method: Method::Register,
                 uri: URI.into(),
                 from: format!("{aor};tag=t"),
                 to: aor,
                 call_id: self.call_id.clone(),
                 cseq: self.cseq,
-                cseq_method: "REGISTER".into(),
+                cseq_method: Method::Register,
                 contacts: contacts.iter().map(|c| c.to_string()).collect(),
                 expires: expires.map(str::to_string),
                 ..Default::default()
