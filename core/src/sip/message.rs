@@ -301,7 +301,7 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                     req.method = method;
                     if req.method != req.cseq_method {
                         return Err(ParseError::BadRequest {
-                            reason: "CSeq method does not match".into(),
+                            reason: Malformed::CSeqMethod.to_string(),
                             request: Box::new(req),
                         });
                     }
@@ -317,7 +317,10 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                     request.method = method;
                     match check_request(&request, Ok(None), &[]) {
                         Ok(()) => Ok(SipMessage::Request(*request)),
-                        Err(reason) => Err(ParseError::BadRequest { reason, request }),
+                        Err(fault) => Err(ParseError::BadRequest {
+                            reason: fault.to_string(),
+                            request,
+                        }),
                     }
                 }
                 other => other.map_err(|e| match e {
@@ -411,9 +414,9 @@ fn parse_known_method(data: &[u8]) -> Result<SipMessage, ParseError> {
             let mut request = fields.into_request(&req.method.to_string(), &req.uri.to_string())?;
             request.uri = request_line_uri(start).unwrap_or(request.uri);
             request.body = req.body;
-            if let Err(reason) = check_request(&request, declared, data) {
+            if let Err(fault) = check_request(&request, declared, data) {
                 return Err(ParseError::BadRequest {
-                    reason,
+                    reason: fault.to_string(),
                     request: Box::new(request),
                 });
             }
@@ -466,24 +469,37 @@ fn declared_content_length(data: &[u8]) -> Result<Option<usize>, ()> {
     Ok(None)
 }
 
+/// What [`check_request`] refuses; the text is the 400's reason phrase.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+enum Malformed {
+    #[error("Bad Content-Length")]
+    ContentLength,
+    #[error("Content-Length exceeds body")]
+    ShortBody,
+    #[error("Bad Via")]
+    Via,
+    #[error("CSeq method does not match")]
+    CSeqMethod,
+}
+
 fn check_request(
     req: &SipRequest,
     declared: Result<Option<usize>, ()>,
     data: &[u8],
-) -> Result<(), String> {
-    let declared = declared.map_err(|_| "Bad Content-Length".to_string())?;
+) -> Result<(), Malformed> {
+    let declared = declared.map_err(|_| Malformed::ContentLength)?;
     if let Some(len) = declared {
         let body_start = find_head_end(data).map(|p| p + 4).unwrap_or(data.len());
         if data.len().saturating_sub(body_start) < len {
-            return Err("Content-Length exceeds body".into());
+            return Err(Malformed::ShortBody);
         }
     }
     if !req.sent_by.contains(|c: char| c.is_ascii_alphanumeric()) {
-        return Err("Bad Via".into());
+        return Err(Malformed::Via);
     }
     // Checked last: the extension-method path relies on this order.
     if req.method != req.cseq_method {
-        return Err("CSeq method does not match".into());
+        return Err(Malformed::CSeqMethod);
     }
     Ok(())
 }
