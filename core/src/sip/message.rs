@@ -130,7 +130,11 @@ pub struct SipRequest {
     /// Every Contact value as received (REGISTER may carry several, or `*`).
     pub contacts: Vec<String>,
     pub record_route: Vec<String>,
+    /// Path values (RFC 3327) in order, one entry per hop, as received.
+    pub path: Vec<String>,
     pub require: Vec<String>,
+    /// Option tags of the Supported headers (`k` in compact form).
+    pub supported: Vec<String>,
     pub content_type: Option<String>,
     pub max_forwards: Option<u32>,
     pub expires: Option<String>,
@@ -139,6 +143,10 @@ pub struct SipRequest {
 }
 
 impl SipRequest {
+    /// Whether a Supported header lists `tag` (e.g. `path`).
+    pub fn supports(&self, tag: &str) -> bool {
+        self.supported.iter().any(|t| t.eq_ignore_ascii_case(tag))
+    }
     /// The user part of the Request-URI: the dialled number.
     pub fn uri_user(&self) -> &str {
         uri_user(&self.uri)
@@ -524,7 +532,9 @@ struct Fields {
     contact: Option<String>,
     contacts: Vec<String>,
     record_route: Vec<String>,
+    path: Vec<String>,
     require: Vec<String>,
+    supported: Vec<String>,
     content_type: Option<String>,
     max_forwards: Option<String>,
     expires: Option<String>,
@@ -563,12 +573,11 @@ impl Fields {
             "record-route" => self
                 .record_route
                 .extend(split_list(value).into_iter().map(str::to_string)),
-            "require" => self.require.extend(
-                value
-                    .split(',')
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty()),
-            ),
+            "path" => self
+                .path
+                .extend(split_list(value).into_iter().map(str::to_string)),
+            "require" => self.require.extend(option_tags(value)),
+            "supported" => self.supported.extend(option_tags(value)),
             "content-type" => self.content_type = Some(value.to_string()),
             "max-forwards" => self.max_forwards = Some(value.to_string()),
             _ => {}
@@ -610,7 +619,9 @@ impl Fields {
             contact: self.contact,
             contacts: self.contacts,
             record_route: self.record_route,
+            path: self.path,
             require: self.require,
+            supported: self.supported,
             content_type: self.content_type,
             max_forwards,
             expires: self.expires,
@@ -618,6 +629,14 @@ impl Fields {
             body: Vec::new(),
         })
     }
+}
+
+/// The option tags of a Require or Supported value.
+fn option_tags(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// A header value with its line folds (CRLF and the whitespace after it)
@@ -659,8 +678,12 @@ fn canonical_name(name: &str) -> &'static str {
         "contact"
     } else if eq("record-route") {
         "record-route"
+    } else if eq("path") {
+        "path"
     } else if eq("require") {
         "require"
+    } else if eq("supported") || eq("k") {
+        "supported"
     } else if eq("content-type") || eq("c") {
         "content-type"
     } else if eq("max-forwards") {
@@ -989,6 +1012,34 @@ l: 4\r\n\r\nv=0\r\n";
         let named = "\"A <b>\" <sip:a@b>;tag=1";
         assert_eq!(name_addr_uri(named), "sip:a@b");
         assert_eq!(header_param(named, "tag").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn path_and_supported_keep_their_order() {
+        let msg = "REGISTER sip:pbx.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-p\r\n\
+Path: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n\
+From: <sip:1001@pbx.test>;tag=a\r\n\
+To: <sip:1001@pbx.test>\r\n\
+path: \"Edge, \\\"B\\\"\" <sip:p3.example.com;lr>\r\n\
+Call-ID: p-1\r\n\
+CSeq: 1 REGISTER\r\n\
+k: outbound, path\r\n\
+Supported: gruu\r\n\
+Content-Length: 0\r\n\r\n";
+        let SipMessage::Request(r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!()
+        };
+        assert_eq!(
+            r.path,
+            [
+                "<sip:p1.example.com;lr>",
+                "<sip:p2.example.com;lr>",
+                r#""Edge, \"B\"" <sip:p3.example.com;lr>"#
+            ]
+        );
+        assert_eq!(r.supported, ["outbound", "path", "gruu"]);
+        assert!(r.supports("path") && !r.supports("100rel"));
     }
 
     #[test]

@@ -18,6 +18,10 @@
 //!   401 `stale=true`, so phones re-authenticate without asking the agent;
 //! - a nonce count not above the highest seen for that nonce is a replay:
 //!   403 (not counted: it guesses no password).
+//!
+//! A REGISTER's Path (RFC 3327: the proxies between the phone and us) is
+//! kept with each of its bindings as the Route set for requests to it, and
+//! echoed in the 200 when the phone said `Supported: path`.
 
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
 use crate::sip::message::{uri_user, SipRequest};
@@ -115,6 +119,11 @@ pub struct Binding {
     pub cseq: u32,
     /// When the binding was last (re)registered.
     pub registered_at: Instant,
+    /// The REGISTER's Path values in order (RFC 3327), replaced by each
+    /// refresh: the Route set, as header values, of every request to
+    /// `contact`, so that it goes through the proxy the phone registered
+    /// through. Empty when the phone registered directly.
+    pub path: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,7 +428,7 @@ impl Registrar {
         aor: &str,
     ) -> RegisterReply {
         if req.contacts.is_empty() {
-            return self.ok(now, aor);
+            return self.ok(now, req, aor);
         }
         let header_expires = req.expires.as_deref().map(|v| self.parse_expires(v));
         if req.contacts.iter().any(|c| c.trim() == "*") {
@@ -432,7 +441,7 @@ impl Registrar {
             for b in self.bindings.remove(aor).unwrap_or_default() {
                 self.unregistered(b, false);
             }
-            return self.ok(now, aor);
+            return self.ok(now, req, aor);
         }
         let mut wanted = Vec::with_capacity(req.contacts.len());
         for raw in &req.contacts {
@@ -468,7 +477,7 @@ impl Registrar {
         for b in excess {
             self.unregistered(b, false);
         }
-        self.ok(now, aor)
+        self.ok(now, req, aor)
     }
 
     /// Step 7's check: a binding this request touches that was set by the
@@ -526,17 +535,25 @@ impl Registrar {
             call_id: req.call_id.clone(),
             cseq: req.cseq,
             registered_at: now,
+            path: req.path.clone(),
         });
     }
 
-    /// 200 listing every current binding (step 8).
-    fn ok(&self, now: Instant, aor: &str) -> RegisterReply {
-        self.bindings(aor)
-            .into_iter()
-            .fold(RegisterReply::new(200, "OK"), |reply, b| {
-                let left = ceil_secs(b.expires_at.saturating_duration_since(now));
-                reply.with("Contact", format!("<{}>;expires={left}", b.contact))
-            })
+    /// 200 listing every current binding (step 8), with the request's
+    /// Path when the phone supports it: RFC 3327 section 5.3 forbids
+    /// echoing it to a phone that did not say `Supported: path`.
+    fn ok(&self, now: Instant, req: &SipRequest, aor: &str) -> RegisterReply {
+        let mut reply = RegisterReply::new(200, "OK");
+        for b in self.bindings(aor) {
+            let left = ceil_secs(b.expires_at.saturating_duration_since(now));
+            reply = reply.with("Contact", format!("<{}>;expires={left}", b.contact));
+        }
+        if req.supports("path") {
+            for hop in &req.path {
+                reply = reply.with("Path", hop.as_str());
+            }
+        }
+        reply
     }
 
     /// An expires value; malformed counts as the default (RFC 3261
@@ -1337,6 +1354,34 @@ mod tests {
         let mut phone = Phone::new("1001", "changed");
         phone.call_id = "new".into();
         assert_eq!(phone.register(&mut reg, t0, &[C1], None).status, 200);
+    }
+
+    #[test]
+    fn path_is_kept_as_the_route_set_and_echoed_only_when_supported() {
+        let t0 = crate::time::test_epoch();
+        let mut reg = registrar(t0);
+        let mut phone = Phone::new("1001", "secret1");
+        let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+        phone.learn(&r);
+        let path = ["<sip:edge.example.com;lr>", "<sip:core.example.com;lr>"];
+        let mut through_proxy = |phone: &mut Phone, supported: &[&str]| {
+            let mut req = phone.request(&[C1], None);
+            req.path = path.iter().map(|p| p.to_string()).collect();
+            req.supported = supported.iter().map(|t| t.to_string()).collect();
+            reg.handle_register(t0, phone.source(), &req)
+        };
+        let r = through_proxy(&mut phone, &["outbound", "PATH"]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header_values("Path").collect::<Vec<_>>(), path);
+        // Without `Supported: path` it is not echoed, but still used.
+        let r = through_proxy(&mut phone, &["outbound"]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Path"), None);
+        assert_eq!(reg.bindings("1001")[0].path, path);
+        // A refresh straight from the phone replaces the path.
+        let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+        assert_eq!(r.status, 200);
+        assert!(reg.bindings("1001")[0].path.is_empty());
     }
 
     #[test]
