@@ -8,4 +8,5 @@ pub mod params;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
+pub mod uri;
 pub mod validate;

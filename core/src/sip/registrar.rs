@@ -11,9 +11,11 @@
 //! - no usable `Authorization` gets 401 with one challenge per algorithm
 //!   the user has an HA1 for (SHA-256 first; both for unknown users, so the
 //!   first answer does not tell which users exist);
-//! - realm, digest-uri (exact Request-URI) and username (the To user) must
-//!   match, the user must exist and the response must be right, else 403,
-//!   which counts towards the ban;
+//! - realm, digest-uri (the Request-URI's resource, compared as RFC 3261
+//!   compares URIs but with the default port equal to none: see
+//!   [`crate::sip::uri`]) and username (the To user) must match, the user
+//!   must exist and the response must be right, else 403, which counts
+//!   towards the ban;
 //! - a right response on a nonce that is stale or not ours (a restart) gets
 //!   401 `stale=true`, so phones re-authenticate without asking the agent;
 //! - a nonce count not above the highest seen for that nonce is a replay:
@@ -26,6 +28,7 @@
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
 use crate::sip::message::{uri_user, SipRequest};
 use crate::sip::params::{header_param, name_addr_uri};
+use crate::sip::uri;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -336,7 +339,10 @@ impl Registrar {
         else {
             return Auth::Challenge { stale: false };
         };
-        if creds.realm != self.settings.realm || creds.username != aor || creds.uri != req.uri {
+        if creds.realm != self.settings.realm
+            || creds.username != aor
+            || !uri::equivalent(&creds.uri, &req.uri)
+        {
             return Auth::Forbidden { counts: true };
         }
         let Some(ha1) = self
@@ -1002,6 +1008,44 @@ mod tests {
                 .status,
             200
         );
+    }
+
+    #[test]
+    fn a_digest_uri_naming_the_request_uri_is_accepted() {
+        // SIPp answers a challenge to `REGISTER sip:127.0.0.1` with
+        // uri="sip:127.0.0.1:5060" (Kamailio accepts it); the response is
+        // computed over the uri the phone sent.
+        let t0 = crate::time::test_epoch();
+        let answer = |reg: &mut Registrar, phone: &mut Phone, digest_uri: &str| {
+            let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+            phone.learn(&r);
+            let mut req = phone.request(&[C1], None);
+            req.uri = "sip:127.0.0.1".into();
+            let mut c = DigestCredentials::parse(req.authorization.as_deref().unwrap_or(""))
+                .expect("phone writes valid credentials");
+            c.uri = digest_uri.into();
+            let ha1 = digest::ha1(c.algorithm, "1001", "hotline", "secret1");
+            c.response = c.expected_response(&ha1, "REGISTER");
+            req.authorization = Some(c.to_header());
+            reg.handle_register(t0, phone.source(), &req).status
+        };
+        for same in ["sip:127.0.0.1:5060", "sip:127.0.0.1", "SIP:127.0.0.1;lr"] {
+            let mut reg = registrar(t0);
+            let mut phone = Phone::new("1001", "secret1");
+            assert_eq!(answer(&mut reg, &mut phone, same), 200, "{same}");
+        }
+        for other in [
+            "sip:127.0.0.1:5070",
+            "sip:127.0.0.2",
+            "sips:127.0.0.1",
+            "sip:1001@127.0.0.1",
+            "sip:127.0.0.1;transport=tcp",
+            "127.0.0.1",
+        ] {
+            let mut reg = registrar(t0);
+            let mut phone = Phone::new("1001", "secret1");
+            assert_eq!(answer(&mut reg, &mut phone, other), 403, "{other}");
+        }
     }
 
     #[test]
