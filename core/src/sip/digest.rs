@@ -16,6 +16,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
+use super::params::{quote, split_list, unquote};
+
 /// The digest algorithms we speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
@@ -270,79 +272,27 @@ pub fn auth_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
 }
 
 fn parse_params(input: &str) -> Result<Vec<(String, String)>, DigestError> {
-    let bytes = input.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < bytes.len() && bytes[*i].is_ascii_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        while i < bytes.len() && bytes[i] == b',' {
-            i += 1;
-            skip_ws(&mut i);
-        }
-        if i >= bytes.len() {
-            return Ok(out);
-        }
-        let start = i;
-        while i < bytes.len() && is_token_byte(bytes[i]) {
-            i += 1;
-        }
-        if i == start {
+    for item in split_list(input) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or(DigestError::Syntax("expected '='"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(DigestError::Syntax("expected a parameter name"));
         }
-        let name = input[start..i].to_string();
-        skip_ws(&mut i);
-        if bytes.get(i) != Some(&b'=') {
-            return Err(DigestError::Syntax("expected '='"));
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let value = if bytes.get(i) == Some(&b'"') {
-            i += 1;
-            let mut v = Vec::new();
-            loop {
-                match bytes.get(i) {
-                    None => return Err(DigestError::Syntax("unterminated quoted string")),
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let &c = bytes
-                            .get(i + 1)
-                            .ok_or(DigestError::Syntax("unterminated quoted string"))?;
-                        v.push(c);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        v.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            String::from_utf8(v).map_err(|_| DigestError::Syntax("quoted string not UTF-8"))?
+        let value = if value.starts_with('"') {
+            unquote(value).ok_or(DigestError::Syntax("malformed quoted string"))?
+        } else if value.is_empty() {
+            return Err(DigestError::Syntax("empty parameter value"));
+        } else if !value.bytes().all(is_token_byte) {
+            return Err(DigestError::Syntax("expected ','"));
         } else {
-            let start = i;
-            while i < bytes.len() && is_token_byte(bytes[i]) {
-                i += 1;
-            }
-            if i == start {
-                return Err(DigestError::Syntax("empty parameter value"));
-            }
-            input[start..i].to_string()
+            value.to_string()
         };
-        out.push((name, value));
-        skip_ws(&mut i);
-        match bytes.get(i) {
-            None => return Ok(out),
-            Some(b',') => i += 1,
-            Some(_) => return Err(DigestError::Syntax("expected ','")),
-        }
+        out.push((name.to_string(), value));
     }
+    Ok(out)
 }
 
 /// RFC 9110 tchar, plus '/' and ':' which bare nonces and URIs carry in
@@ -363,20 +313,6 @@ pub fn challenge(alg: Algorithm, realm: &str, nonce: &str, stale: bool) -> Strin
     if stale {
         out.push_str(", stale=true");
     }
-    out
-}
-
-/// A quoted-string with `"` and `\` escaped.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
     out
 }
 

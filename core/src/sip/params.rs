@@ -113,6 +113,21 @@ pub fn unquote(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// `s` as a quoted string, with `"` and `\` escaped: what [`unquote`]
+/// undoes.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// Where the `<...>` of a name-addr is: the first `<` outside a quoted
 /// display name, and the first `>` after it (a URI holds no `>`). Quoted
 /// parameter values after it may hold `<`/`>` (`+sip.instance="<urn:..>"`).
@@ -206,6 +221,8 @@ mod tests {
         assert_eq!(quoted_end(r#"ab\""#), None);
         assert_eq!(unquote(r#""a,b\"c\\""#).as_deref(), Some(r#"a,b"c\"#));
         assert_eq!(unquote("\"\"").as_deref(), Some(""));
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(unquote(&quote(r#"a"b\c"#)).as_deref(), Some(r#"a"b\c"#));
         for bad in ["\"", "x", "\"a\"b", "\"a\\\"", "\"a\" "] {
             assert_eq!(unquote(bad), None, "{bad}");
         }
