@@ -111,6 +111,84 @@ fn a_queued_caller_reaches_the_registered_agent_and_both_legs_end_together() {
     );
 }
 
+/// An agent's phone registered through a proxy (Kamailio, an SBC) that
+/// added a Path (RFC 3327) is rung through that proxy: the INVITE goes to
+/// the proxy with the Path as its Route, and so does the BYE later.
+#[test]
+fn an_agent_registered_through_a_proxy_is_rung_through_it() {
+    let mut sim = Sim::new(config(|_| {}));
+    let proxy = hotline::io::Peer {
+        transport: hotline::io::Transport::Udp,
+        addr: "127.0.0.1:5999".parse().expect("addr"),
+        conn: 0,
+    };
+    register_via(
+        &mut sim,
+        "1001",
+        0,
+        proxy,
+        "Path: <sip:127.0.0.1:5999;lr;received=sip:10.1.1.7:5081>\r\nSupported: path\r\nRequire: path\r\n",
+    );
+    let ok = sim.sent.last().expect("200").text.clone();
+    assert!(
+        ok.contains("Path: <sip:127.0.0.1:5999;lr;received=sip:10.1.1.7:5081>"),
+        "the Path is echoed to a proxy that supports it: {ok}"
+    );
+    let tag = caller_presses(&mut sim, "c1", '2');
+    let inv = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("INVITE "))
+        .expect("the agent is rung");
+    assert_eq!(inv.peer, proxy, "sent to the proxy");
+    assert!(inv
+        .text
+        .starts_with("INVITE sip:1001@127.0.0.1:5081 SIP/2.0"));
+    assert!(
+        inv.text
+            .contains("\r\nRoute: <sip:127.0.0.1:5999;lr;received=sip:10.1.1.7:5081>\r\n"),
+        "{}",
+        inv.text
+    );
+    let inv = inv.text.clone();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=ph\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@10.1.1.7:5081>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_OFFER}",
+        header(&inv, "Via"),
+        header(&inv, "From"),
+        header(&inv, "To"),
+        header(&inv, "Call-ID"),
+        SDP_OFFER.len()
+    );
+    sim.send_bytes(proxy, reply.as_bytes());
+    let ack = sim.sent.last().expect("ACK");
+    assert_eq!(ack.peer, proxy);
+    assert!(
+        ack.text.starts_with("ACK sip:1001@10.1.1.7:5081"),
+        "{}",
+        ack.text
+    );
+    assert!(
+        ack.text.contains("\r\nRoute: <sip:127.0.0.1:5999;lr;"),
+        "{}",
+        ack.text
+    );
+    sim.run_for(secs(10));
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let bye = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("BYE "))
+        .expect("BYE to the agent");
+    assert_eq!(bye.peer, proxy);
+    assert!(
+        bye.text.contains("\r\nRoute: <sip:127.0.0.1:5999;lr;"),
+        "{}",
+        bye.text
+    );
+}
+
 #[test]
 fn the_agent_hanging_up_ends_the_caller_too() {
     let mut sim = Sim::new(config(|_| {}));

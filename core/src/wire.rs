@@ -227,10 +227,10 @@ impl Wire {
     ) {
         let tag = (req.to_tag.is_none() && status > 100).then(|| self.token(10));
         let response = build::response(req, peer.addr, status, reason, tag.as_deref(), extra, None);
-        let invite = req.method() == Method::Invite;
+        let invite = req.method == Method::Invite;
         let mut tx = ServerTransaction::new(invite, peer.transport.reliable(), self.timers_base);
         tx.final_response(now, status, response.clone());
-        let key = TxKey::new(&req.branch, req.method());
+        let key = TxKey::new(&req.branch, req.method.clone());
         let wake = tx.poll_timeout();
         if !req.branch.is_empty() {
             self.server_txs.insert(key.clone(), (tx, peer));

@@ -521,15 +521,21 @@ pub fn register(sim: &mut Sim, agent: &str) {
 /// Registration number `round` (0 first) of `agent`'s phone, as a phone
 /// refreshes before its binding expires: same Call-ID, higher CSeqs.
 pub fn register_again(sim: &mut Sim, agent: &str, round: u32) {
-    let p = phone(agent);
-    let port = p.addr.port();
+    register_via(sim, agent, round, phone(agent), "");
+}
+
+/// `agent`'s phone registers through a proxy at `from` that adds
+/// `headers` (a Path, say): the REGISTER comes from the proxy's address.
+pub fn register_via(sim: &mut Sim, agent: &str, round: u32, from: Peer, headers: &str) {
+    let port = phone(agent).addr.port();
     let reg = |cseq: u32, auth: Option<String>| {
         format!(
-            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-reg{agent}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r{agent}\r\nTo: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nExpires: 600\r\n{}Content-Length: 0\r\n\r\n",
+            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK-reg{agent}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r{agent}\r\nTo: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nExpires: 600\r\n{headers}{}Content-Length: 0\r\n\r\n",
+            from.addr,
             auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default()
         )
     };
-    sim.send_bytes(p, reg(2 * round + 1, None).as_bytes());
+    sim.send_bytes(from, reg(2 * round + 1, None).as_bytes());
     let challenge = sim
         .sent
         .iter()
@@ -562,7 +568,7 @@ pub fn register_again(sim: &mut Sim, agent: &str, round: u32) {
     let auth = format!(
         "Digest username=\"{agent}\", realm=\"hotline\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
     );
-    sim.send_bytes(p, reg(2 * round + 2, Some(auth)).as_bytes());
+    sim.send_bytes(from, reg(2 * round + 2, Some(auth)).as_bytes());
     let ok = sim.sent.last().expect("reply");
     assert!(ok.text.starts_with("SIP/2.0 200"), "{}", ok.text);
     assert!(sim.engine.agent_registered(agent));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use thiserror::Error;
 
 use crate::sip::message::ParseLimits;
 
@@ -50,6 +51,24 @@ impl SipLimits {
     }
 }
 
+/// Why a `[sip.limits]` table is refused. The message names the key and
+/// what would do, as it is shown to whoever edits the file.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LimitsError {
+    #[error(
+        "max_message_size = {0}: give 1024 to 65535 bytes (a UDP datagram holds at most 65535)"
+    )]
+    MessageSize(usize),
+    #[error("max_headers = {0}: give at least 20")]
+    TooFewHeaders(usize),
+    #[error("max_header_line = {0}: give at least 256 bytes")]
+    HeaderLineTooShort(usize),
+    #[error("tcp_idle_timeout and tcp_message_timeout must be above 0")]
+    ZeroTcpTimeout,
+    #[error("max_tcp_connections_per_ip = {per_ip} must be 1 to max_tcp_connections ({total})")]
+    TcpConnections { per_ip: usize, total: usize },
+}
+
 /// The table as written; checked into [`SipLimits`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,9 +85,9 @@ struct RawLimits {
 }
 
 impl TryFrom<RawLimits> for SipLimits {
-    type Error = String;
+    type Error = LimitsError;
 
-    fn try_from(raw: RawLimits) -> Result<Self, String> {
+    fn try_from(raw: RawLimits) -> Result<Self, LimitsError> {
         let d = SipLimits::default();
         let limits = SipLimits {
             max_message_size: raw.max_message_size.unwrap_or(d.max_message_size),
@@ -84,34 +103,25 @@ impl TryFrom<RawLimits> for SipLimits {
         // Below these, ordinary INVITEs (an SDP offer is about 300 bytes,
         // a softphone's INVITE 1-2 KB with 15 to 20 fields) would be refused.
         if !(1024..=65_535).contains(&limits.max_message_size) {
-            return Err(format!(
-                "max_message_size = {}: give 1024 to 65535 bytes (a UDP datagram holds at most 65535)",
-                limits.max_message_size
-            ));
+            return Err(LimitsError::MessageSize(limits.max_message_size));
         }
         if limits.max_headers < 20 {
-            return Err(format!(
-                "max_headers = {}: give at least 20",
-                limits.max_headers
-            ));
+            return Err(LimitsError::TooFewHeaders(limits.max_headers));
         }
         if limits.max_header_line < 256 {
-            return Err(format!(
-                "max_header_line = {}: give at least 256 bytes",
-                limits.max_header_line
-            ));
+            return Err(LimitsError::HeaderLineTooShort(limits.max_header_line));
         }
         if limits.tcp_idle_timeout.is_zero() || limits.tcp_message_timeout.is_zero() {
-            return Err("tcp_idle_timeout and tcp_message_timeout must be above 0".into());
+            return Err(LimitsError::ZeroTcpTimeout);
         }
         if limits.max_tcp_connections == 0
             || limits.max_tcp_connections_per_ip == 0
             || limits.max_tcp_connections_per_ip > limits.max_tcp_connections
         {
-            return Err(format!(
-                "max_tcp_connections_per_ip = {} must be 1 to max_tcp_connections ({})",
-                limits.max_tcp_connections_per_ip, limits.max_tcp_connections
-            ));
+            return Err(LimitsError::TcpConnections {
+                per_ip: limits.max_tcp_connections_per_ip,
+                total: limits.max_tcp_connections,
+            });
         }
         Ok(limits)
     }
@@ -121,13 +131,13 @@ impl TryFrom<RawLimits> for SipLimits {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<SipLimits, String> {
-        toml::from_str::<SipLimits>(text).map_err(|e| e.to_string())
+    fn parse(text: &str) -> Result<SipLimits, toml::de::Error> {
+        toml::from_str::<SipLimits>(text)
     }
 
     #[test]
     fn defaults_and_overrides() {
-        assert_eq!(parse(""), Ok(SipLimits::default()));
+        assert_eq!(parse("").ok(), Some(SipLimits::default()));
         let l = parse("max_headers = 50\ntcp_idle_timeout = \"2s\"").expect("parses");
         assert_eq!(l.max_headers, 50);
         assert_eq!(l.tcp_idle_timeout, Duration::from_secs(2));
@@ -148,8 +158,29 @@ mod tests {
             ),
             ("max_bytes = 1", "unknown field"),
         ] {
-            let err = parse(text).expect_err(text);
+            let err = parse(text).expect_err(text).to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        let raw = |per_ip| RawLimits {
+            max_message_size: None,
+            max_headers: None,
+            max_header_line: None,
+            tcp_idle_timeout: None,
+            tcp_message_timeout: None,
+            max_tcp_connections: Some(2),
+            max_tcp_connections_per_ip: Some(per_ip),
+        };
+        assert_eq!(
+            SipLimits::try_from(raw(3)),
+            Err(LimitsError::TcpConnections {
+                per_ip: 3,
+                total: 2
+            })
+        );
+        assert!(SipLimits::try_from(raw(2)).is_ok());
     }
 }

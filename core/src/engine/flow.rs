@@ -627,7 +627,7 @@ impl Engine {
         req: &SipRequest,
         status: u16,
     ) {
-        if req.method() != Method::Invite || req.to_tag.is_some() {
+        if req.method != Method::Invite || req.to_tag.is_some() {
             return;
         }
         self.wire.counters.calls_offered += 1;

@@ -63,7 +63,7 @@ impl Engine {
     ) {
         self.wire.counters.bad_requests += 1;
         debug!(status, reason, from = %peer.addr, "request refused");
-        if request.method() != Method::Ack {
+        if request.method != Method::Ack {
             self.wire
                 .respond_stateless(peer, request, status, reason, headers);
             self.record_refused_invite(now, peer, request, status);
@@ -71,7 +71,7 @@ impl Engine {
     }
 
     fn handle_request(&mut self, now: Instant, peer: Peer, req: SipRequest) {
-        let method = req.method();
+        let method = req.method.clone();
         if method == Method::Ack {
             return self.handle_ack(now, peer, req);
         }
@@ -100,8 +100,15 @@ impl Engine {
                 return;
             }
         }
-        if !req.require.is_empty() {
-            let unsupported = req.require.join(", ");
+        // Path is the one extension we support (RFC 3327, for REGISTER).
+        let unsupported: Vec<&str> = req
+            .require
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !(method == Method::Register && r.eq_ignore_ascii_case("path")))
+            .collect();
+        if !unsupported.is_empty() {
+            let unsupported = unsupported.join(", ");
             let extra = [("Unsupported", unsupported.as_str())];
             self.wire
                 .respond_new(now, None, peer, &req, 420, "Bad Extension", &extra);
@@ -171,7 +178,7 @@ impl Engine {
     }
 
     fn handle_response(&mut self, now: Instant, peer: Peer, resp: SipResponse) {
-        let method = Method::parse(&resp.cseq_method);
+        let method = resp.cseq_method.clone();
         if method == Method::Invite {
             if let Some(c) = self.wire.invite_client_txs.get_mut(&resp.branch) {
                 let outcome = c.tx.handle_response(now, resp.status);

@@ -165,11 +165,16 @@ impl Engine {
     /// Rings the agent's newest registered phone with the caller, through
     /// the proxy it registered through (its Path) when there is one.
     fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
-        let binding = self
-            .registrar
-            .bindings(&agent)
-            .first()
-            .map(|b| (b.contact.clone(), b.source, b.transport_reliable, b.conn));
+        let binding = self.registrar.bindings(&agent).first().map(|b| {
+            let route = b.path.clone();
+            (
+                b.contact.clone(),
+                b.source,
+                b.transport_reliable,
+                b.conn,
+                route,
+            )
+        });
         let Some(call) = self.calls.get(&caller) else {
             return;
         };
@@ -185,7 +190,7 @@ impl Engine {
             .and_then(|l| l.invite.as_ref())
             .map(|i| i.from_user().to_string())
             .unwrap_or_default();
-        let leg = binding.and_then(|(contact, addr, reliable, conn)| {
+        let leg = binding.and_then(|(contact, addr, reliable, conn, route)| {
             let target = LegTarget {
                 uri: contact,
                 peer: Peer {
@@ -197,7 +202,8 @@ impl Engine {
                     addr,
                     conn,
                 },
-                route: Vec::new(),
+                // Registered through a proxy (RFC 3327): rung through it.
+                route,
                 from_user: "hotline".into(),
                 from_display: "hotline".into(),
             };

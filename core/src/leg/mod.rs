@@ -257,7 +257,7 @@ impl Leg {
         peer: Peer,
         req: &SipRequest,
     ) -> bool {
-        if req.cseq <= self.dialog.remote_cseq && req.method() != Method::Bye {
+        if req.cseq <= self.dialog.remote_cseq && req.method != Method::Bye {
             wire.respond_new(
                 now,
                 Some(self.call),
@@ -287,7 +287,7 @@ impl Leg {
         media_address: IpAddr,
     ) -> Option<LegEvent> {
         let owner = Some(self.call);
-        match req.method() {
+        match req.method {
             Method::Bye => {
                 if !self.check_cseq(now, wire, peer, req) {
                     return None;

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use super::message::{via_param, via_sent_by, SipRequest};
+use super::message::{via_sent_by, SipRequest};
+use super::params::via_param;
 
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
 pub const USER_AGENT: &str = concat!("hotline/", env!("CARGO_PKG_VERSION"));
@@ -64,7 +65,7 @@ pub fn response(
         Some(raw) => {
             let _ = write!(out, "CSeq: {raw}\r\n");
         }
-        None if req.cseq_method.is_empty() => {}
+        None if req.cseq_method.as_str().is_empty() => {}
         None => {
             let _ = write!(out, "CSeq: {} {}\r\n", req.cseq, req.cseq_method);
         }

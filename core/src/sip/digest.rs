@@ -1,6 +1,8 @@
 //! HTTP Digest authentication as SIP uses it (RFC 3261 §22, RFC 7616 with
 //! RFC 8760's SHA-256 for SIP): the hashes, the `Authorization` header
-//! parser, the `WWW-Authenticate` challenge writer and stateless nonces.
+//! parser, the `WWW-Authenticate` challenge writer and stateless nonces
+//! for the registrar, and, for hotline as a client (answering a trunk's
+//! 401 or 407), the challenge reader and the answer writer.
 //!
 //! Only `qop=auth` and the RFC 2069 no-qop form are accepted; `auth-int`,
 //! the `-sess` algorithms and `userhash` are refused with a typed error.
@@ -15,6 +17,8 @@ use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+
+use super::params::{quote, split_list, unquote};
 
 /// The digest algorithms we speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,79 +274,27 @@ pub fn auth_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
 }
 
 fn parse_params(input: &str) -> Result<Vec<(String, String)>, DigestError> {
-    let bytes = input.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < bytes.len() && bytes[*i].is_ascii_whitespace() {
-            *i += 1;
-        }
-    };
-    loop {
-        skip_ws(&mut i);
-        while i < bytes.len() && bytes[i] == b',' {
-            i += 1;
-            skip_ws(&mut i);
-        }
-        if i >= bytes.len() {
-            return Ok(out);
-        }
-        let start = i;
-        while i < bytes.len() && is_token_byte(bytes[i]) {
-            i += 1;
-        }
-        if i == start {
+    for item in split_list(input) {
+        let (name, value) = item
+            .split_once('=')
+            .ok_or(DigestError::Syntax("expected '='"))?;
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(DigestError::Syntax("expected a parameter name"));
         }
-        let name = input[start..i].to_string();
-        skip_ws(&mut i);
-        if bytes.get(i) != Some(&b'=') {
-            return Err(DigestError::Syntax("expected '='"));
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let value = if bytes.get(i) == Some(&b'"') {
-            i += 1;
-            let mut v = Vec::new();
-            loop {
-                match bytes.get(i) {
-                    None => return Err(DigestError::Syntax("unterminated quoted string")),
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let &c = bytes
-                            .get(i + 1)
-                            .ok_or(DigestError::Syntax("unterminated quoted string"))?;
-                        v.push(c);
-                        i += 2;
-                    }
-                    Some(&c) => {
-                        v.push(c);
-                        i += 1;
-                    }
-                }
-            }
-            String::from_utf8(v).map_err(|_| DigestError::Syntax("quoted string not UTF-8"))?
+        let value = if value.starts_with('"') {
+            unquote(value).ok_or(DigestError::Syntax("malformed quoted string"))?
+        } else if value.is_empty() {
+            return Err(DigestError::Syntax("empty parameter value"));
+        } else if !value.bytes().all(is_token_byte) {
+            return Err(DigestError::Syntax("expected ','"));
         } else {
-            let start = i;
-            while i < bytes.len() && is_token_byte(bytes[i]) {
-                i += 1;
-            }
-            if i == start {
-                return Err(DigestError::Syntax("empty parameter value"));
-            }
-            input[start..i].to_string()
+            value.to_string()
         };
-        out.push((name, value));
-        skip_ws(&mut i);
-        match bytes.get(i) {
-            None => return Ok(out),
-            Some(b',') => i += 1,
-            Some(_) => return Err(DigestError::Syntax("expected ','")),
-        }
+        out.push((name.to_string(), value));
     }
+    Ok(out)
 }
 
 /// RFC 9110 tchar, plus '/' and ':' which bare nonces and URIs carry in
@@ -366,18 +318,148 @@ pub fn challenge(alg: Algorithm, realm: &str, nonce: &str, stale: bool) -> Strin
     out
 }
 
-/// A quoted-string with `"` and `\` escaped.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
+/// A `WWW-Authenticate` or `Proxy-Authenticate` value as a client reads
+/// it, to answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    /// MD5 when the parameter is absent (RFC 7616 §3.3).
+    pub algorithm: Algorithm,
+    /// `auth` when the server offers it; `None` when it offers no qop, and
+    /// the answer takes the RFC 2069 form.
+    pub qop: Option<Qop>,
+    /// Echoed in the answer.
+    pub opaque: Option<String>,
+    /// The previous answer was right but its nonce too old: answering again
+    /// with the same password is expected to work.
+    pub stale: bool,
+}
+
+/// What a client proves itself with: the password, or the HA1 for the
+/// challenge's realm and algorithm (lower- or uppercase hex).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret<'a> {
+    Password(&'a str),
+    Ha1(&'a str),
+}
+
+impl Challenge {
+    /// Parses a challenge. A qop list without `auth` (only `auth-int`),
+    /// a `-sess` or unknown algorithm, or a missing realm or nonce is an
+    /// error: no answer of ours would be accepted.
+    pub fn parse(value: &str) -> Result<Challenge, DigestError> {
+        let mut fields: [Option<String>; 6] = Default::default();
+        for (name, val) in auth_params(value)? {
+            let slot = match name.to_ascii_lowercase().as_str() {
+                "realm" => 0,
+                "nonce" => 1,
+                "algorithm" => 2,
+                "qop" => 3,
+                "opaque" => 4,
+                "stale" => 5,
+                _ => continue,
+            };
+            if fields[slot].is_some() {
+                return Err(DigestError::Duplicate(name));
+            }
+            fields[slot] = Some(val);
         }
-        out.push(c);
+        let [realm, nonce, algorithm, qop, opaque, stale] = fields;
+        let offers_auth = |list: &str| {
+            list.split(',')
+                .any(|q| q.trim().eq_ignore_ascii_case("auth"))
+        };
+        let qop = match qop {
+            None => None,
+            Some(list) if offers_auth(&list) => Some(Qop::Auth),
+            Some(list) => return Err(DigestError::UnsupportedQop(list)),
+        };
+        Ok(Challenge {
+            realm: realm.ok_or(DigestError::Missing("realm"))?,
+            nonce: nonce.ok_or(DigestError::Missing("nonce"))?,
+            algorithm: match algorithm {
+                Some(a) => Algorithm::parse(&a)?,
+                None => Algorithm::Md5,
+            },
+            qop,
+            opaque,
+            stale: stale.is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        })
     }
-    out.push('"');
-    out
+
+    /// The first of a response's challenges (in header order) that we can
+    /// answer: RFC 8760 §2.4 has the client take the topmost it supports,
+    /// the server listing its preferred algorithm first.
+    pub fn first_supported<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Challenge> {
+        values.into_iter().find_map(|v| Challenge::parse(v).ok())
+    }
+
+    /// The credentials answering this challenge for a request `method` to
+    /// `uri`. `cnonce` and the nonce count `nc` (1 for a nonce's first use,
+    /// then one more per request) are only used with a qop.
+    pub fn answer(
+        &self,
+        username: &str,
+        secret: Secret<'_>,
+        method: &str,
+        uri: &str,
+        cnonce: &str,
+        nc: u32,
+    ) -> DigestCredentials {
+        let ha1 = match secret {
+            Secret::Password(p) => ha1(self.algorithm, username, &self.realm, p),
+            // The HA1 enters the hash as text: its case matters.
+            Secret::Ha1(h) => h.trim().to_ascii_lowercase(),
+        };
+        let (nc, cnonce) = match self.qop {
+            Some(_) => (Some(format!("{nc:08x}")), Some(cnonce.to_string())),
+            None => (None, None),
+        };
+        let mut creds = DigestCredentials {
+            username: username.to_string(),
+            realm: self.realm.clone(),
+            nonce: self.nonce.clone(),
+            uri: uri.to_string(),
+            response: String::new(),
+            algorithm: self.algorithm,
+            cnonce,
+            qop: self.qop,
+            nc,
+            opaque: self.opaque.clone(),
+        };
+        creds.response = creds.expected_response(&ha1, method);
+        creds
+    }
+}
+
+/// The `Authorization` value answering the `WWW-Authenticate` of a 401, or
+/// equally the `Proxy-Authorization` value answering the
+/// `Proxy-Authenticate` of a 407 (see [`answer_header`]).
+pub fn authorization(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    username: &str,
+    secret: Secret<'_>,
+    cnonce: &str,
+    nc: u32,
+) -> Result<String, DigestError> {
+    let challenge = Challenge::parse(challenge)?;
+    Ok(challenge
+        .answer(username, secret, method, uri, cnonce, nc)
+        .to_header())
+}
+
+/// The header that carries the answer to a challenge in a response with
+/// this status: a 401's WWW-Authenticate is answered in Authorization, a
+/// 407's Proxy-Authenticate in Proxy-Authorization.
+pub fn answer_header(status: u16) -> Option<&'static str> {
+    match status {
+        401 => Some("Authorization"),
+        407 => Some("Proxy-Authorization"),
+        _ => None,
+    }
 }
 
 /// What a nonce turned out to be.
@@ -653,6 +735,122 @@ mod tests {
             challenge(Algorithm::Md5, "a\"b", "n", true),
             "Digest realm=\"a\\\"b\", nonce=\"n\", algorithm=MD5, qop=\"auth\", stale=true"
         );
+    }
+
+    #[test]
+    fn client_answers_rfc2617_example() {
+        let challenge = "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", \
+            nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", \
+            opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+        let answer = authorization(
+            challenge,
+            "GET",
+            "/dir/index.html",
+            "Mufasa",
+            Secret::Password("Circle Of Life"),
+            "0a4f113b",
+            1,
+        );
+        assert_eq!(
+            answer.as_deref(),
+            Ok("Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \
+                nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", \
+                response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, qop=auth, \
+                nc=00000001, cnonce=\"0a4f113b\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"")
+        );
+    }
+
+    #[test]
+    fn client_answers_rfc7616_example_with_either_algorithm() {
+        // RFC 7616 §3.9.1: the server offers SHA-256 first, then MD5.
+        let offer = |alg: &str| {
+            format!(
+                "Digest realm=\"http-auth@example.org\", qop=\"auth, auth-int\", \
+                 algorithm={alg}, nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", \
+                 opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\""
+            )
+        };
+        let (sha, md5) = (offer("SHA-256"), offer("MD5"));
+        let cnonce = "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+        let chosen = Challenge::first_supported([offer("SHA-256-sess").as_str(), &sha, &md5])
+            .expect("one is supported");
+        assert_eq!(chosen.algorithm, Algorithm::Sha256);
+        assert_eq!(chosen.qop, Some(Qop::Auth));
+        let password = Secret::Password("Circle of Life");
+        let c = chosen.answer("Mufasa", password, "GET", "/dir/index.html", cnonce, 1);
+        assert_eq!(
+            c.response,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
+        assert_eq!(DigestCredentials::parse(RFC7616), Ok(c));
+        // MD5, from the HA1 (in uppercase, as a config may hold it).
+        let md5_ha1 = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "http-auth@example.org",
+            "Circle of Life",
+        )
+        .to_uppercase();
+        let header = authorization(
+            &md5,
+            "GET",
+            "/dir/index.html",
+            "Mufasa",
+            Secret::Ha1(&md5_ha1),
+            cnonce,
+            1,
+        )
+        .expect("answers");
+        let c = DigestCredentials::parse(&header).expect("parses");
+        assert_eq!(c.response, "8ca523f5e9506fed4657c9700eebdbec");
+        assert_eq!(
+            c.opaque.as_deref(),
+            Some("FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS")
+        );
+    }
+
+    #[test]
+    fn client_answers_without_qop_in_the_rfc2069_form() {
+        let challenge = "Digest realm=\"trunk\", nonce=\"n1\", algorithm=SHA-256, stale=TRUE";
+        let parsed = Challenge::parse(challenge).expect("parses");
+        assert!(parsed.stale && parsed.qop.is_none());
+        let header = authorization(
+            challenge,
+            "INVITE",
+            "sip:4000@trunk.example",
+            "hotline",
+            Secret::Password("pw"),
+            "ignored",
+            7,
+        )
+        .expect("answers");
+        assert!(!header.contains("qop=") && !header.contains("nc=") && !header.contains("cnonce="));
+        let h = ha1(Algorithm::Sha256, "hotline", "trunk", "pw");
+        let ha2 = Algorithm::Sha256.hex(b"INVITE:sip:4000@trunk.example");
+        let want = Algorithm::Sha256.hex(format!("{h}:n1:{ha2}").as_bytes());
+        let c = DigestCredentials::parse(&header).expect("parses");
+        assert_eq!(c.response, want);
+        // What the registrar side checks accepts it.
+        assert!(c.verify(&h, "INVITE"));
+    }
+
+    #[test]
+    fn client_refuses_challenges_it_cannot_answer() {
+        let p = Challenge::parse;
+        assert_eq!(
+            p("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\""),
+            Err(DigestError::UnsupportedQop("auth-int".into()))
+        );
+        assert_eq!(
+            p("Digest realm=\"r\", nonce=\"n\", algorithm=MD5-sess"),
+            Err(DigestError::UnsupportedAlgorithm("MD5-sess".into()))
+        );
+        assert_eq!(p("Digest realm=\"r\""), Err(DigestError::Missing("nonce")));
+        assert_eq!(p("Basic realm=\"r\""), Err(DigestError::NotDigest));
+        assert_eq!(Challenge::first_supported(["Basic realm=\"r\""]), None);
+        assert_eq!(answer_header(401), Some("Authorization"));
+        assert_eq!(answer_header(407), Some("Proxy-Authorization"));
+        assert_eq!(answer_header(403), None);
     }
 
     #[test]

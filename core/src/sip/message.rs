@@ -6,12 +6,22 @@
 //! headers, the CSeq), and keeps only the fields the engine reads, so a
 //! change of parser stays behind this wall.
 
+use std::fmt;
+
 use rsipstack::sip::{parser::parse_message, HasHeaders, Header, SipMessage as RawMessage};
 use thiserror::Error;
 
+use super::params::{display_name, split_list};
 use super::validate::{self, Fault};
 
-/// SIP request methods the engine knows by name.
+// The helpers for reading the raw header values kept here, and the limits
+// `parse_with` takes, are part of this module's API.
+pub use super::params::{header_param, name_addr_uri, via_param};
+pub use super::validate::{find_head_end, ParseLimits};
+
+/// SIP request methods the engine knows by name. Method names are
+/// case-sensitive (RFC 3261 section 7.1), so `parse` and `as_str` give back
+/// exactly the token received: an extension method is echoed as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Method {
     Invite,
@@ -52,6 +62,20 @@ impl Method {
     }
 }
 
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The empty token: what a request salvaged without a readable CSeq
+/// carries as its CSeq method. It equals no parsed method.
+impl Default for Method {
+    fn default() -> Self {
+        Method::Other(String::new())
+    }
+}
+
 /// Why a message was refused. `reason` goes into the 400's reason phrase, so
 /// it is short, ASCII and says what was wrong.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -86,7 +110,7 @@ pub enum ParseError {
 /// (as received) where they are only echoed back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SipRequest {
-    pub method_token: String,
+    pub method: Method,
     pub uri: String,
     /// Each Via value in order, one entry per hop (comma lists are split).
     pub vias: Vec<String>,
@@ -98,14 +122,19 @@ pub struct SipRequest {
     pub to_tag: Option<String>,
     pub call_id: String,
     pub cseq: u32,
-    pub cseq_method: String,
+    /// The CSeq's method: equal to `method` in every request that parsed.
+    pub cseq_method: Method,
     /// The CSeq as received when it could not be read (echoed in the 400).
     pub cseq_raw: Option<String>,
     pub contact: Option<String>,
     /// Every Contact value as received (REGISTER may carry several, or `*`).
     pub contacts: Vec<String>,
     pub record_route: Vec<String>,
+    /// Path values (RFC 3327) in order, one entry per hop, as received.
+    pub path: Vec<String>,
     pub require: Vec<String>,
+    /// Option tags of the Supported headers (`k` in compact form).
+    pub supported: Vec<String>,
     pub content_type: Option<String>,
     pub max_forwards: Option<u32>,
     pub expires: Option<String>,
@@ -114,8 +143,9 @@ pub struct SipRequest {
 }
 
 impl SipRequest {
-    pub fn method(&self) -> Method {
-        Method::parse(&self.method_token)
+    /// Whether a Supported header lists `tag` (e.g. `path`).
+    pub fn supports(&self, tag: &str) -> bool {
+        self.supported.iter().any(|t| t.eq_ignore_ascii_case(tag))
     }
     /// The user part of the Request-URI: the dialled number.
     pub fn uri_user(&self) -> &str {
@@ -146,7 +176,7 @@ pub struct SipResponse {
     pub branch: String,
     pub call_id: String,
     pub cseq: u32,
-    pub cseq_method: String,
+    pub cseq_method: Method,
     /// The remote party's tag (dialog id once it answers).
     pub to_tag: Option<String>,
     /// The URI inside the first Contact: the remote target.
@@ -163,28 +193,6 @@ pub struct SipResponse {
 pub enum SipMessage {
     Request(SipRequest),
     Response(SipResponse),
-}
-
-/// Limits on one message, checked before anything else is parsed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ParseLimits {
-    /// Bytes in one message (a datagram, or head and body on TCP): 513.
-    pub max_message_size: usize,
-    /// Header fields in one message: 400 "Too Many Headers".
-    pub max_headers: usize,
-    /// Bytes in one header field (continuation lines included) or in the
-    /// request line: 400 "Header Too Long".
-    pub max_header_line: usize,
-}
-
-impl Default for ParseLimits {
-    fn default() -> Self {
-        ParseLimits {
-            max_message_size: 65_535,
-            max_headers: 100,
-            max_header_line: 8 * 1024,
-        }
-    }
 }
 
 /// Parses one complete message (a datagram, or one framed TCP message)
@@ -244,7 +252,7 @@ pub fn parse_with(data: &[u8], limits: &ParseLimits) -> Result<SipMessage, Parse
     }
     let message = parse_unchecked(data)?;
     if let SipMessage::Request(req) = &message {
-        if req.method() == Method::Invite {
+        if req.method == Method::Invite {
             if let Err(fault) = validate::check_invite_media(&fields, !req.body.is_empty()) {
                 return Err(fault_error(data, fault));
             }
@@ -288,20 +296,20 @@ fn fault_error(data: &[u8], fault: Fault) -> ParseError {
 fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
     match parse_known_method(data) {
         Err(ParseError::BadRequest { request, .. })
-            if is_extension_method(&request.method_token) =>
+            if is_extension_method(request.method.as_str()) =>
         {
             // rsipstack refuses methods it does not know, but RFC 3261 allows
             // any token: parse with a stand-in method, then put it back, so
             // the engine can answer 501 rather than 400.
-            let token = request.method_token.clone();
+            let method = request.method.clone();
             let mut stand_in = b"OPTIONS".to_vec();
-            stand_in.extend_from_slice(&data[token.len()..]);
+            stand_in.extend_from_slice(&data[method.as_str().len()..]);
             match parse_known_method(&stand_in) {
                 Ok(SipMessage::Request(mut req)) => {
-                    req.method_token = token;
-                    if req.method_token != req.cseq_method {
+                    req.method = method;
+                    if req.method != req.cseq_method {
                         return Err(ParseError::BadRequest {
-                            reason: "CSeq method does not match".into(),
+                            reason: Malformed::CSeqMethod.to_string(),
                             request: Box::new(req),
                         });
                     }
@@ -310,14 +318,17 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                 // The stand-in's only fault is its CSeq method, which is the
                 // real method's: the request is well formed.
                 Err(ParseError::BadRequest { mut request, .. })
-                    if request.cseq_method == token
+                    if request.cseq_method == method
                         && uri_scheme_supported(&request.uri)
                         && check_request(&request, Ok(None), &[]).is_err() =>
                 {
-                    request.method_token = token;
+                    request.method = method;
                     match check_request(&request, Ok(None), &[]) {
                         Ok(()) => Ok(SipMessage::Request(*request)),
-                        Err(reason) => Err(ParseError::BadRequest { reason, request }),
+                        Err(fault) => Err(ParseError::BadRequest {
+                            reason: fault.to_string(),
+                            request,
+                        }),
                     }
                 }
                 other => other.map_err(|e| match e {
@@ -325,7 +336,7 @@ fn parse_unchecked(data: &[u8]) -> Result<SipMessage, ParseError> {
                         reason,
                         mut request,
                     } => {
-                        request.method_token = token;
+                        request.method = method;
                         ParseError::BadRequest { reason, request }
                     }
                     e => e,
@@ -411,9 +422,9 @@ fn parse_known_method(data: &[u8]) -> Result<SipMessage, ParseError> {
             let mut request = fields.into_request(&req.method.to_string(), &req.uri.to_string())?;
             request.uri = request_line_uri(start).unwrap_or(request.uri);
             request.body = req.body;
-            if let Err(reason) = check_request(&request, declared, data) {
+            if let Err(fault) = check_request(&request, declared, data) {
                 return Err(ParseError::BadRequest {
-                    reason,
+                    reason: fault.to_string(),
                     request: Box::new(request),
                 });
             }
@@ -466,29 +477,37 @@ fn declared_content_length(data: &[u8]) -> Result<Option<usize>, ()> {
     Ok(None)
 }
 
-/// Offset of the blank line ending the header section (start of "\r\n\r\n").
-pub fn find_head_end(data: &[u8]) -> Option<usize> {
-    data.windows(4).position(|w| w == b"\r\n\r\n")
+/// What [`check_request`] refuses; the text is the 400's reason phrase.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+enum Malformed {
+    #[error("Bad Content-Length")]
+    ContentLength,
+    #[error("Content-Length exceeds body")]
+    ShortBody,
+    #[error("Bad Via")]
+    Via,
+    #[error("CSeq method does not match")]
+    CSeqMethod,
 }
 
 fn check_request(
     req: &SipRequest,
     declared: Result<Option<usize>, ()>,
     data: &[u8],
-) -> Result<(), String> {
-    let declared = declared.map_err(|_| "Bad Content-Length".to_string())?;
+) -> Result<(), Malformed> {
+    let declared = declared.map_err(|_| Malformed::ContentLength)?;
     if let Some(len) = declared {
         let body_start = find_head_end(data).map(|p| p + 4).unwrap_or(data.len());
         if data.len().saturating_sub(body_start) < len {
-            return Err("Content-Length exceeds body".into());
+            return Err(Malformed::ShortBody);
         }
     }
     if !req.sent_by.contains(|c: char| c.is_ascii_alphanumeric()) {
-        return Err("Bad Via".into());
+        return Err(Malformed::Via);
     }
     // Checked last: the extension-method path relies on this order.
-    if req.method_token != req.cseq_method {
-        return Err("CSeq method does not match".into());
+    if req.method != req.cseq_method {
+        return Err(Malformed::CSeqMethod);
     }
     Ok(())
 }
@@ -513,7 +532,9 @@ struct Fields {
     contact: Option<String>,
     contacts: Vec<String>,
     record_route: Vec<String>,
+    path: Vec<String>,
     require: Vec<String>,
+    supported: Vec<String>,
     content_type: Option<String>,
     max_forwards: Option<String>,
     expires: Option<String>,
@@ -552,12 +573,11 @@ impl Fields {
             "record-route" => self
                 .record_route
                 .extend(split_list(value).into_iter().map(str::to_string)),
-            "require" => self.require.extend(
-                value
-                    .split(',')
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty()),
-            ),
+            "path" => self
+                .path
+                .extend(split_list(value).into_iter().map(str::to_string)),
+            "require" => self.require.extend(option_tags(value)),
+            "supported" => self.supported.extend(option_tags(value)),
             "content-type" => self.content_type = Some(value.to_string()),
             "max-forwards" => self.max_forwards = Some(value.to_string()),
             _ => {}
@@ -583,7 +603,7 @@ impl Fields {
             .max_forwards
             .map(|v| v.trim().parse::<u32>().unwrap_or(0));
         Ok(SipRequest {
-            method_token: method.to_string(),
+            method: Method::parse(method),
             uri: uri.to_string(),
             from_tag: header_param(&from, "tag"),
             to_tag: header_param(&to, "tag"),
@@ -599,7 +619,9 @@ impl Fields {
             contact: self.contact,
             contacts: self.contacts,
             record_route: self.record_route,
+            path: self.path,
             require: self.require,
+            supported: self.supported,
             content_type: self.content_type,
             max_forwards,
             expires: self.expires,
@@ -607,6 +629,14 @@ impl Fields {
             body: Vec::new(),
         })
     }
+}
+
+/// The option tags of a Require or Supported value.
+fn option_tags(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// A header value with its line folds (CRLF and the whitespace after it)
@@ -648,8 +678,12 @@ fn canonical_name(name: &str) -> &'static str {
         "contact"
     } else if eq("record-route") {
         "record-route"
+    } else if eq("path") {
+        "path"
     } else if eq("require") {
         "require"
+    } else if eq("supported") || eq("k") {
+        "supported"
     } else if eq("content-type") || eq("c") {
         "content-type"
     } else if eq("max-forwards") {
@@ -716,13 +750,13 @@ fn salvage_lenient(data: &[u8]) -> Option<SipRequest> {
     let top_via = fields.vias.first()?.clone();
     let (cseq, cseq_method, cseq_raw) = match parse_cseq(&fields.cseq) {
         Some((n, m)) => (n, m, None),
-        None if fields.cseq.is_empty() => (0, String::new(), None),
-        None => (0, String::new(), Some(fields.cseq.clone())),
+        None if fields.cseq.is_empty() => (0, Method::default(), None),
+        None => (0, Method::default(), Some(fields.cseq.clone())),
     };
     let from = fields.from.unwrap_or_default();
     let to = fields.to.unwrap_or_default();
     Some(SipRequest {
-        method_token: method.to_string(),
+        method: Method::parse(method),
         uri: uri.to_string(),
         branch: via_param(&top_via, "branch").unwrap_or_default(),
         sent_by: via_sent_by(&top_via).to_string(),
@@ -739,41 +773,10 @@ fn salvage_lenient(data: &[u8]) -> Option<SipRequest> {
     })
 }
 
-/// Splits a comma-separated header value, ignoring commas inside quotes
-/// and angle brackets.
-pub fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_quotes, mut in_angle, mut start) = (false, false, 0);
-    let bytes = value.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' if in_quotes => i += 1,
-            b'"' => in_quotes = !in_quotes,
-            b'<' if !in_quotes => in_angle = true,
-            b'>' if !in_quotes => in_angle = false,
-            b',' if !in_quotes && !in_angle => {
-                let part = value[start..i].trim();
-                if !part.is_empty() {
-                    out.push(part);
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let part = value[start.min(value.len())..].trim();
-    if !part.is_empty() {
-        out.push(part);
-    }
-    out
-}
-
-fn parse_cseq(value: &str) -> Option<(u32, String)> {
+fn parse_cseq(value: &str) -> Option<(u32, Method)> {
     let mut parts = value.split_ascii_whitespace();
     let num = parts.next()?.parse::<u32>().ok()?;
-    let method = parts.next()?.to_string();
+    let method = Method::parse(parts.next()?);
     if parts.next().is_some() {
         return None;
     }
@@ -794,82 +797,6 @@ pub fn via_sent_by(via: &str) -> &str {
         .map(|(_, r)| r)
         .unwrap_or_default();
     after_transport.split(';').next().unwrap_or_default().trim()
-}
-
-/// A Via parameter's value (`Some("")` for a flag such as `rport`).
-pub fn via_param(via: &str, name: &str) -> Option<String> {
-    via.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().to_string())
-    })
-}
-
-/// Where the `<...>` of a name-addr is: the first `<` outside a quoted
-/// display name, and the first `>` after it (a URI holds no `>`). Quoted
-/// parameter values after it may hold `<`/`>` (`+sip.instance="<urn:..>"`).
-fn angle_span(value: &str) -> Option<(usize, usize)> {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, c) in value.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '<' if !in_quotes => {
-                let close = value[i..].find('>')? + i;
-                return Some((i, close));
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// The URI inside a name-addr ("Name" <sip:..>;tag=x) or an addr-spec.
-pub fn name_addr_uri(value: &str) -> &str {
-    match angle_span(value) {
-        Some((open, close)) => value[open + 1..close].trim(),
-        None => value.split(';').next().unwrap_or_default().trim(),
-    }
-}
-
-/// A header parameter outside the URI (e.g. the From/To tag, a Contact's
-/// expires), with quoted values kept whole.
-pub fn header_param(value: &str, name: &str) -> Option<String> {
-    let params = match angle_span(value) {
-        Some((_, close)) => &value[close + 1..],
-        None => value.split_once(';').map(|(_, p)| p).unwrap_or(""),
-    };
-    split_params(params).into_iter().find_map(|p| {
-        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-        (k.trim().eq_ignore_ascii_case(name) && !v.trim().is_empty()).then(|| v.trim().to_string())
-    })
-}
-
-/// Splits `;a=1;b="x;y"` at the semicolons outside quotes.
-fn split_params(params: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_quotes, mut start) = (false, 0);
-    for (i, c) in params.char_indices() {
-        match c {
-            '"' => in_quotes = !in_quotes,
-            ';' if !in_quotes => {
-                out.push(&params[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&params[start..]);
-    out.into_iter().filter(|p| !p.trim().is_empty()).collect()
-}
-
-fn display_name(value: &str) -> Option<String> {
-    let open = value.find('<')?;
-    let name = value[..open].trim().trim_matches('"').trim();
-    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// User part of a sip:/tel: URI ("sip:4001@host;x" -> "4001").
@@ -927,7 +854,7 @@ l: 4\r\n\r\nv=0\r\n";
         let SipMessage::Request(r) = parse(INVITE.as_bytes()).expect("parses") else {
             panic!("expected a request")
         };
-        assert_eq!(r.method(), Method::Invite);
+        assert_eq!(r.method, Method::Invite);
         assert_eq!(r.branch, "z9hG4bK-1");
         assert_eq!(r.sent_by, "127.0.0.1:5070");
         assert_eq!(r.from_tag.as_deref(), Some("abc"));
@@ -1041,6 +968,17 @@ l: 4\r\n\r\nv=0\r\n";
     }
 
     #[test]
+    fn escaped_quote_in_a_parameter_hides_no_tag() {
+        // The parser and the checks split parameters with one lexer: the
+        // `;tag=b` inside the quoted value is not the From tag.
+        let msg = INVITE.replace(";tag=abc", r#";x="a\";tag=b";tag=real"#);
+        let SipMessage::Request(r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!()
+        };
+        assert_eq!(r.from_tag.as_deref(), Some("real"));
+    }
+
+    #[test]
     fn ipv6_reference_in_via() {
         let msg = INVITE.replace("127.0.0.1:5070;branch", "[::1]:5070;branch");
         let SipMessage::Request(r) = parse(msg.as_bytes()).expect("parses") else {
@@ -1077,12 +1015,40 @@ l: 4\r\n\r\nv=0\r\n";
     }
 
     #[test]
+    fn path_and_supported_keep_their_order() {
+        let msg = "REGISTER sip:pbx.test SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK-p\r\n\
+Path: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>\r\n\
+From: <sip:1001@pbx.test>;tag=a\r\n\
+To: <sip:1001@pbx.test>\r\n\
+path: \"Edge, \\\"B\\\"\" <sip:p3.example.com;lr>\r\n\
+Call-ID: p-1\r\n\
+CSeq: 1 REGISTER\r\n\
+k: outbound, path\r\n\
+Supported: gruu\r\n\
+Content-Length: 0\r\n\r\n";
+        let SipMessage::Request(r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!()
+        };
+        assert_eq!(
+            r.path,
+            [
+                "<sip:p1.example.com;lr>",
+                "<sip:p2.example.com;lr>",
+                r#""Edge, \"B\"" <sip:p3.example.com;lr>"#
+            ]
+        );
+        assert_eq!(r.supported, ["outbound", "path", "gruu"]);
+        assert!(r.supports("path") && !r.supports("100rel"));
+    }
+
+    #[test]
     fn response_fields() {
         let msg = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
         let SipMessage::Response(r) = parse(msg.as_bytes()).expect("parses") else {
             panic!()
         };
-        assert_eq!((r.status, r.cseq, r.cseq_method.as_str()), (200, 2, "BYE"));
+        assert_eq!((r.status, r.cseq, r.cseq_method), (200, 2, Method::Bye));
         assert_eq!(r.branch, "z9hG4bKx");
     }
 }

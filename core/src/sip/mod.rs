@@ -4,7 +4,9 @@
 pub mod build;
 pub mod digest;
 pub mod message;
+pub mod params;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
+pub mod uri;
 pub mod validate;

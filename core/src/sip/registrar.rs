@@ -11,16 +11,24 @@
 //! - no usable `Authorization` gets 401 with one challenge per algorithm
 //!   the user has an HA1 for (SHA-256 first; both for unknown users, so the
 //!   first answer does not tell which users exist);
-//! - realm, digest-uri (exact Request-URI) and username (the To user) must
-//!   match, the user must exist and the response must be right, else 403,
-//!   which counts towards the ban;
+//! - realm, digest-uri (the Request-URI's resource, compared as RFC 3261
+//!   compares URIs but with the default port equal to none: see
+//!   [`crate::sip::uri`]) and username (the To user) must match, the user
+//!   must exist and the response must be right, else 403, which counts
+//!   towards the ban;
 //! - a right response on a nonce that is stale or not ours (a restart) gets
 //!   401 `stale=true`, so phones re-authenticate without asking the agent;
 //! - a nonce count not above the highest seen for that nonce is a replay:
 //!   403 (not counted: it guesses no password).
+//!
+//! A REGISTER's Path (RFC 3327: the proxies between the phone and us) is
+//! kept with each of its bindings as the Route set for requests to it, and
+//! echoed in the 200 when the phone said `Supported: path`.
 
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
-use crate::sip::message::{header_param, name_addr_uri, uri_user, SipRequest};
+use crate::sip::message::{uri_user, SipRequest};
+use crate::sip::params::{header_param, name_addr_uri};
+use crate::sip::uri;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -114,6 +122,11 @@ pub struct Binding {
     pub cseq: u32,
     /// When the binding was last (re)registered.
     pub registered_at: Instant,
+    /// The REGISTER's Path values in order (RFC 3327), replaced by each
+    /// refresh: the Route set, as header values, of every request to
+    /// `contact`, so that it goes through the proxy the phone registered
+    /// through. Empty when the phone registered directly.
+    pub path: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,7 +339,10 @@ impl Registrar {
         else {
             return Auth::Challenge { stale: false };
         };
-        if creds.realm != self.settings.realm || creds.username != aor || creds.uri != req.uri {
+        if creds.realm != self.settings.realm
+            || creds.username != aor
+            || !uri::equivalent(&creds.uri, &req.uri)
+        {
             return Auth::Forbidden { counts: true };
         }
         let Some(ha1) = self
@@ -336,7 +352,7 @@ impl Registrar {
         else {
             return Auth::Forbidden { counts: true };
         };
-        if !creds.verify(ha1, &req.method_token) {
+        if !creds.verify(ha1, req.method.as_str()) {
             return Auth::Forbidden { counts: true };
         }
         let expires_at = match self
@@ -418,7 +434,7 @@ impl Registrar {
         aor: &str,
     ) -> RegisterReply {
         if req.contacts.is_empty() {
-            return self.ok(now, aor);
+            return self.ok(now, req, aor);
         }
         let header_expires = req.expires.as_deref().map(|v| self.parse_expires(v));
         if req.contacts.iter().any(|c| c.trim() == "*") {
@@ -431,7 +447,7 @@ impl Registrar {
             for b in self.bindings.remove(aor).unwrap_or_default() {
                 self.unregistered(b, false);
             }
-            return self.ok(now, aor);
+            return self.ok(now, req, aor);
         }
         let mut wanted = Vec::with_capacity(req.contacts.len());
         for raw in &req.contacts {
@@ -467,7 +483,7 @@ impl Registrar {
         for b in excess {
             self.unregistered(b, false);
         }
-        self.ok(now, aor)
+        self.ok(now, req, aor)
     }
 
     /// Step 7's check: a binding this request touches that was set by the
@@ -525,17 +541,25 @@ impl Registrar {
             call_id: req.call_id.clone(),
             cseq: req.cseq,
             registered_at: now,
+            path: req.path.clone(),
         });
     }
 
-    /// 200 listing every current binding (step 8).
-    fn ok(&self, now: Instant, aor: &str) -> RegisterReply {
-        self.bindings(aor)
-            .into_iter()
-            .fold(RegisterReply::new(200, "OK"), |reply, b| {
-                let left = ceil_secs(b.expires_at.saturating_duration_since(now));
-                reply.with("Contact", format!("<{}>;expires={left}", b.contact))
-            })
+    /// 200 listing every current binding (step 8), with the request's
+    /// Path when the phone supports it: RFC 3327 section 5.3 forbids
+    /// echoing it to a phone that did not say `Supported: path`.
+    fn ok(&self, now: Instant, req: &SipRequest, aor: &str) -> RegisterReply {
+        let mut reply = RegisterReply::new(200, "OK");
+        for b in self.bindings(aor) {
+            let left = ceil_secs(b.expires_at.saturating_duration_since(now));
+            reply = reply.with("Contact", format!("<{}>;expires={left}", b.contact));
+        }
+        if req.supports("path") {
+            for hop in &req.path {
+                reply = reply.with("Path", hop.as_str());
+            }
+        }
+        reply
     }
 
     /// An expires value; malformed counts as the default (RFC 3261
@@ -646,6 +670,7 @@ fn ceil_secs(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::sip::digest::{auth_params, Qop};
+    use crate::sip::message::Method;
 
     const URI: &str = "sip:pbx.test";
     fn secs(s: u64) -> Duration {
@@ -702,13 +727,13 @@ mod tests {
             self.cseq += 1;
             let aor = format!("<sip:{}@pbx.test>", self.user);
             let mut req = SipRequest {
-                method_token: "REGISTER".into(),
+                method: Method::Register,
                 uri: URI.into(),
                 from: format!("{aor};tag=t"),
                 to: aor,
                 call_id: self.call_id.clone(),
                 cseq: self.cseq,
-                cseq_method: "REGISTER".into(),
+                cseq_method: Method::Register,
                 contacts: contacts.iter().map(|c| c.to_string()).collect(),
                 expires: expires.map(str::to_string),
                 ..Default::default()
@@ -983,6 +1008,44 @@ mod tests {
                 .status,
             200
         );
+    }
+
+    #[test]
+    fn a_digest_uri_naming_the_request_uri_is_accepted() {
+        // SIPp answers a challenge to `REGISTER sip:127.0.0.1` with
+        // uri="sip:127.0.0.1:5060" (Kamailio accepts it); the response is
+        // computed over the uri the phone sent.
+        let t0 = crate::time::test_epoch();
+        let answer = |reg: &mut Registrar, phone: &mut Phone, digest_uri: &str| {
+            let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+            phone.learn(&r);
+            let mut req = phone.request(&[C1], None);
+            req.uri = "sip:127.0.0.1".into();
+            let mut c = DigestCredentials::parse(req.authorization.as_deref().unwrap_or(""))
+                .expect("phone writes valid credentials");
+            c.uri = digest_uri.into();
+            let ha1 = digest::ha1(c.algorithm, "1001", "hotline", "secret1");
+            c.response = c.expected_response(&ha1, "REGISTER");
+            req.authorization = Some(c.to_header());
+            reg.handle_register(t0, phone.source(), &req).status
+        };
+        for same in ["sip:127.0.0.1:5060", "sip:127.0.0.1", "SIP:127.0.0.1;lr"] {
+            let mut reg = registrar(t0);
+            let mut phone = Phone::new("1001", "secret1");
+            assert_eq!(answer(&mut reg, &mut phone, same), 200, "{same}");
+        }
+        for other in [
+            "sip:127.0.0.1:5070",
+            "sip:127.0.0.2",
+            "sips:127.0.0.1",
+            "sip:1001@127.0.0.1",
+            "sip:127.0.0.1;transport=tcp",
+            "127.0.0.1",
+        ] {
+            let mut reg = registrar(t0);
+            let mut phone = Phone::new("1001", "secret1");
+            assert_eq!(answer(&mut reg, &mut phone, other), 403, "{other}");
+        }
     }
 
     #[test]
@@ -1335,6 +1398,34 @@ mod tests {
         let mut phone = Phone::new("1001", "changed");
         phone.call_id = "new".into();
         assert_eq!(phone.register(&mut reg, t0, &[C1], None).status, 200);
+    }
+
+    #[test]
+    fn path_is_kept_as_the_route_set_and_echoed_only_when_supported() {
+        let t0 = crate::time::test_epoch();
+        let mut reg = registrar(t0);
+        let mut phone = Phone::new("1001", "secret1");
+        let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+        phone.learn(&r);
+        let path = ["<sip:edge.example.com;lr>", "<sip:core.example.com;lr>"];
+        let mut through_proxy = |phone: &mut Phone, supported: &[&str]| {
+            let mut req = phone.request(&[C1], None);
+            req.path = path.iter().map(|p| p.to_string()).collect();
+            req.supported = supported.iter().map(|t| t.to_string()).collect();
+            reg.handle_register(t0, phone.source(), &req)
+        };
+        let r = through_proxy(&mut phone, &["outbound", "PATH"]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header_values("Path").collect::<Vec<_>>(), path);
+        // Without `Supported: path` it is not echoed, but still used.
+        let r = through_proxy(&mut phone, &["outbound"]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Path"), None);
+        assert_eq!(reg.bindings("1001")[0].path, path);
+        // A refresh straight from the phone replaces the path.
+        let r = reg.handle_register(t0, phone.source(), &phone.request(&[C1], None));
+        assert_eq!(r.status, 200);
+        assert!(reg.bindings("1001")[0].path.is_empty());
     }
 
     #[test]

@@ -8,7 +8,29 @@
 
 use std::borrow::Cow;
 
-use super::message::{find_head_end, split_list, ParseLimits};
+use super::params::{name_addr_uri, name_value, quoted_end, split_list, split_params};
+
+/// Limits on one message, checked before anything else is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Bytes in one message (a datagram, or head and body on TCP): 513.
+    pub max_message_size: usize,
+    /// Header fields in one message: 400 "Too Many Headers".
+    pub max_headers: usize,
+    /// Bytes in one header field (continuation lines included) or in the
+    /// request line: 400 "Header Too Long".
+    pub max_header_line: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        ParseLimits {
+            max_message_size: 65_535,
+            max_headers: 100,
+            max_header_line: 8 * 1024,
+        }
+    }
+}
 
 /// Why a request is refused, before any state is touched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +57,11 @@ const SINGLE: [(&str, &str); 6] = [
     ("max-forwards", "Duplicate Max-Forwards"),
     ("content-length", "Duplicate Content-Length"),
 ];
+
+/// Offset of the blank line ending the header section (start of "\r\n\r\n").
+pub fn find_head_end(data: &[u8]) -> Option<usize> {
+    data.windows(4).position(|w| w == b"\r\n\r\n")
+}
 
 /// The header section as text (lossy: the checks only look at ASCII
 /// structure), up to the blank line or the end of the data.
@@ -208,7 +235,7 @@ pub fn check_headers(method: &str, fields: &[(&str, String)]) -> Result<(), Faul
             .find(|(n, _)| canonical(n) == "to")
             .map(|(_, v)| v.as_str())
             .unwrap_or_default();
-        let scheme = super::message::name_addr_uri(to)
+        let scheme = name_addr_uri(to)
             .split(':')
             .next()
             .unwrap_or_default()
@@ -364,10 +391,7 @@ fn valid_host_port(s: &str) -> bool {
 /// empty parameters (RFC 4475 3.1.2.1).
 fn valid_params(params: &str) -> bool {
     split_params(params).into_iter().all(|p| {
-        let (name, value) = match p.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (p.trim(), None),
-        };
+        let (name, value) = name_value(p);
         is_token(name) && value.is_none_or(|v| !v.is_empty() && valid_param_value(v))
     })
 }
@@ -379,41 +403,6 @@ fn valid_param_value(v: &str) -> bool {
     }
     // token, host or IPv6 reference: no whitespace or separators.
     !v.contains(|c: char| c.is_whitespace() || "\",;<>".contains(c))
-}
-
-/// Splits at `;` outside quoted strings; keeps empty pieces.
-fn split_params(params: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut in_quotes, mut escaped, mut start) = (false, false, 0);
-    for (i, c) in params.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            ';' if !in_quotes => {
-                out.push(&params[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&params[start..]);
-    out
-}
-
-/// Offset of the closing quote of a quoted string whose opening quote has
-/// been consumed, honouring backslash escapes.
-fn quoted_end(s: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// From, To or one Contact value: `[display-name] <URI> *(;param)` or
