@@ -9,6 +9,7 @@ pub mod cdr;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod forms;
 pub mod ivr;
 pub mod live;
 pub mod media;

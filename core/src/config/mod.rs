@@ -76,11 +76,11 @@ pub struct SipConfig {
     pub listen: Vec<SocketAddr>,
     #[serde(default)]
     pub public_address: Option<String>,
-    #[serde(default = "default_t1", with = "humantime_serde")]
+    #[serde(default = "default_t1", with = "crate::forms::duration")]
     pub t1: Duration,
-    #[serde(default = "default_t2", with = "humantime_serde")]
+    #[serde(default = "default_t2", with = "crate::forms::duration")]
     pub t2: Duration,
-    #[serde(default = "default_t4", with = "humantime_serde")]
+    #[serde(default = "default_t4", with = "crate::forms::duration")]
     pub t4: Duration,
     /// `[sip.limits]`: message size, header and TCP connection limits.
     #[serde(default)]
@@ -104,10 +104,10 @@ pub struct MediaConfig {
     pub advertised_address: IpAddr,
     pub port_min: toml::Spanned<u16>,
     pub port_max: toml::Spanned<u16>,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub inactivity_timeout: Duration,
     pub speech_threshold_dbfs: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub speech_min: Duration,
     /// Detect DTMF tones in the audio: `auto` (when the caller's SDP has no
     /// telephone-event), `always` or `off`.
@@ -138,11 +138,11 @@ pub struct CallsConfig {
     pub answer_after: AnswerDelay,
     pub max_calls: usize,
     pub max_calls_per_second: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub retry_after: Duration,
     /// On SIGTERM: how long calls in progress may go on while new ones
     /// get 503, before the rest are hung up.
-    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    #[serde(default = "default_drain_timeout", with = "crate::forms::duration")]
     pub drain_timeout: Duration,
 }
 
@@ -164,7 +164,7 @@ pub struct SecurityConfig {
     #[serde(default = "default_register_rate")]
     pub register_rate: u32,
     /// How long a flooding address is ignored.
-    #[serde(default = "default_flood_ban", with = "humantime_serde")]
+    #[serde(default = "default_flood_ban", with = "crate::forms::duration")]
     pub flood_ban: Duration,
 }
 
@@ -214,7 +214,7 @@ pub struct AnswerDelay(pub Duration);
 
 impl<'de> Deserialize<'de> for AnswerDelay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let delay: Duration = humantime_serde::deserialize(d)?;
+        let delay = crate::forms::duration::deserialize(d)?;
         if delay > ANSWER_WINDOW {
             return Err(serde::de::Error::custom(format!(
                 "answer_after = {} is beyond the 15 s answer window (3 rings); use at most 15s",
@@ -305,18 +305,18 @@ impl Default for MessagesConfig {
 pub struct RegistrarConfig {
     /// Digest realm; an agent's HA1 is H(id:realm:password).
     pub realm: String,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub min_expires: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub max_expires: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub nonce_ttl: Duration,
     /// Failed logins from one address within `failure_window` before it is
     /// refused for `ban`.
     pub max_auth_failures: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub failure_window: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub ban: Duration,
     /// Digest algorithms to challenge with, most preferred first:
     /// "SHA-256", "MD5". Some clients answer only the first.
@@ -390,14 +390,14 @@ pub struct ApiConfig {
     pub utc_offset: UtcOffset,
     /// Service-level threshold for the live view: answered within it is in
     /// time.
-    #[serde(default = "default_service_level", with = "humantime_serde")]
+    #[serde(default = "default_service_level", with = "crate::forms::duration")]
     pub service_level: Duration,
     /// The service level aimed at (0..1), for the wallboard's colours.
     #[serde(default = "default_service_level_target")]
     pub service_level_target: f64,
     /// Abandons shorter than this are short abandons, left out of the
     /// service level and abandon rate (off when absent).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::forms::duration::option")]
     pub short_abandon: Option<Duration>,
 }
 
@@ -415,7 +415,7 @@ pub struct UtcOffset(pub i32);
 impl<'de> Deserialize<'de> for UtcOffset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::ivr::program::parse_offset(&text)
+        crate::forms::parse_offset(&text)
             .map(UtcOffset)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(
@@ -457,7 +457,7 @@ pub struct DirectoryConfig {
     /// The caller directory (customer classes); reloaded when it changes.
     #[serde(default)]
     pub file: Option<PathBuf>,
-    #[serde(default = "default_reload", with = "humantime_serde")]
+    #[serde(default = "default_reload", with = "crate::forms::duration")]
     pub reload_every: Duration,
 }
 

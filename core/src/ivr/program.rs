@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::Language;
+use crate::forms::{parse_date, parse_hhmm, parse_offset};
 
 /// `[ivr]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,9 +80,9 @@ pub enum NodeConfig {
     Menu {
         prompt: String,
         options: BTreeMap<String, String>,
-        #[serde(default = "default_menu_timeout", with = "humantime_serde")]
+        #[serde(default = "default_menu_timeout", with = "crate::forms::duration")]
         timeout: Duration,
-        #[serde(default = "default_inter_digit", with = "humantime_serde")]
+        #[serde(default = "default_inter_digit", with = "crate::forms::duration")]
         inter_digit_timeout: Duration,
         #[serde(default)]
         invalid_prompt: Option<String>,
@@ -104,9 +105,9 @@ pub enum NodeConfig {
         max_digits: usize,
         #[serde(default = "default_terminator")]
         terminator: String,
-        #[serde(default = "default_menu_timeout", with = "humantime_serde")]
+        #[serde(default = "default_menu_timeout", with = "crate::forms::duration")]
         timeout: Duration,
-        #[serde(default = "default_inter_digit", with = "humantime_serde")]
+        #[serde(default = "default_inter_digit", with = "crate::forms::duration")]
         inter_digit_timeout: Duration,
         #[serde(default)]
         invalid_prompt: Option<String>,
@@ -130,18 +131,18 @@ pub enum NodeConfig {
     },
     Message {
         prompt: String,
-        #[serde(default = "default_max_message", with = "humantime_serde")]
+        #[serde(default = "default_max_message", with = "crate::forms::duration")]
         max_length: Duration,
-        #[serde(default = "default_end_silence", with = "humantime_serde")]
+        #[serde(default = "default_end_silence", with = "crate::forms::duration")]
         end_silence: Duration,
         next: String,
     },
     SilentCaller {
         question: String,
-        #[serde(default = "default_silent_wait", with = "humantime_serde")]
+        #[serde(default = "default_silent_wait", with = "crate::forms::duration")]
         wait: Duration,
         apology: String,
-        #[serde(default = "default_silent_wait", with = "humantime_serde")]
+        #[serde(default = "default_silent_wait", with = "crate::forms::duration")]
         apology_wait: Duration,
         /// Where a caller who speaks or presses a key goes.
         on_response: String,
@@ -889,42 +890,6 @@ impl<'a> Compiler<'a> {
 
 fn is_dtmf(c: char) -> bool {
     c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
-}
-
-/// A UTC offset written "+08:00" or "-05:30", in minutes (at most 14 h).
-pub fn parse_offset(s: &str) -> Option<i32> {
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let minutes = parse_hhmm(rest)? as i32;
-    (minutes <= 14 * 60).then_some(sign * minutes)
-}
-
-fn parse_hhmm(s: &str) -> Option<u32> {
-    let (h, m) = s.split_once(':')?;
-    let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
-    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
-/// days_from_civil).
-pub fn parse_date(s: &str) -> Option<i64> {
-    let mut parts = s.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
 }
 
 /// The line of `key` inside the table `[table]` (or of the header when
