@@ -1,8 +1,14 @@
-//! The config files in the repo load with everything they name, and
-//! mistakes are reported with the key and the line.
+//! The config files in the repo load with everything they name, a call
+//! placed through the example reaches a real queue, and mistakes are
+//! reported with the key and the line.
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
+
+use common::{caller_presses, invite_to, register, Sim};
+use hotline::config::Config;
 
 #[test]
 fn example_config_loads_with_prompts_from_disk() {
@@ -11,6 +17,56 @@ fn example_config_loads_with_prompts_from_disk() {
     assert!(setup.prompts.has_everywhere("main_menu"));
     assert!(setup.prompts.has_everywhere("beep"));
     assert!(setup.program.nodes.len() >= 10);
+    // Everything an operator needs is in it.
+    let c = &setup.config;
+    assert!(c.api.as_ref().is_some_and(|api| !api.token.is_empty()));
+    assert!(!c.security.trunks.is_empty());
+    assert_eq!(c.agents.len(), 2);
+    let queues: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
+    assert_eq!(queues, ["consultation", "repair", "complaint"]);
+    assert!(c.directory.file.is_some());
+}
+
+/// What check-config passes must work at run time: a caller of the example
+/// who presses 1 is queued for consultation and the agent's phone rings
+/// (not refused with an unknown queue).
+#[test]
+fn a_caller_of_the_example_config_reaches_a_real_queue() {
+    let c = hotline::shell::load::config(Path::new("config/example.toml")).expect("example config");
+    let mut sim = Sim::new(c);
+    register(&mut sim, "1001");
+    caller_presses(&mut sim, "example-1", '1');
+    let inv = invite_to(&sim, "1001").expect("agent 1001 is rung for the caller");
+    assert!(inv.contains("X-Hotline-Queue: consultation"), "{inv}");
+    assert!(inv.contains("X-Hotline-Business: consultation"), "{inv}");
+    assert!(sim.records.is_empty(), "the call goes on");
+}
+
+/// The example config, parsed from its own folder, edited, then set up.
+fn example_setup(edit: impl FnOnce(&mut Config)) -> Result<(), String> {
+    let text = std::fs::read_to_string("config/example.toml").expect("read");
+    let mut c = Config::parse(&text, "example.toml", Path::new("config")).expect("parses");
+    edit(&mut c);
+    hotline::shell::load::setup(c, "example.toml")
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn queue_nodes_must_name_a_defined_queue() {
+    let err = example_setup(|c| {
+        c.queues.clear();
+        c.agents.clear();
+    })
+    .expect_err("no [[queues]]: the queue nodes dangle");
+    let text = std::fs::read_to_string("config/example.toml").expect("read");
+    let line = line_of(&text, "queue = \"complaint\"");
+    assert_eq!(
+        err,
+        format!(
+            "example.toml: line {line}: ivr.nodes.complaint_queue.queue: no queue named \"complaint\" in [[queues]] (none defined)"
+        )
+    );
 }
 
 #[test]
@@ -103,7 +159,31 @@ fn check_config_catches_ivr_mistakes() {
             Box::new(|t| t.replace("queue = \"complaint\"", "queue = \"complaints\"")),
             "queue = \"complaints\"",
             "ivr.nodes.complaint_queue.queue",
-            "no queue named",
+            "no queue named \"complaints\" in [[queues]] (consultation, repair, complaint); did you mean `complaint`?",
+        ),
+        (
+            Box::new(|t| t.replace("business = \"consultation\"", "business = \"consultaton\"")),
+            "consultaton",
+            "ivr.nodes.consultation.business",
+            "did you mean `consultation`?",
+        ),
+        (
+            Box::new(|t| t.replace("\nwait = \"5s\"", "\nwait = \"five\"")),
+            "wait = \"five\"",
+            "ivr.nodes.silent.wait = \"five\"",
+            "not a duration (durations: 500ms, 5s, 2m, 1h)",
+        ),
+        (
+            Box::new(|t| t.replace("apology_wait = \"5s\"", "apology_wait = \"1.5s\"")),
+            "apology_wait = \"1.5s\"",
+            "ivr.nodes.silent.apology_wait = \"1.5s\"",
+            "not a duration (durations: 500ms, 5s, 2m, 1h)",
+        ),
+        (
+            Box::new(|t| t.replace("on_response = \"main\"", "on_responce = \"main\"")),
+            "on_responce",
+            "ivr.nodes.silent.on_responce",
+            "unknown key; did you mean `on_response`?",
         ),
         (
             Box::new(|t| format!("{t}\n[ivr.nodes.orphan]\ntype = \"hangup\"\n")),
@@ -135,6 +215,47 @@ fn check_config_catches_ivr_mistakes() {
                 "line {line} not in: {err}"
             );
         }
+    }
+}
+
+#[test]
+fn check_config_follows_every_cross_reference() {
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|t| {
+                t.replacen(
+                    "queues = [\"consultation\", \"repair\", \"complaint\"]",
+                    "queues = [\"consultation\", \"repair\", \"complains\"]",
+                    1,
+                )
+            }),
+            "\"complains\"",
+            "agents[0].queues[2]",
+            "agent \"1001\" serves \"complains\", but no [[queues]] table defines it (consultation, repair, complaint); did you mean `complaint`?",
+        ),
+        (
+            Box::new(|t| t.replace("join_empty = false", "join_empty = false\noverflow = \"mesage\"")),
+            "overflow = \"mesage\"",
+            "queues[0].overflow",
+            "no queue or IVR node has that name; did you mean `message`?",
+        ),
+        (
+            Box::new(|t| t.replace("name = \"complaint\"", "name = \"repair\" # twice")),
+            "name = \"repair\" # twice",
+            "queues[2].name",
+            "queue \"repair\" is already defined (queues[1], line",
+        ),
+    ];
+    for (edit, needle, key, what) in cases {
+        let (ok, err, text) = check(edit);
+        assert!(!ok, "{key}: accepted");
+        assert!(err.contains(key), "{key} not in: {err}");
+        assert!(err.contains(what), "{what} not in: {err}");
+        let line = line_of(&text, needle);
+        assert!(
+            err.contains(&format!("line {line}:")),
+            "line {line} not in: {err}"
+        );
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use hotline::cdr::{HangupSide, Outcome};
-use hotline::ivr::program::NodeConfig;
+use hotline::config::ivr::NodeConfig;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::{MediaEvent, RecordingEnd};
 

@@ -24,7 +24,8 @@
 //! - [`cdr`]: the call record. [`voicemail`]: a voice message's record.
 //! - [`live`]: the live view (wallboard, /metrics figures).
 //! - [`config`], [`setup`]: the typed config, and a config checked with
-//!   everything it names.
+//!   everything it names. [`forms`]: the written forms of durations,
+//!   offsets, times and dates.
 
 pub mod acd;
 pub mod call;
@@ -32,6 +33,7 @@ pub mod cdr;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod forms;
 pub mod ids;
 pub mod io;
 pub mod ivr;

@@ -28,13 +28,13 @@ pub struct QueueConfig {
     #[serde(default)]
     pub strategy: Strategy,
     /// How long an agent's phone rings before the next agent is tried.
-    #[serde(default = "default_ring_timeout", with = "humantime_serde")]
+    #[serde(default = "default_ring_timeout", with = "crate::forms::duration")]
     pub ring_timeout: Duration,
     /// After-call work before the agent is offered the next call.
-    #[serde(default = "default_wrap_up", with = "humantime_serde")]
+    #[serde(default = "default_wrap_up", with = "crate::forms::duration")]
     pub wrap_up: Duration,
     /// Longest wait before the caller leaves (to `overflow` when set).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::forms::duration::option")]
     pub max_wait: Option<Duration>,
     /// Most callers waiting; later callers go to `overflow`, or are refused.
     #[serde(default)]
@@ -50,10 +50,10 @@ pub struct QueueConfig {
     #[serde(default = "yes")]
     pub leave_empty: bool,
     /// Period of position / expected-wait announcements.
-    #[serde(default = "default_announce", with = "humantime_serde")]
+    #[serde(default = "default_announce", with = "crate::forms::duration::option")]
     pub announce_every: Option<Duration>,
     /// When to say "sorry for the wait" (once).
-    #[serde(default = "default_apology", with = "humantime_serde")]
+    #[serde(default = "default_apology", with = "crate::forms::duration::option")]
     pub apology_after: Option<Duration>,
     /// Put an agent on break after this many offers in a row without an
     /// answer.
@@ -61,7 +61,7 @@ pub struct QueueConfig {
     pub auto_break_after: Option<u32>,
     /// After a phone refuses an offer (busy, failed), how long before it
     /// is offered a call again.
-    #[serde(default = "default_retry", with = "humantime_serde")]
+    #[serde(default = "default_retry", with = "crate::forms::duration")]
     pub retry: Duration,
     /// Tell the caller the agent's number before connecting ("工号007为您
     /// 服务"). Used by the engine, not the ACD.

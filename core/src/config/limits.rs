@@ -76,9 +76,9 @@ struct RawLimits {
     max_message_size: Option<usize>,
     max_headers: Option<usize>,
     max_header_line: Option<usize>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::forms::duration::option")]
     tcp_idle_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::forms::duration::option")]
     tcp_message_timeout: Option<Duration>,
     max_tcp_connections: Option<usize>,
     max_tcp_connections_per_ip: Option<usize>,

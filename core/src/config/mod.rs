@@ -9,10 +9,13 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::ivr::program::IvrConfig;
-
+pub mod ivr;
 mod limits;
+pub mod source;
+
+pub use ivr::IvrConfig;
 pub use limits::SipLimits;
+pub use source::{did_you_mean, Mistake, Source};
 
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -27,8 +30,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{origin}: {message}")]
-    Invalid { origin: String, message: String },
+    #[error("{origin}: {mistake}")]
+    Invalid { origin: String, mistake: Mistake },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,9 +68,10 @@ pub struct Config {
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
-    /// The TOML text, for line numbers in later checks.
+    /// The TOML text and where each key is in it, for the lines of later
+    /// checks (the IVR program, cross-references).
     #[serde(skip)]
-    pub source: String,
+    pub source: Source,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,11 +80,11 @@ pub struct SipConfig {
     pub listen: Vec<SocketAddr>,
     #[serde(default)]
     pub public_address: Option<String>,
-    #[serde(default = "default_t1", with = "humantime_serde")]
+    #[serde(default = "default_t1", with = "crate::forms::duration")]
     pub t1: Duration,
-    #[serde(default = "default_t2", with = "humantime_serde")]
+    #[serde(default = "default_t2", with = "crate::forms::duration")]
     pub t2: Duration,
-    #[serde(default = "default_t4", with = "humantime_serde")]
+    #[serde(default = "default_t4", with = "crate::forms::duration")]
     pub t4: Duration,
     /// `[sip.limits]`: message size, header and TCP connection limits.
     #[serde(default)]
@@ -104,10 +108,10 @@ pub struct MediaConfig {
     pub advertised_address: IpAddr,
     pub port_min: toml::Spanned<u16>,
     pub port_max: toml::Spanned<u16>,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub inactivity_timeout: Duration,
     pub speech_threshold_dbfs: f64,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub speech_min: Duration,
     /// Detect DTMF tones in the audio: `auto` (when the caller's SDP has no
     /// telephone-event), `always` or `off`.
@@ -138,11 +142,11 @@ pub struct CallsConfig {
     pub answer_after: AnswerDelay,
     pub max_calls: usize,
     pub max_calls_per_second: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub retry_after: Duration,
     /// On SIGTERM: how long calls in progress may go on while new ones
     /// get 503, before the rest are hung up.
-    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    #[serde(default = "default_drain_timeout", with = "crate::forms::duration")]
     pub drain_timeout: Duration,
 }
 
@@ -164,7 +168,7 @@ pub struct SecurityConfig {
     #[serde(default = "default_register_rate")]
     pub register_rate: u32,
     /// How long a flooding address is ignored.
-    #[serde(default = "default_flood_ban", with = "humantime_serde")]
+    #[serde(default = "default_flood_ban", with = "crate::forms::duration")]
     pub flood_ban: Duration,
 }
 
@@ -214,12 +218,11 @@ pub struct AnswerDelay(pub Duration);
 
 impl<'de> Deserialize<'de> for AnswerDelay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let delay: Duration = humantime_serde::deserialize(d)?;
+        let delay = crate::forms::duration::deserialize(d)?;
         if delay > ANSWER_WINDOW {
-            return Err(serde::de::Error::custom(format!(
-                "answer_after = {} is beyond the 15 s answer window (3 rings); use at most 15s",
-                humantime::format_duration(delay)
-            )));
+            return Err(serde::de::Error::custom(
+                "beyond the 15 s answer window (3 rings); use at most 15s",
+            ));
         }
         Ok(AnswerDelay(delay))
     }
@@ -230,6 +233,15 @@ impl<'de> Deserialize<'de> for AnswerDelay {
 pub enum Language {
     Zh,
     En,
+}
+
+/// "zh, en", for messages.
+pub fn language_list(languages: &[Language]) -> String {
+    languages
+        .iter()
+        .map(|l| l.code())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Language {
@@ -305,18 +317,18 @@ impl Default for MessagesConfig {
 pub struct RegistrarConfig {
     /// Digest realm; an agent's HA1 is H(id:realm:password).
     pub realm: String,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub min_expires: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub max_expires: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub nonce_ttl: Duration,
     /// Failed logins from one address within `failure_window` before it is
     /// refused for `ban`.
     pub max_auth_failures: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub failure_window: Duration,
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "crate::forms::duration")]
     pub ban: Duration,
     /// Digest algorithms to challenge with, most preferred first:
     /// "SHA-256", "MD5". Some clients answer only the first.
@@ -390,14 +402,14 @@ pub struct ApiConfig {
     pub utc_offset: UtcOffset,
     /// Service-level threshold for the live view: answered within it is in
     /// time.
-    #[serde(default = "default_service_level", with = "humantime_serde")]
+    #[serde(default = "default_service_level", with = "crate::forms::duration")]
     pub service_level: Duration,
     /// The service level aimed at (0..1), for the wallboard's colours.
     #[serde(default = "default_service_level_target")]
     pub service_level_target: f64,
     /// Abandons shorter than this are short abandons, left out of the
     /// service level and abandon rate (off when absent).
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "crate::forms::duration::option")]
     pub short_abandon: Option<Duration>,
 }
 
@@ -415,13 +427,9 @@ pub struct UtcOffset(pub i32);
 impl<'de> Deserialize<'de> for UtcOffset {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        crate::ivr::program::parse_offset(&text)
+        crate::forms::parse_offset(&text)
             .map(UtcOffset)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "utc_offset = {text:?}: write the offset as \"+08:00\""
-                ))
-            })
+            .ok_or_else(|| serde::de::Error::custom("write the offset as \"+08:00\""))
     }
 }
 
@@ -457,7 +465,7 @@ pub struct DirectoryConfig {
     /// The caller directory (customer classes); reloaded when it changes.
     #[serde(default)]
     pub file: Option<PathBuf>,
-    #[serde(default = "default_reload", with = "humantime_serde")]
+    #[serde(default = "default_reload", with = "crate::forms::duration")]
     pub reload_every: Duration,
 }
 
@@ -481,44 +489,48 @@ impl Config {
     }
 
     pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
+        let invalid = |mistake: Mistake| ConfigError::Invalid {
             origin: origin.to_string(),
-            message,
+            mistake,
         };
-        let mut config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let (mut config, source): (Config, Source) = source::parse(text).map_err(invalid)?;
         config.base_dir = base_dir.to_path_buf();
-        config.source = text.to_string();
-        let line_of = |span: std::ops::Range<usize>| {
-            text[..span.start.min(text.len())].matches('\n').count() + 1
-        };
-        let (min, max) = (&config.media.port_min, &config.media.port_max);
-        if min.get_ref() >= max.get_ref() || *min.get_ref() == 0 {
-            return Err(invalid(format!(
-                "line {}: media.port_min ({}) must be above 0 and below media.port_max ({}, line {})",
-                line_of(min.span()),
-                min.get_ref(),
-                max.get_ref(),
-                line_of(max.span())
-            )));
+        config.source = source;
+        config.check().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// What serde cannot say: values that depend on each other.
+    fn check(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        let (min, max) = self.port_range();
+        if min >= max || min == 0 {
+            return Err(at.mistake(
+                "media.port_min",
+                format!(
+                    "must be above 0 and below media.port_max ({max}, line {})",
+                    at.line("media.port_max").unwrap_or_default()
+                ),
+            ));
         }
-        if config.media.realtime_priority > 99 {
-            return Err(invalid(format!(
-                "media.realtime_priority ({}) must be 0 (off) or 1..=99",
-                config.media.realtime_priority
-            )));
+        if self.media.realtime_priority > 99 {
+            return Err(at.mistake("media.realtime_priority", "must be 0 (off) or 1..=99"));
         }
-        if config.sip.listen.is_empty() {
-            return Err(invalid("sip.listen: give at least one address".into()));
+        if self.sip.listen.is_empty() {
+            return Err(at.mistake("sip.listen", "give at least one address"));
         }
-        if config.calls.max_calls == 0 {
-            return Err(invalid("calls.max_calls must be at least 1".into()));
+        if self.calls.max_calls == 0 {
+            return Err(at.mistake("calls.max_calls", "must be at least 1"));
         }
-        for (i, a) in config.agents.iter().enumerate() {
+        for (i, a) in self.agents.iter().enumerate() {
             if a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
-                return Err(invalid(format!(
-                    "agents[{i}] ({}): give ha1_md5 or ha1_sha256 (hex of H(id:realm:password))",
-                    a.id
-                )));
+                return Err(at.at(
+                    &format!("agents[{i}]"),
+                    format!(
+                        "agent {:?}: give ha1_md5 or ha1_sha256 (hex of H(id:realm:password))",
+                        a.id
+                    ),
+                ));
             }
             for (key, ha1, len) in [
                 ("ha1_md5", &a.ha1_md5, 32),
@@ -526,28 +538,39 @@ impl Config {
             ] {
                 if let Some(h) = ha1 {
                     if h.len() != len || !h.chars().all(|c| c.is_ascii_hexdigit()) {
-                        return Err(invalid(format!(
-                            "agents[{i}].{key} ({}): expected {len} hex digits",
-                            a.id
-                        )));
+                        return Err(at.at(
+                            &format!("agents[{i}].{key}"),
+                            format!("agent {:?}: expected {len} hex digits", a.id),
+                        ));
                     }
                 }
             }
         }
-        if let Some(api) = &config.api {
+        if let Some(api) = &self.api {
             if !(0.0..=1.0).contains(&api.service_level_target) {
-                return Err(invalid(format!(
-                    "api.service_level_target = {}: give a share between 0 and 1 (0.8 for 80%)",
-                    api.service_level_target
-                )));
+                return Err(at.mistake(
+                    "api.service_level_target",
+                    "give a share between 0 and 1 (0.8 for 80%)",
+                ));
             }
         }
-        if config.prompts.languages.is_empty() {
-            return Err(invalid(
-                "prompts.languages: give at least one language".into(),
+        if self.prompts.languages.is_empty() {
+            return Err(at.mistake("prompts.languages", "give at least one language"));
+        }
+        if !self
+            .prompts
+            .languages
+            .contains(&self.prompts.default_language)
+        {
+            return Err(at.mistake(
+                "prompts.default_language",
+                format!(
+                    "not one of prompts.languages ({})",
+                    language_list(&self.prompts.languages)
+                ),
             ));
         }
-        Ok(config)
+        Ok(())
     }
 
     pub fn port_range(&self) -> (u16, u16) {
@@ -619,6 +642,134 @@ mod tests {
         assert!(msg.contains("line"), "{msg}");
     }
 
+    fn refused(text: &str) -> Mistake {
+        match Config::parse(text, "x.toml", Path::new(".")) {
+            Err(ConfigError::Invalid { mistake, .. }) => mistake,
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).expect(needle) + 1
+    }
+
+    /// `[ivr.nodes.silent]` with `wait = "5s"` on the line after the
+    /// question: the demo's silent-caller node.
+    fn with_silent_wait(wait: &str) -> String {
+        let text = DEFAULT_TOML.replace(
+            "question = \"silent_question\"\nwait = \"5s\"",
+            &format!("question = \"silent_question\"\nwait = {wait}"),
+        );
+        assert_ne!(text, DEFAULT_TOML);
+        text
+    }
+
+    #[test]
+    fn a_value_inside_a_node_is_named_by_its_key_and_line() {
+        let text = with_silent_wait("\"five\"");
+        let line = line_of(&text, "wait = \"five\"");
+        assert_eq!(
+            refused(&text).to_string(),
+            format!(
+                "line {line}: ivr.nodes.silent.wait = \"five\": not a duration (durations: 500ms, 5s, 2m, 1h)"
+            )
+        );
+        let mistake = refused(&with_silent_wait("5"));
+        assert_eq!(mistake.key, "ivr.nodes.silent.wait");
+        assert!(
+            mistake.problem.contains("durations: 500ms, 5s, 2m, 1h"),
+            "{mistake}"
+        );
+    }
+
+    #[test]
+    fn only_the_documented_duration_forms() {
+        for wait in ["\"2 secs\"", "\"1.5s\"", "\"1h30m\""] {
+            let mistake = refused(&with_silent_wait(wait));
+            assert_eq!(mistake.key, "ivr.nodes.silent.wait", "{wait}");
+            assert!(mistake.problem.contains("500ms, 5s, 2m, 1h"), "{mistake}");
+        }
+        let config = Config::parse(&with_silent_wait("\"750ms\""), "x", Path::new("."))
+            .expect("750ms is a duration");
+        let Some(crate::config::ivr::NodeConfig::SilentCaller { wait, .. }) =
+            config.ivr.nodes.get("silent")
+        else {
+            panic!("silent node")
+        };
+        assert_eq!(*wait, Duration::from_millis(750));
+        // Everywhere, not just in nodes: queues, sip.limits, top-level tables.
+        for (from, to) in [
+            ("wrap_up = \"30s\"", "wrap_up = \"30 s\""),
+            ("tcp_idle_timeout = \"5m\"", "tcp_idle_timeout = \"5min\""),
+            ("retry_after = \"5s\"", "retry_after = \"5.0s\""),
+        ] {
+            let mistake = refused(&DEFAULT_TOML.replacen(from, to, 1));
+            assert!(mistake.problem.contains("durations: 500ms"), "{mistake}");
+            assert!(mistake.line.is_some(), "{mistake}");
+        }
+    }
+
+    #[test]
+    fn misspelt_keys_and_values_get_a_suggestion() {
+        let text = DEFAULT_TOML.replace(
+            "question = \"silent_question\"",
+            "questoin = \"silent_question\"",
+        );
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "ivr.nodes.silent.questoin");
+        assert_eq!(mistake.line, Some(line_of(&text, "questoin")));
+        assert!(
+            mistake.problem.ends_with("did you mean `question`?"),
+            "{mistake}"
+        );
+
+        let text = DEFAULT_TOML.replace("type = \"silent_caller\"", "type = \"silent_caler\"");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "ivr.nodes.silent.type");
+        assert_eq!(mistake.line, Some(line_of(&text, "silent_caler")));
+        assert!(
+            mistake.problem.ends_with("did you mean `silent_caller`?"),
+            "{mistake}"
+        );
+
+        let text = DEFAULT_TOML.replace(
+            "realtime_priority = 0",
+            "realtime_priority = 0\ninband_dtmf = \"alway\"",
+        );
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "media.inband_dtmf");
+        assert!(
+            mistake.problem.ends_with("did you mean `always`?"),
+            "{mistake}"
+        );
+    }
+
+    #[test]
+    fn a_node_without_a_type_and_the_old_ivr_queues_are_explained() {
+        let text = DEFAULT_TOML.replace("type = \"silent_caller\"\n", "");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "ivr.nodes.silent");
+        assert_eq!(mistake.line, Some(line_of(&text, "[ivr.nodes.silent]")));
+        assert!(mistake.problem.contains("missing key `type`"), "{mistake}");
+
+        let text = DEFAULT_TOML.replace(
+            "[ivr]\n",
+            "[ivr]\nqueues = [\"consultation\", \"repair\", \"complaint\"]\n",
+        );
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "ivr.queues");
+        assert!(mistake.problem.contains("[[queues]]"), "{mistake}");
+    }
+
+    #[test]
+    fn the_default_language_must_be_loaded() {
+        let text = DEFAULT_TOML.replace("languages = [\"zh\", \"en\"]", "languages = [\"en\"]");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "prompts.default_language");
+        assert!(mistake.problem.contains("(en)"), "{mistake}");
+    }
+
     #[test]
     fn live_view_settings_are_checked() {
         let c = Config::embedded();
@@ -660,7 +811,7 @@ mod tests {
         let msg = Config::parse(&text, "x.toml", Path::new("."))
             .expect_err("refused")
             .to_string();
-        assert!(msg.contains("media.realtime_priority (100)"), "{msg}");
+        assert!(msg.contains("media.realtime_priority = 100:"), "{msg}");
     }
 
     #[test]

@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cdr::Outcome;
 use crate::config::Language;
 
-use super::program::{Node, NodeId, Program};
-
-/// The prompt played before recording a message.
-pub const BEEP: &str = "beep";
+use super::program::{Node, NodeId, Program, BEEP};
 
 /// What the interpreter wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,12 +484,12 @@ impl Ivr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ivr::program::IvrConfig;
+    use crate::config::{IvrConfig, Source};
+    use crate::ivr::program::Known;
 
     const PROGRAM: &str = r#"
 [ivr]
 business_types = ["repair"]
-queues = ["repair"]
 [[ivr.numbers]]
 number = "*"
 entry = "welcome"
@@ -537,8 +534,14 @@ prompt = "goodbye"
         struct Doc {
             ivr: IvrConfig,
         }
-        let doc: Doc = toml::from_str(PROGRAM).expect("toml");
-        let p = Program::compile(&doc.ivr, PROGRAM, &|_| true).expect("valid");
+        let (doc, source): (Doc, Source) = crate::config::source::parse(PROGRAM).expect("toml");
+        let known = Known {
+            queues: vec!["repair"],
+            languages: &[Language::Zh],
+            prompt_in: &|_, _| true,
+            prompts: vec![],
+        };
+        let p = Program::compile(&doc.ivr, &source, &known).expect("valid");
         let entry = p.plan_for("x").expect("plan").entry;
         let t0 = crate::time::test_epoch();
         let mut ivr = Ivr::new(Arc::new(p), entry, Language::Zh);

@@ -1,181 +1,25 @@
-//! IVR programs as data: the `[ivr]` part of the config, checked and
-//! compiled into a graph of nodes addressed by index.
+//! IVR programs as data: the `[ivr]` part of the config
+//! ([`crate::config::ivr`]), checked and compiled into a graph of nodes
+//! addressed by index.
 //!
-//! The loader refuses, with the key path and line, any reference to an
-//! unknown node, prompt or queue, any node no entry can reach, and any loop
-//! that could spin without waiting for the caller.
+//! The compiler refuses, with the key path and line, any reference to an
+//! unknown node, prompt, queue, business type, schedule or language, any
+//! node no entry can reach, and any loop that could spin without waiting
+//! for the caller.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use serde::Deserialize;
+use thiserror::Error;
 
-use crate::config::Language;
+use crate::config::ivr::{IvrConfig, NodeConfig, NumberConfig, ScheduleConfig};
+use crate::config::source::hint;
+use crate::config::{did_you_mean, language_list, Language, Source};
+use crate::forms::{parse_date, parse_hhmm, parse_offset};
 
-/// `[ivr]` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IvrConfig {
-    /// Business types calls can be given (consultation, repair, ...).
-    #[serde(default)]
-    pub business_types: Vec<String>,
-    /// Queues nodes may send callers to.
-    #[serde(default)]
-    pub queues: Vec<String>,
-    pub numbers: Vec<NumberConfig>,
-    #[serde(default)]
-    pub schedules: BTreeMap<String, ScheduleConfig>,
-    pub nodes: BTreeMap<String, NodeConfig>,
-}
-
-/// A dialled number (or `*` for any other) and where its calls start.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NumberConfig {
-    pub number: String,
-    #[serde(default)]
-    pub language: Option<Language>,
-    /// Entry node in open hours (or always, without a schedule).
-    pub entry: String,
-    #[serde(default)]
-    pub schedule: Option<String>,
-    /// Entry node outside open hours.
-    #[serde(default)]
-    pub night_entry: Option<String>,
-    /// Entry node on holidays (default: `night_entry`).
-    #[serde(default)]
-    pub holiday_entry: Option<String>,
-    /// Where queue nodes send callers when no agent is logged in, unless
-    /// the node says otherwise.
-    #[serde(default)]
-    pub no_agents: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Local time's offset from UTC, e.g. "+08:00".
-    pub utc_offset: String,
-    /// Opening and closing time, "HH:MM" local.
-    pub open: String,
-    pub close: String,
-    /// Open days ("mon".."sun"); all days when empty.
-    #[serde(default)]
-    pub days: Vec<String>,
-    /// Closed dates, "YYYY-MM-DD" local.
-    #[serde(default)]
-    pub holidays: Vec<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum NodeConfig {
-    Play {
-        prompt: String,
-        #[serde(default)]
-        interruptible: bool,
-        next: String,
-    },
-    Menu {
-        prompt: String,
-        options: BTreeMap<String, String>,
-        #[serde(default = "default_menu_timeout", with = "humantime_serde")]
-        timeout: Duration,
-        #[serde(default = "default_inter_digit", with = "humantime_serde")]
-        inter_digit_timeout: Duration,
-        #[serde(default)]
-        invalid_prompt: Option<String>,
-        #[serde(default)]
-        timeout_prompt: Option<String>,
-        #[serde(default = "default_retries")]
-        retries: u32,
-        /// After the retries: where to go.
-        default: String,
-        /// A node (typically a silent-caller node) taken on a timeout with
-        /// no key at all, instead of retrying.
-        #[serde(default)]
-        on_timeout: Option<String>,
-    },
-    Collect {
-        prompt: String,
-        variable: String,
-        #[serde(default = "default_min_digits")]
-        min_digits: usize,
-        max_digits: usize,
-        #[serde(default = "default_terminator")]
-        terminator: String,
-        #[serde(default = "default_menu_timeout", with = "humantime_serde")]
-        timeout: Duration,
-        #[serde(default = "default_inter_digit", with = "humantime_serde")]
-        inter_digit_timeout: Duration,
-        #[serde(default)]
-        invalid_prompt: Option<String>,
-        #[serde(default = "default_retries")]
-        retries: u32,
-        next: String,
-        default: String,
-    },
-    Business {
-        business: String,
-        next: String,
-    },
-    Language {
-        language: Language,
-        next: String,
-    },
-    Queue {
-        queue: String,
-        #[serde(default)]
-        on_no_agents: Option<String>,
-    },
-    Message {
-        prompt: String,
-        #[serde(default = "default_max_message", with = "humantime_serde")]
-        max_length: Duration,
-        #[serde(default = "default_end_silence", with = "humantime_serde")]
-        end_silence: Duration,
-        next: String,
-    },
-    SilentCaller {
-        question: String,
-        #[serde(default = "default_silent_wait", with = "humantime_serde")]
-        wait: Duration,
-        apology: String,
-        #[serde(default = "default_silent_wait", with = "humantime_serde")]
-        apology_wait: Duration,
-        /// Where a caller who speaks or presses a key goes.
-        on_response: String,
-    },
-    Hangup {
-        #[serde(default)]
-        prompt: Option<String>,
-    },
-}
-
-fn default_menu_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_inter_digit() -> Duration {
-    Duration::from_secs(3)
-}
-fn default_retries() -> u32 {
-    2
-}
-fn default_min_digits() -> usize {
-    1
-}
-fn default_terminator() -> String {
-    "#".into()
-}
-fn default_max_message() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_end_silence() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_silent_wait() -> Duration {
-    Duration::from_secs(5)
-}
+/// The tone before a message is recorded: a shared prompt that every
+/// program with a message node needs.
+pub const BEEP: &str = "beep";
 
 /// Index of a node in a [`Program`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -379,7 +223,113 @@ pub struct Program {
     pub names: Vec<String>,
     pub numbers: Vec<NumberPlan>,
     pub business_types: Vec<String>,
-    pub queues: Vec<String>,
+}
+
+/// What a program may name outside `[ivr]`.
+pub struct Known<'a> {
+    /// Queues `[[queues]]` defines: the only ones a queue node may name.
+    pub queues: Vec<&'a str>,
+    /// Languages prompts are loaded in (`prompts.languages`).
+    pub languages: &'a [Language],
+    /// Whether prompt `name` exists in `language`.
+    pub prompt_in: &'a dyn Fn(&str, Language) -> bool,
+    /// Every prompt name, for suggestions.
+    pub prompts: Vec<&'a str>,
+}
+
+impl Known<'_> {
+    fn has_prompt(&self, name: &str) -> bool {
+        self.languages.iter().all(|l| (self.prompt_in)(name, *l))
+    }
+}
+
+/// A mistake in `[ivr]`: its key path, its line when the config text has
+/// the key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}{key}: {problem}", at_line(.line))]
+pub struct ProgramError {
+    pub key: String,
+    pub line: Option<usize>,
+    pub problem: Problem,
+}
+
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
+}
+
+fn listed(names: &[String]) -> String {
+    if names.is_empty() {
+        "none defined".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn cycle(names: &[String]) -> String {
+    format!(
+        "{} -> {}",
+        names.join(" -> "),
+        names.first().map(String::as_str).unwrap_or_default()
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Problem {
+    #[error("no node named {name:?}{}", hint(.near.as_deref()))]
+    UnknownNode { name: String, near: Option<String> },
+    #[error("no prompt named {name:?} (looked in every language's prompt folder){}", hint(.near.as_deref()))]
+    UnknownPrompt { name: String, near: Option<String> },
+    #[error(
+        "prompt {name:?} is missing in {missing} (every language in prompts.languages needs it)"
+    )]
+    PromptMissingIn { name: String, missing: String },
+    #[error("no queue named {name:?} in [[queues]] ({}){}", listed(.defined), hint(.near.as_deref()))]
+    UnknownQueue {
+        name: String,
+        defined: Vec<String>,
+        near: Option<String>,
+    },
+    #[error("{name:?} is not in ivr.business_types ({}){}", listed(.known), hint(.near.as_deref()))]
+    UnknownBusiness {
+        name: String,
+        known: Vec<String>,
+        near: Option<String>,
+    },
+    #[error("no schedule named {name:?} in ivr.schedules{}", hint(.near.as_deref()))]
+    UnknownSchedule { name: String, near: Option<String> },
+    #[error("{language} is not in prompts.languages ({loaded}), so its prompts are not loaded")]
+    LanguageNotLoaded { language: String, loaded: String },
+    #[error("no number's entry leads to this node (unreachable)")]
+    Unreachable,
+    #[error("these nodes loop without ever waiting for the caller: {}", cycle(.nodes))]
+    IdleLoop { nodes: Vec<String> },
+    #[error("no on_no_agents here and no number has no_agents: a caller would have nowhere to go when no agent is logged in")]
+    NowhereWithoutAgents,
+    #[error(
+        "message nodes need a shared prompt named {:?} (prompts/beep.wav)",
+        BEEP
+    )]
+    NoBeep,
+    #[error("option {keys:?} is not a key sequence (0-9, *, #, A-D)")]
+    BadOption { keys: String },
+    #[error("a menu needs options")]
+    NoOptions,
+    #[error("min_digits must be at least 1 and at most max_digits")]
+    BadDigitCounts,
+    #[error("terminator must be one key (usually \"#\") or empty")]
+    BadTerminator,
+    #[error("write the offset as \"+08:00\"")]
+    BadOffset,
+    #[error("write times as \"08:00\"")]
+    BadTime,
+    #[error("{day:?} is not one of mon..sun")]
+    BadDay { day: String },
+    #[error("{date:?} is not a YYYY-MM-DD date")]
+    BadDate { date: String },
+    #[error("give at least one number (\"*\" for any)")]
+    NoNumbers,
+    #[error("too many nodes (at most 65535)")]
+    TooManyNodes,
 }
 
 impl Program {
@@ -419,16 +369,17 @@ impl Program {
         self.nodes.iter().flat_map(|n| n.prompts()).collect()
     }
 
-    /// Checks and compiles `[ivr]`. `source` is the config text (for line
-    /// numbers); `prompt_exists` says whether a prompt name can be played.
+    /// Checks and compiles `[ivr]` against what the rest of the config
+    /// defines. `source` gives the lines of the keys named in errors.
     pub fn compile(
         config: &IvrConfig,
-        source: &str,
-        prompt_exists: &dyn Fn(&str) -> bool,
-    ) -> Result<Program, String> {
+        source: &Source,
+        known: &Known,
+    ) -> Result<Program, ProgramError> {
         Compiler {
             config,
             source,
+            known,
             ids: config
                 .nodes
                 .keys()
@@ -436,20 +387,21 @@ impl Program {
                 .map(|(i, name)| (name.as_str(), NodeId(i as u16)))
                 .collect(),
         }
-        .compile(prompt_exists)
+        .compile()
     }
 }
 
 struct Compiler<'a> {
     config: &'a IvrConfig,
-    source: &'a str,
+    source: &'a Source,
+    known: &'a Known<'a>,
     ids: HashMap<&'a str, NodeId>,
 }
 
 impl<'a> Compiler<'a> {
-    fn compile(&self, prompt_exists: &dyn Fn(&str) -> bool) -> Result<Program, String> {
+    fn compile(&self) -> Result<Program, ProgramError> {
         if self.config.nodes.len() > u16::MAX as usize {
-            return Err("ivr.nodes: too many nodes".into());
+            return Err(self.error("ivr.nodes".into(), Problem::TooManyNodes));
         }
         let mut nodes = Vec::with_capacity(self.config.nodes.len());
         for (name, node) in &self.config.nodes {
@@ -457,16 +409,18 @@ impl<'a> Compiler<'a> {
         }
         for (name, node) in self.config.nodes.keys().zip(&nodes) {
             for prompt in node.prompts() {
-                if !prompt_exists(prompt) {
-                    let key = self.prompt_key(name, prompt);
-                    return Err(self.error(
-                        &format!("ivr.nodes.{name}"),
-                        Some(&key),
-                        &format!(
-                            "no prompt named {prompt:?} (looked in every language's prompt folder)"
-                        ),
-                    ));
-                }
+                self.check_prompt(name, prompt)?;
+            }
+        }
+        let message_node = self
+            .config
+            .nodes
+            .keys()
+            .zip(&nodes)
+            .find(|(_, n)| matches!(n, Node::Message { .. }));
+        if let Some((name, _)) = message_node {
+            if !self.known.has_prompt(BEEP) {
+                return Err(self.error(format!("ivr.nodes.{name}"), Problem::NoBeep));
             }
         }
         let mut numbers = Vec::new();
@@ -474,53 +428,107 @@ impl<'a> Compiler<'a> {
             numbers.push(self.number(i, n)?);
         }
         if numbers.is_empty() {
-            return Err("ivr.numbers: give at least one number (\"*\" for any)".into());
+            return Err(self.error("ivr.numbers".into(), Problem::NoNumbers));
         }
         let program = Program {
             nodes,
             names: self.config.nodes.keys().cloned().collect(),
             numbers,
             business_types: self.config.business_types.clone(),
-            queues: self.config.queues.clone(),
         };
         self.check_reachable(&program)?;
         self.check_idle_loops(&program)?;
         Ok(program)
     }
 
-    fn prompt_key(&self, node: &str, prompt: &str) -> String {
+    fn error(&self, key: String, problem: Problem) -> ProgramError {
+        ProgramError {
+            line: self.source.line(&key),
+            key,
+            problem,
+        }
+    }
+
+    fn check_prompt(&self, node: &str, prompt: &str) -> Result<(), ProgramError> {
+        if self.known.has_prompt(prompt) {
+            return Ok(());
+        }
+        let key = format!("ivr.nodes.{node}.{}", self.prompt_key(node, prompt));
+        let missing: Vec<&str> = self
+            .known
+            .languages
+            .iter()
+            .filter(|l| !(self.known.prompt_in)(prompt, **l))
+            .map(|l| l.code())
+            .collect();
+        let problem = if missing.len() < self.known.languages.len() {
+            Problem::PromptMissingIn {
+                name: prompt.to_string(),
+                missing: missing.join(", "),
+            }
+        } else {
+            Problem::UnknownPrompt {
+                name: prompt.to_string(),
+                near: did_you_mean(prompt, self.known.prompts.iter().copied()).map(str::to_string),
+            }
+        };
+        Err(self.error(key, problem))
+    }
+
+    fn prompt_key(&self, node: &str, prompt: &str) -> &'static str {
         match self.config.nodes.get(node) {
-            Some(NodeConfig::Menu {
-                invalid_prompt,
-                timeout_prompt,
-                ..
-            }) if invalid_prompt.as_deref() == Some(prompt) => "invalid_prompt".into(),
+            Some(NodeConfig::Menu { invalid_prompt, .. })
+                if invalid_prompt.as_deref() == Some(prompt) =>
+            {
+                "invalid_prompt"
+            }
             Some(NodeConfig::Menu { timeout_prompt, .. })
                 if timeout_prompt.as_deref() == Some(prompt) =>
             {
-                "timeout_prompt".into()
+                "timeout_prompt"
             }
             Some(NodeConfig::Collect { invalid_prompt, .. })
                 if invalid_prompt.as_deref() == Some(prompt) =>
             {
-                "invalid_prompt".into()
+                "invalid_prompt"
             }
-            Some(NodeConfig::SilentCaller { apology, .. }) if apology == prompt => "apology".into(),
-            Some(NodeConfig::SilentCaller { .. }) => "question".into(),
-            _ => "prompt".into(),
+            Some(NodeConfig::SilentCaller { apology, .. }) if apology == prompt => "apology",
+            Some(NodeConfig::SilentCaller { .. }) => "question",
+            _ => "prompt",
         }
     }
 
-    fn target(&self, table: &str, key: &str, name: &str) -> Result<NodeId, String> {
-        self.ids
-            .get(name)
-            .copied()
-            .ok_or_else(|| self.error(table, Some(key), &format!("no node named {name:?}")))
+    /// The node named by `key`.
+    fn target(&self, key: String, name: &str) -> Result<NodeId, ProgramError> {
+        self.ids.get(name).copied().ok_or_else(|| {
+            let near = did_you_mean(name, self.ids.keys().copied()).map(str::to_string);
+            self.error(
+                key,
+                Problem::UnknownNode {
+                    name: name.to_string(),
+                    near,
+                },
+            )
+        })
     }
 
-    fn node(&self, name: &str, node: &NodeConfig) -> Result<Node, String> {
+    fn check_language(&self, key: String, language: Language) -> Result<(), ProgramError> {
+        if self.known.languages.contains(&language) {
+            return Ok(());
+        }
+        Err(self.error(
+            key,
+            Problem::LanguageNotLoaded {
+                language: language.code().to_string(),
+                loaded: language_list(self.known.languages),
+            },
+        ))
+    }
+
+    fn node(&self, name: &str, node: &NodeConfig) -> Result<Node, ProgramError> {
         let table = format!("ivr.nodes.{name}");
-        let t = |key: &str, target: &str| self.target(&table, key, target);
+        let key = |k: &str| format!("{table}.{k}");
+        let t = |k: &str, target: &str| self.target(key(k), target);
         Ok(match node {
             NodeConfig::Play {
                 prompt,
@@ -544,17 +552,14 @@ impl<'a> Compiler<'a> {
             } => {
                 let mut resolved = Vec::new();
                 for (keys, target) in options {
+                    let option = key(&format!("options.{keys}"));
                     if keys.is_empty() || !keys.chars().all(is_dtmf) {
-                        return Err(self.error(
-                            &table,
-                            Some("options"),
-                            &format!("option {keys:?} is not a key sequence (0-9, *, #, A-D)"),
-                        ));
+                        return Err(self.error(option, Problem::BadOption { keys: keys.clone() }));
                     }
-                    resolved.push((keys.clone(), t("options", target)?));
+                    resolved.push((keys.clone(), self.target(option, target)?));
                 }
                 if resolved.is_empty() {
-                    return Err(self.error(&table, Some("options"), "a menu needs options"));
+                    return Err(self.error(key("options"), Problem::NoOptions));
                 }
                 Node::Menu {
                     prompt: prompt.clone(),
@@ -585,23 +590,13 @@ impl<'a> Compiler<'a> {
                 default,
             } => {
                 if *min_digits == 0 || min_digits > max_digits {
-                    return Err(self.error(
-                        &table,
-                        Some("min_digits"),
-                        "min_digits must be at least 1 and at most max_digits",
-                    ));
+                    return Err(self.error(key("min_digits"), Problem::BadDigitCounts));
                 }
                 let mut chars = terminator.chars();
                 let terminator = match (chars.next(), chars.next()) {
                     (None, _) => None,
                     (Some(c), None) if is_dtmf(c) => Some(c),
-                    _ => {
-                        return Err(self.error(
-                            &table,
-                            Some("terminator"),
-                            "terminator must be one key (usually \"#\") or empty",
-                        ))
-                    }
+                    _ => return Err(self.error(key("terminator"), Problem::BadTerminator)),
                 };
                 Node::Collect {
                     prompt: prompt.clone(),
@@ -618,14 +613,16 @@ impl<'a> Compiler<'a> {
                 }
             }
             NodeConfig::Business { business, next } => {
-                if !self.config.business_types.contains(business) {
+                let types = &self.config.business_types;
+                if !types.contains(business) {
                     return Err(self.error(
-                        &table,
-                        Some("business"),
-                        &format!(
-                            "{business:?} is not in ivr.business_types {:?}",
-                            self.config.business_types
-                        ),
+                        key("business"),
+                        Problem::UnknownBusiness {
+                            name: business.clone(),
+                            known: types.clone(),
+                            near: did_you_mean(business, types.iter().map(String::as_str))
+                                .map(str::to_string),
+                        },
                     ));
                 }
                 Node::Business {
@@ -633,33 +630,33 @@ impl<'a> Compiler<'a> {
                     next: t("next", next)?,
                 }
             }
-            NodeConfig::Language { language, next } => Node::Language {
-                language: *language,
-                next: t("next", next)?,
-            },
+            NodeConfig::Language { language, next } => {
+                self.check_language(key("language"), *language)?;
+                Node::Language {
+                    language: *language,
+                    next: t("next", next)?,
+                }
+            }
             NodeConfig::Queue {
                 queue,
                 on_no_agents,
             } => {
-                if !self.config.queues.contains(queue) {
+                let queues = &self.known.queues;
+                if !queues.contains(&queue.as_str()) {
                     return Err(self.error(
-                        &table,
-                        Some("queue"),
-                        &format!(
-                            "no queue named {queue:?} (ivr.queues: {:?})",
-                            self.config.queues
-                        ),
+                        key("queue"),
+                        Problem::UnknownQueue {
+                            name: queue.clone(),
+                            defined: queues.iter().map(|q| q.to_string()).collect(),
+                            near: did_you_mean(queue, queues.iter().copied()).map(str::to_string),
+                        },
                     ));
                 }
                 let fallback = match on_no_agents {
                     Some(n) => t("on_no_agents", n)?,
-                    None => self.default_no_agents().ok_or_else(|| {
-                        self.error(
-                            &table,
-                            Some("queue"),
-                            "no on_no_agents here and no number has no_agents: a caller would have nowhere to go when no agent is logged in",
-                        )
-                    })?,
+                    None => self
+                        .default_no_agents()
+                        .ok_or_else(|| self.error(key("queue"), Problem::NowhereWithoutAgents))?,
                 };
                 Node::Queue {
                     queue: queue.clone(),
@@ -706,25 +703,24 @@ impl<'a> Compiler<'a> {
             .and_then(|n| self.ids.get(n).copied())
     }
 
-    fn number(&self, index: usize, n: &NumberConfig) -> Result<NumberPlan, String> {
-        let table = format!("ivr.numbers[{index}]");
-        let t = |key: &str, target: &str| -> Result<NodeId, String> {
-            self.ids.get(target).copied().ok_or_else(|| {
-                self.error_numbers(
-                    index,
-                    key,
-                    &format!("{table}.{key}: no node named {target:?}"),
-                )
-            })
-        };
+    fn number(&self, index: usize, n: &NumberConfig) -> Result<NumberPlan, ProgramError> {
+        let key = |k: &str| format!("ivr.numbers[{index}].{k}");
+        let t = |k: &str, target: &str| self.target(key(k), target);
+        if let Some(language) = n.language {
+            self.check_language(key("language"), language)?;
+        }
         let schedule = match &n.schedule {
             None => None,
             Some(name) => {
-                let s = self.config.schedules.get(name).ok_or_else(|| {
-                    self.error_numbers(
-                        index,
-                        "schedule",
-                        &format!("{table}.schedule: no schedule named {name:?} in ivr.schedules"),
+                let schedules = &self.config.schedules;
+                let s = schedules.get(name).ok_or_else(|| {
+                    self.error(
+                        key("schedule"),
+                        Problem::UnknownSchedule {
+                            name: name.clone(),
+                            near: did_you_mean(name, schedules.keys().map(String::as_str))
+                                .map(str::to_string),
+                        },
                     )
                 })?;
                 Some(self.schedule(name, s)?)
@@ -751,30 +747,37 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn schedule(&self, name: &str, s: &ScheduleConfig) -> Result<Schedule, String> {
-        let table = format!("ivr.schedules.{name}");
-        let err = |key: &str, what: &str| self.error(&table, Some(key), what);
+    fn schedule(&self, name: &str, s: &ScheduleConfig) -> Result<Schedule, ProgramError> {
+        let key = |k: &str| format!("ivr.schedules.{name}.{k}");
         let offset = parse_offset(&s.utc_offset)
-            .ok_or_else(|| err("utc_offset", "write the offset as \"+08:00\""))?;
-        let open = parse_hhmm(&s.open).ok_or_else(|| err("open", "write times as \"08:00\""))?;
-        let close = parse_hhmm(&s.close).ok_or_else(|| err("close", "write times as \"20:00\""))?;
+            .ok_or_else(|| self.error(key("utc_offset"), Problem::BadOffset))?;
+        let open = parse_hhmm(&s.open).ok_or_else(|| self.error(key("open"), Problem::BadTime))?;
+        let close =
+            parse_hhmm(&s.close).ok_or_else(|| self.error(key("close"), Problem::BadTime))?;
         let mut days = 0u8;
-        for d in &s.days {
-            let i = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        for (i, d) in s.days.iter().enumerate() {
+            let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
                 .iter()
                 .position(|w| w.eq_ignore_ascii_case(d))
-                .ok_or_else(|| err("days", &format!("{d:?} is not one of mon..sun")))?;
-            days |= 1 << i;
+                .ok_or_else(|| {
+                    self.error(
+                        key(&format!("days[{i}]")),
+                        Problem::BadDay { day: d.clone() },
+                    )
+                })?;
+            days |= 1 << day;
         }
         if s.days.is_empty() {
             days = 0x7f;
         }
         let mut holidays = BTreeSet::new();
-        for h in &s.holidays {
-            holidays.insert(
-                parse_date(h)
-                    .ok_or_else(|| err("holidays", &format!("{h:?} is not a YYYY-MM-DD date")))?,
-            );
+        for (i, h) in s.holidays.iter().enumerate() {
+            holidays.insert(parse_date(h).ok_or_else(|| {
+                self.error(
+                    key(&format!("holidays[{i}]")),
+                    Problem::BadDate { date: h.clone() },
+                )
+            })?);
         }
         Ok(Schedule {
             utc_offset_minutes: offset,
@@ -785,7 +788,7 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn check_reachable(&self, p: &Program) -> Result<(), String> {
+    fn check_reachable(&self, p: &Program) -> Result<(), ProgramError> {
         let mut seen = vec![false; p.nodes.len()];
         let mut stack: Vec<NodeId> = p
             .numbers
@@ -801,18 +804,14 @@ impl<'a> Compiler<'a> {
         }
         if let Some(i) = seen.iter().position(|s| !s) {
             let name = &p.names[i];
-            return Err(self.error(
-                &format!("ivr.nodes.{name}"),
-                None,
-                "no number's entry leads to this node (unreachable)",
-            ));
+            return Err(self.error(format!("ivr.nodes.{name}"), Problem::Unreachable));
         }
         Ok(())
     }
 
     /// A cycle through nodes that never wait for the caller would spin
     /// (or replay prompts) forever.
-    fn check_idle_loops(&self, p: &Program) -> Result<(), String> {
+    fn check_idle_loops(&self, p: &Program) -> Result<(), ProgramError> {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
             New,
@@ -852,132 +851,19 @@ impl<'a> Compiler<'a> {
         for i in 0..p.nodes.len() {
             let mut path = Vec::new();
             if let Some(cycle) = visit(p, NodeId(i as u16), &mut marks, &mut path) {
-                let names: Vec<&str> = cycle.iter().map(|id| p.name(*id)).collect();
-                let first = names.first().copied().unwrap_or_default();
+                let nodes: Vec<String> = cycle.iter().map(|id| p.name(*id).to_string()).collect();
                 return Err(self.error(
-                    &format!("ivr.nodes.{first}"),
-                    None,
-                    &format!(
-                        "these nodes loop without ever waiting for the caller: {} -> {first}",
-                        names.join(" -> ")
-                    ),
+                    format!("ivr.nodes.{}", nodes[0]),
+                    Problem::IdleLoop { nodes },
                 ));
             }
         }
         Ok(())
     }
-
-    /// "ivr.nodes.main.next (line 42): ..." with the line found in the text.
-    fn error(&self, table: &str, key: Option<&str>, what: &str) -> String {
-        let path = match key {
-            Some(k) => format!("{table}.{k}"),
-            None => table.to_string(),
-        };
-        match line_of(self.source, table, key) {
-            Some(line) => format!("{path} (line {line}): {what}"),
-            None => format!("{path}: {what}"),
-        }
-    }
-
-    fn error_numbers(&self, index: usize, key: &str, what: &str) -> String {
-        match line_of_array_entry(self.source, "ivr.numbers", index, key) {
-            Some(line) => format!("{what} (line {line})"),
-            None => what.to_string(),
-        }
-    }
 }
 
 fn is_dtmf(c: char) -> bool {
     c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
-}
-
-/// A UTC offset written "+08:00" or "-05:30", in minutes (at most 14 h).
-pub fn parse_offset(s: &str) -> Option<i32> {
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let minutes = parse_hhmm(rest)? as i32;
-    (minutes <= 14 * 60).then_some(sign * minutes)
-}
-
-fn parse_hhmm(s: &str) -> Option<u32> {
-    let (h, m) = s.split_once(':')?;
-    let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
-    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
-/// days_from_civil).
-pub fn parse_date(s: &str) -> Option<i64> {
-    let mut parts = s.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
-}
-
-/// The line of `key` inside the table `[table]` (or of the header when
-/// `key` is `None`), found by reading the TOML text.
-pub fn line_of(source: &str, table: &str, key: Option<&str>) -> Option<usize> {
-    let header = format!("[{table}]");
-    let mut in_table = false;
-    for (i, line) in source.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            if in_table {
-                return None;
-            }
-            in_table = t == header;
-            if in_table && key.is_none() {
-                return Some(i + 1);
-            }
-            continue;
-        }
-        if let (true, Some(k)) = (in_table, key) {
-            if let Some((name, _)) = t.split_once('=') {
-                if name.trim().trim_matches('"') == k {
-                    return Some(i + 1);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The line of `key` in the `index`th `[[table]]` entry.
-fn line_of_array_entry(source: &str, table: &str, index: usize, key: &str) -> Option<usize> {
-    let header = format!("[[{table}]]");
-    let mut count = 0usize;
-    let mut in_entry = false;
-    for (i, line) in source.lines().enumerate() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_entry = t == header && {
-                count += 1;
-                count == index + 1
-            };
-            continue;
-        }
-        if in_entry {
-            if let Some((name, _)) = t.split_once('=') {
-                if name.trim() == key {
-                    return Some(i + 1);
-                }
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -987,7 +873,6 @@ mod tests {
     const DEMO: &str = r#"
 [ivr]
 business_types = ["consultation", "repair"]
-queues = ["consultation", "repair"]
 
 [[ivr.numbers]]
 number = "*"
@@ -1037,13 +922,36 @@ type = "hangup"
 prompt = "goodbye"
 "#;
 
-    fn compile(text: &str) -> Result<Program, String> {
-        #[derive(Deserialize)]
+    fn compile_with(text: &str, languages: &[Language]) -> Result<Program, ProgramError> {
+        #[derive(serde::Deserialize)]
         struct Doc {
             ivr: IvrConfig,
         }
-        let doc: Doc = toml::from_str(text).map_err(|e| e.to_string())?;
-        Program::compile(&doc.ivr, text, &|p| p != "missing_prompt")
+        let (doc, source): (Doc, Source) = crate::config::source::parse(text).expect("toml");
+        let prompts = vec![
+            "greeting",
+            "main_menu",
+            "leave_message",
+            "goodbye",
+            "silent_question",
+            "silent_apology",
+            BEEP,
+        ];
+        // These in every language; "english_only" only in en.
+        let prompt_in = |p: &str, l: Language| {
+            prompts.contains(&p) || (p == "english_only" && l == Language::En)
+        };
+        let known = Known {
+            queues: vec!["consultation", "repair"],
+            languages,
+            prompt_in: &prompt_in,
+            prompts: prompts.clone(),
+        };
+        Program::compile(&doc.ivr, &source, &known)
+    }
+
+    fn compile(text: &str) -> Result<Program, ProgramError> {
+        compile_with(text, &[Language::Zh, Language::En])
     }
 
     #[test]
@@ -1064,7 +972,7 @@ prompt = "goodbye"
     }
 
     fn expect_error(text: &str, needles: &[&str]) {
-        let err = compile(text).expect_err("must be refused");
+        let err = compile(text).expect_err("must be refused").to_string();
         for n in needles {
             assert!(err.contains(n), "{n:?} not in: {err}");
         }
@@ -1078,30 +986,121 @@ prompt = "goodbye"
             .position(|l| l.contains("consult_qeue"))
             .expect("line")
             + 1;
-        expect_error(
-            &text,
-            &[
-                "ivr.nodes.consult.next",
-                &format!("line {line}"),
-                "consult_qeue",
-            ],
+        let err = compile(&text).expect_err("refused");
+        assert_eq!(err.key, "ivr.nodes.consult.next");
+        assert_eq!(err.line, Some(line));
+        assert_eq!(
+            err.problem,
+            Problem::UnknownNode {
+                name: "consult_qeue".into(),
+                near: Some("consult_queue".into())
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("line {line}: ivr.nodes.consult.next: no node named \"consult_qeue\"; did you mean `consult_queue`?")
         );
     }
 
     #[test]
-    fn unknown_prompt_queue_and_business() {
+    fn unknown_prompt_queue_and_business_with_near_misses() {
         expect_error(
             &DEMO.replace("prompt = \"leave_message\"", "prompt = \"missing_prompt\""),
-            &["ivr.nodes.message.prompt", "missing_prompt"],
+            &[
+                "ivr.nodes.message.prompt",
+                "no prompt named \"missing_prompt\"",
+            ],
+        );
+        expect_error(
+            &DEMO.replace("prompt = \"main_menu\"", "prompt = \"main_mneu\""),
+            &["ivr.nodes.main.prompt", "did you mean `main_menu`?"],
         );
         expect_error(
             &DEMO.replace("queue = \"consultation\"", "queue = \"sales\""),
-            &["ivr.nodes.consult_queue.queue", "sales"],
+            &[
+                "ivr.nodes.consult_queue.queue",
+                "no queue named \"sales\" in [[queues]] (consultation, repair)",
+            ],
+        );
+        expect_error(
+            &DEMO.replace("queue = \"consultation\"", "queue = \"consultaton\""),
+            &["did you mean `consultation`?"],
         );
         expect_error(
             &DEMO.replace("business = \"repair\"", "business = \"billing\""),
-            &["ivr.nodes.repair.business", "billing"],
+            &[
+                "ivr.nodes.repair.business",
+                "billing",
+                "(consultation, repair)",
+            ],
         );
+        let err = compile(&DEMO.replace("business = \"repair\"", "business = \"repiar\""))
+            .expect_err("refused");
+        assert!(
+            matches!(&err.problem, Problem::UnknownBusiness { near: Some(n), .. } if n == "repair"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn menu_options_are_named_by_their_key() {
+        let text = DEMO.replace("9 = \"message\"", "9 = \"mesage\"");
+        let line = text
+            .lines()
+            .position(|l| l.contains("mesage"))
+            .expect("line")
+            + 1;
+        let err = compile(&text).expect_err("refused");
+        assert_eq!(err.key, "ivr.nodes.main.options.9");
+        assert_eq!(err.line, Some(line));
+        assert!(
+            err.to_string().ends_with("did you mean `message`?"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn prompts_and_languages_must_be_loaded() {
+        let err = compile(&DEMO.replace("prompt = \"goodbye\"", "prompt = \"english_only\""))
+            .expect_err("missing in zh");
+        assert_eq!(
+            err.problem,
+            Problem::PromptMissingIn {
+                name: "english_only".into(),
+                missing: "zh".into()
+            }
+        );
+        let text = DEMO.replace(
+            "entry = \"welcome\"",
+            "entry = \"welcome\"\nlanguage = \"en\"",
+        );
+        assert!(compile(&text).is_ok());
+        let err = compile_with(&text, &[Language::Zh]).expect_err("en is not loaded");
+        assert_eq!(err.key, "ivr.numbers[0].language");
+        assert!(
+            err.to_string()
+                .contains("en is not in prompts.languages (zh)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn message_nodes_need_the_beep() {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            ivr: IvrConfig,
+        }
+        let (doc, source): (Doc, Source) = crate::config::source::parse(DEMO).expect("toml");
+        let no_beep = |p: &str, _| p != BEEP;
+        let known = Known {
+            queues: vec!["consultation", "repair"],
+            languages: &[Language::Zh],
+            prompt_in: &no_beep,
+            prompts: vec![],
+        };
+        let err = Program::compile(&doc.ivr, &source, &known).expect_err("no beep");
+        assert_eq!(err.key, "ivr.nodes.message");
+        assert_eq!(err.problem, Problem::NoBeep);
     }
 
     #[test]
