@@ -21,7 +21,7 @@
 //! time, so "answer within 15 s" or "wait 5 s" is checked in microseconds.
 
 pub use hotline_core::{
-    acd, cdr, config, directory, engine, ivr, live, media, setup, sip, time, voicemail,
+    acd, cdr, config, directory, engine, ivr, live, media, setup, sip, sla, time, voicemail,
 };
 
 pub mod shell;

@@ -14,5 +14,6 @@ pub mod live;
 pub mod media;
 pub mod setup;
 pub mod sip;
+pub mod sla;
 pub mod time;
 pub mod voicemail;

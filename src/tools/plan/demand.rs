@@ -18,6 +18,7 @@
 use std::collections::BTreeSet;
 
 use crate::cdr::CallRecord;
+use crate::sla::QueueResult;
 use crate::tools::records::parse_time_ms;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -148,7 +149,7 @@ impl Demand {
             .map_or(at, |e| e.max(at));
         self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
         self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
-        if record.outcome.is_invalid() {
+        if !crate::sla::is_offered(record.outcome) {
             self.ignored.invalid += 1;
             return;
         }
@@ -166,7 +167,9 @@ impl Demand {
         let counts = &mut self.intervals[index];
         counts.asked += 1;
         counts.waited_ms += record.wait_ms.unwrap_or(0);
-        if record.queue_result.as_deref() == Some("abandoned") {
+        if record.queue_result.as_deref().and_then(QueueResult::parse)
+            == Some(QueueResult::Abandoned)
+        {
             counts.abandoned += 1;
         }
         if record.bridged_at.is_some() {
