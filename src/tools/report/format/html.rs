@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use super::escape::esc;
 use super::svg::{self, Bin, Series};
 use super::{duration_ms, percent, period, settings_line, source_line, Value, COLUMNS};
 use crate::report::{Report, Row, WaitHistogram};
@@ -13,22 +14,6 @@ use crate::report::{Report, Row, WaitHistogram};
 /// manual connection rate >= 85%.
 const CONNECTION_TARGET: f64 = 0.98;
 const MANUAL_CONNECTION_TARGET: f64 = 0.85;
-
-/// Escapes text for HTML (and SVG) content and attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = r#"
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f5f7fb;--card:#fff;--good:#1f9d6b;--bad:#d64545;--warn:#b7791f;--accent:#3b6fd8}
@@ -522,13 +507,5 @@ mod tests {
         assert_eq!(bins[19].count, 1);
         assert_eq!(t_after, Some(2), "15 s ends bin 2");
         assert!(bins[2].within && !bins[3].within);
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }
