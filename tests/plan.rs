@@ -2,6 +2,9 @@
 //! binary run over them, its table, CSV and JSON checked against figures
 //! worked out by hand.
 
+#[path = "support/api_config.rs"]
+mod api_config;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -292,4 +295,69 @@ fn bad_arguments_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing"), "{stderr}");
+}
+
+/// `hotline plan` with exactly `args` (no defaults added), as JSON.
+fn plan_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("plan")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run hotline plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn config_api_settings_are_the_defaults_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_records(dir.path());
+    let config = api_config::write(dir.path());
+    let (path, config) = (
+        dir.path().to_str().expect("path"),
+        config.to_str().expect("path"),
+    );
+    // The config's [api]: +05:30, 90% within 20 s.
+    let with_config = plan_json(&[path, "--config", config]);
+    assert_eq!(with_config["utc_offset"], "+05:30");
+    assert_eq!(with_config["target"]["share"], 0.9);
+    assert_eq!(with_config["target"]["seconds"], 20.0);
+    assert_eq!(
+        with_config,
+        plan_json(&[path, "--utc-offset", "+05:30", "--target", "90/20"]),
+        "the same plan as with those values given as flags"
+    );
+    // Without --config: +00:00 and 85/15.
+    let plain = plan_json(&[path]);
+    assert_eq!(plain["utc_offset"], "+00:00");
+    assert_eq!(plain["target"]["share"], 0.85);
+    assert_eq!(plain["target"]["seconds"], 15.0);
+    // Flags win.
+    let overridden = plan_json(&[
+        path,
+        "--config",
+        config,
+        "--utc-offset",
+        "+08:00",
+        "--target",
+        "80/10",
+    ]);
+    assert_eq!(overridden["utc_offset"], "+08:00");
+    assert_eq!(overridden["target"]["share"], 0.8);
+    assert_eq!(overridden["target"]["seconds"], 10.0);
+    // A target the planner cannot aim at is refused, naming the key.
+    let full = dir.path().join("full.toml");
+    let text = std::fs::read_to_string(config)
+        .expect("config")
+        .replace("service_level_target = 0.9", "service_level_target = 1.0");
+    std::fs::write(&full, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["plan", path, "--config", full.to_str().expect("path")])
+        .output()
+        .expect("run hotline plan");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("api.service_level_target"), "{stderr}");
 }

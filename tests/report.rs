@@ -4,6 +4,8 @@
 //! million records, the `hotline report` command end to end, and the HTML
 //! rendered by headless Chromium.
 
+#[path = "support/api_config.rs"]
+mod api_config;
 #[path = "support/chromium.rs"]
 mod chromium;
 
@@ -683,6 +685,79 @@ fn the_table_fits_100_columns() {
     for line in wide.lines() {
         assert!(line.chars().count() <= 100, "too wide: {line:?}");
     }
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = hotline(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn config_api_settings_are_the_defaults_and_flags_win() {
+    let dir = fixture_dir();
+    let config = api_config::write(dir.path());
+    let (path, config) = (
+        dir.path().to_str().expect("path"),
+        config.to_str().expect("path"),
+    );
+    let base = ["report", path, "--format", "json", "--interval", "1h"];
+    let with_config = json_of(&[&base[..], &["--config", config]].concat());
+    let s = &with_config["settings"];
+    assert_eq!(s["utc_offset"], "+05:30");
+    assert_eq!(s["service_level_ms"], 20_000);
+    assert_eq!(s["short_abandon_ms"], 4_000);
+    assert_eq!(s["target"], 0.9);
+    // The same report as with those values given as flags.
+    let flags = [
+        "--utc-offset",
+        "+05:30",
+        "--service-level",
+        "20s",
+        "--short-abandon",
+        "4s",
+        "--target",
+        "90%",
+    ];
+    assert_eq!(with_config, json_of(&[&base[..], &flags].concat()));
+    // Without --config: +00:00, 15 s, 80%, short abandons off.
+    let plain = json_of(&base);
+    assert_eq!(plain["settings"]["utc_offset"], "+00:00");
+    assert_eq!(plain["settings"]["service_level_ms"], 15_000);
+    assert_eq!(
+        plain["settings"]["short_abandon_ms"],
+        serde_json::Value::Null
+    );
+    assert_eq!(plain["settings"]["target"], 0.8);
+    // Flags win over the config; 0s turns short abandons off.
+    let overridden = json_of(
+        &[
+            &base[..],
+            &[
+                "--config",
+                config,
+                "--utc-offset",
+                "+08:00",
+                "--service-level",
+                "10s",
+                "--short-abandon",
+                "0s",
+                "--target",
+                "70%",
+            ],
+        ]
+        .concat(),
+    );
+    let s = &overridden["settings"];
+    assert_eq!(s["utc_offset"], "+08:00");
+    assert_eq!(s["service_level_ms"], 10_000);
+    assert_eq!(s["short_abandon_ms"], serde_json::Value::Null);
+    assert_eq!(s["target"], 0.7);
+    // A config that cannot be read is an error naming it.
+    let out = hotline(&[&base[..], &["--config", "/nonexistent/hotline.toml"]].concat());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hotline.toml"));
 }
 
 #[test]

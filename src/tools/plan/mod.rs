@@ -17,6 +17,7 @@ pub mod staffing;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::config::ConfigError;
 use crate::tools::records::{for_each_record, parse_time_ms, record_files, ReadError};
 use demand::{Demand, DemandOptions, DAY_MS};
 use format::PlanReport;
@@ -28,15 +29,22 @@ pub struct PlanArgs {
     /// Call-record files, or folders of them (the engine's cdr.dir).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Service-level target: percent of calls answered within seconds.
-    #[arg(long, default_value = "85/15", value_parser = parse_target)]
-    pub target: Target,
+    /// Take the defaults of --target and --utc-offset from this config's
+    /// [api] table (service_level_target/service_level, utc_offset).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Service-level target: percent of calls answered within seconds
+    /// [default: --config's api.service_level_target/api.service_level,
+    /// else 85/15].
+    #[arg(long, value_parser = parse_target)]
+    pub target: Option<Target>,
     /// Interval length (15m, 30m, 1h...); must divide a day.
     #[arg(long, default_value = "30m", value_parser = parse_interval)]
     pub interval: IntervalMs,
-    /// Local time of the intervals and of --from/--to dates, as ±HH:MM.
-    #[arg(long, default_value = "+00:00", value_parser = parse_offset, allow_hyphen_values = true)]
-    pub utc_offset: OffsetMs,
+    /// Local time of the intervals and of --from/--to dates, as ±HH:MM
+    /// [default: --config's api.utc_offset, else +00:00].
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
+    pub utc_offset: Option<OffsetMs>,
     /// First local date (YYYY-MM-DD) or UTC instant (RFC 3339, ...Z) of
     /// arrivals to count.
     #[arg(long, value_parser = parse_bound)]
@@ -96,6 +104,37 @@ pub enum PlanError {
     Write(#[source] std::io::Error),
     #[error("--from is not before --to")]
     EmptyRange,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("api.service_level_target = {0} in --config: the planner needs a share above 0 and below 1 (or give --target)")]
+    ConfigTarget(f64),
+}
+
+/// The target without --target: 85% within 15 s, the planner's usual aim.
+pub const DEFAULT_TARGET: Target = Target {
+    share: 0.85,
+    seconds: 15.0,
+};
+
+/// `--target` and `--utc-offset`, or else the config's `[api]`, or else
+/// the planner's defaults.
+fn resolve(args: &PlanArgs) -> Result<(Target, i64), PlanError> {
+    let api = crate::tools::api_defaults(args.config.as_deref())?;
+    let target = match (args.target, &api) {
+        (Some(t), _) => t,
+        (None, Some(a)) if a.service_level_target > 0.0 && a.service_level_target < 1.0 => Target {
+            share: a.service_level_target,
+            seconds: a.service_level.as_secs_f64(),
+        },
+        (None, Some(a)) => return Err(PlanError::ConfigTarget(a.service_level_target)),
+        (None, None) => DEFAULT_TARGET,
+    };
+    let offset = match (args.utc_offset, &api) {
+        (Some(o), _) => o.0,
+        (None, Some(a)) => i64::from(a.utc_offset.0) * 60_000,
+        (None, None) => 0,
+    };
+    Ok((target, offset))
 }
 
 /// `85/15`: 85% within 15 s (a trailing `s` is allowed).
@@ -213,7 +252,7 @@ fn bound_ms(bound: Bound, offset_ms: i64, upper: bool) -> i64 {
 /// Reads the records behind `args.paths` and writes the plan to `out`;
 /// unreadable lines are reported on `err`.
 pub fn run(args: &PlanArgs, out: &mut impl Write, err: &mut impl Write) -> Result<(), PlanError> {
-    let offset = args.utc_offset.0;
+    let (target, offset) = resolve(args)?;
     let from_ms = args.from.map(|b| bound_ms(b, offset, false));
     let to_ms = args.to.map(|b| bound_ms(b, offset, true));
     if let (Some(from), Some(to)) = (from_ms, to_ms) {
@@ -241,7 +280,7 @@ pub fn run(args: &PlanArgs, out: &mut impl Write, err: &mut impl Write) -> Resul
     let plan = staffing::plan(
         &summary,
         PlanOptions {
-            target: args.target,
+            target,
             max_occupancy: args.max_occupancy,
             shrinkage: args.shrinkage,
             patience_s: args.patience,
