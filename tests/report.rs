@@ -502,6 +502,21 @@ proptest! {
         );
         prop_assert_eq!(report.total.figures.offered + report.total.figures.invalid, records.len() as u64);
     }
+
+    #[test]
+    fn wait_percentiles_never_exceed_the_longest_wait(
+        records in prop::collection::vec(arb_record(), 1..80),
+    ) {
+        let report = report_of(&records, prop_settings(Some(GroupBy::Queue), "1h"));
+        for row in report.rows.iter().chain(&report.groups).chain([&report.total]) {
+            let f = &row.figures;
+            let longest = f.longest_wait_ms.unwrap_or(0);
+            for p in [f.wait_p50_s, f.wait_p80_s, f.wait_p90_s, f.wait_p95_s, f.wait_p99_s] {
+                prop_assert!(p.is_none_or(|s| s * 1000 <= longest), "{p:?} s above {longest} ms");
+            }
+            prop_assert!(f.wait_p50_s <= f.wait_p99_s);
+        }
+    }
 }
 
 // ---- bounded memory ------------------------------------------------------------

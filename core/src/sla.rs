@@ -267,6 +267,14 @@ impl WaitHistogram {
         }
         None
     }
+
+    /// [`percentile`](Self::percentile), never above the longest wait:
+    /// seconds are rounded up, so a percentile in the longest wait's own
+    /// second would read above it (p80 26 s beside a longest wait of
+    /// 25.2 s); there it is the longest wait's whole seconds instead.
+    pub fn percentile_within(&self, p: u64, longest_wait_ms: u64) -> Option<u64> {
+        self.percentile(p).map(|s| s.min(longest_wait_ms / 1000))
+    }
 }
 
 #[cfg(test)]
@@ -406,5 +414,23 @@ mod tests {
         assert_eq!(h.percentile(99), Some(10));
         assert_eq!(h.len(), 5);
         assert_eq!(WaitHistogram::default().percentile(50), None);
+    }
+
+    #[test]
+    fn percentiles_never_exceed_the_longest_wait() {
+        // Waits 3 s, 10 s and 25.2 s: 25.2 s falls in the 26 s bin, so
+        // p80 (rank 3) would read 26 s above a 25.2 s longest wait; it is
+        // 25 s. p50 (rank 2, 10 s) is below it and stays.
+        let mut h = WaitHistogram::default();
+        for ms in [3_000, 10_000, 25_200] {
+            h.add(ms);
+        }
+        assert_eq!(h.percentile(80), Some(26));
+        assert_eq!(h.percentile_within(80, 25_200), Some(25));
+        assert_eq!(h.percentile_within(50, 25_200), Some(10));
+        // A longest wait of whole seconds is its own bin: nothing changes.
+        let mut h = WaitHistogram::default();
+        h.add(20_000);
+        assert_eq!(h.percentile_within(99, 20_000), Some(20));
     }
 }

@@ -172,7 +172,7 @@ impl Tally {
     pub fn figures(&self) -> Figures {
         let waited = sla::waited(self.asked_for_agent, self.short_abandons);
         let answered = self.agent_answered;
-        let percentile = |p| self.waits.percentile(p);
+        let percentile = |p| self.waits.percentile_within(p, self.longest_wait_ms);
         Figures {
             offered: self.offered,
             invalid: self.invalid,
