@@ -776,6 +776,61 @@ fn config_api_settings_are_the_defaults_and_flags_win() {
 }
 
 #[test]
+fn queue_names_are_whole_in_the_table() {
+    // The fixture's queues plus "consultation", longer than the narrowest
+    // column (10).
+    let dir = fixture_dir();
+    let extra: String = [
+        connected(
+            queued("c1", 600_000, 4_000, "consultation"),
+            7_000,
+            60_000,
+            ("1001", "007"),
+            HangupSide::Caller,
+        ),
+        left(
+            queued("c2", HOUR + 600_000, 4_000, "consultation"),
+            "abandoned",
+            12_000,
+            false,
+        ),
+    ]
+    .iter()
+    .map(CallRecord::to_line)
+    .collect();
+    std::fs::write(dir.path().join("2026-11-25-b.jsonl"), extra).expect("write");
+    let (json, _) = report_cmd(dir.path(), &["--format", "json", "--by", "queue"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let names: Vec<String> = v["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["group"].as_str().expect("name").to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.chars().count() > 10), "{names:?}");
+    // One day: the queues are the columns. Hours: a line per (hour,
+    // queue), then the queues' totals as columns.
+    for interval in ["1d", "1h"] {
+        let (table, _) = report_cmd(dir.path(), &["--by", "queue", "--interval", interval]);
+        let heading = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(names[0].as_str()))
+            .unwrap_or_else(|| panic!("no heading line of queues:\n{table}"));
+        let heads: Vec<&str> = heading.split_whitespace().collect();
+        let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+        want.push("Total");
+        assert_eq!(heads, want, "{interval}:\n{table}");
+        assert!(
+            !table.contains('~'),
+            "a name was cut ({interval}):\n{table}"
+        );
+        for line in table.lines() {
+            assert!(line.chars().count() <= 100, "too wide: {line:?}");
+        }
+    }
+}
+
+#[test]
 fn bad_arguments_are_refused() {
     let dir = fixture_dir();
     let path = dir.path().to_str().expect("path");
