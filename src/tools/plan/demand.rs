@@ -23,6 +23,10 @@ use crate::tools::records::parse_time_ms;
 
 pub const DAY_MS: i64 = 86_400_000;
 
+/// Fewer days with records than this is a sample, not a history to plan
+/// from: one week, so every weekday is seen at least once.
+pub const MIN_HISTORY_DAYS: u64 = 7;
+
 /// What slice of the records to fold, and how to cut the day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemandOptions {
@@ -268,6 +272,17 @@ impl DemandSummary {
     /// observed: the number of days behind its average.
     pub fn observed_days(&self, index: usize) -> f64 {
         self.exposure_ms[index] as f64 / self.interval_ms as f64
+    }
+
+    /// The time the records cover, ms: every interval's observed time.
+    pub fn observed_ms(&self) -> u64 {
+        self.exposure_ms.iter().sum()
+    }
+
+    /// Too little history for a plan (fewer than [`MIN_HISTORY_DAYS`]
+    /// days with records).
+    pub fn short_history(&self) -> bool {
+        self.days < MIN_HISTORY_DAYS
     }
 
     /// Days from the first to the last day with records, both included.

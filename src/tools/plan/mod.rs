@@ -277,6 +277,9 @@ pub fn run(args: &PlanArgs, out: &mut impl Write, err: &mut impl Write) -> Resul
         );
     }
     let summary = demand.summary();
+    if let Some(warning) = format::short_history_warning(&summary) {
+        let _ = writeln!(err, "hotline plan: {warning}");
+    }
     let plan = staffing::plan(
         &summary,
         PlanOptions {
