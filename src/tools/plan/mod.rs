@@ -137,27 +137,60 @@ fn resolve(args: &PlanArgs) -> Result<(Target, i64), PlanError> {
     Ok((target, offset))
 }
 
+/// Why a command-line value was refused; each names the text given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgError {
+    #[error("{0:?}: expected PERCENT/SECONDS, e.g. 85/15")]
+    TargetForm(String),
+    #[error("{0:?}: the percent must be above 0 and below 100")]
+    TargetShare(String),
+    #[error("{0:?}: the seconds must be 0 or more")]
+    TargetSeconds(String),
+    #[error("{text:?}: {source}")]
+    Duration {
+        text: String,
+        source: humantime::DurationError,
+    },
+    #[error("{0:?}: the interval must be whole minutes that divide a day (15m, 30m, 1h...)")]
+    Interval(String),
+    #[error("{0:?}: expected an offset like +08:00 or -05:30")]
+    Offset(String),
+    #[error("{0:?}: expected a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)")]
+    Bound(String),
+    #[error("{0:?}: a share above 0 and at most 1, e.g. 0.85")]
+    MaxOccupancy(String),
+    #[error("{0:?}: a share from 0 up to (not including) 1, e.g. 0.3")]
+    Shrinkage(String),
+    #[error("{0:?}: patience must be above zero")]
+    Patience(String),
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, ArgError> {
+    humantime::parse_duration(text).map_err(|source| ArgError::Duration {
+        text: text.to_string(),
+        source,
+    })
+}
+
 /// `85/15`: 85% within 15 s (a trailing `s` is allowed).
-pub fn parse_target(text: &str) -> Result<Target, String> {
-    let err = || format!("{text:?}: expected PERCENT/SECONDS, e.g. 85/15");
-    let (share, seconds) = text.split_once('/').ok_or_else(err)?;
+pub fn parse_target(text: &str) -> Result<Target, ArgError> {
+    let form = || ArgError::TargetForm(text.to_string());
+    let (share, seconds) = text.split_once('/').ok_or_else(form)?;
     let share: f64 = share
         .trim()
         .trim_end_matches('%')
         .parse()
-        .map_err(|_| err())?;
+        .map_err(|_| form())?;
     let seconds: f64 = seconds
         .trim()
         .trim_end_matches('s')
         .parse()
-        .map_err(|_| err())?;
+        .map_err(|_| form())?;
     if !(share > 0.0 && share < 100.0) {
-        return Err(format!(
-            "{text:?}: the percent must be above 0 and below 100"
-        ));
+        return Err(ArgError::TargetShare(text.to_string()));
     }
     if !(seconds.is_finite() && seconds >= 0.0) {
-        return Err(format!("{text:?}: the seconds must be 0 or more"));
+        return Err(ArgError::TargetSeconds(text.to_string()));
     }
     Ok(Target {
         share: share / 100.0,
@@ -165,20 +198,18 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
     })
 }
 
-pub fn parse_interval(text: &str) -> Result<IntervalMs, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
-    let ms = i64::try_from(d.as_millis()).map_err(|_| format!("{text:?}: too long"))?;
+pub fn parse_interval(text: &str) -> Result<IntervalMs, ArgError> {
+    let bad = || ArgError::Interval(text.to_string());
+    let ms = i64::try_from(duration(text)?.as_millis()).map_err(|_| bad())?;
     if !(60_000..=DAY_MS).contains(&ms) || DAY_MS % ms != 0 || ms % 60_000 != 0 {
-        return Err(format!(
-            "{text:?}: the interval must be whole minutes that divide a day (15m, 30m, 1h...)"
-        ));
+        return Err(bad());
     }
     Ok(IntervalMs(ms))
 }
 
 /// `+08:00`, `-05:30`, `+0800`, `Z`.
-pub fn parse_offset(text: &str) -> Result<OffsetMs, String> {
-    let err = || format!("{text:?}: expected an offset like +08:00 or -05:30");
+pub fn parse_offset(text: &str) -> Result<OffsetMs, ArgError> {
+    let err = || ArgError::Offset(text.to_string());
     if text == "Z" || text == "z" {
         return Ok(OffsetMs(0));
     }
@@ -200,9 +231,8 @@ pub fn parse_offset(text: &str) -> Result<OffsetMs, String> {
 }
 
 /// `2026-11-25` (a local date) or `2026-11-25T01:30:00Z` (an instant).
-pub fn parse_bound(text: &str) -> Result<Bound, String> {
-    let err =
-        || format!("{text:?}: expected a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+pub fn parse_bound(text: &str) -> Result<Bound, ArgError> {
+    let err = || ArgError::Bound(text.to_string());
     if text.len() == 10 {
         let ms = parse_time_ms(&format!("{text}T00:00:00Z")).ok_or_else(err)?;
         let ms = i64::try_from(ms).map_err(|_| err())?;
@@ -212,31 +242,26 @@ pub fn parse_bound(text: &str) -> Result<Bound, String> {
     Ok(Bound::Instant(i64::try_from(ms).map_err(|_| err())?))
 }
 
-fn parse_max_occupancy(text: &str) -> Result<f64, String> {
+fn parse_max_occupancy(text: &str) -> Result<f64, ArgError> {
     match text.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-        _ => Err(format!(
-            "{text:?}: a share above 0 and at most 1, e.g. 0.85"
-        )),
+        _ => Err(ArgError::MaxOccupancy(text.to_string())),
     }
 }
 
-fn parse_shrinkage(text: &str) -> Result<f64, String> {
+fn parse_shrinkage(text: &str) -> Result<f64, ArgError> {
     match text.parse::<f64>() {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
-        _ => Err(format!(
-            "{text:?}: a share from 0 up to (not including) 1, e.g. 0.3"
-        )),
+        _ => Err(ArgError::Shrinkage(text.to_string())),
     }
 }
 
-fn parse_patience(text: &str) -> Result<f64, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
-    let s = d.as_secs_f64();
+fn parse_patience(text: &str) -> Result<f64, ArgError> {
+    let s = duration(text)?.as_secs_f64();
     if s > 0.0 {
         Ok(s)
     } else {
-        Err(format!("{text:?}: patience must be above zero"))
+        Err(ArgError::Patience(text.to_string()))
     }
 }
 
@@ -314,16 +339,31 @@ mod tests {
         assert_eq!((t.share, t.seconds), (0.85, 15.0));
         let t = parse_target("80%/20s").expect("target");
         assert_eq!((t.share, t.seconds), (0.8, 20.0));
-        assert!(parse_target("100/15").is_err());
-        assert!(parse_target("85").is_err());
+        assert_eq!(
+            parse_target("100/15"),
+            Err(ArgError::TargetShare("100/15".into()))
+        );
+        assert_eq!(parse_target("85"), Err(ArgError::TargetForm("85".into())));
+        assert_eq!(
+            parse_target("85/-1"),
+            Err(ArgError::TargetSeconds("85/-1".into()))
+        );
         assert_eq!(parse_interval("30m"), Ok(IntervalMs(1_800_000)));
         assert_eq!(parse_interval("1h"), Ok(IntervalMs(3_600_000)));
-        assert!(parse_interval("7m").is_err(), "does not divide a day");
-        assert!(parse_interval("30s").is_err());
+        assert_eq!(
+            parse_interval("7m"),
+            Err(ArgError::Interval("7m".into())),
+            "does not divide a day"
+        );
+        assert_eq!(parse_interval("30s"), Err(ArgError::Interval("30s".into())));
+        assert!(matches!(
+            parse_interval("half an hour"),
+            Err(ArgError::Duration { text, .. }) if text == "half an hour"
+        ));
         assert_eq!(parse_offset("+08:00"), Ok(OffsetMs(28_800_000)));
         assert_eq!(parse_offset("-05:30"), Ok(OffsetMs(-19_800_000)));
         assert_eq!(parse_offset("+0545"), Ok(OffsetMs(20_700_000)));
-        assert!(parse_offset("08:00").is_err());
+        assert_eq!(parse_offset("08:00"), Err(ArgError::Offset("08:00".into())));
         // 2026-11-25 is day 20_782; local midnight at +08:00 is 16:00Z the
         // day before; as an upper bound, the next local midnight.
         let day = parse_bound("2026-11-25").expect("date");
@@ -336,6 +376,17 @@ mod tests {
             parse_bound("2026-11-25T01:30:00Z"),
             Ok(Bound::Instant(1_795_570_200_000))
         );
-        assert!(parse_bound("25/11/2026").is_err());
+        assert_eq!(
+            parse_bound("25/11/2026"),
+            Err(ArgError::Bound("25/11/2026".into()))
+        );
+        assert_eq!(parse_max_occupancy("0.85"), Ok(0.85));
+        assert_eq!(
+            parse_max_occupancy("0"),
+            Err(ArgError::MaxOccupancy("0".into()))
+        );
+        assert_eq!(parse_shrinkage("1"), Err(ArgError::Shrinkage("1".into())));
+        assert_eq!(parse_patience("90s"), Ok(90.0));
+        assert_eq!(parse_patience("0s"), Err(ArgError::Patience("0s".into())));
     }
 }
