@@ -352,7 +352,8 @@ fn agents(out: &mut String, r: &Report) {
     out.push_str("<table class=\"agents\"><thead><tr><th>Agent</th><th>Number 工号</th><th>Calls</th><th>AHT</th><th>Mean talk</th><th>Mean wrap-up</th><th>Talk total</th><th>Wrap-up total</th><th>Within 3 min</th><th>Hung up first</th></tr></thead><tbody>");
     let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
     for a in &r.agents {
-        let within = percent(a.handled_within_3min as f64 / a.calls.max(1) as f64);
+        let within = crate::sla::handled_within_3min_rate(a.handled_within_3min, a.calls)
+            .map_or_else(|| "-".into(), percent);
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td{}>{}</td></tr>",
