@@ -58,21 +58,28 @@ struct ReportArgs {
     /// Interval length: 15m, 30m, 1h or 1d (any whole minutes dividing a day).
     #[arg(long, default_value = "1d", value_parser = Interval::parse)]
     interval: Interval,
-    /// The operator's UTC offset: intervals and days start in local time.
-    #[arg(long, default_value = "+00:00", value_parser = UtcOffset::parse, allow_hyphen_values = true)]
-    utc_offset: UtcOffset,
+    /// Take the defaults of --utc-offset, --service-level, --target and
+    /// --short-abandon from this config's [api] table.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The operator's UTC offset: intervals and days start in local time
+    /// [default: --config's api.utc_offset, else +00:00].
+    #[arg(long, value_parser = UtcOffset::parse, allow_hyphen_values = true)]
+    utc_offset: Option<UtcOffset>,
     /// Break the figures down by queue, agent, business-type or class.
     #[arg(long)]
     by: Option<GroupBy>,
-    /// T of "answered within T".
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
-    service_level: std::time::Duration,
-    /// Abandons sooner than this are short abandons, kept out of the rates (default: off).
+    /// T of "answered within T" [default: --config's api.service_level, else 15s].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    service_level: Option<std::time::Duration>,
+    /// Abandons sooner than this are short abandons, kept out of the rates
+    /// [default: --config's api.short_abandon, else off; 0s: off].
     #[arg(long, value_parser = humantime::parse_duration)]
     short_abandon: Option<std::time::Duration>,
-    /// The service-level target drawn on the HTML chart.
-    #[arg(long, default_value = "80%", value_parser = parse_percent)]
-    target: f64,
+    /// The service-level target drawn on the HTML chart
+    /// [default: --config's api.service_level_target, else 80%].
+    #[arg(long, value_parser = parse_percent)]
+    target: Option<f64>,
     /// table, csv, json or html.
     #[arg(long, default_value = "table")]
     format: Format,
@@ -100,23 +107,43 @@ fn parse_percent(text: &str) -> Result<f64, String> {
 fn run_report(args: ReportArgs) -> anyhow::Result<()> {
     use hotline::report::{interval, Accumulator, Settings, Source, Thresholds};
     let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let api = hotline::tools::api_defaults(args.config.as_deref())?;
+    let api = api.as_ref();
+    let utc_offset = args
+        .utc_offset
+        .or(api.map(|a| UtcOffset(a.utc_offset.0 * 60)))
+        .unwrap_or_default();
+    let defaults = Thresholds::default();
+    let service_level_ms = args
+        .service_level
+        .or(api.map(|a| a.service_level))
+        .map_or(defaults.service_level_ms, ms);
+    let short_abandon_ms = args
+        .short_abandon
+        .or(api.and_then(|a| a.short_abandon))
+        .map(ms)
+        .filter(|&ms| ms > 0);
+    let target = args
+        .target
+        .or(api.map(|a| a.service_level_target))
+        .unwrap_or(hotline::sla::DEFAULT_SERVICE_LEVEL_TARGET);
     let bound = |text: &Option<String>, which: &str| {
         text.as_deref()
-            .map(|t| interval::parse_time(t, args.utc_offset))
+            .map(|t| interval::parse_time(t, utc_offset))
             .transpose()
             .with_context(|| format!("--{which}"))
     };
     let settings = Settings {
         interval: args.interval,
-        utc_offset: args.utc_offset,
+        utc_offset,
         by: args.by,
         thresholds: Thresholds {
-            service_level_ms: ms(args.service_level),
-            short_abandon_ms: args.short_abandon.map(ms),
+            service_level_ms,
+            short_abandon_ms,
         },
         from_ms: bound(&args.from, "from")?,
         to_ms: bound(&args.to, "to")?,
-        target: args.target,
+        target,
     };
     let files = hotline::tools::records::record_files(&args.paths)?;
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {

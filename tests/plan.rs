@@ -2,6 +2,9 @@
 //! binary run over them, its table, CSV and JSON checked against figures
 //! worked out by hand.
 
+#[path = "support/api_config.rs"]
+mod api_config;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -203,7 +206,10 @@ fn range_and_queue_filters() {
     let v = json(dir.path(), &["--from", "2026-11-25", "--to", "2026-11-25"]);
     assert_eq!(v["asked"], 12);
     assert_eq!(v["days_with_records"], 1);
-    let nine = &v["intervals"][9];
+    // The span opens at 08:00 that day: the hours before are left out.
+    let rows = v["intervals"].as_array().expect("intervals");
+    assert_eq!(rows[0]["start"], "08:00");
+    let nine = rows.iter().find(|r| r["start"] == "09:00").expect("09:00");
     close("traffic", f(&nine["traffic_erlangs"]), 0.6, 1e-12);
     assert_eq!(nine["agents"], 2);
     close("SL", f(&nine["service_level"]), 0.88149, 2e-5);
@@ -292,4 +298,147 @@ fn bad_arguments_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("missing"), "{stderr}");
+}
+
+/// `hotline plan` with exactly `args` (no defaults added), as JSON.
+fn plan_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("plan")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run hotline plan");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn config_api_settings_are_the_defaults_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_records(dir.path());
+    let config = api_config::write(dir.path());
+    let (path, config) = (
+        dir.path().to_str().expect("path"),
+        config.to_str().expect("path"),
+    );
+    // The config's [api]: +05:30, 90% within 20 s.
+    let with_config = plan_json(&[path, "--config", config]);
+    assert_eq!(with_config["utc_offset"], "+05:30");
+    assert_eq!(with_config["target"]["share"], 0.9);
+    assert_eq!(with_config["target"]["seconds"], 20.0);
+    assert_eq!(
+        with_config,
+        plan_json(&[path, "--utc-offset", "+05:30", "--target", "90/20"]),
+        "the same plan as with those values given as flags"
+    );
+    // Without --config: +00:00 and 85/15.
+    let plain = plan_json(&[path]);
+    assert_eq!(plain["utc_offset"], "+00:00");
+    assert_eq!(plain["target"]["share"], 0.85);
+    assert_eq!(plain["target"]["seconds"], 15.0);
+    // Flags win.
+    let overridden = plan_json(&[
+        path,
+        "--config",
+        config,
+        "--utc-offset",
+        "+08:00",
+        "--target",
+        "80/10",
+    ]);
+    assert_eq!(overridden["utc_offset"], "+08:00");
+    assert_eq!(overridden["target"]["share"], 0.8);
+    assert_eq!(overridden["target"]["seconds"], 10.0);
+    // A target the planner cannot aim at is refused, naming the key.
+    let full = dir.path().join("full.toml");
+    let text = std::fs::read_to_string(config)
+        .expect("config")
+        .replace("service_level_target = 0.9", "service_level_target = 1.0");
+    std::fs::write(&full, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(["plan", path, "--config", full.to_str().expect("path")])
+        .output()
+        .expect("run hotline plan");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("api.service_level_target"), "{stderr}");
+}
+
+/// Runs `hotline plan` with exactly `args`; stdout and stderr as text.
+fn plan_text(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("plan")
+        .args(args)
+        .output()
+        .expect("run hotline plan");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+#[test]
+fn six_minutes_of_records_is_not_a_plan() {
+    // Three answered calls at 09:00, 09:02 and 09:04 UTC; the last ends
+    // 170 s later, at 09:06:50: 6 minutes 50 s observed, all inside the
+    // 09:00-09:30 interval.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text: String = (0..3)
+        .map(|k| call(&at("2026-11-24T09:00:00.000Z", k * 120), false).to_line())
+        .collect();
+    std::fs::write(dir.path().join("2026-11-24.jsonl"), text).expect("write");
+    let path = dir.path().to_str().expect("path");
+
+    let (table, stderr) = plan_text(&[path]);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.len() > 11 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b'-')
+        .collect();
+    assert_eq!(rows.len(), 1, "only the observed interval:\n{table}");
+    assert!(rows[0].starts_with("09:00-09:30"), "{table}");
+    assert!(
+        table.contains("History used: 1 day with records, 6 minutes observed."),
+        "{table}"
+    );
+    for text in [&table, &stderr] {
+        assert!(
+            text.contains("WARNING: 1 day of records (6 minutes observed), fewer than 7."),
+            "{text}"
+        );
+        assert!(text.contains("are not a plan"), "{text}");
+    }
+
+    let v = plan_json(&[path]);
+    assert_eq!(v["intervals"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["short_history"], true);
+    assert!(v["warning"].is_string());
+    close("hours", f(&v["observed_hours"]), 410.0 / 3600.0, 1e-12);
+    let (csv, _) = plan_text(&[path, "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 1 + 1, "{csv}");
+}
+
+#[test]
+fn a_week_of_records_plans_without_a_warning() {
+    // One call at 09:00 UTC on each of 7 days: 7 days with records.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text: String = (0..7)
+        .map(|d| call(&at("2026-11-20T09:00:00.000Z", d * 86_400), false).to_line())
+        .collect();
+    std::fs::write(dir.path().join("week.jsonl"), text).expect("write");
+    let path = dir.path().to_str().expect("path");
+    let (table, stderr) = plan_text(&[path]);
+    assert!(
+        !table.contains("WARNING") && !stderr.contains("WARNING"),
+        "{stderr}{table}"
+    );
+    assert!(
+        table.contains("History used: 7 days with records"),
+        "{table}"
+    );
+    let v = plan_json(&[path]);
+    assert_eq!(v["short_history"], false);
+    assert!(v["warning"].is_null());
+    // The span runs from 09:00 on the first day to 09:02:50 on the last,
+    // so every interval of the day was observed on at least 6 days.
+    assert_eq!(v["intervals"].as_array().map(Vec::len), Some(48));
 }

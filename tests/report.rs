@@ -4,6 +4,8 @@
 //! million records, the `hotline report` command end to end, and the HTML
 //! rendered by headless Chromium.
 
+#[path = "support/api_config.rs"]
+mod api_config;
 #[path = "support/chromium.rs"]
 mod chromium;
 
@@ -500,6 +502,21 @@ proptest! {
         );
         prop_assert_eq!(report.total.figures.offered + report.total.figures.invalid, records.len() as u64);
     }
+
+    #[test]
+    fn wait_percentiles_never_exceed_the_longest_wait(
+        records in prop::collection::vec(arb_record(), 1..80),
+    ) {
+        let report = report_of(&records, prop_settings(Some(GroupBy::Queue), "1h"));
+        for row in report.rows.iter().chain(&report.groups).chain([&report.total]) {
+            let f = &row.figures;
+            let longest = f.longest_wait_ms.unwrap_or(0);
+            for p in [f.wait_p50_s, f.wait_p80_s, f.wait_p90_s, f.wait_p95_s, f.wait_p99_s] {
+                prop_assert!(p.is_none_or(|s| s * 1000 <= longest), "{p:?} s above {longest} ms");
+            }
+            prop_assert!(f.wait_p50_s <= f.wait_p99_s);
+        }
+    }
 }
 
 // ---- bounded memory ------------------------------------------------------------
@@ -682,6 +699,134 @@ fn the_table_fits_100_columns() {
     let (wide, _) = report_cmd(dir.path(), &["--interval", "15m", "--by", "queue"]);
     for line in wide.lines() {
         assert!(line.chars().count() <= 100, "too wide: {line:?}");
+    }
+}
+
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let out = hotline(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn config_api_settings_are_the_defaults_and_flags_win() {
+    let dir = fixture_dir();
+    let config = api_config::write(dir.path());
+    let (path, config) = (
+        dir.path().to_str().expect("path"),
+        config.to_str().expect("path"),
+    );
+    let base = ["report", path, "--format", "json", "--interval", "1h"];
+    let with_config = json_of(&[&base[..], &["--config", config]].concat());
+    let s = &with_config["settings"];
+    assert_eq!(s["utc_offset"], "+05:30");
+    assert_eq!(s["service_level_ms"], 20_000);
+    assert_eq!(s["short_abandon_ms"], 4_000);
+    assert_eq!(s["target"], 0.9);
+    // The same report as with those values given as flags.
+    let flags = [
+        "--utc-offset",
+        "+05:30",
+        "--service-level",
+        "20s",
+        "--short-abandon",
+        "4s",
+        "--target",
+        "90%",
+    ];
+    assert_eq!(with_config, json_of(&[&base[..], &flags].concat()));
+    // Without --config: +00:00, 15 s, 80%, short abandons off.
+    let plain = json_of(&base);
+    assert_eq!(plain["settings"]["utc_offset"], "+00:00");
+    assert_eq!(plain["settings"]["service_level_ms"], 15_000);
+    assert_eq!(
+        plain["settings"]["short_abandon_ms"],
+        serde_json::Value::Null
+    );
+    assert_eq!(plain["settings"]["target"], 0.8);
+    // Flags win over the config; 0s turns short abandons off.
+    let overridden = json_of(
+        &[
+            &base[..],
+            &[
+                "--config",
+                config,
+                "--utc-offset",
+                "+08:00",
+                "--service-level",
+                "10s",
+                "--short-abandon",
+                "0s",
+                "--target",
+                "70%",
+            ],
+        ]
+        .concat(),
+    );
+    let s = &overridden["settings"];
+    assert_eq!(s["utc_offset"], "+08:00");
+    assert_eq!(s["service_level_ms"], 10_000);
+    assert_eq!(s["short_abandon_ms"], serde_json::Value::Null);
+    assert_eq!(s["target"], 0.7);
+    // A config that cannot be read is an error naming it.
+    let out = hotline(&[&base[..], &["--config", "/nonexistent/hotline.toml"]].concat());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/hotline.toml"));
+}
+
+#[test]
+fn queue_names_are_whole_in_the_table() {
+    // The fixture's queues plus "consultation", longer than the narrowest
+    // column (10).
+    let dir = fixture_dir();
+    let extra: String = [
+        connected(
+            queued("c1", 600_000, 4_000, "consultation"),
+            7_000,
+            60_000,
+            ("1001", "007"),
+            HangupSide::Caller,
+        ),
+        left(
+            queued("c2", HOUR + 600_000, 4_000, "consultation"),
+            "abandoned",
+            12_000,
+            false,
+        ),
+    ]
+    .iter()
+    .map(CallRecord::to_line)
+    .collect();
+    std::fs::write(dir.path().join("2026-11-25-b.jsonl"), extra).expect("write");
+    let (json, _) = report_cmd(dir.path(), &["--format", "json", "--by", "queue"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let names: Vec<String> = v["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["group"].as_str().expect("name").to_string())
+        .collect();
+    assert!(names.iter().any(|n| n.chars().count() > 10), "{names:?}");
+    // One day: the queues are the columns. Hours: a line per (hour,
+    // queue), then the queues' totals as columns.
+    for interval in ["1d", "1h"] {
+        let (table, _) = report_cmd(dir.path(), &["--by", "queue", "--interval", interval]);
+        let heading = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(names[0].as_str()))
+            .unwrap_or_else(|| panic!("no heading line of queues:\n{table}"));
+        let heads: Vec<&str> = heading.split_whitespace().collect();
+        let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+        want.push("Total");
+        assert_eq!(heads, want, "{interval}:\n{table}");
+        assert!(
+            !table.contains('~'),
+            "a name was cut ({interval}):\n{table}"
+        );
+        for line in table.lines() {
+            assert!(line.chars().count() <= 100, "too wide: {line:?}");
+        }
     }
 }
 

@@ -22,7 +22,9 @@
 //! - [`sip`]: parsing, writing, transactions (RFC 3261 section 17), SDP,
 //!   digest auth, the registrar.
 //! - [`cdr`]: the call record. [`voicemail`]: a voice message's record.
-//! - [`live`]: the live view (wallboard, /metrics figures).
+//! - [`live`]: the live view (wallboard, /metrics figures). [`sla`]: the
+//!   hotline's figures (service level, connection and abandon rates...),
+//!   defined once for the live view and the report.
 //! - [`config`], [`setup`]: the typed config, and a config checked with
 //!   everything it names. [`forms`]: the written forms of durations,
 //!   offsets, times and dates.
@@ -42,6 +44,7 @@ pub mod live;
 pub mod media;
 pub mod setup;
 pub mod sip;
+pub mod sla;
 pub mod time;
 pub mod voicemail;
 pub mod wire;

@@ -417,7 +417,7 @@ fn default_service_level() -> Duration {
     ANSWER_WINDOW
 }
 fn default_service_level_target() -> f64 {
-    0.8
+    crate::sla::DEFAULT_SERVICE_LEVEL_TARGET
 }
 
 /// A fixed offset from UTC, written "+08:00"; in minutes.

@@ -9,20 +9,12 @@
 //! `(Instant, Unix ms)` pair and a fixed UTC offset, so the midnight reset
 //! is tested with simulated time.
 //!
-//! The figures follow the shared definitions (docs/live-view.md):
-//! * a call is **offered** when the engine answers it, or when it ends
-//!   unanswered for any reason but a bad request or an unknown number
-//!   (those are **invalid**, counted apart);
-//! * each time the IVR puts a caller in a queue is one **queue visit**,
-//!   counted in that queue when it joins; its **result** (answered,
-//!   abandoned, timeout, overflow, ...) is counted when it is known;
-//! * **answered** means bridged to the agent: the wait runs from queue
-//!   entry to the bridge (after the agent's announcement), as `wait_ms` in
-//!   the records;
-//! * **service level** = visits answered within the threshold / visits
-//!   with a result, less short abandons; from arrival (`bridged - invite`)
-//!   and from queue entry (`wait`);
-//! * "today" buckets by the call's arrival (`invite_at`), in local time.
+//! What counts as offered, answered, a short abandon or in time, and
+//! every rate, come from [`crate::sla`], shared with the report
+//! (definitions: docs/metrics.md). What is live-only: each time the IVR
+//! puts a caller in a queue is one **queue visit**, counted in that queue
+//! when it joins, its result when that is known; "today" buckets by the
+//! call's arrival, in local time.
 //!
 //! All counts and sums are integers (ms); ratios are worked out when a
 //! snapshot is taken.
@@ -39,6 +31,8 @@ use serde::Serialize;
 
 use crate::acd::{AgentState, AgentStatus};
 use crate::cdr::Outcome;
+pub use crate::sla::QueueResult;
+use crate::sla::{self, Thresholds};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -57,67 +51,25 @@ pub struct LiveSettings {
     pub short_abandon: Option<Duration>,
 }
 
+impl LiveSettings {
+    /// The thresholds in whole milliseconds, the records' precision, so
+    /// the live view and the report judge a call alike.
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            service_level_ms: ms(self.service_level_threshold),
+            short_abandon_ms: self.short_abandon.map(ms),
+        }
+    }
+}
+
 impl Default for LiveSettings {
     fn default() -> Self {
         LiveSettings {
-            service_level_threshold: Duration::from_secs(15),
-            service_level_target: 0.8,
+            service_level_threshold: Duration::from_millis(sla::DEFAULT_SERVICE_LEVEL_MS),
+            service_level_target: sla::DEFAULT_SERVICE_LEVEL_TARGET,
             utc_offset_minutes: 0,
             short_abandon: None,
         }
-    }
-}
-
-/// How a queue visit ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum QueueResult {
-    /// Bridged to an agent.
-    Answered,
-    /// The caller hung up while waiting or while an agent's phone rang.
-    Abandoned,
-    /// `max_wait` passed with no overflow target.
-    Timeout,
-    /// Sent to another queue or IVR node (`max_wait` or `max_len`).
-    Overflow,
-    /// The last agent logged out of a `leave_empty` queue.
-    Empty,
-    /// The caller pressed the queue's exit key.
-    ExitKey,
-    /// The queue would not take the caller (no agent logged in, full).
-    Refused,
-    /// An agent answered but the call ended during the agent's
-    /// announcement, before the bridge: not answered, not an abandon.
-    EndedBeforeBridge,
-}
-
-impl QueueResult {
-    pub const ALL: [QueueResult; 8] = [
-        QueueResult::Answered,
-        QueueResult::Abandoned,
-        QueueResult::Timeout,
-        QueueResult::Overflow,
-        QueueResult::Empty,
-        QueueResult::ExitKey,
-        QueueResult::Refused,
-        QueueResult::EndedBeforeBridge,
-    ];
-
-    /// The label used in metrics and JSON (as `queue_result` in records).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            QueueResult::Answered => "answered",
-            QueueResult::Abandoned => "abandoned",
-            QueueResult::Timeout => "timeout",
-            QueueResult::Overflow => "overflow",
-            QueueResult::Empty => "empty",
-            QueueResult::ExitKey => "exit_key",
-            QueueResult::Refused => "refused",
-            QueueResult::EndedBeforeBridge => "ended_before_bridge",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
     }
 }
 
@@ -159,10 +111,6 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
 
 fn outcome_index(outcome: Outcome) -> usize {
     OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(0)
-}
-
-fn is_invalid(outcome: Outcome) -> bool {
-    outcome.is_invalid()
 }
 
 /// Agent status labels, in a fixed order.
@@ -243,7 +191,7 @@ pub struct QueueFigures {
     /// Visits: every time a caller was put in the queue.
     pub offered: u64,
     /// Visits by result, in [`QueueResult::ALL`] order.
-    pub results: [u64; 8],
+    pub results: [u64; QueueResult::ALL.len()],
     /// Answered with `bridged - invite <= T`.
     pub answered_within_from_arrival: u64,
     /// Answered with `wait <= T` (wait from queue entry to the bridge).
@@ -272,40 +220,35 @@ impl QueueFigures {
     /// The service-level (and abandon-rate) denominator: visits with a
     /// result, less short abandons.
     pub fn denominator(&self) -> u64 {
-        self.resolved() - self.short_abandons
-    }
-
-    fn ratio(n: u64, d: u64) -> Option<f64> {
-        (d > 0).then(|| n as f64 / d as f64)
+        sla::waited(self.resolved(), self.short_abandons)
     }
 
     pub fn service_level_from_arrival(&self) -> Option<f64> {
-        Self::ratio(self.answered_within_from_arrival, self.denominator())
+        sla::service_level(self.answered_within_from_arrival, self.denominator())
     }
 
     pub fn service_level_from_queue_entry(&self) -> Option<f64> {
-        Self::ratio(self.answered_within_from_queue_entry, self.denominator())
+        sla::service_level(self.answered_within_from_queue_entry, self.denominator())
     }
 
     /// Asterisk's: answered within T from queue entry / answered.
     pub fn service_level_asterisk(&self) -> Option<f64> {
-        Self::ratio(
+        sla::asterisk_service_level(
             self.answered_within_from_queue_entry,
             self.result(QueueResult::Answered),
         )
     }
 
     pub fn abandon_rate(&self) -> Option<f64> {
-        Self::ratio(
+        sla::abandon_rate(
             self.result(QueueResult::Abandoned) - self.short_abandons,
             self.denominator(),
         )
     }
 
-    /// Average speed of answer from queue entry, ms (rounded down).
+    /// Average speed of answer from queue entry, ms.
     pub fn asa_ms(&self) -> Option<u64> {
-        let answered = self.result(QueueResult::Answered);
-        (answered > 0).then(|| self.answered_wait_ms / answered)
+        sla::asa_ms(self.answered_wait_ms, self.result(QueueResult::Answered))
     }
 }
 
@@ -472,7 +415,7 @@ impl LiveStats {
                         continue;
                     }
                     figures.ended[outcome_index(outcome)] += 1;
-                    if is_invalid(outcome) {
+                    if !sla::is_offered(outcome) {
                         figures.invalid += 1;
                     } else if !answered {
                         figures.offered += 1;
@@ -542,11 +485,12 @@ impl LiveStats {
         let Some(visit) = self.visits.remove(&call) else {
             return;
         };
-        let wait = now.saturating_duration_since(visit.joined_at);
-        let since_arrival = now.saturating_duration_since(visit.arrival);
-        let threshold = self.settings.service_level_threshold;
-        let short = result == QueueResult::Abandoned
-            && self.settings.short_abandon.is_some_and(|s| wait < s);
+        let wait = ms(now.saturating_duration_since(visit.joined_at));
+        let since_arrival = ms(now.saturating_duration_since(visit.arrival));
+        let judged = self
+            .settings
+            .thresholds()
+            .judge(result, wait, Some(since_arrival));
         let today = self.is_today(visit.arrival);
         let live = &mut self.queues[visit.queue];
         for (figures, counts) in [(&mut live.total, true), (&mut live.today, today)] {
@@ -554,19 +498,19 @@ impl LiveStats {
                 continue;
             }
             figures.results[result.index()] += 1;
-            figures.longest_wait_ms = figures.longest_wait_ms.max(ms(wait));
-            if short {
+            figures.longest_wait_ms = figures.longest_wait_ms.max(wait);
+            if judged.short_abandon {
                 figures.short_abandons += 1;
             }
             if result == QueueResult::Answered {
-                figures.answered_wait_ms += ms(wait);
-                figures.answered_since_arrival_ms += ms(since_arrival);
-                if since_arrival <= threshold {
-                    figures.answered_within_from_arrival += 1;
-                }
-                if wait <= threshold {
-                    figures.answered_within_from_queue_entry += 1;
-                }
+                figures.answered_wait_ms += wait;
+                figures.answered_since_arrival_ms += since_arrival;
+            }
+            if judged.in_time_from_arrival {
+                figures.answered_within_from_arrival += 1;
+            }
+            if judged.in_time_from_queue_entry {
+                figures.answered_within_from_queue_entry += 1;
             }
         }
     }
@@ -796,7 +740,7 @@ impl CallsFiguresView {
             offered: f.offered,
             answered: f.answered,
             invalid: f.invalid,
-            connection_rate: (f.offered > 0).then(|| f.answered as f64 / f.offered as f64),
+            connection_rate: sla::connection_rate(f.answered, f.offered),
             ended: OUTCOMES
                 .iter()
                 .zip(f.ended)

@@ -18,9 +18,14 @@
 use std::collections::BTreeSet;
 
 use crate::cdr::CallRecord;
+use crate::sla::QueueResult;
 use crate::tools::records::parse_time_ms;
 
 pub const DAY_MS: i64 = 86_400_000;
+
+/// Fewer days with records than this is a sample, not a history to plan
+/// from: one week, so every weekday is seen at least once.
+pub const MIN_HISTORY_DAYS: u64 = 7;
 
 /// What slice of the records to fold, and how to cut the day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +153,7 @@ impl Demand {
             .map_or(at, |e| e.max(at));
         self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
         self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
-        if record.outcome.is_invalid() {
+        if !crate::sla::is_offered(record.outcome) {
             self.ignored.invalid += 1;
             return;
         }
@@ -166,7 +171,9 @@ impl Demand {
         let counts = &mut self.intervals[index];
         counts.asked += 1;
         counts.waited_ms += record.wait_ms.unwrap_or(0);
-        if record.queue_result.as_deref() == Some("abandoned") {
+        if record.queue_result.as_deref().and_then(QueueResult::parse)
+            == Some(QueueResult::Abandoned)
+        {
             counts.abandoned += 1;
         }
         if record.bridged_at.is_some() {
@@ -265,6 +272,17 @@ impl DemandSummary {
     /// observed: the number of days behind its average.
     pub fn observed_days(&self, index: usize) -> f64 {
         self.exposure_ms[index] as f64 / self.interval_ms as f64
+    }
+
+    /// The time the records cover, ms: every interval's observed time.
+    pub fn observed_ms(&self) -> u64 {
+        self.exposure_ms.iter().sum()
+    }
+
+    /// Too little history for a plan (fewer than [`MIN_HISTORY_DAYS`]
+    /// days with records).
+    pub fn short_history(&self) -> bool {
+        self.days < MIN_HISTORY_DAYS
     }
 
     /// Days from the first to the last day with records, both included.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use super::demand::{DemandSummary, DAY_MS};
+use super::demand::{DemandSummary, DAY_MS, MIN_HISTORY_DAYS};
 use super::staffing::{IntervalPlan, PatienceSource, Plan};
 use crate::tools::records::ReadStats;
 
@@ -38,6 +38,37 @@ pub fn local_time(ms: i64, offset_ms: i64) -> String {
         Ok(local) => crate::cdr::format_ms(local)[..16].replace('T', " "),
         Err(_) => format!("{ms} ms"),
     }
+}
+
+/// `6 minutes`, `30.5 hours`.
+fn observed(ms: u64) -> String {
+    if ms < 3_600_000 {
+        format!("{} minutes", ms / 60_000)
+    } else {
+        format!("{:.1} hours", ms as f64 / 3_600_000.0)
+    }
+}
+
+/// How much history the plan rests on.
+pub fn history(d: &DemandSummary) -> String {
+    format!(
+        "History used: {} day{} with records, {} observed.",
+        d.days,
+        if d.days == 1 { "" } else { "s" },
+        observed(d.observed_ms())
+    )
+}
+
+/// A warning when the history is too short to plan from.
+pub fn short_history_warning(d: &DemandSummary) -> Option<String> {
+    d.short_history().then(|| {
+        format!(
+            "WARNING: {} day{} of records ({} observed), fewer than {MIN_HISTORY_DAYS}. Scaled up from so short a sample, these figures are not a plan: plan from at least {MIN_HISTORY_DAYS} days of records.",
+            d.days,
+            if d.days == 1 { "" } else { "s" },
+            observed(d.observed_ms())
+        )
+    })
 }
 
 fn clock(minutes: u32) -> String {
@@ -74,11 +105,15 @@ fn preamble(r: &PlanReport) -> String {
             .map(|q| format!("; queue {q}"))
             .unwrap_or_default()
     );
+    if let Some(warning) = short_history_warning(d) {
+        let _ = writeln!(s, "{warning}");
+    }
     let _ = writeln!(
         s,
         "Read {} files, {} records ({} unreadable lines skipped).",
         r.stats.files, r.stats.records, r.stats.skipped_lines
     );
+    let _ = writeln!(s, "{}", history(d));
     match d.observed {
         Some((from, to)) => {
             let _ = writeln!(
@@ -294,6 +329,9 @@ pub fn json(r: &PlanReport) -> String {
         "observed_to": d.observed.map(|(_, t)| crate::cdr::format_ms(t.max(0) as u64)),
         "days_with_records": d.days,
         "days_spanned": d.days_spanned(),
+        "observed_hours": d.observed_ms() as f64 / 3_600_000.0,
+        "short_history": d.short_history(),
+        "warning": short_history_warning(d),
         "first_day": d.first_day.map(day_label),
         "last_day": d.last_day.map(day_label),
         "asked": d.total.asked,
@@ -332,5 +370,7 @@ mod tests {
         assert_eq!(clock(1440), "24:00");
         assert_eq!(trim(85.0), "85");
         assert_eq!(trim(2.5), "2.5");
+        assert_eq!(observed(360_000), "6 minutes");
+        assert_eq!(observed(5_400_000), "1.5 hours");
     }
 }

@@ -74,6 +74,7 @@ pub struct IntervalPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub options: PlanOptions,
+    /// The intervals of the day the records observed, in order.
     pub intervals: Vec<IntervalPlan>,
     /// AHT over all intervals, seconds.
     pub aht_all_s: Option<f64>,
@@ -104,6 +105,11 @@ pub fn plan(demand: &DemandSummary, options: PlanOptions) -> Plan {
     let mut intervals = Vec::with_capacity(demand.intervals.len());
     let (mut agent_hours, mut agent_hours_a, mut scheduled_hours) = (0.0, 0.0, 0.0);
     for (index, counts) in demand.intervals.iter().enumerate() {
+        // Never observed: there is no demand to plan from, and a row of
+        // zeros would read as a quiet interval.
+        if demand.exposure_ms[index] == 0 {
+            continue;
+        }
         let own = counts.aht_s();
         let aht_s = own.or(aht_all_s);
         let rate = demand.rate(index);

@@ -50,7 +50,7 @@ impl Default for Settings {
             thresholds: Thresholds::default(),
             from_ms: None,
             to_ms: None,
-            target: 0.8,
+            target: crate::sla::DEFAULT_SERVICE_LEVEL_TARGET,
         }
     }
 }

@@ -3,8 +3,7 @@
 use serde::Serialize;
 
 use crate::cdr::{CallRecord, HangupSide};
-
-use super::figures::HANDLED_WITHIN_MS;
+use crate::sla::{self, HANDLED_WITHIN_MS};
 
 /// Exact sums for one agent over the calls they were connected to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -40,14 +39,13 @@ impl AgentTally {
     }
 
     pub fn row(&self, agent: &str) -> AgentRow {
-        let mean = |sum: u64| (self.calls > 0).then(|| (sum + self.calls / 2) / self.calls);
         AgentRow {
             agent: agent.to_string(),
             number: self.number.clone(),
             calls: self.calls,
-            aht_ms: mean(self.talk_ms + self.wrap_up_ms),
-            mean_talk_ms: mean(self.talk_ms),
-            mean_wrap_up_ms: mean(self.wrap_up_ms),
+            aht_ms: sla::aht_ms(self.talk_ms, self.wrap_up_ms, self.calls),
+            mean_talk_ms: sla::mean_ms(self.talk_ms, self.calls),
+            mean_wrap_up_ms: sla::mean_ms(self.wrap_up_ms, self.calls),
             talk_ms: self.talk_ms,
             wrap_up_ms: self.wrap_up_ms,
             handled_within_3min: self.handled_within_3min,

@@ -1,87 +1,16 @@
 //! The SLA figures of one cell (an interval, a group, or everything): a
 //! [`Tally`] of exact integer counts and sums that records are added to one
 //! at a time, in any order, and [`Figures`], the ratios and means derived
-//! from it at output time. Definitions: docs/metrics.md.
-
-use std::collections::BTreeMap;
+//! from it at output time. What counts and how it divides is
+//! [`crate::sla`], shared with the live view; definitions: docs/metrics.md.
 
 use serde::Serialize;
 
 use crate::cdr::{CallRecord, HangupSide, Outcome};
+use crate::sla::{self, QueueResult};
 use crate::tools::records::parse_time_ms;
 
-/// "Handled within 3 minutes": the standards' target talk time.
-pub const HANDLED_WITHIN_MS: u64 = 180_000;
-
-/// The thresholds the figures depend on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Thresholds {
-    /// T of "answered within T" (the standards' 15 s).
-    pub service_level_ms: u64,
-    /// Callers who abandon sooner than this are short abandons (excluded
-    /// from the abandon-rate and service-level denominators); `None`: off.
-    pub short_abandon_ms: Option<u64>,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            service_level_ms: 15_000,
-            short_abandon_ms: None,
-        }
-    }
-}
-
-/// Waits in whole seconds (rounded up) and how many calls waited that
-/// long: memory grows with the number of distinct seconds, not calls.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct WaitHistogram {
-    counts: BTreeMap<u64, u64>,
-}
-
-impl WaitHistogram {
-    pub fn add(&mut self, wait_ms: u64) {
-        *self.counts.entry(wait_ms.div_ceil(1000)).or_default() += 1;
-    }
-
-    pub fn merge(&mut self, other: &WaitHistogram) {
-        for (&secs, &n) in &other.counts {
-            *self.counts.entry(secs).or_default() += n;
-        }
-    }
-
-    pub fn len(&self) -> u64 {
-        self.counts.values().sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
-
-    /// (seconds, calls) in increasing seconds.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.counts.iter().map(|(&s, &n)| (s, n))
-    }
-
-    /// Nearest-rank percentile `p` (1..=100) in whole seconds: the smallest
-    /// wait that at least p% of the calls did not exceed.
-    pub fn percentile(&self, p: u64) -> Option<u64> {
-        let n = self.len();
-        if n == 0 {
-            return None;
-        }
-        // rank = ceil(p/100 * n), at least 1.
-        let rank = (p * n).div_ceil(100).max(1);
-        let mut seen = 0;
-        for (secs, count) in self.iter() {
-            seen += count;
-            if seen >= rank {
-                return Some(secs);
-            }
-        }
-        None
-    }
-}
+pub use crate::sla::{Thresholds, WaitHistogram, HANDLED_WITHIN_MS};
 
 /// Exact counts and sums over the records added; ratios come later.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -121,11 +50,10 @@ pub struct Tally {
     pub waits: WaitHistogram,
 }
 
-/// Whether a record is a call to the hotline at all: malformed requests,
-/// unknown numbers and calls from outside the trunk allow-list (scanners)
-/// are not.
+/// Whether a record is not a call to the hotline at all
+/// ([`sla::is_offered`]).
 pub fn is_invalid(record: &CallRecord) -> bool {
-    record.outcome.is_invalid()
+    !sla::is_offered(record.outcome)
 }
 
 impl Tally {
@@ -143,9 +71,7 @@ impl Tally {
             // 503, failures before the answer, callers giving up while ringing.
             self.lost += 1;
         }
-        if r.time_to_answer_ms
-            .is_some_and(|ms| ms <= t.service_level_ms)
-        {
+        if r.time_to_answer_ms.is_some_and(|ms| t.in_time(ms)) {
             self.engine_answered_within_t += 1;
         }
         if r.outcome == Outcome::SilentHangup {
@@ -160,24 +86,21 @@ impl Tally {
             self.longest_wait_ms = self.longest_wait_ms.max(w);
             self.waits.add(w);
         }
-        let within = |ms: u64| ms <= t.service_level_ms;
+        let w = wait.unwrap_or(0);
         if let Some(bridged) = r.bridged_at.as_deref() {
             self.agent_answered += 1;
-            let w = wait.unwrap_or(0);
             self.answered_wait_ms += w;
-            if within(w) {
-                self.answered_within_t_from_queue += 1;
-            }
-            // An unreadable timestamp cannot prove an answer in time.
             let from_arrival = parse_time_ms(bridged)
                 .zip(parse_time_ms(&r.invite_at))
                 .map(|(b, i)| b.saturating_sub(i));
-            if let Some(ms) = from_arrival {
-                self.answered_from_arrival_ms += ms;
-                if within(ms) {
-                    self.answered_within_t_from_arrival += 1;
-                }
+            let judged = t.judge(QueueResult::Answered, w, from_arrival);
+            if judged.in_time_from_queue_entry {
+                self.answered_within_t_from_queue += 1;
             }
+            if judged.in_time_from_arrival {
+                self.answered_within_t_from_arrival += 1;
+            }
+            self.answered_from_arrival_ms += from_arrival.unwrap_or(0);
             let talk = r.talk_ms.unwrap_or(0);
             self.talk_ms += talk;
             self.wrap_up_ms += r.wrap_up_ms.unwrap_or(0);
@@ -195,22 +118,21 @@ impl Tally {
         if r.message_file.is_none() && engine_answered {
             self.lost += 1;
         }
-        match r.queue_result.as_deref() {
-            Some("abandoned") => {
-                let short = t
-                    .short_abandon_ms
-                    .is_some_and(|limit| wait.unwrap_or(0) < limit);
-                if short {
+        // "answered" without a bridge, or a label this version never
+        // writes, is counted apart so the results add up.
+        match r.queue_result.as_deref().and_then(QueueResult::parse) {
+            Some(QueueResult::Abandoned) => {
+                if t.is_short_abandon(QueueResult::Abandoned, w) {
                     self.short_abandons += 1;
                 } else {
                     self.abandoned += 1;
                 }
             }
-            Some("timeout") => self.timeouts += 1,
-            Some("overflow") => self.overflows += 1,
-            Some("exit_key") => self.exit_key += 1,
-            Some("empty") => self.empty += 1,
-            Some("refused") => self.refused += 1,
+            Some(QueueResult::Timeout) => self.timeouts += 1,
+            Some(QueueResult::Overflow) => self.overflows += 1,
+            Some(QueueResult::ExitKey) => self.exit_key += 1,
+            Some(QueueResult::Empty) => self.empty += 1,
+            Some(QueueResult::Refused) => self.refused += 1,
             _ => self.other_queue_results += 1,
         }
     }
@@ -248,30 +170,37 @@ impl Tally {
 
     /// The figures, ratios and means computed now.
     pub fn figures(&self) -> Figures {
-        let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
-        // Rounded to the nearest millisecond, in integers.
-        let mean = |sum: u64, n: u64| (n > 0).then(|| (sum + n / 2) / n);
-        let waited = self.asked_for_agent - self.short_abandons;
+        let waited = sla::waited(self.asked_for_agent, self.short_abandons);
         let answered = self.agent_answered;
+        let percentile = |p| self.waits.percentile_within(p, self.longest_wait_ms);
         Figures {
             offered: self.offered,
             invalid: self.invalid,
             engine_answered: self.engine_answered,
-            connection_rate: ratio(self.engine_answered, self.offered),
+            connection_rate: sla::connection_rate(self.engine_answered, self.offered),
             engine_answered_within_t: self.engine_answered_within_t,
-            engine_answer_rate_within_t: ratio(self.engine_answered_within_t, self.offered),
+            engine_answer_rate_within_t: sla::engine_answer_rate_within_t(
+                self.engine_answered_within_t,
+                self.offered,
+            ),
             asked_for_agent: self.asked_for_agent,
             agent_answered: answered,
-            manual_connection_rate: ratio(answered, self.asked_for_agent),
+            manual_connection_rate: sla::manual_connection_rate(answered, self.asked_for_agent),
             answered_within_t_from_arrival: self.answered_within_t_from_arrival,
-            service_level_from_arrival: ratio(self.answered_within_t_from_arrival, waited),
+            service_level_from_arrival: sla::service_level(
+                self.answered_within_t_from_arrival,
+                waited,
+            ),
             answered_within_t_from_queue: self.answered_within_t_from_queue,
-            service_level_from_queue: ratio(self.answered_within_t_from_queue, waited),
-            asterisk_service_level: ratio(self.answered_within_t_from_queue, answered),
-            asa_ms: mean(self.answered_wait_ms, answered),
-            asa_from_arrival_ms: mean(self.answered_from_arrival_ms, answered),
+            service_level_from_queue: sla::service_level(self.answered_within_t_from_queue, waited),
+            asterisk_service_level: sla::asterisk_service_level(
+                self.answered_within_t_from_queue,
+                answered,
+            ),
+            asa_ms: sla::asa_ms(self.answered_wait_ms, answered),
+            asa_from_arrival_ms: sla::asa_ms(self.answered_from_arrival_ms, answered),
             abandoned: self.abandoned,
-            abandon_rate: ratio(self.abandoned, waited),
+            abandon_rate: sla::abandon_rate(self.abandoned, waited),
             short_abandons: self.short_abandons,
             timeouts: self.timeouts,
             overflows: self.overflows,
@@ -280,18 +209,21 @@ impl Tally {
             refused: self.refused,
             other_queue_results: self.other_queue_results,
             lost: self.lost,
-            call_loss_rate: ratio(self.lost, self.offered),
-            aht_ms: mean(self.talk_ms + self.wrap_up_ms, answered),
-            mean_talk_ms: mean(self.talk_ms, answered),
-            mean_wrap_up_ms: mean(self.wrap_up_ms, answered),
+            call_loss_rate: sla::call_loss_rate(self.lost, self.offered),
+            aht_ms: sla::aht_ms(self.talk_ms, self.wrap_up_ms, answered),
+            mean_talk_ms: sla::mean_ms(self.talk_ms, answered),
+            mean_wrap_up_ms: sla::mean_ms(self.wrap_up_ms, answered),
             handled_within_3min: self.handled_within_3min,
-            handled_within_3min_rate: ratio(self.handled_within_3min, answered),
+            handled_within_3min_rate: sla::handled_within_3min_rate(
+                self.handled_within_3min,
+                answered,
+            ),
             longest_wait_ms: (self.asked_for_agent > 0).then_some(self.longest_wait_ms),
-            wait_p50_s: self.waits.percentile(50),
-            wait_p80_s: self.waits.percentile(80),
-            wait_p90_s: self.waits.percentile(90),
-            wait_p95_s: self.waits.percentile(95),
-            wait_p99_s: self.waits.percentile(99),
+            wait_p50_s: percentile(50),
+            wait_p80_s: percentile(80),
+            wait_p90_s: percentile(90),
+            wait_p95_s: percentile(95),
+            wait_p99_s: percentile(99),
             silent_calls: self.silent_calls,
             agent_hung_up_first: self.agent_hung_up_first,
         }
@@ -343,27 +275,4 @@ pub struct Figures {
     pub wait_p99_s: Option<u64>,
     pub silent_calls: u64,
     pub agent_hung_up_first: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles_on_whole_seconds() {
-        let mut h = WaitHistogram::default();
-        // 1 ms rounds up to 1 s, 1000 ms is 1 s, 1001 ms is 2 s; 0 ms is 0 s.
-        for ms in [0, 1, 1000, 1001, 9_500] {
-            h.add(ms);
-        }
-        // Seconds sorted: 0, 1, 1, 2, 10 (n = 5).
-        // p50: rank ceil(2.5) = 3 -> 1 s; p80: rank 4 -> 2 s;
-        // p90: rank ceil(4.5) = 5 -> 10 s; p99: rank 5 -> 10 s.
-        assert_eq!(h.percentile(50), Some(1));
-        assert_eq!(h.percentile(80), Some(2));
-        assert_eq!(h.percentile(90), Some(10));
-        assert_eq!(h.percentile(99), Some(10));
-        assert_eq!(h.len(), 5);
-        assert_eq!(WaitHistogram::default().percentile(50), None);
-    }
 }

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use super::escape::esc;
 use super::svg::{self, Bin, Series};
 use super::{duration_ms, percent, period, settings_line, source_line, Value, COLUMNS};
 use crate::report::{Report, Row, WaitHistogram};
@@ -13,22 +14,6 @@ use crate::report::{Report, Row, WaitHistogram};
 /// manual connection rate >= 85%.
 const CONNECTION_TARGET: f64 = 0.98;
 const MANUAL_CONNECTION_TARGET: f64 = 0.85;
-
-/// Escapes text for HTML (and SVG) content and attributes.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const CSS: &str = r#"
 :root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f5f7fb;--card:#fff;--good:#1f9d6b;--bad:#d64545;--warn:#b7791f;--accent:#3b6fd8}
@@ -367,7 +352,8 @@ fn agents(out: &mut String, r: &Report) {
     out.push_str("<table class=\"agents\"><thead><tr><th>Agent</th><th>Number 工号</th><th>Calls</th><th>AHT</th><th>Mean talk</th><th>Mean wrap-up</th><th>Talk total</th><th>Wrap-up total</th><th>Within 3 min</th><th>Hung up first</th></tr></thead><tbody>");
     let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
     for a in &r.agents {
-        let within = percent(a.handled_within_3min as f64 / a.calls.max(1) as f64);
+        let within = crate::sla::handled_within_3min_rate(a.handled_within_3min, a.calls)
+            .map_or_else(|| "-".into(), percent);
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td{}>{}</td></tr>",
@@ -522,13 +508,5 @@ mod tests {
         assert_eq!(bins[19].count, 1);
         assert_eq!(t_after, Some(2), "15 s ends bin 2");
         assert!(bins[2].within && !bins[3].within);
-    }
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }

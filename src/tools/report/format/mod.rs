@@ -3,6 +3,7 @@
 //! column and JSON key) and one label everywhere.
 
 pub mod csv;
+mod escape;
 pub mod html;
 pub mod json;
 mod svg;

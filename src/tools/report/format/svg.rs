@@ -2,11 +2,12 @@
 //! scripts, no external files): a service-level line against its target,
 //! grouped bars per interval, and a histogram. Every mark carries a class
 //! (`sl-point`, `target-line`, `bar ...`) so tests can count them, and a
-//! `<title>` so a browser shows the exact value on hover.
+//! `<title>` so a browser shows the exact value on hover. The charts take
+//! plain labels and numbers; the page around them is html.rs's.
 
 use std::fmt::Write as _;
 
-use super::html::esc;
+use super::escape::esc;
 
 const W: f64 = 1120.0;
 const H: f64 = 280.0;

@@ -8,10 +8,14 @@ use std::fmt::Write as _;
 use super::{duration_ms, period, settings_line, source_line, COLUMNS};
 use crate::report::{Report, Row};
 
+const WIDTH: usize = 100;
 const LABEL: usize = 34;
+/// The narrowest value column; wider when a heading needs it.
 const CELL: usize = 10;
-/// Value columns that fit beside the labels in 100 characters.
-const MAX_ACROSS: usize = (100 - LABEL) / (CELL + 1);
+/// The group column of the one-line-per-row layout: wide enough for most
+/// names, and at most what keeps the line within [`WIDTH`].
+const GROUP: usize = 12;
+const MAX_GROUP: usize = 17;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -28,25 +32,28 @@ pub fn render(report: &Report) -> String {
     } else {
         &report.rows
     };
-    if !cols.is_empty() && cols.len() < MAX_ACROSS {
-        let mut across: Vec<&Row> = cols.iter().collect();
-        across.push(&report.total);
+    let across = with_total(cols, &report.total);
+    if !cols.is_empty() && fits(&across) {
         transposed(&mut out, &across);
     } else {
         lines(&mut out, report);
         out.push('\n');
-        let mut across: Vec<&Row> = Vec::new();
-        if grouped && report.groups.len() < MAX_ACROSS {
-            across.extend(&report.groups);
+        let groups = with_total(&report.groups, &report.total);
+        if grouped && fits(&groups) {
+            transposed(&mut out, &groups);
+        } else {
+            transposed(&mut out, &[&report.total]);
         }
-        across.push(&report.total);
-        transposed(&mut out, &across);
     }
     if !report.agents.is_empty() {
         out.push('\n');
         agents(&mut out, report);
     }
     out
+}
+
+fn with_total<'a>(rows: &'a [Row], total: &'a Row) -> Vec<&'a Row> {
+    rows.iter().chain(std::iter::once(total)).collect()
 }
 
 /// At most `width` characters (an ellipsis marks the cut).
@@ -60,17 +67,42 @@ fn cut(text: &str, width: usize) -> String {
     }
 }
 
-/// Figures down, rows across: each heading is the date over the time
-/// (intervals), or the group's name.
+/// A column's two heading lines: the date over the time (intervals), or
+/// the group's name.
+fn heading(r: &Row) -> (String, String) {
+    match (&r.label, &r.group) {
+        // "2026-11-25 08:00": the date over the time.
+        (Some(l), _) if l.len() > 10 => (l[..10].to_string(), l[11..].to_string()),
+        (Some(l), _) => (String::new(), l.clone()),
+        (None, Some(g)) => (String::new(), g.clone()),
+        (None, None) => (String::new(), "Total".into()),
+    }
+}
+
+/// The value columns' width: [`CELL`], or the longest heading.
+fn cell_width(across: &[&Row]) -> usize {
+    across
+        .iter()
+        .map(|r| {
+            let (a, b) = heading(r);
+            a.chars().count().max(b.chars().count())
+        })
+        .fold(CELL, usize::max)
+}
+
+/// Whether `across` fits beside the labels, headings whole.
+fn fits(across: &[&Row]) -> bool {
+    LABEL + across.len() * (cell_width(across) + 1) <= WIDTH
+}
+
+/// Figures down, rows across (a heading too long for [`WIDTH`] is cut).
 fn transposed(out: &mut String, across: &[&Row]) {
+    let cell = cell_width(across).min((WIDTH - LABEL) / across.len().max(1) - 1);
     let heads: Vec<(String, String)> = across
         .iter()
-        .map(|r| match (&r.label, &r.group) {
-            // "2026-11-25 08:00": the date over the time.
-            (Some(l), _) if l.len() > 10 => (cut(&l[..10], CELL), l[11..].to_string()),
-            (Some(l), _) => (String::new(), cut(l, CELL)),
-            (None, Some(g)) => (String::new(), cut(g, CELL)),
-            (None, None) => (String::new(), "Total".into()),
+        .map(|r| {
+            let (a, b) = heading(r);
+            (cut(&a, cell), cut(&b, cell))
         })
         .collect();
     for line in [0, 1] {
@@ -83,15 +115,15 @@ fn transposed(out: &mut String, across: &[&Row]) {
         }
         let _ = write!(out, "{:LABEL$}", "");
         for c in cells {
-            let _ = write!(out, " {c:>CELL$}");
+            let _ = write!(out, " {c:>cell$}");
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "{}", "-".repeat(LABEL + across.len() * (CELL + 1)));
+    let _ = writeln!(out, "{}", "-".repeat(LABEL + across.len() * (cell + 1)));
     for c in COLUMNS {
         let _ = write!(out, "{:LABEL$}", c.label);
         for r in across {
-            let _ = write!(out, " {:>CELL$}", (c.get)(&r.figures).human());
+            let _ = write!(out, " {:>cell$}", (c.get)(&r.figures).human());
         }
         out.push('\n');
     }
@@ -111,15 +143,23 @@ fn lines(out: &mut String, report: &Report) {
         ("Lost", "call_loss_rate", 6),
         ("AHT", "aht_ms", 7),
     ];
+    let group = report
+        .groups
+        .iter()
+        .filter_map(|r| r.group.as_deref())
+        .map(|g| g.chars().count())
+        .fold(GROUP, usize::max)
+        .min(MAX_GROUP);
     let _ = write!(out, "{:16}", "Interval");
     if grouped {
-        let _ = write!(out, " {:12}", "Group");
+        let _ = write!(out, " {:group$}", "Group");
     }
     for (h, _, w) in key {
         let _ = write!(out, " {h:>w$}");
     }
     out.push('\n');
-    let width = 16 + if grouped { 13 } else { 0 } + key.iter().map(|k| k.2 + 1).sum::<usize>();
+    let width =
+        16 + if grouped { group + 1 } else { 0 } + key.iter().map(|k| k.2 + 1).sum::<usize>();
     let _ = writeln!(out, "{}", "-".repeat(width));
     let cell = |r: &Row, name: &str| {
         super::column(name)
@@ -132,7 +172,7 @@ fn lines(out: &mut String, report: &Report) {
         let _ = write!(out, "{label:16}");
         if grouped {
             let g = r.group.as_deref().unwrap_or("");
-            let _ = write!(out, " {:12}", cut(g, 12));
+            let _ = write!(out, " {:group$}", cut(g, group));
         }
         for (_, name, w) in key {
             let _ = write!(out, " {:>w$}", cell(r, name));
