@@ -31,6 +31,7 @@
 
 pub mod acd;
 pub mod call;
+pub mod campaign;
 pub mod cdr;
 pub mod config;
 pub mod directory;

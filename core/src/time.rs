@@ -67,6 +67,40 @@ impl WallClock {
     }
 }
 
+/// A wall-clock moment in a fixed UTC offset (the operators' zones have
+/// no daylight saving): its local date and minute of the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Days since 1970-01-01, local.
+    pub day: i64,
+    /// Minutes since local midnight.
+    pub minute: u32,
+    /// 0 = Monday .. 6 = Sunday.
+    pub weekday: u8,
+}
+
+pub const MINUTE_MS: u64 = 60_000;
+pub const DAY_MINUTES: i64 = 24 * 60;
+
+impl LocalTime {
+    pub fn at(wall_ms: u64, utc_offset_minutes: i32) -> LocalTime {
+        let local_minutes = (wall_ms / MINUTE_MS) as i64 + i64::from(utc_offset_minutes);
+        let day = local_minutes.div_euclid(DAY_MINUTES);
+        LocalTime {
+            day,
+            minute: local_minutes.rem_euclid(DAY_MINUTES) as u32,
+            // 1970-01-01 was a Thursday (3 counting from Monday = 0).
+            weekday: (day + 3).rem_euclid(7) as u8,
+        }
+    }
+
+    /// Wall-clock ms of local `day` at `minute` in the offset.
+    pub fn wall_ms(day: i64, minute: u32, utc_offset_minutes: i32) -> u64 {
+        let local = day * DAY_MINUTES + i64::from(minute) - i64::from(utc_offset_minutes);
+        (local.max(0) as u64) * MINUTE_MS
+    }
+}
+
 /// The instant unit tests start their simulated time from: the one clock
 /// read the core's own tests make (an `Instant` cannot be built any other
 /// way). Everything after it is `t0 + duration`.
@@ -92,5 +126,18 @@ mod tests {
         assert_eq!(q.pop_due(t0 + Duration::from_secs(5)), Some("a"));
         assert_eq!(q.pop_due(t0 + Duration::from_secs(5)), Some("b"));
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn local_time_in_a_fixed_offset() {
+        // 2026-12-06T01:30:00Z is Sunday 09:30 in +08:00.
+        let t = LocalTime::at(1_796_520_600_000, 8 * 60);
+        assert_eq!((t.minute, t.weekday), (9 * 60 + 30, 6));
+        assert_eq!(
+            LocalTime::wall_ms(t.day, t.minute, 8 * 60),
+            1_796_520_600_000
+        );
+        let utc = LocalTime::at(1_796_520_600_000, 0);
+        assert_eq!((utc.day, utc.minute), (t.day, 90));
     }
 }
