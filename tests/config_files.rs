@@ -1,8 +1,10 @@
 //! The config files in the repo load with everything they name, and
 //! mistakes are reported with the key and the line.
 
+#[path = "support/engine.rs"]
+mod engine;
+
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn example_config_loads_with_prompts_from_disk() {
@@ -35,7 +37,7 @@ fn check(edit: impl Fn(String) -> String) -> (bool, String, String) {
     let text = edit(std::fs::read_to_string("config/default.toml").expect("read"));
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, &text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("check-config")
         .arg(&path)
         .output()
@@ -64,7 +66,7 @@ fn check_config_names_key_and_line() {
         "{err}"
     );
 
-    let ok = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let ok = engine::command()
         .args(["check-config", "config/example.toml"])
         .output()
         .expect("run hotline");
@@ -151,7 +153,7 @@ fn a_bad_caller_directory_names_the_line() {
         .replace("# file = \"callers.csv\"", "file = \"callers.csv\"");
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("check-config")
         .arg(&path)
         .output()

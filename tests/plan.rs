@@ -2,8 +2,11 @@
 //! binary run over them, its table, CSV and JSON checked against figures
 //! worked out by hand.
 
+#[path = "support/engine.rs"]
+mod engine;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hotline::cdr::{format_ms, CallRecord, Outcome};
 use hotline::tools::records::parse_time_ms;
@@ -97,7 +100,7 @@ fn plan(dir: &Path, extra: &[&str]) -> Output {
         }
     }
     args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_hotline"))
+    engine::command()
         .arg("plan")
         .arg(dir)
         .args(&args)
