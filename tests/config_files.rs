@@ -4,8 +4,10 @@
 
 mod common;
 
+#[path = "support/engine.rs"]
+mod engine;
+
 use std::path::Path;
-use std::process::Command;
 
 use common::{caller_presses, invite_to, register, Sim};
 use hotline::config::Config;
@@ -91,7 +93,7 @@ fn check(edit: impl Fn(String) -> String) -> (bool, String, String) {
     let text = edit(std::fs::read_to_string("config/default.toml").expect("read"));
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, &text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("check-config")
         .arg(&path)
         .output()
@@ -120,7 +122,7 @@ fn check_config_names_key_and_line() {
         "{err}"
     );
 
-    let ok = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let ok = engine::command()
         .args(["check-config", "config/example.toml"])
         .output()
         .expect("run hotline");
@@ -272,7 +274,7 @@ fn a_bad_caller_directory_names_the_line() {
         .replace("# file = \"callers.csv\"", "file = \"callers.csv\"");
     let path = dir.path().join("c.toml");
     std::fs::write(&path, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("check-config")
         .arg(&path)
         .output()

@@ -2,7 +2,7 @@
 //! that register with digest authentication and take queued calls, over
 //! loopback. The phones are SIPp (tests/interop/agent_*.xml) and baresip;
 //! callers are SIPp pressing a key as RFC 4733 events to join a queue.
-//! The harness is in tests/support/mod.rs, shared with tests/interop.rs.
+//! The harness is in tests/support/mod.rs, shared with tests/interop_calls.rs.
 //!
 //! A SIPp agent is two SIPp runs on one port: agent_register.xml (a client
 //! scenario: SIPp cannot take a call with a new Call-ID in one), then a

@@ -45,7 +45,7 @@ fn sigterm_drains_calls_in_progress_and_refuses_new_ones() {
     );
     // Answered after 1 s; then the stop request.
     thread::sleep(Duration::from_millis(1800));
-    engine.signal("TERM");
+    engine.signal(Signal::Term);
     engine.wait_for_log("draining", Duration::from_secs(5));
     // A new caller now gets 503 with Retry-After (busy.xml checks both).
     let late_media = ports.sipp(1).sdp.to_string();
@@ -99,13 +99,13 @@ fn sighup_reloads_the_config_without_dropping_calls() {
     thread::sleep(Duration::from_millis(1500));
 
     // A broken file is refused and the running config stays.
-    let good = std::fs::read_to_string(&engine.config).expect("config");
+    let good = std::fs::read_to_string(engine.config_path()).expect("config");
     std::fs::write(
-        &engine.config,
+        engine.config_path(),
         good.replace("[calls]", "[calls]\nanswer_afterr = 1"),
     )
     .expect("write");
-    engine.signal("HUP");
+    engine.signal(Signal::Hup);
     engine.wait_for_log("config not reloaded", Duration::from_secs(5));
     assert!(
         engine.log_text().contains("answer_afterr"),
@@ -114,11 +114,11 @@ fn sighup_reloads_the_config_without_dropping_calls() {
 
     // A good one: answer after 100 ms from now on.
     std::fs::write(
-        &engine.config,
+        engine.config_path(),
         set_key(&good, "[calls]", "answer_after", "\"100ms\""),
     )
     .expect("write");
-    engine.signal("HUP");
+    engine.signal(Signal::Hup);
     engine.wait_for_log("configuration reloaded", Duration::from_secs(5));
     let second_media = ports.sipp(1).sdp.to_string();
     Sipp::spawn(
@@ -329,7 +329,7 @@ fn sigkill_under_load_loses_no_record_of_an_ended_call() {
         400,
     );
     thread::sleep(Duration::from_secs(3));
-    engine.signal("KILL");
+    engine.signal(Signal::Kill);
     let _ = engine.wait_exit(Duration::from_secs(5));
     let sipp = sipp.finish();
 
@@ -346,7 +346,7 @@ fn sigkill_under_load_loses_no_record_of_an_ended_call() {
 
     // Restart on the same folders, as an operator would; then read back.
     engine.restart();
-    let cdr = engine.path().join("cdr");
+    let cdr = engine.records_dir();
     let files = hotline::tools::records::record_files(&[cdr]).expect("record files");
     let mut recorded = BTreeSet::new();
     let stats = hotline::tools::records::for_each_record(

@@ -4,9 +4,11 @@
 
 #[path = "support/api_config.rs"]
 mod api_config;
+#[path = "support/engine.rs"]
+mod engine;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hotline::cdr::{format_ms, CallRecord, Outcome};
 use hotline::tools::records::parse_time_ms;
@@ -100,7 +102,7 @@ fn plan(dir: &Path, extra: &[&str]) -> Output {
         }
     }
     args.extend_from_slice(extra);
-    Command::new(env!("CARGO_BIN_EXE_hotline"))
+    engine::command()
         .arg("plan")
         .arg(dir)
         .args(&args)
@@ -302,7 +304,7 @@ fn bad_arguments_are_refused() {
 
 /// `hotline plan` with exactly `args` (no defaults added), as JSON.
 fn plan_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("plan")
         .args(args)
         .args(["--format", "json"])
@@ -356,7 +358,7 @@ fn config_api_settings_are_the_defaults_and_flags_win() {
         .expect("config")
         .replace("service_level_target = 0.9", "service_level_target = 1.0");
     std::fs::write(&full, text).expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .args(["plan", path, "--config", full.to_str().expect("path")])
         .output()
         .expect("run hotline plan");
@@ -367,7 +369,7 @@ fn config_api_settings_are_the_defaults_and_flags_win() {
 
 /// Runs `hotline plan` with exactly `args`; stdout and stderr as text.
 fn plan_text(args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = engine::command()
         .arg("plan")
         .args(args)
         .output()

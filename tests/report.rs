@@ -8,9 +8,10 @@
 mod api_config;
 #[path = "support/chromium.rs"]
 mod chromium;
+#[path = "support/engine.rs"]
+mod engine;
 
 use std::path::Path;
-use std::process::Command;
 
 use hotline::cdr::{format_ms, CallRecord, Disposition, HangupSide, Outcome};
 use hotline::report::{
@@ -589,10 +590,7 @@ fn fixture_dir() -> tempfile::TempDir {
 }
 
 fn hotline(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .args(args)
-        .output()
-        .expect("run hotline")
+    engine::command().args(args).output().expect("run hotline")
 }
 
 fn report_cmd(dir: &Path, extra: &[&str]) -> (String, String) {

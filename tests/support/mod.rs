@@ -1,9 +1,8 @@
-//! The interop harness, shared by tests/interop.rs (the IVR) and
-//! tests/interop_acd.rs (agents, queues, bridged calls): the real `hotline`
-//! binary run with config/default.toml changed by `set_key` (its ports,
-//! folders and shorter waits), SIPp runs, the records, `queue_log` and
-//! offers streams read back, RTP listeners, and captures written for SIPp
-//! to replay.
+//! The interop harness, shared by the tests/interop_*.rs files: the real
+//! `hotline` binary (started by [`engine`], here with config/default.toml
+//! changed by `set_key`: its ports, folders and shorter waits), SIPp runs,
+//! the records, `queue_log` and offers streams read back, RTP listeners,
+//! and captures written for SIPp to replay.
 //!
 //! Each test runs its own engine, its own SIPp instances and listeners on
 //! ports derived from its number (see [`Ports`]), in its own temporary
@@ -12,16 +11,20 @@
 //! and its path printed.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
+pub use engine::*;
 use hotline::media::g711::Codec;
 use serde_json::Value;
 
@@ -67,10 +70,11 @@ pub fn skip_or_fail(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
-/// Every port a test uses, derived from its number `n` (1..=39; interop.rs
-/// uses 1..=19, interop_acd.rs 20..=39) so that tests never collide
-/// (tests/crash_records.rs has SIP 15100, RTP 26000-26199). All below the
-/// Linux ephemeral range (32768+):
+/// Every port a test uses, derived from its number `n` (1..=39;
+/// interop_calls.rs and interop_faults.rs use 1..=19, interop_acd.rs
+/// 20..=39) so that tests never collide (the other interop files have
+/// blocks of their own: see tests/README.md). All below the Linux
+/// ephemeral range (32768+):
 ///
 /// | what | ports |
 /// |---|---|
@@ -152,6 +156,15 @@ impl Ports {
             control: self.offset + 15460 + 100 * k + self.n,
             media,
             sdp: media + 4,
+        }
+    }
+
+    /// The engine's own ports.
+    pub fn engine(&self) -> EnginePorts {
+        EnginePorts {
+            sip: self.sip,
+            api: self.api(),
+            rtp: self.rtp,
         }
     }
 
@@ -237,23 +250,16 @@ impl Default for Settings {
     }
 }
 
-/// config/default.toml with this test's ports, folders (relative to the
-/// config file) and timings.
+/// config/default.toml with this test's ports, folders (see
+/// [`base_config`]) and timings.
 pub fn config_toml(ports: &Ports, s: &Settings) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-    let mut text = fs::read_to_string(&path).expect("read config/default.toml");
+    let mut text = base_config(ports.engine());
     let q = |v: &str| format!("{v:?}");
     for (table, key, value) in [
-        ("[sip]", "listen", format!("[\"127.0.0.1:{}\"]", ports.sip)),
-        ("[api]", "listen", format!("\"127.0.0.1:{}\"", ports.api())),
-        ("[media]", "port_min", ports.rtp.0.to_string()),
-        ("[media]", "port_max", ports.rtp.1.to_string()),
         ("[calls]", "answer_after", q(s.answer_after)),
         ("[calls]", "max_calls", s.max_calls.to_string()),
         // Tests stop engines with SIGTERM; a call left up ends after 2 s.
         ("[calls]", "drain_timeout", q("2s")),
-        ("[cdr]", "dir", q("cdr")),
-        ("[messages]", "dir", q("messages")),
         ("[[ivr.numbers]]", "language", q(s.language)),
         ("[ivr.nodes.main]", "timeout", q(s.menu_timeout)),
         ("[ivr.nodes.silent]", "wait", q(s.silent_wait)),
@@ -272,170 +278,26 @@ pub fn config_toml(ports: &Ports, s: &Settings) -> String {
     text
 }
 
-/// Sets `key = value` in the table whose header line is `table` (e.g.
-/// `[ivr.nodes.silent]`); the key must be there, so that a change to
-/// default.toml fails loudly instead of leaving a default in place.
-pub fn set_key(text: &str, table: &str, key: &str, value: &str) -> String {
-    set_key_in(text, table, key, value, false)
-}
-
-/// [`set_key`] in every table with that header (`[[queues]]`).
-pub fn set_key_all(text: &str, table: &str, key: &str, value: &str) -> String {
-    set_key_in(text, table, key, value, true)
-}
-
-fn set_key_in(text: &str, table: &str, key: &str, value: &str, all: bool) -> String {
-    let mut in_table = false;
-    let mut done_here = false;
-    let mut done = 0;
-    let mut out = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        let t = line.trim();
-        if t.starts_with('[') {
-            in_table = t == table;
-            done_here = false;
-        }
-        let is_key = !t.starts_with('#') && t.split_once('=').is_some_and(|(k, _)| k.trim() == key);
-        if in_table && is_key && !done_here && (all || done == 0) {
-            out.push_str(&format!("{key} = {value}"));
-            done_here = true;
-            done += 1;
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    assert!(done > 0, "no `{key}` under {table} in config/default.toml");
-    out
-}
-
-/// A running `hotline run`; killed on drop (also when a test panics).
+/// An interop test's engine: a [`Hotline`] (every process method, through
+/// `Deref`) with the test's [`Ports`], for the peers started beside it,
+/// and its records read back.
 pub struct Engine {
-    child: Child,
-    dir: tempfile::TempDir,
     pub ports: Ports,
-    pub config: PathBuf,
-    log: PathBuf,
+    hotline: Hotline,
 }
 
 impl Engine {
     pub fn start(ports: Ports, settings: &Settings) -> Engine {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("hotline.toml");
-        fs::write(&config, config_toml(&ports, settings)).expect("write config");
-        if let Some(callers) = settings.directory {
-            fs::write(dir.path().join("callers.csv"), callers).expect("write directory");
-        }
-        let log = dir.path().join("engine.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,hotline=debug")
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(dir.path().join("engine.out")).expect("stdout file"))
-            .stderr(fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start hotline");
-        let mut engine = Engine {
-            child,
-            dir,
+        let config = config_toml(&ports, settings);
+        let files: Vec<(&str, &str)> = settings
+            .directory
+            .map(|callers| ("callers.csv", callers))
+            .into_iter()
+            .collect();
+        Engine {
             ports,
-            config,
-            log,
-        };
-        engine.wait_ready(Duration::from_secs(15));
-        engine
-    }
-
-    pub fn sip_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.sip))
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Polls with OPTIONS until the SIP port answers 200.
-    fn wait_ready(&mut self, limit: Duration) {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let deadline = Instant::now() + limit;
-        let mut attempt = 0;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("hotline exited at start ({status}):\n{}", self.log_tail());
-            }
-            attempt += 1;
-            let msg = options(&socket, &format!("ready-{attempt}"));
-            let _ = socket.send_to(msg.as_bytes(), self.sip_addr());
-            let mut buf = [0u8; 4096];
-            if let Ok((n, _)) = socket.recv_from(&mut buf) {
-                if buf[..n].starts_with(b"SIP/2.0 200") {
-                    return;
-                }
-            }
+            hotline: Hotline::start(ports.engine(), &config, &files),
         }
-        panic!(
-            "hotline did not answer OPTIONS on {} within {limit:?}:\n{}",
-            self.sip_addr(),
-            self.log_tail()
-        );
-    }
-
-    /// SIGTERM, then wait (the engine writes every record before exiting).
-    pub fn stop(&mut self) -> ExitStatus {
-        let status = terminate(&mut self.child, Duration::from_secs(10));
-        status.unwrap_or_else(|| {
-            panic!(
-                "hotline did not stop within 10 s of SIGTERM:\n{}",
-                self.log_tail()
-            )
-        })
-    }
-
-    /// Sends a signal by name ("HUP", "TERM", "KILL").
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits for the engine to exit on its own; `None` if it did not
-    /// within `limit`.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        wait_child(&mut self.child, limit)
-    }
-
-    /// Starts the engine again on the same config and folders (after a
-    /// crash or a stop).
-    pub fn restart(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        let log = fs::OpenOptions::new()
-            .append(true)
-            .open(&self.log)
-            .expect("log file");
-        self.child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("run")
-            .arg("--config")
-            .arg(&self.config)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,hotline=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("restart hotline");
-        self.wait_ready(Duration::from_secs(15));
     }
 
     /// Stops the engine (it must exit cleanly) and returns every record.
@@ -452,7 +314,7 @@ impl Engine {
     /// The call records written so far: the daily `<date>.jsonl` files,
     /// not the offers stream beside them.
     pub fn records(&self) -> Vec<Value> {
-        files_ending(&self.path().join("cdr"), ".jsonl")
+        files_ending(&self.records_dir(), ".jsonl")
             .iter()
             .filter(|f| !file_name(f).starts_with("offers-"))
             .flat_map(|file| read_jsonl(file))
@@ -461,7 +323,7 @@ impl Engine {
 
     /// The offers stream (`offers-<date>.jsonl`): one line per agent rung.
     pub fn offers(&self) -> Vec<Value> {
-        files_ending(&self.path().join("cdr"), ".jsonl")
+        files_ending(&self.records_dir(), ".jsonl")
             .iter()
             .filter(|f| file_name(f).starts_with("offers-"))
             .flat_map(|file| read_jsonl(file))
@@ -470,54 +332,25 @@ impl Engine {
 
     /// The `queue_log` (Asterisk's format), one entry per line.
     pub fn queue_log(&self) -> Vec<QueueLogLine> {
-        let text = fs::read_to_string(self.path().join("cdr/queue_log")).unwrap_or_default();
+        let text = fs::read_to_string(self.records_dir().join("queue_log")).unwrap_or_default();
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(QueueLogLine::parse)
             .collect()
     }
+}
 
-    /// The engine's whole log.
-    pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
+impl Deref for Engine {
+    type Target = Hotline;
 
-    pub fn log_tail(&self) -> String {
-        tail(&self.log_text(), 6000)
-    }
-
-    /// Waits until the engine's log holds `needle`, or panics after `limit`.
-    pub fn wait_for_log(&self, needle: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while !self.log_text().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the engine's log within {limit:?}:\n{}",
-                self.log_tail()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+    fn deref(&self) -> &Hotline {
+        &self.hotline
     }
 }
 
-impl Drop for Engine {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::env::var_os("INTEROP_KEEP").is_some() {
-            // Config, engine log, records, messages and SIPp's traces.
-            self.dir.disable_cleanup(true);
-            eprintln!("test {}: kept {}", self.ports.n, self.dir.path().display());
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- hotline log (test {}) ---\n{}",
-                self.ports.n,
-                self.log_tail()
-            );
-        }
+impl DerefMut for Engine {
+    fn deref_mut(&mut self) -> &mut Hotline {
+        &mut self.hotline
     }
 }
 
@@ -552,33 +385,6 @@ impl QueueLogLine {
     }
 }
 
-/// SIGTERM to `child`, then wait up to `limit`; SIGKILL if it is still
-/// there. `None` when it had to be killed.
-pub fn terminate(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    if let Ok(Some(status)) = child.try_wait() {
-        return Some(status);
-    }
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
-    let status = wait_child(child, limit);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    status
-}
-
-pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => return None,
-        }
-    }
-}
-
 /// Every line of a JSON Lines file, parsed (a line that is not JSON fails).
 pub fn read_jsonl(file: &Path) -> Vec<Value> {
     let text =
@@ -609,14 +415,6 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-pub fn tail(text: &str, max: usize) -> String {
-    let start = text.len().saturating_sub(max);
-    let start = (start..text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(text.len());
-    text[start..].to_string()
 }
 
 /// Waits until something has bound UDP `port` on 127.0.0.1 (or any
@@ -1211,20 +1009,6 @@ pub fn wav_info(path: &Path) -> WavInfo {
 }
 
 // ---- raw SIP over UDP ----------------------------------------------------------
-
-pub fn options(socket: &UdpSocket, call_id: &str) -> String {
-    let port = socket.local_addr().expect("addr").port();
-    format!(
-        "OPTIONS sip:hotline@127.0.0.1 SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{call_id}\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:probe@127.0.0.1:{port}>;tag=probe\r\n\
-         To: <sip:hotline@127.0.0.1>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
-}
 
 /// A hand-written request, rendered for the sending socket's port.
 pub struct RawRequest<'a> {

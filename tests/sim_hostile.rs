@@ -190,7 +190,7 @@ fn a_hundred_thousand_mutated_messages() {
     let mut sim = Sim::new(config(|c| {
         c.calls.max_calls_per_second = 1_000_000;
         c.calls.max_calls = 100_000;
-        // Parsing is under test here, not flood bans (tests/core_guard.rs):
+        // Parsing is under test here, not flood bans (tests/sim_guard.rs):
         // thousands of REGISTERs a second from one address would be banned.
         c.security.register_rate = u32::MAX;
     }));

@@ -1,6 +1,6 @@
 //! The inbound call core under simulated time: the answer window, CANCEL
 //! racing the answer, a lost ACK, retransmissions, re-INVITE and the records
-//! each call leaves. The IVR's timings are in core_ivr.rs.
+//! each call leaves. The IVR's timings are in sim_ivr.rs.
 
 mod common;
 

@@ -4,53 +4,26 @@
 //! restarted engine appends cleanly after it. Needs no external tool: a
 //! small SIP client over loopback UDP drives the real binary.
 
+mod support;
+
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hotline::cdr::{read_records, Outcome};
+use support::{base_config, set_key, EnginePorts, Hotline};
 
 const SIP_PORT: u16 = 15100;
 
-struct Engine(Child);
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path) -> Engine {
-    let config = std::fs::read_to_string("config/default.toml")
-        .expect("default config")
-        .replace("127.0.0.1:5060", &format!("127.0.0.1:{SIP_PORT}"))
-        .replace("port_min = 20000", "port_min = 26000")
-        .replace("port_max = 29999", "port_max = 26199")
-        .replace("answer_after = \"2s\"", "answer_after = \"0s\"")
-        .replace("dir = \"var/cdr\"", "dir = \"cdr\"")
-        .replace("127.0.0.1:8088", "127.0.0.1:18100");
-    let path = dir.join("hotline.toml");
-    std::fs::write(&path, config).expect("write config");
-    let log = std::fs::File::create(dir.join("engine.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start hotline");
-    let engine = Engine(child);
-    let client = Client::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if client.options_ok() {
-            return engine;
-        }
-    }
-    panic!("engine did not answer OPTIONS on port {SIP_PORT}");
+/// The default config on this file's ports, answering at once.
+fn start() -> Hotline {
+    let ports = EnginePorts {
+        sip: SIP_PORT,
+        api: 18100,
+        rtp: (26000, 26199),
+    };
+    let config = set_key(&base_config(ports), "[calls]", "answer_after", "\"0s\"");
+    Hotline::start(ports, &config, &[])
 }
 
 struct Client {
@@ -88,17 +61,6 @@ impl Client {
             }
         }
         panic!("no {status} within 5 s");
-    }
-
-    fn options_ok(&self) -> bool {
-        let p = self.port();
-        self.send(&format!(
-            "OPTIONS sip:hotline@127.0.0.1:{SIP_PORT} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{p};branch=z9hG4bK-o{}\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:hotline@127.0.0.1>\r\nCall-ID: probe-{}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
-            rand_suffix(),
-            rand_suffix()
-        ));
-        let mut buf = [0u8; 4096];
-        matches!(self.socket.recv(&mut buf), Ok(n) if buf[..n].starts_with(b"SIP/2.0 200"))
     }
 
     fn headers(
@@ -152,20 +114,9 @@ impl Client {
     }
 }
 
-fn rand_suffix() -> u64 {
-    use std::time::SystemTime;
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-fn all_lines(dir: &Path) -> String {
+fn all_lines(cdr: &Path) -> String {
     let mut text = String::new();
-    for entry in std::fs::read_dir(dir.join("cdr"))
-        .expect("cdr dir")
-        .flatten()
-    {
+    for entry in std::fs::read_dir(cdr).expect("cdr dir").flatten() {
         text.push_str(&std::fs::read_to_string(entry.path()).expect("read"));
     }
     text
@@ -173,8 +124,7 @@ fn all_lines(dir: &Path) -> String {
 
 #[test]
 fn sigkill_loses_no_record_of_a_finished_call() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut engine = start(dir.path());
+    let mut engine = start();
     let client = Client::new();
     for i in 0..20 {
         let id = format!("done-{i}");
@@ -188,10 +138,9 @@ fn sigkill_loses_no_record_of_a_finished_call() {
     }
     // Records are fsynced within milliseconds of each call's end.
     std::thread::sleep(Duration::from_millis(300));
-    engine.0.kill().expect("SIGKILL");
-    let _ = engine.0.wait();
+    engine.kill();
 
-    let text = all_lines(dir.path());
+    let text = all_lines(&engine.records_dir());
     let (records, skipped) = read_records(&text);
     assert_eq!(skipped, 0, "no torn line after the kill:\n{text}");
     let mut done: Vec<_> = records
@@ -206,7 +155,7 @@ fn sigkill_loses_no_record_of_a_finished_call() {
 
     // Simulate a write torn by the crash, then restart: the new engine
     // seals it and appends whole lines after it.
-    let file = std::fs::read_dir(dir.path().join("cdr"))
+    let file = std::fs::read_dir(engine.records_dir())
         .expect("cdr dir")
         .flatten()
         .next()
@@ -216,12 +165,12 @@ fn sigkill_loses_no_record_of_a_finished_call() {
     torn.extend_from_slice(b"{\"version\":1,\"call_id\":\"hl-torn");
     std::fs::write(&file, torn).expect("write");
 
-    let _engine = start(dir.path());
+    engine.restart();
     let client = Client::new();
     let tag = client.call("after-restart");
     client.bye("after-restart", &tag);
     std::thread::sleep(Duration::from_millis(300));
-    let (records, skipped) = read_records(&all_lines(dir.path()));
+    let (records, skipped) = read_records(&all_lines(&engine.records_dir()));
     assert_eq!(skipped, 1, "only the torn line is skipped");
     assert!(records.iter().any(|r| r.sip_call_id == "after-restart"));
 }

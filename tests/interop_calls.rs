@@ -18,7 +18,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -556,7 +555,7 @@ fn leave_message(n: u16, scenario: &str) -> Option<Engine> {
 /// The messages index once it has `n` lines (it is written after the WAV,
 /// which is written after the recording ends), or a panic after 5 s.
 fn wait_for_index(engine: &Engine, n: usize) -> Vec<Value> {
-    let index = engine.path().join("messages").join("index.jsonl");
+    let index = engine.messages_dir().join("index.jsonl");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let lines = if index.is_file() {
@@ -590,7 +589,7 @@ fn check_message(engine: &Engine, r: &Value, m: &Value, ended_by: &str) {
     assert_eq!(str_field(m, "customer_class"), "public", "{m}");
     assert!(m["business_type"].is_null(), "9 chooses no business: {m}");
 
-    let info = wav_info(&engine.path().join("messages").join(file));
+    let info = wav_info(&engine.messages_dir().join(file));
     assert_eq!(
         (
             info.spec.channels,
@@ -643,10 +642,9 @@ fn message_recorded_from_sipp_audio() {
     assert_eq!(r["vip"], Value::Bool(false), "{r}");
     check_message(&engine, r, single(&index), "pound");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+    let out = command()
         .args(["messages", "list", "--config"])
-        .arg(&engine.config)
-        .env("NO_COLOR", "1")
+        .arg(engine.config_path())
         .output()
         .expect("run hotline messages list");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -707,7 +705,7 @@ fn message_kept_on_shutdown() {
     assert_eq!(str_field(r, "outcome"), "shutdown", "{r}");
     assert_eq!(ivr_path(r), ["welcome", "main", "message"], "{r}");
     let file = str_field(r, "message_file");
-    let wav = engine.path().join("messages").join(file);
+    let wav = engine.messages_dir().join(file);
     assert!(wav.is_file(), "no {}", wav.display());
     let m = wait_for_index(&engine, 1);
     assert_eq!(str_field(single(&m), "file"), file, "{m:?}");

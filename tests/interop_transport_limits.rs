@@ -7,96 +7,31 @@ mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::set_key;
+use support::{base_config, set_key, EnginePorts, Hotline};
 
-/// A running `hotline run`, killed on drop.
-struct Hotline {
-    child: Child,
-    dir: tempfile::TempDir,
-    sip: SocketAddr,
+/// Starts the engine for test `k` with `limits` set in `[sip.limits]`.
+fn start(k: u16, limits: &[(&str, &str)]) -> Hotline {
+    assert!(k < 20);
+    let rtp = 28000 + 100 * k;
+    let ports = EnginePorts {
+        sip: 15300 + k,
+        api: 18300 + k,
+        rtp: (rtp, rtp + 99),
+    };
+    let mut text = base_config(ports);
+    for (key, value) in limits {
+        text = set_key(&text, "[sip.limits]", key, value);
+    }
+    Hotline::start(ports, &text, &[])
 }
 
-impl Drop for Hotline {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- hotline log ---\n{}", self.log());
-        }
-    }
-}
-
-impl Hotline {
-    /// Starts the engine for test `k` with `limits` set in `[sip.limits]`.
-    fn start(k: u16, limits: &[(&str, &str)]) -> Hotline {
-        assert!(k < 20);
-        let sip_port = 15300 + k;
-        let rtp = 28000 + 100 * k;
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
-        let mut text = std::fs::read_to_string(path).expect("default config");
-        for (table, key, value) in [
-            ("[sip]", "listen", format!("[\"127.0.0.1:{sip_port}\"]")),
-            ("[api]", "listen", format!("\"127.0.0.1:{}\"", 18300 + k)),
-            ("[media]", "port_min", rtp.to_string()),
-            ("[media]", "port_max", (rtp + 99).to_string()),
-            ("[cdr]", "dir", "\"cdr\"".to_string()),
-            ("[messages]", "dir", "\"messages\"".to_string()),
-        ] {
-            text = set_key(&text, table, key, &value);
-        }
-        for (key, value) in limits {
-            text = set_key(&text, "[sip.limits]", key, value);
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("hotline.toml");
-        std::fs::write(&config, text).expect("write config");
-        let log = std::fs::File::create(dir.path().join("engine.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,hotline=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hotline");
-        let mut hotline = Hotline {
-            child,
-            dir,
-            sip: SocketAddr::from(([127, 0, 0, 1], sip_port)),
-        };
-        let socket = udp();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = hotline.child.try_wait() {
-                panic!("hotline exited at start ({status}):\n{}", hotline.log());
-            }
-            socket
-                .send_to(options(&socket, "ready").as_bytes(), hotline.sip)
-                .expect("send");
-            if recv(&socket).is_some_and(|r| r.starts_with("SIP/2.0 200")) {
-                return hotline;
-            }
-        }
-        panic!("hotline did not start:\n{}", hotline.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("engine.log")).unwrap_or_default()
-    }
-
-    fn tcp(&self) -> TcpStream {
-        let s = TcpStream::connect(self.sip).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        s
-    }
+fn tcp(hotline: &Hotline) -> TcpStream {
+    let s = TcpStream::connect(hotline.sip_addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s
 }
 
 fn udp() -> UdpSocket {
@@ -175,13 +110,15 @@ fn wait_closed(stream: &mut TcpStream, limit: Duration) -> (Duration, Vec<u8>) {
 
 #[test]
 fn udp_datagrams_over_the_limit_are_answered_513_or_dropped() {
-    let hotline = Hotline::start(0, &[("max_message_size", "2000")]);
+    let hotline = start(0, &[("max_message_size", "2000")]);
     let socket = udp();
     let port = socket.local_addr().expect("addr").port();
     // 3000 bytes with a readable head: 513, addressed to its branch.
     let big = options_padded(port, "UDP", "big", 3000);
     assert!(big.len() > 3000);
-    socket.send_to(big.as_bytes(), hotline.sip).expect("send");
+    socket
+        .send_to(big.as_bytes(), hotline.sip_addr())
+        .expect("send");
     let reply = recv(&socket).expect("an answer");
     assert!(
         reply.starts_with("SIP/2.0 513 Message Too Large"),
@@ -191,31 +128,35 @@ fn udp_datagrams_over_the_limit_are_answered_513_or_dropped() {
     // 60000 bytes: more than the 2001-byte receive buffer; the kernel cuts
     // it, the head is still there, so 513 again.
     let huge = options_padded(port, "UDP", "huge", 60_000);
-    socket.send_to(huge.as_bytes(), hotline.sip).expect("send");
+    socket
+        .send_to(huge.as_bytes(), hotline.sip_addr())
+        .expect("send");
     let reply = recv(&socket).expect("an answer");
     assert!(reply.starts_with("SIP/2.0 513"), "{reply}");
     assert!(reply.contains("branch=z9hG4bK-huge"), "{reply}");
     // 3000 bytes of nothing: no one to answer, dropped.
-    socket.send_to(&[b'x'; 3000], hotline.sip).expect("send");
+    socket
+        .send_to(&[b'x'; 3000], hotline.sip_addr())
+        .expect("send");
     assert_eq!(recv(&socket), None);
     // Still serving.
     socket
-        .send_to(options(&socket, "after").as_bytes(), hotline.sip)
+        .send_to(options(&socket, "after").as_bytes(), hotline.sip_addr())
         .expect("send");
     assert!(recv(&socket).expect("200").starts_with("SIP/2.0 200 OK"));
     // Each oversized datagram was logged (at debug): 3 of them.
     let logged = hotline
-        .log()
+        .log_text()
         .matches("datagram over max_message_size")
         .count();
-    assert_eq!(logged, 3, "{}", hotline.log());
+    assert_eq!(logged, 3, "{}", hotline.log_text());
 }
 
 #[test]
 fn tcp_content_length_over_the_cap_gets_413_and_the_connection_closes() {
     // Default max_message_size: 65535 bytes.
-    let hotline = Hotline::start(1, &[]);
-    let mut stream = hotline.tcp();
+    let hotline = start(1, &[]);
+    let mut stream = tcp(&hotline);
     let port = stream.local_addr().expect("addr").port();
     // A head declaring 100000 bytes of body, and the first bytes of it.
     let head =
@@ -235,8 +176,8 @@ fn tcp_content_length_over_the_cap_gets_413_and_the_connection_closes() {
 
 #[test]
 fn an_idle_tcp_connection_is_closed() {
-    let hotline = Hotline::start(2, &[("tcp_idle_timeout", "\"1s\"")]);
-    let mut stream = hotline.tcp();
+    let hotline = start(2, &[("tcp_idle_timeout", "\"1s\"")]);
+    let mut stream = tcp(&hotline);
     let port = stream.local_addr().expect("addr").port();
     stream
         .write_all(options_padded(port, "TCP", "idle", 0).as_bytes())
@@ -250,7 +191,7 @@ fn an_idle_tcp_connection_is_closed() {
         "closed after {after:?}"
     );
     // A connection that never sends anything is closed as well.
-    let mut silent = hotline.tcp();
+    let mut silent = tcp(&hotline);
     let (after, _) = wait_closed(&mut silent, Duration::from_secs(5));
     assert!(after < Duration::from_secs(3), "closed after {after:?}");
 }
@@ -258,14 +199,14 @@ fn an_idle_tcp_connection_is_closed() {
 #[test]
 fn a_slow_sender_is_cut_off_at_the_message_deadline() {
     // Idle timeout far away, so only the per-message deadline can act.
-    let hotline = Hotline::start(
+    let hotline = start(
         3,
         &[
             ("tcp_idle_timeout", "\"30s\""),
             ("tcp_message_timeout", "\"2s\""),
         ],
     );
-    let stream = hotline.tcp();
+    let stream = tcp(&hotline);
     let port = stream.local_addr().expect("addr").port();
     let message = options_padded(port, "TCP", "slow", 0);
     // One byte every 100 ms: the ~250-byte message would take ~25 s, and
@@ -295,7 +236,7 @@ fn a_slow_sender_is_cut_off_at_the_message_deadline() {
 
 #[test]
 fn tcp_connections_are_limited_in_total_and_per_address() {
-    let hotline = Hotline::start(
+    let hotline = start(
         4,
         &[
             ("max_tcp_connections", "3"),
@@ -313,7 +254,7 @@ fn tcp_connections_are_limited_in_total_and_per_address() {
             socket
                 .bind(SocketAddr::from((ip, 0)))
                 .expect("bind loopback alias");
-            let stream = socket.connect(hotline.sip).await.expect("connect");
+            let stream = socket.connect(hotline.sip_addr()).await.expect("connect");
             let std = stream.into_std().expect("std");
             std.set_nonblocking(false).expect("blocking");
             std.set_read_timeout(Some(Duration::from_secs(3)))
@@ -355,5 +296,5 @@ fn tcp_connections_are_limited_in_total_and_per_address() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut f = connect_from([127, 0, 0, 3]);
     served(&mut f, "f");
-    assert!(hotline.log().contains("connection limit reached"));
+    assert!(hotline.log_text().contains("connection limit reached"));
 }
