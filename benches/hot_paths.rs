@@ -89,7 +89,7 @@ fn main() {
     bench("rtp: poll_transmit one 20 ms frame", 200_000, || {
         now += Duration::from_millis(20);
         frame += 1;
-        if frame % 400 == 0 {
+        if frame.is_multiple_of(400) {
             session.play(id, frame);
         }
         black_box(session.poll_transmit(now, &mut buf));

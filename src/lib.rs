@@ -61,8 +61,8 @@
 //!   live view, answered by the engine task through the channel.
 
 pub use hotline_core::{
-    acd, call, cdr, config, directory, engine, forms, ids, io, ivr, leg, live, media, setup, sip,
-    sla, time, voicemail, wire,
+    acd, call, campaign, cdr, config, directory, engine, forms, ids, io, ivr, leg, live, media,
+    setup, sip, sla, store, time, voicemail, wire,
 };
 
 pub mod shell;

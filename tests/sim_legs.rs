@@ -40,6 +40,7 @@ fn target(user: &str, port: u16) -> LegTarget {
         route: Vec::new(),
         from_user: "4008001234".into(),
         from_display: "hotline".into(),
+        auth: None,
     }
 }
 

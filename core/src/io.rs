@@ -12,6 +12,7 @@ use crate::ivr::program::Program;
 use crate::media::call_media::MediaCommand;
 use crate::media::catalog::PromptLibrary;
 use crate::media::session::{MediaEvent, RecordingEnd};
+use crate::store::{StoreWrite, StoredCampaign, StoredWork};
 use crate::voicemail::MessageRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,6 +72,15 @@ pub enum Input<'a> {
     Directory(Arc<Directory>),
     /// SIGHUP: a config loaded and checked off the engine's task.
     Reload(Box<Reload>),
+    /// At start: the work the store holds (campaigns, do-not-call list,
+    /// notices heard lately).
+    Work(Box<StoredWork>),
+    /// A campaign the store has just made durable (created by the API).
+    Campaign(Box<StoredCampaign>),
+    /// The store has made write `id` durable ([`Output::Store`]).
+    Stored { id: u64 },
+    /// The store could not make write `id` durable.
+    StoreFailed { id: u64 },
 }
 
 /// A reloaded configuration with everything it names.
@@ -102,6 +112,12 @@ pub enum Output {
     Line {
         file: String,
         line: String,
+    },
+    /// Make `write` durable, in order, and answer `Input::Stored { id }`
+    /// (the engine waits for it when `write.needs_ack()`).
+    Store {
+        id: u64,
+        write: StoreWrite,
     },
     /// The call is over: write the record durably, then close its media,
     /// then send `then_send` (the call's last messages: whoever sees the

@@ -21,6 +21,9 @@
 //! - [`acd`]: queues, agents (status x state), strategies, queue_log.
 //! - [`sip`]: parsing, writing, transactions (RFC 3261 section 17), SDP,
 //!   digest auth, the registrar.
+//! - [`campaign`]: voice-notice campaigns: their spec, calling windows and
+//!   the scheduler on the standard's retry rule. [`store`]: the writes of
+//!   work that outlives a call, and what is read back at start.
 //! - [`cdr`]: the call record. [`voicemail`]: a voice message's record.
 //! - [`live`]: the live view (wallboard, /metrics figures). [`sla`]: the
 //!   hotline's figures (service level, connection and abandon rates...),
@@ -46,6 +49,7 @@ pub mod media;
 pub mod setup;
 pub mod sip;
 pub mod sla;
+pub mod store;
 pub mod time;
 pub mod voicemail;
 pub mod wire;

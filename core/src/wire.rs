@@ -49,6 +49,8 @@ pub enum Wake {
     Call(CallKey, CallTimer),
     Registrar,
     Acd,
+    /// The next campaign call may be due.
+    Campaigns,
     /// The drain timeout after SIGTERM ran out.
     Drain,
 }
@@ -60,6 +62,10 @@ pub enum CallTimer {
     Answer,
     /// The IVR interpreter's next deadline (a menu's wait, silence).
     Ivr,
+    /// An outbound call has rung long enough: CANCEL it.
+    RingTimeout,
+    /// A notice has been played; the callee's key is late.
+    KeyWait,
 }
 
 /// Counters for operations and tests.

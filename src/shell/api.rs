@@ -31,6 +31,7 @@ use crate::engine::{AgentCommand, AgentSnapshot};
 use crate::live::prometheus::{self, RtpTotals};
 use crate::live::LiveSnapshot;
 
+use super::api_campaigns;
 use super::media::LiveRtp;
 use super::Event;
 
@@ -55,6 +56,7 @@ pub enum ApiRequest {
         detail: bool,
         reply: oneshot::Sender<LiveSnapshot>,
     },
+    Campaign(super::api_campaigns::CampaignRequest),
 }
 
 /// What the live view reads besides the engine: the media tasks' RTP
@@ -68,10 +70,27 @@ pub struct LiveSources {
 }
 
 #[derive(Clone)]
-struct ApiState {
-    events: mpsc::UnboundedSender<Event>,
+pub struct ApiState {
+    pub events: mpsc::UnboundedSender<Event>,
     token: String,
     live: LiveSources,
+    /// Creates campaigns durably (`None`: no store).
+    pub store: Option<super::store::StoreCreator>,
+    /// The offset local times in requests are read in (`api.utc_offset`).
+    pub utc_offset_minutes: i32,
+}
+
+impl ApiState {
+    /// A request carrying the bearer token (compared in constant time).
+    pub fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| {
+                crate::sip::digest::constant_time_eq(t.trim().as_bytes(), self.token.as_bytes())
+            })
+    }
 }
 
 /// `/api/v1/status` and each server-sent event: the snapshot and RTP.
@@ -88,12 +107,25 @@ struct BreakBody {
     reason: Option<String>,
 }
 
+/// Where the API's requests go, and what it needs besides the engine.
+pub struct ApiSetup {
+    pub listen: SocketAddr,
+    pub token: String,
+    pub utc_offset_minutes: i32,
+    pub store: Option<super::store::StoreCreator>,
+}
+
 pub async fn serve(
-    listen: SocketAddr,
-    token: String,
+    setup: ApiSetup,
     events: mpsc::UnboundedSender<Event>,
     live: LiveSources,
 ) -> std::io::Result<()> {
+    let ApiSetup {
+        listen,
+        token,
+        utc_offset_minutes,
+        store,
+    } = setup;
     let listener = TcpListener::bind(listen).await?;
     info!(%listen, "HTTP API listening (wallboard at /wallboard, metrics at /metrics)");
     let app = Router::new()
@@ -103,10 +135,24 @@ pub async fn serve(
         .route("/api/v1/events", get(status_events))
         .route("/metrics", get(metrics))
         .route("/wallboard", get(wallboard))
+        .route(
+            "/api/v1/campaigns",
+            get(api_campaigns::list).post(api_campaigns::create),
+        )
+        .route("/api/v1/campaigns/{id}", get(api_campaigns::get_one))
+        .route(
+            "/api/v1/campaigns/{id}/{action}",
+            post(api_campaigns::command),
+        )
+        .route("/api/v1/do-not-call", post(api_campaigns::do_not_call))
+        // WAVs and number lists come with campaigns: up to 64 MiB.
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(ApiState {
             events,
             token,
             live,
+            store,
+            utc_offset_minutes,
         });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -116,7 +162,7 @@ pub async fn serve(
     Ok(())
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
@@ -141,12 +187,7 @@ async fn command(
     headers: HeaderMap,
     body: Option<Json<BreakBody>>,
 ) -> Response {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == state.token);
-    if !authorized {
+    if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
     }
     let command = match action.as_str() {

@@ -18,7 +18,33 @@ pub fn config(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    Config::parse(&text, &path.display().to_string(), &base)
+    let origin = path.display().to_string();
+    let mut config = Config::parse(&text, &origin, &base)?;
+    trunk_secrets(&mut config, &origin)?;
+    Ok(config)
+}
+
+/// Reads each trunk's `password_env` from the environment (so the secret
+/// need not be in the file); a variable that is not set is a config error.
+pub fn trunk_secrets(config: &mut Config, origin: &str) -> Result<(), ConfigError> {
+    for i in 0..config.trunks.len() {
+        let Some(var) = config.trunks[i].password_env.clone() else {
+            continue;
+        };
+        match std::env::var(&var) {
+            Ok(secret) if !secret.is_empty() => config.trunks[i].password = Some(secret),
+            _ => {
+                let key = format!("trunks[{i}].password_env");
+                return Err(ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    mistake: config
+                        .source
+                        .mistake(&key, format!("the environment variable {var} is not set")),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A config with everything it names: prompts, IVR program, directory.

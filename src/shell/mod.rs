@@ -3,11 +3,13 @@
 
 pub mod alarms;
 pub mod api;
+pub mod api_campaigns;
 pub mod cdr_writer;
 pub mod directory_watch;
 pub mod durable;
 pub mod load;
 pub mod media;
+pub mod store;
 pub mod tcp;
 pub mod udp;
 pub mod voicemail_store;
@@ -34,6 +36,8 @@ use crate::setup::Setup;
 use self::alarms::Alarms;
 use self::cdr_writer::{CdrWriter, Job};
 use self::media::{LiveRtp, MediaHandle, MediaPool, Recordings};
+use self::store::sqlite::SqliteStore;
+use self::store::{Store, StoreThread};
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -69,6 +73,13 @@ pub enum Event {
     Transmit(Vec<Transmit>),
     /// SIGHUP's config, loaded and checked on the blocking pool.
     Reload(Box<Reload>),
+    /// The store made the engine's write `id` durable.
+    Stored {
+        id: u64,
+    },
+    StoreFailed {
+        id: u64,
+    },
 }
 
 /// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
@@ -88,6 +99,31 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let writer = CdrWriter::start(cdr_dir.clone(), alarms.clone())
         .with_context(|| format!("opening record folder {}", cdr_dir.display()))?;
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
+
+    // Work that outlives a call: read back before any call is taken.
+    let store_path = config.store_path();
+    let mut store = SqliteStore::open(&store_path)
+        .with_context(|| format!("opening the store {}", store_path.display()))?;
+    let mut work = store
+        .load(store::wall_ms(), config.outbound.notice_memory_days)
+        .with_context(|| format!("reading the store {}", store_path.display()))?;
+    if let Some(file) = config
+        .outbound
+        .dnc_file
+        .as_ref()
+        .map(|f| config.base_dir.join(f))
+    {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading outbound.dnc_file {}", file.display()))?;
+        work.do_not_call.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    let store = StoreThread::start(Box::new(store), events_tx.clone())
+        .context("starting the store thread")?;
 
     let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     for (i, addr) in config.sip.listen.iter().enumerate() {
@@ -127,7 +163,13 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             version: version_rx,
             alarms: alarms.clone(),
         };
-        api::serve(api.listen, api.token.clone(), events_tx.clone(), live)
+        let setup = api::ApiSetup {
+            listen: api.listen,
+            token: api.token.clone(),
+            utc_offset_minutes: api.utc_offset.0,
+            store: store.creator(),
+        };
+        api::serve(setup, events_tx.clone(), live)
             .await
             .with_context(|| format!("binding the HTTP API on {}", api.listen))?;
     }
@@ -164,6 +206,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         wall_ms,
         wall_ms ^ u64::from(std::process::id()),
     );
+    engine.handle_input(now, Input::Work(Box::new(work)));
     let recordings = Recordings::with_alarms(
         messages_dir.clone(),
         events_tx.clone(),
@@ -187,6 +230,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         )
         .context("starting the media workers")?,
         messages_dir: messages_dir.clone(),
+        store: Some(store),
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -231,6 +275,10 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     }
     engine.shutdown(Instant::now());
     shell.drain(&mut engine).await;
+    // The engine's last writes (attempts ended at shutdown) are durable.
+    if let Some(store) = shell.store.take() {
+        store.finish();
+    }
     // Records are durable once the writer finishes; only then are the
     // calls' media released, and a message being left is saved.
     if let Some(writer) = shell.writer.take() {
@@ -324,6 +372,8 @@ struct Shell {
     live_version: watch::Sender<u64>,
     media_pool: MediaPool,
     messages_dir: std::path::PathBuf,
+    /// Taken at shutdown, once the engine's last writes are queued.
+    store: Option<StoreThread>,
 }
 
 impl Shell {
@@ -338,6 +388,8 @@ impl Shell {
                 engine.handle_input(now, Input::MediaFailed { call, leg })
             }
             Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
+            Event::Stored { id } => engine.handle_input(now, Input::Stored { id }),
+            Event::StoreFailed { id } => engine.handle_input(now, Input::StoreFailed { id }),
             Event::TcpOpened { conn, writer } => {
                 self.tcp.insert(conn, writer);
             }
@@ -374,6 +426,9 @@ impl Shell {
             }
             Event::Api(api::ApiRequest::Status { detail, reply }) => {
                 let _ = reply.send(engine.live_status(now, detail));
+            }
+            Event::Api(api::ApiRequest::Campaign(request)) => {
+                campaign_request(engine, now, request)
             }
         }
     }
@@ -466,6 +521,11 @@ impl Shell {
         match output {
             Output::Transmit(t) => self.transmit(t.peer, t.data).await,
             Output::Media { call, command } => self.media_command(call, command),
+            Output::Store { id, write } => {
+                if let Some(store) = &self.store {
+                    store.write(id, write);
+                }
+            }
             Output::Line { file, mut line } => {
                 line.push('\n');
                 self.write(Job::Line { file, line });
@@ -516,5 +576,40 @@ impl Drop for SendWhenDurable {
     fn drop(&mut self) {
         let messages = std::mem::take(&mut self.messages);
         let _ = self.events.send(Event::Transmit(messages));
+    }
+}
+
+/// The API's campaign requests, answered by the engine.
+fn campaign_request(engine: &mut Engine, now: Instant, request: api_campaigns::CampaignRequest) {
+    use api_campaigns::CampaignRequest as R;
+    match request {
+        R::Check {
+            spec,
+            uploaded_prompt,
+            reply,
+        } => {
+            let _ = reply.send(engine.check_campaign(&spec, uploaded_prompt));
+        }
+        R::Add { stored, reply } => {
+            engine.handle_input(now, Input::Campaign(stored));
+            let _ = reply.send(());
+        }
+        R::List(reply) => {
+            let _ = reply.send(engine.campaigns().map(|c| c.to_json(false)).collect());
+        }
+        R::Get { id, reply } => {
+            let _ = reply.send(engine.campaign(id).map(|c| c.to_json(true)));
+        }
+        R::Command { id, command, reply } => {
+            let result = engine
+                .campaign_command(now, id, command)
+                .map(|s| s.as_str())
+                .map_err(|e| e.to_string());
+            let _ = reply.send(result);
+        }
+        R::DoNotCall { number, reply } => {
+            engine.add_do_not_call(now, &number);
+            let _ = reply.send(());
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hotline::campaign::{Campaign, CampaignId, CampaignSpec};
 use hotline::cdr::CallRecord;
 use hotline::config::{Config, Language};
 use hotline::engine::{Engine, EngineSettings};
@@ -18,7 +19,10 @@ use hotline::media::call_media::{CallMedia, MediaCommand};
 use hotline::media::catalog::PromptLibrary;
 use hotline::media::prompt::{PromptId, PromptSet};
 use hotline::media::session::MediaEvent;
+use hotline::shell::store::sqlite::SqliteStore;
+use hotline::shell::store::Store;
 use hotline::sip::digest::{self, Algorithm, Qop};
+use hotline::store::{StoreWrite, StoredCampaign};
 use hotline::voicemail::MessageRecord;
 
 pub const CALLER: &str = "127.0.0.1:5070";
@@ -54,6 +58,14 @@ pub struct Sim {
     pub lines: Vec<(String, String)>,
     /// Prompts played to other legs than the customer's (the whisper).
     pub whispers: Vec<(CallKey, PromptId)>,
+    /// The store, as the shell runs it: a real SQLite file in a temporary
+    /// folder, every write acknowledged at once.
+    pub store: SqliteStore,
+    pub store_dir: Arc<tempfile::TempDir>,
+    /// Every write the engine asked for, in order.
+    pub writes: Vec<StoreWrite>,
+    /// Wall-clock ms at `t0`.
+    pub wall0: u64,
 }
 
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
@@ -64,20 +76,34 @@ pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
+        let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        Sim::with_store(config, dir, Instant::now(), 1_795_600_800_000)
+    }
+
+    /// A Sim on the store in `dir` (another's, to model a restart), its
+    /// clock starting at `t0` and wall-clock `wall_ms`; it reads back what
+    /// the store holds, as the shell does at start.
+    pub fn with_store(
+        config: Config,
+        dir: Arc<tempfile::TempDir>,
+        t0: Instant,
+        wall_ms: u64,
+    ) -> Sim {
+        let mut store = SqliteStore::open(&dir.path().join("hotline.db")).expect("store");
+        let work = store.load(wall_ms, 7).expect("load");
         let settings = EngineSettings::from_config(&config);
         let setup = hotline::shell::load::setup(config, "test config").expect("config loads");
-        let t0 = Instant::now();
         let engine = Engine::new(
             settings,
             setup.prompts.clone(),
             setup.program.clone(),
             setup.directory.clone(),
             t0,
-            // 2026-11-25T10:00:00Z
-            1_795_600_800_000,
+            // 1_795_600_800_000: 2026-11-25T10:00:00Z
+            wall_ms,
             7,
         );
-        Sim {
+        let mut sim = Sim {
             engine,
             t0,
             now: t0,
@@ -96,7 +122,40 @@ impl Sim {
             bridged: Vec::new(),
             lines: Vec::new(),
             whispers: Vec::new(),
-        }
+            store,
+            store_dir: dir,
+            writes: Vec::new(),
+            wall0: wall_ms,
+        };
+        sim.engine.handle_input(t0, Input::Work(Box::new(work)));
+        sim.drain();
+        sim
+    }
+
+    /// Wall-clock ms at the current simulated time.
+    pub fn wall_ms(&self) -> u64 {
+        self.wall0 + (self.now - self.t0).as_millis() as u64
+    }
+
+    /// Creates a campaign as the API does: checked, written, handed over.
+    pub fn create_campaign(&mut self, json: serde_json::Value) -> CampaignId {
+        let spec = CampaignSpec::parse(&json, None, 480).expect("valid spec");
+        self.engine
+            .check_campaign(&spec, false)
+            .expect("known trunk and prompt");
+        let created_ms = self.wall_ms();
+        let id = self
+            .store
+            .create_campaign(&spec, created_ms, None)
+            .expect("stored");
+        let stored = StoredCampaign {
+            campaign: Campaign::new(id, spec, created_ms),
+            prompt_audio: None,
+        };
+        self.engine
+            .handle_input(self.now, Input::Campaign(Box::new(stored)));
+        self.drain();
+        id
     }
 
     /// A prompt's id in the default language (zh).
@@ -171,6 +230,11 @@ impl Sim {
                 }),
                 Output::Media { call, command } => self.media_command(call, command),
                 Output::MessageSaved(m) => self.messages.push(*m),
+                Output::Store { id, write } => {
+                    self.store.apply(&write, 0).expect("store write");
+                    self.writes.push(write);
+                    self.engine.handle_input(self.now, Input::Stored { id });
+                }
                 Output::Line { file, line } => self.lines.push((file, line)),
                 Output::CallEnded {
                     call,

@@ -35,7 +35,7 @@ pub fn decode(text: &str) -> Vec<u8> {
             .bytes()
             .filter(|b| !b.is_ascii_whitespace())
             .collect();
-        assert!(digits.len() % 2 == 0, "odd number of hex digits");
+        assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
         for pair in digits.chunks(2) {
             let s = std::str::from_utf8(pair).expect("hex is ASCII");
             out.push(u8::from_str_radix(s, 16).expect("hex digit"));

@@ -2,6 +2,7 @@
 //! customer's, an agent's, any other it places), its IVR, its place in a
 //! queue and the facts its record is built from ([`record`]).
 
+pub mod notice;
 pub mod record;
 
 use std::collections::VecDeque;
@@ -124,6 +125,11 @@ pub struct Call {
     pub agent_hung_up: bool,
     pub digits: String,
     pub caller_spoke: bool,
+    /// A call hotline placed to deliver a campaign's notice.
+    pub notice: Option<notice::NoticeCall>,
+    /// An inbound caller who heard a campaign's notice lately: (campaign,
+    /// its name).
+    pub notified_by: Option<(crate::campaign::CampaignId, String)>,
 }
 
 impl Call {

@@ -137,3 +137,32 @@ pub fn base(
         ..CallRecord::default()
     }
 }
+
+/// The start of an outbound attempt's record: the number dialled, and the
+/// direction.
+pub fn base_outbound(now: Instant, clock: WallClock, number: &str) -> CallRecord {
+    CallRecord {
+        version: cdr::RECORD_VERSION,
+        dialled_number: number.to_string(),
+        invite_at: cdr::format_ms(clock.ms(now)),
+        ended_at: cdr::format_ms(clock.ms(now)),
+        direction: Some("outbound".to_string()),
+        disposition: Disposition::Failed,
+        outcome: Outcome::Unanswered,
+        hangup_side: Some(HangupSide::Engine),
+        ..CallRecord::default()
+    }
+}
+
+/// An outbound attempt's facts added to its call's record.
+pub fn add_notice(record: &mut CallRecord, n: &super::notice::NoticeCall, caller_id: &str) {
+    record.direction = Some("outbound".to_string());
+    record.caller_number = caller_id.to_string();
+    record.dialled_number = n.number.clone();
+    record.campaign = Some(n.campaign.0);
+    record.campaign_name = Some(n.campaign_name.clone());
+    record.attempt = Some(n.attempt);
+    record.attempt_result = n.result.map(|r| r.as_str().to_string());
+    record.trunk = Some(n.trunk_name.clone());
+    record.sip_status = n.sip_status;
+}

@@ -270,6 +270,51 @@ impl Campaign {
     }
 }
 
+impl Campaign {
+    /// How many numbers are in each state.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for t in &self.targets {
+            *counts.entry(t.state.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// The campaign as the API shows it: its spec, state and counts, and
+    /// with `numbers`, each number with its state and attempts.
+    pub fn to_json(&self, numbers: bool) -> serde_json::Value {
+        use crate::cdr::format_ms;
+        let mut v = self.spec.to_json();
+        v["id"] = self.id.0.into();
+        v["state"] = self.state.as_str().into();
+        v["created_at"] = format_ms(self.created_ms).into();
+        v["total"] = self.targets.len().into();
+        v["counts"] = serde_json::json!(self.counts());
+        if numbers {
+            v["numbers"] = self
+                .targets
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "number": t.number,
+                        "state": t.state.as_str(),
+                        "next_at": t.due_ms.map(format_ms),
+                        "attempts": t.attempts.iter().map(|a| serde_json::json!({
+                            "attempt": a.number,
+                            "at": format_ms(a.at_ms),
+                            "ended_at": a.ended_ms.map(format_ms),
+                            "result": a.result.map(|r| r.as_str()),
+                            "sip_status": a.sip_status,
+                            "call_id": a.call_id,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+        }
+        v
+    }
+}
+
 /// A number as dialled and compared against the do-not-call list: digits
 /// only (a leading + kept), spaces, dashes and brackets dropped.
 pub fn normalise_number(text: &str) -> String {

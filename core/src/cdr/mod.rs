@@ -54,6 +54,9 @@ pub enum Outcome {
     MediaFailed,
     /// The engine was shut down during the call.
     Shutdown,
+    /// An outbound call that was never answered (`attempt_result` says
+    /// why: busy, no answer, invalid number, ...).
+    Unanswered,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +160,34 @@ pub struct CallRecord {
     /// empty (no agent left), exit_key or refused.
     #[serde(default)]
     pub queue_result: Option<String>,
+    /// `outbound` for a call hotline placed (a notice, a callback);
+    /// absent for a call it received. Outbound records stay out of the
+    /// inbound figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// The campaign an outbound attempt belongs to, or that an inbound
+    /// caller received a notice from (a caller who calls back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_name: Option<String>,
+    /// Outbound: which attempt at this number (1 for the first call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Outbound: how the attempt ended (confirmed, heard, unconfirmed,
+    /// opted_out, busy, no_answer, rejected, invalid, congestion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_result: Option<String>,
+    /// Outbound: the trunk it went through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trunk: Option<String>,
+}
+
+impl CallRecord {
+    /// A call hotline placed, not one it received.
+    pub fn is_outbound(&self) -> bool {
+        self.direction.as_deref() == Some("outbound")
+    }
 }
 
 impl Outcome {

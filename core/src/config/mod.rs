@@ -11,10 +11,12 @@ use thiserror::Error;
 
 pub mod ivr;
 mod limits;
+pub mod outbound;
 pub mod source;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
+pub use outbound::{OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
 pub use source::{did_you_mean, Mistake, Source};
 
 /// The configuration `hotline run` uses when given no file.
@@ -65,6 +67,15 @@ pub struct Config {
     /// Trunk allow-list and flood limits.
     #[serde(default)]
     pub security: SecurityConfig,
+    /// Trunks hotline places calls through.
+    #[serde(default)]
+    pub trunks: Vec<TrunkConfig>,
+    /// Voice-notice campaigns.
+    #[serde(default)]
+    pub outbound: OutboundConfig,
+    /// Where work that outlives a call is kept.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -522,6 +533,36 @@ impl Config {
         if self.calls.max_calls == 0 {
             return Err(at.mistake("calls.max_calls", "must be at least 1"));
         }
+        for (i, t) in self.trunks.iter().enumerate() {
+            let key = |k: &str| format!("trunks[{i}].{k}");
+            if self.trunks[..i].iter().any(|o| o.name == t.name) {
+                return Err(at.mistake(&key("name"), "another trunk has this name"));
+            }
+            if t.max_channels == 0 {
+                return Err(at.mistake(&key("max_channels"), "must be at least 1"));
+            }
+            if t.max_calls_per_second == 0 {
+                return Err(at.mistake(&key("max_calls_per_second"), "must be at least 1"));
+            }
+            if t.caller_id.is_empty()
+                || !t.caller_id.chars().all(|c| c.is_ascii_digit() || c == '+')
+            {
+                return Err(at.mistake(&key("caller_id"), "digits (a leading + allowed)"));
+            }
+            if t.password.is_some() && t.password_env.is_some() {
+                return Err(at.at(
+                    &key("password_env"),
+                    "give password or password_env, not both",
+                ));
+            }
+            let secret = t.password.is_some() || t.password_env.is_some();
+            if secret != t.username.is_some() {
+                return Err(at.at(
+                    &key("username"),
+                    "digest credentials need both username and password (or password_env)",
+                ));
+            }
+        }
         for (i, a) in self.agents.iter().enumerate() {
             if a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
                 return Err(at.at(
@@ -578,6 +619,11 @@ impl Config {
             *self.media.port_min.get_ref(),
             *self.media.port_max.get_ref(),
         )
+    }
+
+    /// The store's database file.
+    pub fn store_path(&self) -> PathBuf {
+        self.base_dir.join(&self.store.path)
     }
 
     pub fn cdr_dir(&self) -> PathBuf {

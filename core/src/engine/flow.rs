@@ -65,6 +65,9 @@ impl Engine {
             None => (NodeId(0), self.settings.default_language),
         };
         let info = self.directory.lookup(req.from_user());
+        let notified_by = self
+            .recent_notice(now, req.from_user())
+            .map(|n| (n.campaign, n.campaign_name.clone()));
         let feature = self.feature_for(&req, peer);
         let leg = Leg::incoming(now, &mut self.wire, leg_key, key, peer, req);
         self.incoming.insert(leg.invite_tx.clone(), (key, leg_key));
@@ -94,6 +97,8 @@ impl Engine {
             agent_hung_up: false,
             digits: String::new(),
             caller_spoke: false,
+            notice: None,
+            notified_by,
         };
         self.calls.insert(key, call);
 
@@ -277,6 +282,7 @@ impl Engine {
                 }
             }
             CallTimer::Ivr => self.ivr_timeout(now, key),
+            CallTimer::RingTimeout | CallTimer::KeyWait => self.notice_timeout(now, key, timer),
         }
     }
 
@@ -296,8 +302,18 @@ impl Engine {
     /// Moves a call on after one of its legs reported `event`.
     pub(super) fn leg_event(&mut self, now: Instant, call: CallKey, leg: LegKey, event: LegEvent) {
         let Some(party) = self.party(call, leg) else {
+            if let Some((c, _, _)) = self.lingering.get(&leg) {
+                let c = *c;
+                if matches!(event, LegEvent::Rejected { .. }) {
+                    self.finish_lingering(now, c, leg, 0);
+                }
+            }
             return;
         };
+        let notice = self.calls.get(&call).is_some_and(|c| c.notice.is_some());
+        if notice && party == Party::Customer {
+            return self.notice_leg_event(now, call, leg, event);
+        }
         match (party, event) {
             (_, LegEvent::MediaChanged { remote, sending }) => {
                 self.media(
@@ -593,17 +609,27 @@ impl Engine {
         let Some(customer) = customer_leg else {
             return;
         };
-        let record = record::build(&call, &customer, self.clock, now, end);
+        let mut record = record::build(&call, &customer, self.clock, now, end);
         info!(outcome = ?end.outcome, "call ended");
-        self.live_event(
-            now,
-            LiveEvent::CallEnded {
-                call: key.0,
-                arrival: call.arrived_at,
-                outcome: end.outcome,
-                answered: customer.answered(),
-            },
-        );
+        if let Some(n) = &call.notice {
+            let caller_id = self.trunks[n.trunk].config.caller_id.clone();
+            record::add_notice(&mut record, n, &caller_id);
+            self.notice_call_ended(now, n, record.call_id.clone());
+        } else {
+            if let Some((campaign, name)) = &call.notified_by {
+                record.campaign = Some(campaign.0);
+                record.campaign_name = Some(name.clone());
+            }
+            self.live_event(
+                now,
+                LiveEvent::CallEnded {
+                    call: key.0,
+                    arrival: call.arrived_at,
+                    outcome: end.outcome,
+                    answered: customer.answered(),
+                },
+            );
+        }
         let mut then_send = Vec::new();
         for (t, status) in self.wire.take_owned(key) {
             if let Some(code) = status {

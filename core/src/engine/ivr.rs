@@ -48,6 +48,9 @@ impl Engine {
                     return; // a prompt that was replaced or stopped
                 }
                 call.playing = None;
+                if call.notice.is_some() {
+                    return self.notice_played(now, key);
+                }
                 if let Some(next) = call.sequence.pop_front() {
                     return self.play_id(key, next);
                 }
@@ -64,6 +67,8 @@ impl Engine {
                 }
                 call.ivr.handle_playback_finished(now);
             }
+            // A notice call has no IVR: its callee's voice steers nothing.
+            MediaEvent::Speech if call.notice.is_some() => return,
             MediaEvent::Speech => {
                 call.caller_spoke = true;
                 call.ivr.handle_speech(now);
@@ -79,6 +84,10 @@ impl Engine {
                     m.ended_by = end.as_str().to_string();
                 }
                 call.ivr.handle_recording_finished(now);
+            }
+            MediaEvent::Inactive if call.notice.is_some() => {
+                info!("no RTP from the callee");
+                return self.notice_media_lost(now, key);
             }
             MediaEvent::Inactive => {
                 info!("no RTP from caller");
@@ -103,6 +112,9 @@ impl Engine {
         call.last_digit = Some((digit, source, now));
         call.digits.push(digit);
         debug!(%digit, ?source, "key");
+        if call.notice.is_some() {
+            return self.notice_key(now, key, digit);
+        }
         call.ivr.handle_digit(now, digit);
         self.apply_ivr(now, key);
     }

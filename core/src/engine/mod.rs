@@ -29,9 +29,11 @@ pub mod guard;
 mod ingress;
 mod ivr;
 mod live;
+mod outbound;
 mod ports;
 mod queue;
 mod register;
+mod trunks;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -64,6 +66,7 @@ pub use crate::leg::uac::LegTarget;
 pub use crate::wire::Counters;
 pub use agents_api::{AgentCommand, AgentSnapshot};
 pub use flow::PlaceError;
+pub use outbound::{CampaignCommand, CampaignCommandError};
 
 /// Engine settings, taken from [`Config`].
 #[derive(Debug, Clone)]
@@ -94,6 +97,10 @@ pub struct EngineSettings {
     pub live: crate::live::LiveSettings,
     /// Message size and header limits (`[sip.limits]`).
     pub limits: message::ParseLimits,
+    /// Trunks calls are placed through (passwords resolved by the shell).
+    pub trunks: Vec<crate::config::TrunkConfig>,
+    /// How long a heard notice is remembered for its number's calls.
+    pub notice_memory_days: u32,
 }
 
 impl EngineSettings {
@@ -169,6 +176,8 @@ impl EngineSettings {
                 })
                 .unwrap_or_default(),
             limits: c.sip.limits.parse_limits(),
+            trunks: c.trunks.clone(),
+            notice_memory_days: c.outbound.notice_memory_days,
             login_on_register: c
                 .agents
                 .iter()
@@ -218,6 +227,18 @@ pub struct Engine {
     guard: guard::SourceGuard,
     /// Figures for the live view (wallboard, /metrics).
     live: crate::live::LiveStats,
+    trunks: Vec<trunks::Trunk>,
+    /// Which campaign number to dial when.
+    scheduler: crate::campaign::Scheduler,
+    /// Attempts written to the store and not yet acknowledged, by write.
+    pending_dials: HashMap<u64, outbound::PendingDial>,
+    next_write: u64,
+    /// Campaigns with their own (uploaded) notice prompt.
+    campaign_prompts: HashMap<crate::campaign::CampaignId, Arc<PromptLibrary>>,
+    /// Campaigns whose completion has been written.
+    completed_written: HashSet<crate::campaign::CampaignId>,
+    /// Notices heard lately, by number.
+    notices: HashMap<String, crate::store::Notice>,
 }
 
 impl Engine {
@@ -276,7 +297,25 @@ impl Engine {
             next_id: 1,
             draining: false,
             guard,
+            trunks: Vec::new(),
+            scheduler: Default::default(),
+            pending_dials: HashMap::new(),
+            next_write: 0,
+            campaign_prompts: HashMap::new(),
+            completed_written: HashSet::new(),
+            notices: HashMap::new(),
         }
+        .with_trunks(now)
+    }
+
+    fn with_trunks(mut self, now: Instant) -> Engine {
+        self.trunks = self
+            .settings
+            .trunks
+            .iter()
+            .map(|t| trunks::Trunk::new(t.clone(), now))
+            .collect();
+        self
     }
 
     pub fn active_calls(&self) -> usize {
@@ -328,6 +367,10 @@ impl Engine {
                     warn!(error = %e, "SIGHUP: config not reloaded; the running one stays");
                 }
             }
+            Input::Work(work) => self.load_work(now, *work),
+            Input::Campaign(campaign) => self.add_campaign(now, *campaign),
+            Input::Stored { id } => self.stored(now, id),
+            Input::StoreFailed { id } => self.store_failed(now, id),
         }
     }
 
@@ -363,6 +406,7 @@ impl Engine {
                 Wake::Call(call, timer) => self.call_timeout(now, call, timer),
                 Wake::Registrar => self.registrar_timeout(now),
                 Wake::Acd => self.acd_timeout(now),
+                Wake::Campaigns => self.poll_campaigns(now),
                 Wake::Drain => self.shutdown(now),
             }
         }

@@ -206,6 +206,7 @@ impl Engine {
                 route,
                 from_user: "hotline".into(),
                 from_display: "hotline".into(),
+                auth: None,
             };
             // What the agent's phone shows: queue, business type, class.
             let whisper = [

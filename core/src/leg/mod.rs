@@ -167,6 +167,8 @@ pub struct Leg {
     pub invite: Option<SipRequest>,
     /// The initial INVITE's transaction: ours (UAC) or theirs (UAS).
     pub invite_tx: TxKey,
+    /// UAC: the CSeq of that INVITE (its CANCEL and non-2xx ACK echo it).
+    pub invite_cseq: u32,
     /// UAS: the INVITE transaction (initial or re-INVITE) whose 2xx awaits
     /// an ACK.
     pub awaiting_ack: Option<TxKey>,
@@ -174,6 +176,8 @@ pub struct Leg {
     /// use it).
     pub request_uri: String,
     pub media: LegMedia,
+    /// UAC: what resending the INVITE needs (answering a challenge).
+    pub outgoing: Option<uac::Outgoing>,
     pub created_at: Instant,
     pub ringing_at: Option<Instant>,
     pub answered_at: Option<Instant>,

@@ -13,6 +13,7 @@ use crate::ids::{CallKey, LegKey};
 use crate::io::Peer;
 use crate::media::g711::Codec;
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
+use crate::sip::digest::{self, Challenge, Secret};
 use crate::sip::message::{Method, SipResponse};
 use crate::sip::sdp::{self, Direction, LocalMedia};
 use crate::sip::transaction::InviteResponse;
@@ -32,6 +33,27 @@ pub struct LegTarget {
     /// Our From: display name and user (the caller id we present).
     pub from_user: String,
     pub from_display: String,
+    /// Credentials for a 401/407 from the far end (a trunk's).
+    pub auth: Option<UacAuth>,
+}
+
+/// What a UAC answers a digest challenge with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UacAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// What an outgoing leg needs to send its INVITE again (answering a
+/// challenge).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub auth: Option<UacAuth>,
+    /// Challenges answered so far: one is enough; a second challenge to
+    /// an answered one means the credentials are wrong.
+    pub challenges_answered: u32,
 }
 
 /// What a new outgoing leg needs besides its target.
@@ -83,6 +105,15 @@ impl Leg {
         let contact = wire.contact();
         let mut headers: Vec<(&str, &str)> = vec![("Contact", &contact), ("Allow", ALLOW)];
         headers.extend_from_slice(offer.headers);
+        let outgoing = Outgoing {
+            body: body.clone(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            auth: target.auth.clone(),
+            challenges_answered: 0,
+        };
         let local_party = format!("{from};tag={local_tag}");
         let invite = build::request(&DialogRequest {
             method: "INVITE",
@@ -121,9 +152,11 @@ impl Leg {
             },
             invite: None,
             invite_tx: TxKey::new(&branch, Method::Invite),
+            invite_cseq: 1,
             awaiting_ack: None,
             request_uri: target.uri.clone(),
             media: LegMedia::new(offer.port, sdp_session),
+            outgoing: Some(outgoing),
             created_at: now,
             ringing_at: None,
             answered_at: None,
@@ -156,6 +189,9 @@ impl Leg {
             InviteResponse::Rejected => {
                 self.ack_rejection(wire, resp);
                 let cancelled = self.state == LegState::Cancelling;
+                if !cancelled && self.answer_challenge(now, wire, resp) {
+                    return None;
+                }
                 Some(LegEvent::Rejected {
                     status: resp.status,
                     cancelled,
@@ -212,6 +248,77 @@ impl Leg {
         }
     }
 
+    /// A 401 or 407 to our INVITE, from a far end we have credentials
+    /// for: the INVITE goes again (same dialog, next CSeq, new branch)
+    /// with the answer. Returns false when it cannot be answered.
+    fn answer_challenge(&mut self, now: Instant, wire: &mut Wire, resp: &SipResponse) -> bool {
+        let Some(header) = digest::answer_header(resp.status) else {
+            return false;
+        };
+        let Some(out) = self.outgoing.as_mut() else {
+            return false;
+        };
+        let Some(auth) = out.auth.clone() else {
+            return false;
+        };
+        if out.challenges_answered > 0 {
+            warn!(
+                status = resp.status,
+                "challenged again: the trunk refuses our credentials"
+            );
+            return false;
+        }
+        let Some(challenge) =
+            Challenge::first_supported(resp.challenges.iter().map(String::as_str))
+        else {
+            warn!(status = resp.status, "a challenge we cannot answer");
+            return false;
+        };
+        out.challenges_answered += 1;
+        let cnonce = wire.token(16);
+        let answer = challenge
+            .answer(
+                &auth.username,
+                Secret::Password(&auth.password),
+                "INVITE",
+                &self.request_uri,
+                &cnonce,
+                1,
+            )
+            .to_header();
+        let mut headers: Vec<(&str, &str)> = out
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        headers.push((header, &answer));
+        let branch = wire.branch();
+        self.dialog.local_cseq += 1;
+        let d = &self.dialog;
+        let invite = build::request(&DialogRequest {
+            method: "INVITE",
+            target: &self.request_uri,
+            route: &d.route,
+            via_transport: d.peer.transport.name(),
+            via_sent_by: &wire.sip_address,
+            branch: &branch,
+            from: &d.local_party,
+            to: &d.remote_party,
+            call_id: &d.call_id,
+            cseq: d.local_cseq,
+            extra: &headers,
+            body: Some(Body {
+                content_type: "application/sdp",
+                bytes: out.body.as_bytes(),
+            }),
+        });
+        let peer = d.peer;
+        self.invite_tx = TxKey::new(&branch, Method::Invite);
+        self.invite_cseq = self.dialog.local_cseq;
+        wire.start_invite_tx(now, (self.call, self.key), branch, invite, peer);
+        true
+    }
+
     fn send_ack(&mut self, wire: &mut Wire) {
         let branch = wire.branch();
         let ack = self.dialog_request(wire, "ACK", &branch, false, &[], None);
@@ -247,7 +354,7 @@ impl Leg {
             from: &d.local_party,
             to: &to,
             call_id: &d.call_id,
-            cseq: 1,
+            cseq: self.invite_cseq,
             extra: &[],
             body: None,
         })

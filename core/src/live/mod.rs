@@ -106,6 +106,8 @@ pub fn outcome_label(outcome: Outcome) -> &'static str {
         Outcome::MediaTimeout => "media_timeout",
         Outcome::MediaFailed => "media_failed",
         Outcome::Shutdown => "shutdown",
+        // Outbound only: never in the inbound series above.
+        Outcome::Unanswered => "unanswered",
     }
 }
 

@@ -37,6 +37,22 @@ impl PromptLibrary {
         &self.languages
     }
 
+    /// This library with one more prompt, `name`, played in every
+    /// language (a campaign's uploaded notice).
+    pub fn with_shared(&self, name: &str, samples: &[i16]) -> PromptLibrary {
+        let mut set = (*self.set).clone();
+        let mut index = self.index.clone();
+        let id = set.insert(Prompt::from_samples(&format!("/{name}"), samples));
+        for l in &self.languages {
+            index.insert((*l, name.to_string()), id);
+        }
+        PromptLibrary {
+            set: Arc::new(set),
+            index,
+            languages: self.languages.clone(),
+        }
+    }
+
     /// The prompts built into the binary, for the configured languages.
     pub fn embedded(config: &Config) -> Result<PromptLibrary, PromptError> {
         let languages = &config.prompts.languages;

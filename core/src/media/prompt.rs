@@ -43,7 +43,7 @@ pub enum PromptError {
 pub struct PromptId(pub u32);
 
 /// One prompt, encoded.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Prompt {
     pub name: String,
     frames: usize,
@@ -90,7 +90,7 @@ impl Prompt {
 }
 
 /// All prompts, loaded once; shared read-only by every call.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PromptSet {
     prompts: Vec<Prompt>,
     by_name: HashMap<String, PromptId>,

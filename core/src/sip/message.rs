@@ -182,6 +182,9 @@ pub struct SipResponse {
     /// The URI inside the first Contact: the remote target.
     pub contact: Option<String>,
     pub record_route: Vec<String>,
+    /// WWW-Authenticate (401) and Proxy-Authenticate (407) values, in
+    /// order: a trunk's challenges to our INVITE.
+    pub challenges: Vec<String>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
 }
@@ -413,6 +416,7 @@ fn parse_known_method(data: &[u8]) -> Result<SipMessage, ParseError> {
                 cseq_method,
                 contact: fields.contact,
                 record_route: fields.record_route,
+                challenges: fields.challenges,
                 content_type: fields.content_type,
                 body: resp.body,
             }))
@@ -539,6 +543,7 @@ struct Fields {
     max_forwards: Option<String>,
     expires: Option<String>,
     authorization: Option<String>,
+    challenges: Vec<String>,
 }
 
 impl Fields {
@@ -570,6 +575,7 @@ impl Fields {
             }
             "expires" => self.expires = Some(value.to_string()),
             "authorization" => self.authorization = Some(value.to_string()),
+            "www-authenticate" | "proxy-authenticate" => self.challenges.push(value.to_string()),
             "record-route" => self
                 .record_route
                 .extend(split_list(value).into_iter().map(str::to_string)),
@@ -692,6 +698,10 @@ fn canonical_name(name: &str) -> &'static str {
         "expires"
     } else if eq("authorization") {
         "authorization"
+    } else if eq("www-authenticate") {
+        "www-authenticate"
+    } else if eq("proxy-authenticate") {
+        "proxy-authenticate"
     } else {
         ""
     }

@@ -78,7 +78,7 @@ impl Interval {
         let bad = || TimeError::Interval(text.to_string());
         let d = humantime::parse_duration(text.trim()).map_err(|_| bad())?;
         let ms = u64::try_from(d.as_millis()).map_err(|_| bad())?;
-        if ms == 0 || ms % 60_000 != 0 || DAY_MS % ms != 0 {
+        if ms == 0 || ms % 60_000 != 0 || !DAY_MS.is_multiple_of(ms) {
             return Err(bad());
         }
         Ok(Interval { ms })

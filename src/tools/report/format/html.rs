@@ -322,7 +322,7 @@ pub fn wait_bins(waits: &WaitHistogram, t_ms: u64) -> (Vec<Bin>, Option<usize>) 
     let w = widths
         .iter()
         .copied()
-        .find(|&w| fits(w) && (t_s == 0 || t_s % w == 0))
+        .find(|&w| fits(w) && (t_s == 0 || t_s.is_multiple_of(w)))
         .or_else(|| widths.iter().copied().find(|&w| fits(w)))
         .unwrap_or(86_400);
     let index = |s: u64| s.saturating_sub(1) / w;

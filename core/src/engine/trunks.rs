@@ -1,0 +1,165 @@
+//! Trunks as the engine uses them: where a number is dialled, and the
+//! channels and call rate each may not exceed.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{TrunkConfig, TrunkTransport};
+use crate::io::{Peer, Transport};
+use crate::leg::uac::{LegTarget, UacAuth};
+
+pub struct Trunk {
+    pub config: TrunkConfig,
+    /// Calls through it now.
+    pub channels: u32,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Trunk {
+    pub fn new(config: TrunkConfig, now: Instant) -> Trunk {
+        Trunk {
+            tokens: f64::from(config.max_calls_per_second.max(1)),
+            config,
+            channels: 0,
+            updated: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let rate = f64::from(self.config.max_calls_per_second.max(1));
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        // A bucket of one second's calls: never more than the rate in any
+        // second, and no burst saved up beyond it.
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        self.updated = now;
+    }
+
+    /// Whether a call may start now (a channel free, and the rate).
+    pub fn can_dial(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.channels < self.config.max_channels && self.tokens >= 1.0
+    }
+
+    /// Takes a channel and a rate token for a call starting now.
+    pub fn take(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens -= 1.0;
+        self.channels += 1;
+    }
+
+    pub fn release(&mut self) {
+        self.channels = self.channels.saturating_sub(1);
+    }
+
+    /// When a rate token will be there again (if channels allow).
+    pub fn next_token(&self) -> Option<Instant> {
+        if self.channels >= self.config.max_channels || self.tokens >= 1.0 {
+            return None;
+        }
+        let rate = f64::from(self.config.max_calls_per_second.max(1));
+        let wait = (1.0 - self.tokens) / rate;
+        Some(self.updated + Duration::from_secs_f64(wait.max(0.0)) + Duration::from_micros(1))
+    }
+
+    /// Where `number` is dialled through this trunk.
+    pub fn target(&self, number: &str) -> LegTarget {
+        let c = &self.config;
+        let domain = c.domain.clone().unwrap_or_else(|| c.address.to_string());
+        LegTarget {
+            uri: format!("sip:{number}@{domain}"),
+            peer: Peer {
+                transport: match c.transport {
+                    TrunkTransport::Udp => Transport::Udp,
+                    TrunkTransport::Tcp => Transport::Tcp,
+                },
+                addr: c.address,
+                conn: 0,
+            },
+            route: Vec::new(),
+            from_user: c.caller_id.clone(),
+            from_display: c.caller_id.clone(),
+            auth: match (&c.username, &c.password) {
+                (Some(u), Some(p)) => Some(UacAuth {
+                    username: u.clone(),
+                    password: p.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trunk(channels: u32, rate: u32) -> Trunk {
+        let config = TrunkConfig {
+            name: "pstn".into(),
+            address: "192.0.2.10:5060".parse().expect("addr"),
+            transport: TrunkTransport::Udp,
+            caller_id: "4008001234".into(),
+            max_channels: channels,
+            max_calls_per_second: rate,
+            domain: None,
+            username: Some("hl".into()),
+            password: Some("s3cret".into()),
+            password_env: None,
+        };
+        Trunk::new(config, crate::time::test_epoch())
+    }
+
+    #[test]
+    fn a_burst_never_exceeds_the_rate_or_the_channels() {
+        let mut t = trunk(30, 10);
+        let t0 = t.updated;
+        let mut started = Vec::new();
+        let mut now = t0;
+        // Try every millisecond for 3 s; calls end after 10 s, so only
+        // the rate limits here.
+        while now < t0 + Duration::from_secs(3) {
+            if t.can_dial(now) {
+                t.take(now);
+                started.push(now - t0);
+            }
+            now += Duration::from_millis(1);
+        }
+        // In any one-second window, at most 10.
+        for (i, s) in started.iter().enumerate() {
+            let in_window = started[i..]
+                .iter()
+                .take_while(|x| **x < *s + Duration::from_secs(1))
+                .count();
+            assert!(
+                in_window <= 10,
+                "{in_window} calls in the second from {s:?}"
+            );
+        }
+        assert!(
+            started.len() >= 29,
+            "{} calls in 3 s at 10/s",
+            started.len()
+        );
+        // And the channels: 30 in use now, none more however long we wait.
+        assert_eq!(t.channels, started.len() as u32);
+        let later = now + Duration::from_secs(10);
+        let mut more = 0;
+        while t.can_dial(later) && more < 100 {
+            t.take(later);
+            more += 1;
+        }
+        assert_eq!(t.channels, 30);
+        t.release();
+        assert!(t.can_dial(later + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn numbers_are_dialled_at_the_trunk_with_its_caller_id() {
+        let t = trunk(1, 1);
+        let target = t.target("13800138000");
+        assert_eq!(target.uri, "sip:13800138000@192.0.2.10:5060");
+        assert_eq!(target.from_user, "4008001234");
+        assert_eq!(target.peer.addr, t.config.address);
+        assert_eq!(target.auth.map(|a| a.username), Some("hl".to_string()));
+    }
+}
