@@ -44,7 +44,7 @@ impl Engine {
         self.live_event(
             now,
             LiveEvent::QueueJoined {
-                call: key.0,
+                call: key,
                 queue: &queue,
                 arrival,
             },
@@ -100,7 +100,7 @@ impl Engine {
                     self.live_event(
                         now,
                         LiveEvent::QueueLeft {
-                            call: caller,
+                            call: CallKey(caller),
                             result: QueueResult::Refused,
                         },
                     );
@@ -423,7 +423,7 @@ impl Engine {
                 self.live_event(
                     now,
                     LiveEvent::QueueLeft {
-                        call: caller.0,
+                        call: caller,
                         result: QueueResult::Answered,
                     },
                 );
@@ -556,7 +556,7 @@ impl Engine {
             self.live_event(
                 now,
                 LiveEvent::QueueLeft {
-                    call: caller.0,
+                    call: caller,
                     result,
                 },
             );
