@@ -425,7 +425,7 @@ fn agents_by_status_and_state() {
         LiveEvent::Agent {
             id: "1001",
             status: &AgentStatus::Available,
-            state: AgentState::OnCall { caller: 1 },
+            state: AgentState::OnCall { caller: CallKey(1) },
             registered: true,
         },
     );
