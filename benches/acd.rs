@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use hotline::acd::{Acd, AcdAction, AcdInput, AgentConfig, AgentState, QueueConfig, Strategy};
+use hotline::ids::CallKey;
 
 const AGENTS: usize = 1_000;
 const WAITING: usize = 10_000;
@@ -82,12 +83,12 @@ impl Bench {
     }
 
     fn join(&mut self) -> Vec<AcdAction> {
-        let caller = self.next_caller;
+        let n = self.next_caller;
         self.next_caller += 1;
         self.input(AcdInput::CallerJoined {
-            caller,
+            caller: CallKey(n),
             queue: "q".into(),
-            priority: 1 + (caller % 3) as u8,
+            priority: 1 + (n % 3) as u8,
             caller_id: "13800138000".into(),
         })
     }
@@ -119,7 +120,7 @@ impl Bench {
     }
 
     /// The caller an agent is talking to.
-    fn call_of(&self, i: usize) -> u64 {
+    fn call_of(&self, i: usize) -> CallKey {
         match self.acd.agent(&agent(i)).map(|v| v.state) {
             Some(AgentState::OnCall { caller }) => caller,
             other => panic!("agent {i} not on a call: {other:?}"),
@@ -131,7 +132,7 @@ fn agent(i: usize) -> String {
     format!("{}", 1000 + i)
 }
 
-fn offers(out: &[AcdAction]) -> Vec<(u64, String)> {
+fn offers(out: &[AcdAction]) -> Vec<(CallKey, String)> {
     out.iter()
         .filter_map(|a| match a {
             AcdAction::Offer { caller, agent } => Some((*caller, agent.clone())),
@@ -147,14 +148,15 @@ fn run(name: &str, strategy: Strategy) {
     let mut join = Timing::default();
     let mut joined = Vec::new();
     for _ in 0..EVENTS {
-        let caller = b.next_caller;
+        let n = b.next_caller;
         b.next_caller += 1;
+        let caller = CallKey(n);
         let out = b.timed(
             &mut join,
             AcdInput::CallerJoined {
                 caller,
                 queue: "q".into(),
-                priority: 1 + (caller % 3) as u8,
+                priority: 1 + (n % 3) as u8,
                 caller_id: "13800138000".into(),
             },
         );

@@ -15,6 +15,7 @@ use hotline::acd::{
     self, Acd, AcdAction, AcdInput, AgentConfig, AgentState, AgentStatus, CallerPhase, LeaveReason,
     QueueConfig, RejectReason,
 };
+use hotline::ids::CallKey;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -49,7 +50,7 @@ enum Op {
     Advance(u64),
     /// An answer, rejection or agent hang-up that matches nothing.
     Stale {
-        caller: u64,
+        caller: CallKey,
         agent: usize,
         kind: u8,
     },
@@ -164,7 +165,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<Index>().prop_map(Op::AgentHangUp),
         5 => (0u64..40_000).prop_map(Op::Advance),
         1 => (0u64..40, agent, 0u8..3).prop_map(|(caller, agent, kind)| Op::Stale {
-            caller,
+            caller: CallKey(caller),
             agent,
             kind
         }),
@@ -177,12 +178,12 @@ struct Driver {
     setup: Setup,
     now: Instant,
     next_id: u64,
-    joined: BTreeSet<u64>,
+    joined: BTreeSet<CallKey>,
     /// Leave or JoinRefused per caller.
-    terminal: BTreeMap<u64, u32>,
-    alive: BTreeSet<u64>,
-    offers: BTreeSet<(u64, String)>,
-    bridged: BTreeMap<u64, String>,
+    terminal: BTreeMap<CallKey, u32>,
+    alive: BTreeSet<CallKey>,
+    offers: BTreeSet<(CallKey, String)>,
+    bridged: BTreeMap<CallKey, String>,
     made: u64,
     answered: u64,
     rejected: u64,
@@ -397,13 +398,13 @@ impl Driver {
     }
 
     fn step(&mut self, op: &Op) {
-        let alive: Vec<u64> = self.alive.iter().copied().collect();
-        let offers: Vec<(u64, String)> = self.offers.iter().cloned().collect();
-        let bridged: Vec<(u64, String)> =
+        let alive: Vec<CallKey> = self.alive.iter().copied().collect();
+        let offers: Vec<(CallKey, String)> = self.offers.iter().cloned().collect();
+        let bridged: Vec<(CallKey, String)> =
             self.bridged.iter().map(|(c, a)| (*c, a.clone())).collect();
         match op {
             Op::Join { queue, priority } => {
-                let caller = self.next_id;
+                let caller = CallKey(self.next_id);
                 self.next_id += 1;
                 self.joined.insert(caller);
                 self.alive.insert(caller);
@@ -411,7 +412,7 @@ impl Driver {
                     caller,
                     queue: format!("q{queue}"),
                     priority: *priority,
-                    caller_id: format!("{caller}"),
+                    caller_id: format!("{}", caller.0),
                 });
             }
             Op::HangUp(i) if !alive.is_empty() => {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use hotline::acd::{AgentState, AgentStatus};
+use hotline::ids::CallKey;
 use hotline::live::prometheus::{encode, RtpTotals};
 use hotline::live::{LiveAgent, LiveEvent, LiveSettings, LiveStats, QueueResult};
 use serde_json::Value;
@@ -31,7 +32,7 @@ fn exposed() -> BTreeMap<String, BTreeSet<String>> {
     stats.handle(
         t0,
         LiveEvent::QueueJoined {
-            call: 1,
+            call: CallKey(1),
             queue: "repair",
             arrival: t0,
         },
@@ -39,7 +40,7 @@ fn exposed() -> BTreeMap<String, BTreeSet<String>> {
     stats.handle(
         t0,
         LiveEvent::QueueLeft {
-            call: 1,
+            call: CallKey(1),
             result: QueueResult::Answered,
         },
     );
@@ -53,7 +54,7 @@ fn exposed() -> BTreeMap<String, BTreeSet<String>> {
         },
     );
     stats.sip_response_sent(200);
-    let snapshot = stats.snapshot(t0, false, |c| c.to_string());
+    let snapshot = stats.snapshot(t0, false, |c| c.0.to_string());
     let text = encode(&snapshot, RtpTotals::default());
     let mut metrics: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in text.lines() {

@@ -17,6 +17,7 @@ use std::time::Instant;
 use serde::Deserialize;
 
 use super::strategy::{Candidate, Rank};
+use crate::ids::CallKey;
 
 /// One agent as configured.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -94,10 +95,10 @@ pub enum AgentState {
     Idle,
     /// The agent's phone is ringing with this caller.
     Offered {
-        caller: u64,
+        caller: CallKey,
     },
     OnCall {
-        caller: u64,
+        caller: CallKey,
     },
     /// After a call, until `until`.
     WrapUp {
@@ -109,8 +110,8 @@ impl fmt::Display for AgentState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AgentState::Idle => f.write_str("idle"),
-            AgentState::Offered { caller } => write!(f, "offered({caller})"),
-            AgentState::OnCall { caller } => write!(f, "on-call({caller})"),
+            AgentState::Offered { caller } => write!(f, "offered({})", caller.0),
+            AgentState::OnCall { caller } => write!(f, "on-call({})", caller.0),
             AgentState::WrapUp { .. } => f.write_str("wrap-up"),
         }
     }

@@ -54,6 +54,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::directory::CustomerClass;
+use crate::ids::CallKey;
 
 use agent::Agent;
 pub use agent::{AgentConfig, AgentState, AgentStatus, AgentView, NO_ANSWER_BREAK};
@@ -79,16 +80,16 @@ pub enum AcdInput {
     /// A caller asks to join `queue`. `caller_id` is the calling number,
     /// for the queue_log.
     CallerJoined {
-        caller: u64,
+        caller: CallKey,
         queue: String,
         priority: u8,
         caller_id: String,
     },
     /// The caller hung up: while waiting or ringing (an abandon), or
     /// during the connected call.
-    CallerHungUp { caller: u64 },
+    CallerHungUp { caller: CallKey },
     /// The caller pressed the queue's exit key while waiting.
-    CallerPressedExit { caller: u64, key: char },
+    CallerPressedExit { caller: CallKey, key: char },
     /// Logged out -> available. Ignored when already logged in.
     AgentLogin { agent: String },
     /// Any status -> logged out. A ringing offer is cancelled; a connected
@@ -104,15 +105,15 @@ pub enum AcdInput {
     /// cancelled.
     AgentReachable { agent: String, reachable: bool },
     /// The agent's phone answered the offer of `caller`.
-    OfferAnswered { caller: u64, agent: String },
+    OfferAnswered { caller: CallKey, agent: String },
     /// The agent's phone refused or failed the offer.
     OfferRejected {
-        caller: u64,
+        caller: CallKey,
         agent: String,
         reason: RejectReason,
     },
     /// The agent hung up the connected call.
-    AgentHungUp { caller: u64, agent: String },
+    AgentHungUp { caller: CallKey, agent: String },
 }
 
 /// Why an offer failed at the agent's phone.
@@ -127,25 +128,31 @@ pub enum RejectReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcdAction {
     /// Ring the agent's phone with this caller.
-    Offer { caller: u64, agent: String },
+    Offer { caller: CallKey, agent: String },
     /// Stop ringing the agent: the ring timed out, another agent answered
     /// (ring-all), the caller left, or the agent went away.
-    CancelOffer { caller: u64, agent: String },
+    CancelOffer { caller: CallKey, agent: String },
     /// The agent answered: connect the caller's audio to the agent's.
-    Bridge { caller: u64, agent: String },
+    Bridge { caller: CallKey, agent: String },
     /// Tell the caller their place in the queue and, when there is an
     /// estimate, the expected wait.
     Announce {
-        caller: u64,
+        caller: CallKey,
         position: usize,
         expected_wait: Option<Duration>,
     },
     /// Play "sorry for the wait" (once per caller).
-    Apologise { caller: u64 },
+    Apologise { caller: CallKey },
     /// The caller is out of the ACD for good; exactly once per caller.
-    Leave { caller: u64, reason: LeaveReason },
+    Leave {
+        caller: CallKey,
+        reason: LeaveReason,
+    },
     /// The caller could not join; exactly once per refused join.
-    JoinRefused { caller: u64, reason: RefuseReason },
+    JoinRefused {
+        caller: CallKey,
+        reason: RefuseReason,
+    },
     /// A queue_log line to write.
     QueueLog(QueueLogEvent),
     /// An agent's status, state or reachability changed.
@@ -258,7 +265,7 @@ pub struct Acd {
     queue_names: HashMap<String, usize>,
     agents: Vec<Agent>,
     agent_ids: HashMap<String, u32>,
-    callers: HashMap<u64, Caller>,
+    callers: HashMap<CallKey, Caller>,
     timers: Timers,
     actions: VecDeque<AcdAction>,
     /// Queues that may have a caller and a usable agent to pair.
@@ -448,7 +455,7 @@ impl Acd {
 
     /// Caller ids in a queue, in service order (connected callers are no
     /// longer in the queue).
-    pub fn queue_order(&self, queue: &str) -> Option<Vec<u64>> {
+    pub fn queue_order(&self, queue: &str) -> Option<Vec<CallKey>> {
         let q = &self.queues[*self.queue_names.get(queue)?];
         Some(q.members.iter().map(|k| k.id).collect())
     }
@@ -496,7 +503,7 @@ impl Acd {
         c
     }
 
-    pub fn caller(&self, id: u64) -> Option<CallerView<'_>> {
+    pub fn caller(&self, id: CallKey) -> Option<CallerView<'_>> {
         let c = self.callers.get(&id)?;
         let q = &self.queues[c.queue];
         let agent_id = |a: &u32| self.agents[*a as usize].config.id.as_str();
@@ -533,7 +540,7 @@ impl Acd {
 
     // ----- callers -----
 
-    fn join(&mut self, now: Instant, id: u64, queue: String, priority: u8, caller_id: String) {
+    fn join(&mut self, now: Instant, id: CallKey, queue: String, priority: u8, caller_id: String) {
         let Some(&q) = self.queue_names.get(&queue) else {
             return self.refuse(id, RefuseReason::UnknownQueue);
         };
@@ -611,13 +618,13 @@ impl Acd {
         self.mark_dirty(q);
     }
 
-    fn refuse(&mut self, caller: u64, reason: RefuseReason) {
+    fn refuse(&mut self, caller: CallKey, reason: RefuseReason) {
         self.actions
             .push_back(AcdAction::JoinRefused { caller, reason });
     }
 
     /// The agent a caller is connected to.
-    fn bridged_agent(&self, caller: u64) -> Option<u32> {
+    fn bridged_agent(&self, caller: CallKey) -> Option<u32> {
         match self.callers.get(&caller)?.phase {
             Phase::Bridged { agent, .. } => Some(agent),
             _ => None,
@@ -625,7 +632,7 @@ impl Acd {
     }
 
     /// Takes a waiting or ringing caller out of the ACD.
-    fn remove_caller(&mut self, now: Instant, id: u64, exit: Exit) {
+    fn remove_caller(&mut self, now: Instant, id: CallKey, exit: Exit) {
         let Some(caller) = self.callers.get(&id) else {
             return;
         };
@@ -712,7 +719,7 @@ impl Acd {
             .push_back(AcdAction::Leave { caller: id, reason });
     }
 
-    fn cancel_caller_timers(&mut self, id: u64, caller: &Caller) {
+    fn cancel_caller_timers(&mut self, id: CallKey, caller: &Caller) {
         self.timers.cancel(caller.announce_at, Timer::Announce(id));
         self.timers.cancel(caller.apology_at, Timer::Apology(id));
         self.timers.cancel(caller.max_wait_at, Timer::MaxWait(id));
@@ -721,7 +728,7 @@ impl Acd {
     /// Every caller waiting in queue `q` leaves: its last agent logged out.
     /// From the back, so each caller's logged position is its own.
     fn empty_queue(&mut self, now: Instant, q: usize) {
-        let ids: Vec<u64> = self.queues[q].members.iter().rev().map(|k| k.id).collect();
+        let ids: Vec<CallKey> = self.queues[q].members.iter().rev().map(|k| k.id).collect();
         for id in ids {
             self.remove_caller(now, id, Exit::Empty);
         }
@@ -730,12 +737,12 @@ impl Acd {
     // ----- offers and calls -----
 
     /// The agent index, when `agent` is ringing with `caller`.
-    fn offered(&self, caller: u64, agent: &str) -> Option<u32> {
+    fn offered(&self, caller: CallKey, agent: &str) -> Option<u32> {
         let a = self.agent_index(agent)?;
         (self.agents[a as usize].state == AgentState::Offered { caller }).then_some(a)
     }
 
-    fn offer(&mut self, now: Instant, id: u64, a: u32) {
+    fn offer(&mut self, now: Instant, id: CallKey, a: u32) {
         let Some(caller) = self.callers.get_mut(&id) else {
             return;
         };
@@ -761,7 +768,7 @@ impl Acd {
         self.set_state(a, AgentState::Offered { caller: id }, Some(deadline));
     }
 
-    fn cancel_offer(&mut self, caller: u64, a: u32) {
+    fn cancel_offer(&mut self, caller: CallKey, a: u32) {
         self.actions.push_back(AcdAction::CancelOffer {
             caller,
             agent: self.agents[a as usize].config.id.clone(),
@@ -786,7 +793,7 @@ impl Acd {
 
     /// Takes `a` off the agents ringing with `caller`; a caller with no
     /// agent left ringing waits to be offered again.
-    fn stop_ringing(&mut self, id: u64, a: u32, declined: bool) {
+    fn stop_ringing(&mut self, id: CallKey, a: u32, declined: bool) {
         let Some(caller) = self.callers.get_mut(&id) else {
             return;
         };
@@ -807,7 +814,7 @@ impl Acd {
 
     /// An offer ended without an answer: refused by the phone, or (with
     /// `timed_out`) rung for the queue's whole ring timeout.
-    fn offer_failed(&mut self, now: Instant, a: u32, caller: u64, timed_out: bool) {
+    fn offer_failed(&mut self, now: Instant, a: u32, caller: CallKey, timed_out: bool) {
         let Some(q) = self.callers.get(&caller).map(|c| c.queue) else {
             return;
         };
@@ -849,7 +856,7 @@ impl Acd {
         }
     }
 
-    fn answer(&mut self, now: Instant, id: u64, a: u32) {
+    fn answer(&mut self, now: Instant, id: CallKey, a: u32) {
         let Some(caller) = self.callers.get_mut(&id) else {
             return;
         };
@@ -902,7 +909,7 @@ impl Acd {
 
     /// A connected call ended: the agent wraps up (unless logged out) and
     /// the caller leaves.
-    fn end_call(&mut self, now: Instant, id: u64, a: u32, ended_by: EndedBy) {
+    fn end_call(&mut self, now: Instant, id: CallKey, a: u32, ended_by: EndedBy) {
         if self.bridged_agent(id) != Some(a) {
             return;
         }
@@ -1245,7 +1252,7 @@ impl Acd {
         }
     }
 
-    fn log(&mut self, q: usize, caller: Option<u64>, agent: Option<u32>, kind: QueueLogKind) {
+    fn log(&mut self, q: usize, caller: Option<CallKey>, agent: Option<u32>, kind: QueueLogKind) {
         self.actions.push_back(AcdAction::QueueLog(QueueLogEvent {
             queue: self.queues[q].config.name.clone(),
             caller,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::strategy::{Rank, Strategy};
+use crate::ids::CallKey;
 
 /// Average handle time assumed before a queue has completed any call.
 pub const DEFAULT_HANDLE_TIME: Duration = Duration::from_secs(180);
@@ -133,7 +134,7 @@ pub(crate) struct CallerKey {
     pub priority: Reverse<u8>,
     pub arrival: Instant,
     pub seq: u64,
-    pub id: u64,
+    pub id: CallKey,
 }
 
 /// Where a caller is.
@@ -333,7 +334,7 @@ mod tests {
             priority: Reverse(prio),
             arrival: t0 + Duration::from_secs(seq),
             seq,
-            id: seq,
+            id: CallKey(seq),
         };
         let mut set = BTreeSet::new();
         for seq in 0..9 {

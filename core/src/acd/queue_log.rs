@@ -34,6 +34,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use crate::ids::CallKey;
+
 /// One queue_log line, before the engine adds the wall-clock time and the
 /// caller's channel id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +43,7 @@ pub struct QueueLogEvent {
     pub queue: String,
     /// The caller the event is about; `None` for member events (the line
     /// then says `NONE`).
-    pub caller: Option<u64>,
+    pub caller: Option<CallKey>,
     /// The agent id; `None` for caller-only events (`NONE`).
     pub agent: Option<String>,
     pub kind: QueueLogKind,
@@ -249,7 +251,7 @@ mod tests {
     fn event(agent: Option<&str>, kind: QueueLogKind) -> QueueLogEvent {
         QueueLogEvent {
             queue: "repair".into(),
-            caller: Some(7),
+            caller: Some(CallKey(7)),
             agent: agent.map(str::to_string),
             kind,
         }

@@ -77,27 +77,27 @@ impl Sim {
         }
     }
 
-    fn join(&mut self, caller: u64, queue: &str, priority: u8) -> Vec<AcdAction> {
+    fn join(&mut self, caller: CallKey, queue: &str, priority: u8) -> Vec<AcdAction> {
         self.handle(AcdInput::CallerJoined {
             caller,
             queue: queue.into(),
             priority,
-            caller_id: format!("1380013{caller:04}"),
+            caller_id: format!("1380013{:04}", caller.0),
         })
     }
 
-    fn answer(&mut self, caller: u64, agent: &str) -> Vec<AcdAction> {
+    fn answer(&mut self, caller: CallKey, agent: &str) -> Vec<AcdAction> {
         self.handle(AcdInput::OfferAnswered {
             caller,
             agent: agent.into(),
         })
     }
 
-    fn caller_hangs_up(&mut self, caller: u64) -> Vec<AcdAction> {
+    fn caller_hangs_up(&mut self, caller: CallKey) -> Vec<AcdAction> {
         self.handle(AcdInput::CallerHungUp { caller })
     }
 
-    fn agent_hangs_up(&mut self, caller: u64, agent: &str) -> Vec<AcdAction> {
+    fn agent_hangs_up(&mut self, caller: CallKey, agent: &str) -> Vec<AcdAction> {
         self.handle(AcdInput::AgentHungUp {
             caller,
             agent: agent.into(),
@@ -105,7 +105,7 @@ impl Sim {
     }
 
     /// Joins `caller` and has the agent it is offered to answer.
-    fn connect(&mut self, caller: u64, queue: &str) -> String {
+    fn connect(&mut self, caller: CallKey, queue: &str) -> String {
         let offers = offers(&self.join(caller, queue, 1));
         assert_eq!(offers.len(), 1, "{offers:?}");
         let agent = offers[0].1.clone();
@@ -128,7 +128,7 @@ impl Sim {
             .filter_map(|(t, a)| match a {
                 AcdAction::QueueLog(e) => Some(e.to_line(
                     EPOCH + (*t - self.t0).as_secs(),
-                    &format!("call-{}", e.caller.unwrap_or(0)),
+                    &format!("call-{}", e.caller.map_or(0, |c| c.0)),
                 )),
                 _ => None,
             })
@@ -144,7 +144,7 @@ impl Sim {
     }
 }
 
-fn offers(actions: &[AcdAction]) -> Vec<(u64, String)> {
+fn offers(actions: &[AcdAction]) -> Vec<(CallKey, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -154,7 +154,7 @@ fn offers(actions: &[AcdAction]) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn cancels(actions: &[AcdAction]) -> Vec<(u64, String)> {
+fn cancels(actions: &[AcdAction]) -> Vec<(CallKey, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -164,7 +164,7 @@ fn cancels(actions: &[AcdAction]) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn leaves(actions: &[AcdAction]) -> Vec<(u64, LeaveReason)> {
+fn leaves(actions: &[AcdAction]) -> Vec<(CallKey, LeaveReason)> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -183,7 +183,7 @@ fn calls(actions: &[AcdAction]) -> Vec<AcdAction> {
         .collect()
 }
 
-fn offer(caller: u64, agent: &str) -> (u64, String) {
+fn offer(caller: CallKey, agent: &str) -> (CallKey, String) {
     (caller, agent.to_string())
 }
 
@@ -211,22 +211,22 @@ fn longest_idle_offers_the_agent_whose_last_call_ended_first() {
     );
     sim.ready(&["a", "b", "c"]);
     assert_eq!(
-        sim.connect(1, "q"),
+        sim.connect(CallKey(1), "q"),
         "a",
         "never-called agents in member order"
     );
-    assert_eq!(sim.connect(2, "q"), "b");
-    assert_eq!(sim.connect(3, "q"), "c");
+    assert_eq!(sim.connect(CallKey(2), "q"), "b");
+    assert_eq!(sim.connect(CallKey(3), "q"), "c");
     sim.run_until(s(10));
-    sim.caller_hangs_up(3);
+    sim.caller_hangs_up(CallKey(3));
     sim.run_until(s(20));
-    sim.caller_hangs_up(1);
+    sim.caller_hangs_up(CallKey(1));
     sim.run_until(s(30));
-    sim.caller_hangs_up(2);
+    sim.caller_hangs_up(CallKey(2));
     sim.run_until(s(40));
-    assert_eq!(sim.connect(4, "q"), "c", "idle since 10 s");
-    assert_eq!(sim.connect(5, "q"), "a", "idle since 20 s");
-    assert_eq!(sim.connect(6, "q"), "b", "idle since 30 s");
+    assert_eq!(sim.connect(CallKey(4), "q"), "c", "idle since 10 s");
+    assert_eq!(sim.connect(CallKey(5), "q"), "a", "idle since 20 s");
+    assert_eq!(sim.connect(CallKey(6), "q"), "b", "idle since 30 s");
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn round_robin_continues_after_the_last_agent_offered() {
         agents(&["a", "b", "c", "d"], &["q"]),
     );
     sim.ready(&["a", "b", "c", "d"]);
-    for (caller, want) in [(1, "a"), (2, "b"), (3, "c")] {
+    for (caller, want) in [(CallKey(1), "a"), (CallKey(2), "b"), (CallKey(3), "c")] {
         assert_eq!(sim.connect(caller, "q"), want);
         sim.caller_hangs_up(caller);
     }
@@ -244,9 +244,13 @@ fn round_robin_continues_after_the_last_agent_offered() {
         agent: "d".into(),
         reason: "lunch".into(),
     });
-    assert_eq!(sim.connect(4, "q"), "a", "d on break: wrap around to a");
-    sim.caller_hangs_up(4);
-    assert_eq!(sim.connect(5, "q"), "b");
+    assert_eq!(
+        sim.connect(CallKey(4), "q"),
+        "a",
+        "d on break: wrap around to a"
+    );
+    sim.caller_hangs_up(CallKey(4));
+    assert_eq!(sim.connect(CallKey(5), "q"), "b");
 }
 
 #[test]
@@ -254,18 +258,18 @@ fn fewest_calls_beats_longest_idle() {
     for (strategy, want) in [(Strategy::FewestCalls, "b"), (Strategy::LongestIdle, "a")] {
         let mut sim = Sim::new(vec![no_wrap("q", strategy)], agents(&["a", "b"], &["q"]));
         sim.ready(&["a", "b"]);
-        assert_eq!(sim.connect(1, "q"), "a");
-        assert_eq!(sim.connect(2, "q"), "b");
+        assert_eq!(sim.connect(CallKey(1), "q"), "a");
+        assert_eq!(sim.connect(CallKey(2), "q"), "b");
         sim.run_until(s(1));
-        sim.caller_hangs_up(1);
-        assert_eq!(sim.connect(3, "q"), "a");
+        sim.caller_hangs_up(CallKey(1));
+        assert_eq!(sim.connect(CallKey(3), "q"), "a");
         sim.run_until(s(2));
-        sim.caller_hangs_up(3);
+        sim.caller_hangs_up(CallKey(3));
         sim.run_until(s(9));
-        sim.caller_hangs_up(2);
+        sim.caller_hangs_up(CallKey(2));
         // a: 2 calls, idle since 2 s; b: 1 call, idle since 9 s.
         sim.run_until(s(10));
-        assert_eq!(sim.connect(4, "q"), want);
+        assert_eq!(sim.connect(CallKey(4), "q"), want);
     }
 }
 
@@ -276,41 +280,48 @@ fn ring_all_first_answer_wins_and_the_others_are_cancelled() {
         agents(&["a", "b", "c"], &["q"]),
     );
     sim.ready(&["a", "b", "c"]);
-    let out = sim.join(1, "q", 1);
+    let out = sim.join(CallKey(1), "q", 1);
     assert_eq!(
         offers(&out),
-        vec![offer(1, "a"), offer(1, "b"), offer(1, "c")]
+        vec![
+            offer(CallKey(1), "a"),
+            offer(CallKey(1), "b"),
+            offer(CallKey(1), "c")
+        ]
     );
     sim.run_until(s(3));
-    let out = sim.answer(1, "b");
+    let out = sim.answer(CallKey(1), "b");
     assert_eq!(
         calls(&out),
         vec![
             AcdAction::Bridge {
-                caller: 1,
+                caller: CallKey(1),
                 agent: "b".into()
             },
             AcdAction::CancelOffer {
-                caller: 1,
+                caller: CallKey(1),
                 agent: "a".into()
             },
             AcdAction::CancelOffer {
-                caller: 1,
+                caller: CallKey(1),
                 agent: "c".into()
             },
         ]
     );
     assert_eq!(sim.state("a"), AgentState::Idle);
-    assert_eq!(sim.state("b"), AgentState::OnCall { caller: 1 });
+    assert_eq!(sim.state("b"), AgentState::OnCall { caller: CallKey(1) });
     assert!(
         sim.lines_with("RINGNOANSWER").is_empty(),
         "losers did not fail"
     );
     assert_eq!(sim.acd.agent("a").expect("a").consecutive_no_answers, 0);
     // A late answer from a loser changes nothing.
-    assert!(sim.answer(1, "c").is_empty());
-    let out = sim.join(2, "q", 1);
-    assert_eq!(offers(&out), vec![offer(2, "a"), offer(2, "c")]);
+    assert!(sim.answer(CallKey(1), "c").is_empty());
+    let out = sim.join(CallKey(2), "q", 1);
+    assert_eq!(
+        offers(&out),
+        vec![offer(CallKey(2), "a"), offer(CallKey(2), "c")]
+    );
 }
 
 #[test]
@@ -320,10 +331,16 @@ fn ring_all_rings_everyone_again_after_a_timeout() {
         agents(&["a", "b"], &["q"]),
     );
     sim.ready(&["a", "b"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     let out = sim.run_until(s(15));
-    assert_eq!(cancels(&out), vec![offer(1, "a"), offer(1, "b")]);
-    assert_eq!(offers(&out), vec![offer(1, "a"), offer(1, "b")]);
+    assert_eq!(
+        cancels(&out),
+        vec![offer(CallKey(1), "a"), offer(CallKey(1), "b")]
+    );
+    assert_eq!(
+        offers(&out),
+        vec![offer(CallKey(1), "a"), offer(CallKey(1), "b")]
+    );
     assert_eq!(sim.lines_with("RINGNOANSWER").len(), 2);
 }
 
@@ -345,20 +362,24 @@ fn skills_rank_by_level_and_leave_out_the_unskilled() {
     assert_eq!(sim.acd.agent_queues("a"), Some(vec![]));
     assert_eq!(sim.acd.agent_queues("c"), Some(vec!["billing"]));
     sim.ready(&["a", "b", "c", "d"]);
-    assert_eq!(sim.connect(1, "billing"), "c", "highest level first");
-    assert_eq!(sim.connect(2, "billing"), "b");
+    assert_eq!(
+        sim.connect(CallKey(1), "billing"),
+        "c",
+        "highest level first"
+    );
+    assert_eq!(sim.connect(CallKey(2), "billing"), "b");
     assert!(
-        offers(&sim.join(3, "billing", 1)).is_empty(),
+        offers(&sim.join(CallKey(3), "billing", 1)).is_empty(),
         "a is below 5"
     );
     let stats = sim.acd.queue_stats(sim.now, "billing").expect("stats");
     assert_eq!((stats.agents, stats.waiting, stats.idle), (2, 1, 0));
     // c is free again: it takes the waiting caller.
     sim.run_until(s(5));
-    sim.caller_hangs_up(1);
+    sim.caller_hangs_up(CallKey(1));
     assert_eq!(
         offers(&sim.log.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>()).last(),
-        Some(&offer(3, "c"))
+        Some(&offer(CallKey(3), "c"))
     );
 }
 
@@ -372,27 +393,38 @@ fn vip_and_group_callers_jump_the_queue() {
         agents(&["a"], &["q"]),
     );
     sim.ready(&["a"]);
-    sim.connect(100, "q");
+    sim.connect(CallKey(100), "q");
     let public = caller_priority(CustomerClass::Public, false);
     sim.run_until(s(1));
-    sim.join(1, "q", public);
+    sim.join(CallKey(1), "q", public);
     sim.run_until(s(2));
-    sim.join(2, "q", public);
+    sim.join(CallKey(2), "q", public);
     sim.run_until(s(3));
-    sim.join(3, "q", caller_priority(CustomerClass::Group, false));
+    sim.join(
+        CallKey(3),
+        "q",
+        caller_priority(CustomerClass::Group, false),
+    );
     sim.run_until(s(4));
-    sim.join(4, "q", caller_priority(CustomerClass::Public, true));
-    assert_eq!(sim.acd.queue_order("q"), Some(vec![4, 3, 1, 2]));
+    sim.join(
+        CallKey(4),
+        "q",
+        caller_priority(CustomerClass::Public, true),
+    );
+    assert_eq!(
+        sim.acd.queue_order("q"),
+        Some(vec![CallKey(4), CallKey(3), CallKey(1), CallKey(2)])
+    );
     let enter: Vec<String> = sim
         .lines_with("ENTERQUEUE")
         .iter()
         .map(|l| l.rsplit('|').next().unwrap_or("").to_string())
         .collect();
     assert_eq!(enter, ["1", "1", "2", "1", "1"], "origposition");
-    assert_eq!(sim.acd.caller(1).and_then(|c| c.position), Some(3));
+    assert_eq!(sim.acd.caller(CallKey(1)).and_then(|c| c.position), Some(3));
     sim.run_until(s(5));
-    let out = sim.caller_hangs_up(100);
-    assert_eq!(offers(&out), vec![offer(4, "a")], "the VIP first");
+    let out = sim.caller_hangs_up(CallKey(100));
+    assert_eq!(offers(&out), vec![offer(CallKey(4), "a")], "the VIP first");
 }
 
 #[test]
@@ -405,17 +437,21 @@ fn an_agent_in_two_queues_takes_the_best_caller_of_both() {
         agents(&["a"], &["sales", "repair"]),
     );
     sim.ready(&["a"]);
-    sim.connect(100, "sales");
-    sim.join(1, "repair", 1);
+    sim.connect(CallKey(100), "sales");
+    sim.join(CallKey(1), "repair", 1);
     sim.run_until(s(1));
-    sim.join(2, "sales", 1);
-    let out = sim.caller_hangs_up(100);
-    assert_eq!(offers(&out), vec![offer(1, "a")], "waited longest");
-    sim.answer(1, "a");
+    sim.join(CallKey(2), "sales", 1);
+    let out = sim.caller_hangs_up(CallKey(100));
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "a")], "waited longest");
+    sim.answer(CallKey(1), "a");
     sim.run_until(s(2));
-    sim.join(3, "repair", 2);
-    let out = sim.caller_hangs_up(1);
-    assert_eq!(offers(&out), vec![offer(3, "a")], "higher priority");
+    sim.join(CallKey(3), "repair", 2);
+    let out = sim.caller_hangs_up(CallKey(1));
+    assert_eq!(
+        offers(&out),
+        vec![offer(CallKey(3), "a")],
+        "higher priority"
+    );
 }
 
 // ----- ringing -----
@@ -424,12 +460,19 @@ fn an_agent_in_two_queues_takes_the_best_caller_of_both() {
 fn ring_timeout_moves_to_the_next_agent() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a", "b"], &["q"]));
     sim.ready(&["a", "b"]);
-    assert_eq!(offers(&sim.join(1, "q", 1)), vec![offer(1, "a")]);
+    assert_eq!(
+        offers(&sim.join(CallKey(1), "q", 1)),
+        vec![offer(CallKey(1), "a")]
+    );
     assert_eq!(sim.acd.poll_timeout(), Some(sim.t0 + s(15)));
     assert!(offers(&sim.run_until(ms(14_999))).is_empty());
     let out = sim.run_until(s(15));
-    assert_eq!(cancels(&out), vec![offer(1, "a")]);
-    assert_eq!(offers(&out), vec![offer(1, "b")], "not a again: b is idle");
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
+    assert_eq!(
+        offers(&out),
+        vec![offer(CallKey(1), "b")],
+        "not a again: b is idle"
+    );
     assert_eq!(sim.state("a"), AgentState::Idle);
     assert_eq!(sim.acd.agent("a").expect("a").consecutive_no_answers, 1);
     assert_eq!(
@@ -438,23 +481,23 @@ fn ring_timeout_moves_to_the_next_agent() {
     );
     // Both have failed now: back to the best of them.
     let out = sim.run_until(s(30));
-    assert_eq!(cancels(&out), vec![offer(1, "b")]);
-    assert_eq!(offers(&out), vec![offer(1, "a")]);
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "b")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "a")]);
 }
 
 #[test]
 fn rejected_offers_go_to_the_next_agent_without_a_cancel() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a", "b"], &["q"]));
     sim.ready(&["a", "b"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(2));
     let out = sim.handle(AcdInput::OfferRejected {
-        caller: 1,
+        caller: CallKey(1),
         agent: "a".into(),
         reason: RejectReason::Busy,
     });
     assert!(cancels(&out).is_empty(), "the phone already refused");
-    assert_eq!(offers(&out), vec![offer(1, "b")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "b")]);
     assert_eq!(
         sim.lines_with("RINGNOANSWER"),
         [format!("{}|call-1|q|a|RINGNOANSWER|2000", EPOCH + 2)]
@@ -465,9 +508,13 @@ fn rejected_offers_go_to_the_next_agent_without_a_cancel() {
 fn auto_break_after_three_offers_in_a_row_without_answer() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     let out = sim.run_until(s(30));
-    assert_eq!(offers(&out), vec![offer(1, "a"), offer(1, "a")], "only a");
+    assert_eq!(
+        offers(&out),
+        vec![offer(CallKey(1), "a"), offer(CallKey(1), "a")],
+        "only a"
+    );
     assert_eq!(sim.status("a"), AgentStatus::Available);
     let out = sim.run_until(s(45));
     assert!(offers(&out).is_empty());
@@ -483,12 +530,12 @@ fn auto_break_after_three_offers_in_a_row_without_answer() {
         [format!("{}|NONE|q|a|PAUSE|no answer", EPOCH + 45)]
     );
     assert_eq!(
-        sim.acd.caller(1).expect("waiting").phase,
+        sim.acd.caller(CallKey(1)).expect("waiting").phase,
         CallerPhase::Waiting
     );
     sim.run_until(s(50));
     let out = sim.handle(AcdInput::AgentAvailable { agent: "a".into() });
-    assert_eq!(offers(&out), vec![offer(1, "a")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "a")]);
     assert_eq!(sim.acd.agent("a").expect("a").consecutive_no_answers, 0);
     assert_eq!(sim.lines_with("UNPAUSE").len(), 1);
 }
@@ -500,10 +547,10 @@ fn an_answer_resets_the_no_answer_count() {
         agents(&["a"], &["q"]),
     );
     sim.ready(&["a"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(30));
     assert_eq!(sim.acd.agent("a").expect("a").consecutive_no_answers, 2);
-    sim.answer(1, "a");
+    sim.answer(CallKey(1), "a");
     assert_eq!(sim.acd.agent("a").expect("a").consecutive_no_answers, 0);
     assert_eq!(sim.acd.agent("a").expect("a").calls_answered, 1);
 }
@@ -514,13 +561,13 @@ fn an_answer_resets_the_no_answer_count() {
 fn wrap_up_holds_the_agent_for_exactly_wrap_up() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.connect(1, "q");
+    sim.connect(CallKey(1), "q");
     sim.run_until(s(50));
-    let out = sim.agent_hangs_up(1, "a");
+    let out = sim.agent_hangs_up(CallKey(1), "a");
     assert_eq!(
         leaves(&out),
         vec![(
-            1,
+            CallKey(1),
             LeaveReason::Completed {
                 agent: "a".into(),
                 ended_by: EndedBy::Agent
@@ -534,14 +581,22 @@ fn wrap_up_holds_the_agent_for_exactly_wrap_up() {
         }
     );
     sim.run_until(s(60));
-    assert!(offers(&sim.join(2, "q", 1)).is_empty());
+    assert!(offers(&sim.join(CallKey(2), "q", 1)).is_empty());
     assert!(offers(&sim.run_until(ms(79_999))).is_empty());
     let out = sim.run_until(s(80));
-    assert_eq!(offers(&out), vec![offer(2, "a")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(2), "a")]);
     let offered_at = sim
         .log
         .iter()
-        .find(|(_, a)| matches!(a, AcdAction::Offer { caller: 2, .. }))
+        .find(|(_, a)| {
+            matches!(
+                a,
+                AcdAction::Offer {
+                    caller: CallKey(2),
+                    ..
+                }
+            )
+        })
         .map(|(t, _)| *t);
     assert_eq!(offered_at, Some(sim.t0 + s(80)));
     assert_eq!(
@@ -556,16 +611,16 @@ fn logout_while_offered_cancels_and_the_caller_waits_on() {
     sim.ready(&["a"]);
     // b is logged in, its phone not registered yet: the queue is not empty.
     sim.handle(AcdInput::AgentLogin { agent: "b".into() });
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(3));
     let out = sim.handle(AcdInput::AgentLogout { agent: "a".into() });
-    assert_eq!(cancels(&out), vec![offer(1, "a")]);
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
     assert!(leaves(&out).is_empty(), "the caller is still queued");
     let out = sim.handle(AcdInput::AgentReachable {
         agent: "b".into(),
         reachable: true,
     });
-    assert_eq!(offers(&out), vec![offer(1, "b")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "b")]);
     assert_eq!(sim.status("a"), AgentStatus::LoggedOut);
     assert_eq!(sim.state("a"), AgentState::Idle);
 }
@@ -574,16 +629,19 @@ fn logout_while_offered_cancels_and_the_caller_waits_on() {
 fn logout_during_a_call_ends_with_no_wrap_up_and_no_offers() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a", "b"], &["q"]));
     sim.ready(&["a", "b"]);
-    sim.connect(1, "q");
+    sim.connect(CallKey(1), "q");
     sim.run_until(s(10));
     let out = sim.handle(AcdInput::AgentLogout { agent: "a".into() });
     assert!(calls(&out).is_empty(), "the call goes on");
-    assert_eq!(sim.state("a"), AgentState::OnCall { caller: 1 });
+    assert_eq!(sim.state("a"), AgentState::OnCall { caller: CallKey(1) });
     sim.run_until(s(20));
-    sim.caller_hangs_up(1);
+    sim.caller_hangs_up(CallKey(1));
     assert_eq!(sim.state("a"), AgentState::Idle);
     assert_eq!(sim.status("a"), AgentStatus::LoggedOut);
-    assert_eq!(offers(&sim.join(2, "q", 1)), vec![offer(2, "b")]);
+    assert_eq!(
+        offers(&sim.join(CallKey(2), "q", 1)),
+        vec![offer(CallKey(2), "b")]
+    );
     // Handle time has no wrap-up for that call: 20 s of talk.
     let stats = sim.acd.queue_stats(sim.now, "q").expect("q");
     assert_eq!(stats.average_handle_time, s(20));
@@ -593,34 +651,40 @@ fn logout_during_a_call_ends_with_no_wrap_up_and_no_offers() {
 fn unreachable_agents_are_never_offered() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.handle(AcdInput::AgentLogin { agent: "a".into() });
-    assert!(offers(&sim.join(1, "q", 1)).is_empty());
+    assert!(offers(&sim.join(CallKey(1), "q", 1)).is_empty());
     let out = sim.handle(AcdInput::AgentReachable {
         agent: "a".into(),
         reachable: true,
     });
-    assert_eq!(offers(&out), vec![offer(1, "a")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "a")]);
     sim.run_until(s(4));
     let out = sim.handle(AcdInput::AgentReachable {
         agent: "a".into(),
         reachable: false,
     });
-    assert_eq!(cancels(&out), vec![offer(1, "a")]);
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
     assert_eq!(sim.state("a"), AgentState::Idle);
     assert!(offers(&sim.run_until(s(100))).is_empty());
-    assert!(sim.answer(1, "a").is_empty(), "a stale answer is ignored");
-    assert_eq!(sim.acd.caller(1).expect("c").phase, CallerPhase::Waiting);
+    assert!(
+        sim.answer(CallKey(1), "a").is_empty(),
+        "a stale answer is ignored"
+    );
+    assert_eq!(
+        sim.acd.caller(CallKey(1)).expect("c").phase,
+        CallerPhase::Waiting
+    );
 }
 
 #[test]
 fn break_while_offered_cancels_the_offer() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     let out = sim.handle(AcdInput::AgentBreak {
         agent: "a".into(),
         reason: "meeting".into(),
     });
-    assert_eq!(cancels(&out), vec![offer(1, "a")]);
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
     assert_eq!(
         sim.status("a"),
         AgentStatus::OnBreak {
@@ -643,12 +707,12 @@ fn break_while_offered_cancels_the_offer() {
 fn apology_at_exactly_fifteen_seconds_once() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.handle(AcdInput::AgentLogin { agent: "a".into() });
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     assert_eq!(sim.acd.poll_timeout(), Some(sim.t0 + s(15)));
     assert!(calls(&sim.run_until(ms(14_999))).is_empty());
     assert_eq!(
         calls(&sim.run_until(s(15))),
-        vec![AcdAction::Apologise { caller: 1 }]
+        vec![AcdAction::Apologise { caller: CallKey(1) }]
     );
     let later = sim.run_until(s(200));
     assert!(!later
@@ -660,11 +724,11 @@ fn apology_at_exactly_fifteen_seconds_once() {
 fn announcements_every_period_with_position_and_expected_wait() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.connect(100, "q");
-    sim.join(1, "q", 1);
+    sim.connect(CallKey(100), "q");
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(10));
-    sim.join(2, "q", 1);
-    let announce = |out: &[AcdAction]| -> Vec<(u64, usize, Option<Duration>)> {
+    sim.join(CallKey(2), "q", 1);
+    let announce = |out: &[AcdAction]| -> Vec<(CallKey, usize, Option<Duration>)> {
         out.iter()
             .filter_map(|a| match a {
                 AcdAction::Announce {
@@ -679,16 +743,22 @@ fn announcements_every_period_with_position_and_expected_wait() {
     assert!(announce(&sim.run_until(ms(29_999))).is_empty());
     assert_eq!(
         announce(&sim.run_until(s(30))),
-        [(1, 1, Some(s(180)))],
+        [(CallKey(1), 1, Some(s(180)))],
         "180 s per call before any data, one agent"
     );
-    assert_eq!(announce(&sim.run_until(s(40))), [(2, 2, Some(s(360)))]);
-    assert_eq!(announce(&sim.run_until(s(60))), [(1, 1, Some(s(180)))]);
+    assert_eq!(
+        announce(&sim.run_until(s(40))),
+        [(CallKey(2), 2, Some(s(360)))]
+    );
+    assert_eq!(
+        announce(&sim.run_until(s(60))),
+        [(CallKey(1), 1, Some(s(180)))]
+    );
     sim.run_until(s(61));
-    sim.caller_hangs_up(100); // 61 s talk + 30 s wrap-up
+    sim.caller_hangs_up(CallKey(100)); // 61 s talk + 30 s wrap-up
     assert_eq!(
         announce(&sim.run_until(s(70))),
-        [(2, 2, Some(s(182)))],
+        [(CallKey(2), 2, Some(s(182)))],
         "2 x 91 s"
     );
     // Agent gone: no estimate.
@@ -696,7 +766,7 @@ fn announcements_every_period_with_position_and_expected_wait() {
         agent: "a".into(),
         reason: "x".into(),
     });
-    assert_eq!(announce(&sim.run_until(s(90))), [(1, 1, None)]);
+    assert_eq!(announce(&sim.run_until(s(90))), [(CallKey(1), 1, None)]);
 }
 
 #[test]
@@ -709,19 +779,19 @@ fn max_wait_overflows_or_times_out() {
     plain.max_wait = Some(s(60));
     plain.join_empty = true;
     let mut sim = Sim::new(vec![overflow, plain], vec![]);
-    sim.join(1, "sales", 1);
-    sim.join(2, "repair", 1);
+    sim.join(CallKey(1), "sales", 1);
+    sim.join(CallKey(2), "repair", 1);
     let out = sim.run_until(s(60));
     assert_eq!(
         leaves(&out),
         vec![
             (
-                1,
+                CallKey(1),
                 LeaveReason::Overflow {
                     target: "message".into()
                 }
             ),
-            (2, LeaveReason::Timeout)
+            (CallKey(2), LeaveReason::Timeout)
         ]
     );
     assert_eq!(
@@ -747,10 +817,10 @@ fn max_wait_while_ringing_cancels_the_offer() {
     q.ring_timeout = s(100);
     let mut sim = Sim::new(vec![q], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     let out = sim.run_until(s(60));
-    assert_eq!(cancels(&out), vec![offer(1, "a")]);
-    assert_eq!(leaves(&out), vec![(1, LeaveReason::Timeout)]);
+    assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
+    assert_eq!(leaves(&out), vec![(CallKey(1), LeaveReason::Timeout)]);
     assert_eq!(
         sim.lines_with("RINGCANCELED"),
         [format!("{}|call-1|q|a|RINGCANCELED|60000", EPOCH + 60)]
@@ -768,21 +838,21 @@ fn full_queue_overflows_or_refuses() {
     without.max_len = Some(1);
     without.join_empty = true;
     let mut sim = Sim::new(vec![with, without], vec![]);
-    sim.join(1, "sales", 1);
-    sim.join(2, "repair", 1);
+    sim.join(CallKey(1), "sales", 1);
+    sim.join(CallKey(2), "repair", 1);
     assert_eq!(
-        calls(&sim.join(3, "sales", 1)),
+        calls(&sim.join(CallKey(3), "sales", 1)),
         vec![AcdAction::Leave {
-            caller: 3,
+            caller: CallKey(3),
             reason: LeaveReason::Overflow {
                 target: "repair".into()
             }
         }]
     );
     assert_eq!(
-        calls(&sim.join(4, "repair", 1)),
+        calls(&sim.join(CallKey(4), "repair", 1)),
         vec![AcdAction::JoinRefused {
-            caller: 4,
+            caller: CallKey(4),
             reason: RefuseReason::Full
         }]
     );
@@ -796,22 +866,22 @@ fn full_queue_overflows_or_refuses() {
 fn join_empty_refuses_when_nobody_is_logged_in() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     assert_eq!(
-        calls(&sim.join(1, "q", 1)),
+        calls(&sim.join(CallKey(1), "q", 1)),
         vec![AcdAction::JoinRefused {
-            caller: 1,
+            caller: CallKey(1),
             reason: RefuseReason::NoAgents
         }]
     );
     assert_eq!(sim.lines(), [format!("{EPOCH}|call-1|q|NONE|JOINEMPTY|")]);
     // Logged in counts, even before the phone registers.
     sim.handle(AcdInput::AgentLogin { agent: "a".into() });
-    assert!(calls(&sim.join(2, "q", 1)).is_empty());
-    assert_eq!(sim.acd.queue_order("q"), Some(vec![2]));
+    assert!(calls(&sim.join(CallKey(2), "q", 1)).is_empty());
+    assert_eq!(sim.acd.queue_order("q"), Some(vec![CallKey(2)]));
 
     let mut joins = queue("q");
     joins.join_empty = true;
     let mut sim = Sim::new(vec![joins], agents(&["a"], &["q"]));
-    assert!(calls(&sim.join(1, "q", 1)).is_empty());
+    assert!(calls(&sim.join(CallKey(1), "q", 1)).is_empty());
     let out = sim.run_until(s(1));
     assert!(leaves(&out).is_empty());
     let out = sim.handle(AcdInput::AgentAvailable { agent: "a".into() });
@@ -820,7 +890,7 @@ fn join_empty_refuses_when_nobody_is_logged_in() {
         agent: "a".into(),
         reachable: true,
     });
-    assert_eq!(offers(&out), vec![offer(1, "a")]);
+    assert_eq!(offers(&out), vec![offer(CallKey(1), "a")]);
 }
 
 #[test]
@@ -831,15 +901,18 @@ fn leave_empty_sends_callers_away_when_the_last_agent_logs_out() {
         agent: "b".into(),
         reason: "training".into(),
     });
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(5));
-    sim.join(2, "q", 1);
+    sim.join(CallKey(2), "q", 1);
     sim.run_until(s(9));
     assert!(leaves(&sim.handle(AcdInput::AgentLogout { agent: "a".into() })).is_empty());
     let out = sim.handle(AcdInput::AgentLogout { agent: "b".into() });
     assert_eq!(
         leaves(&out),
-        vec![(2, LeaveReason::EmptyQueue), (1, LeaveReason::EmptyQueue)]
+        vec![
+            (CallKey(2), LeaveReason::EmptyQueue),
+            (CallKey(1), LeaveReason::EmptyQueue)
+        ]
     );
     assert_eq!(
         sim.lines_with("EXITEMPTY"),
@@ -853,7 +926,7 @@ fn leave_empty_sends_callers_away_when_the_last_agent_logs_out() {
     stays.leave_empty = false;
     let mut sim = Sim::new(vec![stays], agents(&["a"], &["q"]));
     sim.handle(AcdInput::AgentLogin { agent: "a".into() });
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     assert!(leaves(&sim.handle(AcdInput::AgentLogout { agent: "a".into() })).is_empty());
     assert_eq!(sim.acd.caller_count(), 1);
 }
@@ -862,15 +935,18 @@ fn leave_empty_sends_callers_away_when_the_last_agent_logs_out() {
 fn exit_key_leaves_with_position_and_wait() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.connect(100, "q");
-    sim.join(1, "q", 1);
-    sim.join(2, "q", 1);
+    sim.connect(CallKey(100), "q");
+    sim.join(CallKey(1), "q", 1);
+    sim.join(CallKey(2), "q", 1);
     sim.run_until(s(20));
     let out = sim.handle(AcdInput::CallerPressedExit {
-        caller: 2,
+        caller: CallKey(2),
         key: '5',
     });
-    assert_eq!(leaves(&out), vec![(2, LeaveReason::ExitKey { key: '5' })]);
+    assert_eq!(
+        leaves(&out),
+        vec![(CallKey(2), LeaveReason::ExitKey { key: '5' })]
+    );
     assert_eq!(
         sim.lines_with("EXITWITHKEY"),
         [format!("{}|call-2|q|NONE|EXITWITHKEY|5|2|2|20", EPOCH + 20)]
@@ -878,7 +954,7 @@ fn exit_key_leaves_with_position_and_wait() {
     // The exit key means nothing once connected.
     assert!(sim
         .handle(AcdInput::CallerPressedExit {
-            caller: 100,
+            caller: CallKey(100),
             key: '5'
         })
         .is_empty());
@@ -888,20 +964,23 @@ fn exit_key_leaves_with_position_and_wait() {
 fn abandon_logs_position_and_wait() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.connect(100, "q");
+    sim.connect(CallKey(100), "q");
     for c in 1..=3 {
-        sim.join(c, "q", 1);
+        sim.join(CallKey(c), "q", 1);
     }
     sim.run_until(s(31));
-    let out = sim.caller_hangs_up(2);
-    assert_eq!(leaves(&out), vec![(2, LeaveReason::Abandoned)]);
+    let out = sim.caller_hangs_up(CallKey(2));
+    assert_eq!(leaves(&out), vec![(CallKey(2), LeaveReason::Abandoned)]);
     assert_eq!(
         sim.lines_with("ABANDON"),
         [format!("{}|call-2|q|NONE|ABANDON|2|2|31", EPOCH + 31)]
     );
-    assert_eq!(sim.acd.queue_order("q"), Some(vec![1, 3]));
-    assert_eq!(sim.acd.caller(3).and_then(|c| c.position), Some(2));
-    assert!(sim.caller_hangs_up(2).is_empty(), "gone means gone");
+    assert_eq!(sim.acd.queue_order("q"), Some(vec![CallKey(1), CallKey(3)]));
+    assert_eq!(sim.acd.caller(CallKey(3)).and_then(|c| c.position), Some(2));
+    assert!(
+        sim.caller_hangs_up(CallKey(2)).is_empty(),
+        "gone means gone"
+    );
     let stats = sim.acd.queue_stats(sim.now, "q").expect("q");
     assert_eq!(stats.counters.abandoned, 1);
     assert_eq!(stats.longest_wait, Some(s(31)));
@@ -911,18 +990,18 @@ fn abandon_logs_position_and_wait() {
 fn abandon_while_ringing_cancels_the_offer() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    sim.join(1, "q", 1);
+    sim.join(CallKey(1), "q", 1);
     sim.run_until(s(5));
-    let out = sim.caller_hangs_up(1);
+    let out = sim.caller_hangs_up(CallKey(1));
     assert_eq!(
         calls(&out),
         vec![
             AcdAction::CancelOffer {
-                caller: 1,
+                caller: CallKey(1),
                 agent: "a".into()
             },
             AcdAction::Leave {
-                caller: 1,
+                caller: CallKey(1),
                 reason: LeaveReason::Abandoned
             }
         ]
@@ -948,15 +1027,15 @@ fn queue_log_lines_of_a_call_are_exact() {
     );
     sim.ready(&["1001", "1002"]);
     sim.handle(AcdInput::CallerJoined {
-        caller: 7,
+        caller: CallKey(7),
         queue: "repair".into(),
         priority: 1,
         caller_id: "13800138000".into(),
     });
     sim.run_until(s(17));
-    sim.answer(7, "1002");
+    sim.answer(CallKey(7), "1002");
     sim.run_until(s(100));
-    sim.caller_hangs_up(7);
+    sim.caller_hangs_up(CallKey(7));
     sim.run_until(s(130));
     sim.handle(AcdInput::AgentBreak {
         agent: "1001".into(),
@@ -999,7 +1078,7 @@ fn queue_log_lines_of_a_call_are_exact() {
 fn the_action_stream_of_an_answered_call() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
-    let out = sim.join(1, "q", 1);
+    let out = sim.join(CallKey(1), "q", 1);
     assert!(matches!(
         out.as_slice(),
         [
@@ -1007,20 +1086,26 @@ fn the_action_stream_of_an_answered_call() {
                 kind: QueueLogKind::EnterQueue { .. },
                 ..
             }),
-            AcdAction::Offer { caller: 1, .. },
+            AcdAction::Offer {
+                caller: CallKey(1),
+                ..
+            },
             AcdAction::AgentState {
-                state: AgentState::Offered { caller: 1 },
+                state: AgentState::Offered { caller: CallKey(1) },
                 ..
             },
         ]
     ));
-    let out = sim.answer(1, "a");
+    let out = sim.answer(CallKey(1), "a");
     assert!(matches!(
         out.as_slice(),
         [
-            AcdAction::Bridge { caller: 1, .. },
+            AcdAction::Bridge {
+                caller: CallKey(1),
+                ..
+            },
             AcdAction::AgentState {
-                state: AgentState::OnCall { caller: 1 },
+                state: AgentState::OnCall { caller: CallKey(1) },
                 ..
             },
             AcdAction::QueueLog(QueueLogEvent {
@@ -1030,7 +1115,7 @@ fn the_action_stream_of_an_answered_call() {
         ]
     ));
     assert_eq!(
-        sim.acd.caller(1).map(|c| c.phase),
+        sim.acd.caller(CallKey(1)).map(|c| c.phase),
         Some(CallerPhase::Bridged {
             agent: "a",
             since: sim.t0
@@ -1050,39 +1135,41 @@ fn stale_and_unknown_inputs_change_nothing() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a"], &["q"]));
     sim.ready(&["a"]);
     assert_eq!(
-        calls(&sim.join(1, "nope", 1)),
+        calls(&sim.join(CallKey(1), "nope", 1)),
         vec![AcdAction::JoinRefused {
-            caller: 1,
+            caller: CallKey(1),
             reason: RefuseReason::UnknownQueue
         }]
     );
-    sim.join(2, "q", 1);
+    sim.join(CallKey(2), "q", 1);
     assert_eq!(
-        calls(&sim.join(2, "q", 1)),
+        calls(&sim.join(CallKey(2), "q", 1)),
         vec![AcdAction::JoinRefused {
-            caller: 2,
+            caller: CallKey(2),
             reason: RefuseReason::DuplicateCaller
         }]
     );
     for input in [
         AcdInput::OfferAnswered {
-            caller: 9,
+            caller: CallKey(9),
             agent: "a".into(),
         },
         AcdInput::OfferAnswered {
-            caller: 2,
+            caller: CallKey(2),
             agent: "zz".into(),
         },
         AcdInput::AgentHungUp {
-            caller: 2,
+            caller: CallKey(2),
             agent: "a".into(),
         },
         AcdInput::OfferRejected {
-            caller: 3,
+            caller: CallKey(3),
             agent: "a".into(),
             reason: RejectReason::Failed,
         },
-        AcdInput::CallerHungUp { caller: 42 },
+        AcdInput::CallerHungUp {
+            caller: CallKey(42),
+        },
         AcdInput::AgentLogin { agent: "a".into() },
         AcdInput::AgentLogin {
             agent: "ghost".into(),
@@ -1095,7 +1182,7 @@ fn stale_and_unknown_inputs_change_nothing() {
     ] {
         assert!(sim.handle(input.clone()).is_empty(), "{input:?}");
     }
-    assert_eq!(sim.state("a"), AgentState::Offered { caller: 2 });
+    assert_eq!(sim.state("a"), AgentState::Offered { caller: CallKey(2) });
 }
 
 #[test]
@@ -1140,9 +1227,9 @@ fn views_report_queue_and_agent_figures() {
     let mut sim = Sim::new(vec![queue("q")], agents(&["a", "b", "c"], &["q"]));
     sim.ready(&["a", "b"]);
     sim.handle(AcdInput::AgentLogin { agent: "c".into() });
-    sim.connect(1, "q");
-    sim.join(2, "q", 1);
-    sim.join(3, "q", 1);
+    sim.connect(CallKey(1), "q");
+    sim.join(CallKey(2), "q", 1);
+    sim.join(CallKey(3), "q", 1);
     sim.run_until(s(7));
     let stats = sim.acd.queue_stats(sim.now, "q").expect("q");
     assert_eq!(stats.name, "q");
@@ -1163,7 +1250,7 @@ fn views_report_queue_and_agent_figures() {
     assert_eq!(sim.acd.queue_names().collect::<Vec<_>>(), ["q"]);
     assert_eq!(sim.acd.agents().count(), 3);
     assert!(sim.acd.queue_stats(sim.now, "nope").is_none());
-    let c2 = sim.acd.caller(2).expect("2");
+    let c2 = sim.acd.caller(CallKey(2)).expect("2");
     assert_eq!(c2.phase, CallerPhase::Ringing { agents: vec!["b"] });
     assert_eq!((c2.position, c2.orig_position, c2.queue), (Some(1), 1, "q"));
 }

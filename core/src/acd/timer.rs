@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use crate::ids::CallKey;
+
 /// Why the ACD wants to be woken. At equal instants, agents are freed
 /// before callers are timed out, and announcements come last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -15,11 +17,11 @@ pub(crate) enum Timer {
     /// An agent's phone has rung for the queue's `ring_timeout`.
     RingTimeout(u32),
     /// A caller reached the queue's `max_wait`.
-    MaxWait(u64),
+    MaxWait(CallKey),
     /// A caller has waited `apology_after`.
-    Apology(u64),
+    Apology(CallKey),
     /// A caller's next position announcement.
-    Announce(u64),
+    Announce(CallKey),
 }
 
 #[derive(Debug, Default)]

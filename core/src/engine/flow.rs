@@ -623,7 +623,7 @@ impl Engine {
             self.live_event(
                 now,
                 LiveEvent::CallEnded {
-                    call: key.0,
+                    call: key,
                     arrival: call.arrived_at,
                     outcome: end.outcome,
                     answered: customer.answered(),
@@ -664,7 +664,7 @@ impl Engine {
         self.live_event(
             now,
             LiveEvent::CallEnded {
-                call: key.0,
+                call: key,
                 arrival: now,
                 outcome: record.outcome,
                 answered: false,

@@ -44,9 +44,9 @@ impl Engine {
     /// each waiting caller.
     pub fn live_status(&mut self, now: Instant, detail: bool) -> LiveSnapshot {
         let base = self.clock.base_ms;
-        let mut snapshot = self.live.snapshot(now, detail, |key| {
-            crate::call::record_id(base, CallKey(key))
-        });
+        let mut snapshot = self
+            .live
+            .snapshot(now, detail, |key| crate::call::record_id(base, key));
         snapshot.calls.in_progress = self.calls.len();
         if detail {
             let mut list: Vec<(Instant, CallKey, CallView)> = self

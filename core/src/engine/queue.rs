@@ -44,7 +44,7 @@ impl Engine {
         self.live_event(
             now,
             LiveEvent::QueueJoined {
-                call: key.0,
+                call: key,
                 queue: &queue,
                 arrival,
             },
@@ -52,7 +52,7 @@ impl Engine {
         self.acd.handle(
             now,
             AcdInput::CallerJoined {
-                caller: key.0,
+                caller: key,
                 queue,
                 priority,
                 caller_id,
@@ -76,27 +76,24 @@ impl Engine {
     pub(super) fn apply_acd(&mut self, now: Instant) {
         while let Some(action) = self.acd.poll_action() {
             match action {
-                AcdAction::Offer { caller, agent } => self.offer(now, CallKey(caller), agent),
+                AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
                 AcdAction::CancelOffer { caller, agent } => {
-                    let caller = CallKey(caller);
                     if let Some(leg) = self.ringing_leg_of(caller, &agent) {
                         self.hangup_leg(now, caller, leg);
                     }
                 }
-                AcdAction::Bridge { caller, agent } => self.connect(now, CallKey(caller), &agent),
+                AcdAction::Bridge { caller, agent } => self.connect(now, caller, &agent),
                 AcdAction::Announce {
                     caller,
                     position,
                     expected_wait,
-                } => self.announce_position(now, CallKey(caller), position, expected_wait),
+                } => self.announce_position(now, caller, position, expected_wait),
                 // "Sorry to have kept you waiting"; the music resumes when it
                 // ends, as after any prompt while waiting.
-                AcdAction::Apologise { caller } => self.play_named(CallKey(caller), "sorry_wait"),
-                AcdAction::Leave { caller, reason } => {
-                    self.left_queue(now, CallKey(caller), reason)
-                }
+                AcdAction::Apologise { caller } => self.play_named(caller, "sorry_wait"),
+                AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
                 AcdAction::JoinRefused { caller, reason } => {
-                    info!(caller, ?reason, "queue refused the caller");
+                    info!(%caller, ?reason, "queue refused the caller");
                     self.live_event(
                         now,
                         LiveEvent::QueueLeft {
@@ -104,7 +101,6 @@ impl Engine {
                             result: QueueResult::Refused,
                         },
                     );
-                    let caller = CallKey(caller);
                     if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
                         q.result = Some(QueueExit::Refused);
                         q.left_at = Some(now);
@@ -112,7 +108,10 @@ impl Engine {
                     self.back_to_ivr(now, caller, "refused");
                 }
                 AcdAction::QueueLog(event) => {
-                    let callid = event.caller.map(|c| self.record_id(c)).unwrap_or_default();
+                    let callid = event
+                        .caller
+                        .map(|c| crate::call::record_id(self.clock.base_ms, c))
+                        .unwrap_or_default();
                     let line = event.to_line(self.wall_ms(now) / 1000, &callid);
                     self.wire.push(Output::Line {
                         file: "queue_log".into(),
@@ -233,7 +232,7 @@ impl Engine {
                 self.acd.handle(
                     now,
                     AcdInput::OfferRejected {
-                        caller: caller.0,
+                        caller,
                         agent,
                         reason: RejectReason::Failed,
                     },
@@ -276,7 +275,7 @@ impl Engine {
                 }
                 self.offer_line(now, call, leg, &agent, 200);
                 AcdInput::OfferAnswered {
-                    caller: call.0,
+                    caller: call,
                     agent,
                 }
             }
@@ -291,7 +290,7 @@ impl Engine {
                     return;
                 }
                 AcdInput::OfferRejected {
-                    caller: call.0,
+                    caller: call,
                     agent,
                     reason: match status {
                         486 | 600 | 603 => RejectReason::Busy,
@@ -305,7 +304,7 @@ impl Engine {
                     self.write_offer_line(now, call, &l, &agent, 488);
                 }
                 AcdInput::OfferRejected {
-                    caller: call.0,
+                    caller: call,
                     agent,
                     reason: RejectReason::Failed,
                 }
@@ -318,7 +317,7 @@ impl Engine {
                 self.acd.handle(
                     now,
                     AcdInput::AgentHungUp {
-                        caller: call.0,
+                        caller: call,
                         agent,
                     },
                 );
@@ -424,7 +423,7 @@ impl Engine {
                 self.live_event(
                     now,
                     LiveEvent::QueueLeft {
-                        call: caller.0,
+                        call: caller,
                         result: QueueResult::Answered,
                     },
                 );
@@ -487,13 +486,8 @@ impl Engine {
         if let Some(call) = self.calls.get_mut(&caller) {
             call.digits.push(digit);
         }
-        self.acd.handle(
-            now,
-            AcdInput::CallerPressedExit {
-                caller: caller.0,
-                key: digit,
-            },
-        );
+        self.acd
+            .handle(now, AcdInput::CallerPressedExit { caller, key: digit });
         self.apply_acd(now);
         true
     }
@@ -557,7 +551,7 @@ impl Engine {
             self.live_event(
                 now,
                 LiveEvent::QueueLeft {
-                    call: caller.0,
+                    call: caller,
                     result,
                 },
             );
@@ -635,8 +629,7 @@ impl Engine {
         // The ACD ignores a caller it no longer has, so always tell it: a
         // caller hanging up during the agent announcement must free the
         // agent too.
-        self.acd
-            .handle(now, AcdInput::CallerHungUp { caller: caller.0 });
+        self.acd.handle(now, AcdInput::CallerHungUp { caller });
         self.apply_acd(now);
     }
 

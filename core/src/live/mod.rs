@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use crate::acd::{AgentState, AgentStatus};
 use crate::cdr::Outcome;
+use crate::ids::CallKey;
 pub use crate::sla::QueueResult;
 use crate::sla::{self, Thresholds};
 
@@ -144,20 +145,20 @@ pub enum LiveEvent<'a> {
     CallAnswered { arrival: Instant },
     /// A call ended and its record was made.
     CallEnded {
-        call: u64,
+        call: CallKey,
         arrival: Instant,
         outcome: Outcome,
         answered: bool,
     },
     /// The IVR put the caller in `queue`.
     QueueJoined {
-        call: u64,
+        call: CallKey,
         queue: &'a str,
         arrival: Instant,
     },
     /// The caller's visit to its current queue ended this way. Ignored
     /// when the call has no open visit (a result already counted).
-    QueueLeft { call: u64, result: QueueResult },
+    QueueLeft { call: CallKey, result: QueueResult },
     /// An agent's status, state or registration changed.
     Agent {
         id: &'a str,
@@ -305,7 +306,7 @@ pub struct LiveStats {
     calls_today: CallFigures,
     queues: Vec<QueueLive>,
     queue_index: HashMap<String, usize>,
-    visits: HashMap<u64, Visit>,
+    visits: HashMap<CallKey, Visit>,
     agents: Vec<AgentLive>,
     agent_index: HashMap<String, usize>,
     /// SIP responses sent by code (100..=699, index `code - 100`).
@@ -483,7 +484,7 @@ impl LiveStats {
     }
 
     /// Counts the result of `call`'s open visit, if it has one.
-    fn leave(&mut self, now: Instant, call: u64, result: QueueResult) {
+    fn leave(&mut self, now: Instant, call: CallKey, result: QueueResult) {
         let Some(visit) = self.visits.remove(&call) else {
             return;
         };
@@ -550,8 +551,8 @@ impl LiveStats {
 
     /// Callers waiting now in queue `q`: (call, joined, arrival), longest
     /// wait first.
-    fn waiting(&self, q: usize) -> Vec<(u64, Instant, Instant)> {
-        let mut list: Vec<(u64, Instant, Instant)> = self
+    fn waiting(&self, q: usize) -> Vec<(CallKey, Instant, Instant)> {
+        let mut list: Vec<(CallKey, Instant, Instant)> = self
             .visits
             .iter()
             .filter(|(_, v)| v.queue == q)
@@ -567,7 +568,7 @@ impl LiveStats {
         &mut self,
         now: Instant,
         detail: bool,
-        call_id: impl Fn(u64) -> String,
+        call_id: impl Fn(CallKey) -> String,
     ) -> LiveSnapshot {
         self.roll(now);
         let queues = (0..self.queues.len())

@@ -41,7 +41,7 @@ fn beijing() -> LiveSettings {
 fn visit(
     st: &mut LiveStats,
     t0: Instant,
-    call: u64,
+    call: CallKey,
     (arrival, joined, left): (u64, u64, u64),
     result: QueueResult,
 ) {
@@ -60,7 +60,7 @@ fn repair(snapshot: &LiveSnapshot) -> &QueueSnapshot {
     &snapshot.queues[0]
 }
 
-fn no_ids(_: u64) -> String {
+fn no_ids(_: CallKey) -> String {
     String::new()
 }
 
@@ -84,21 +84,21 @@ fn no_ids(_: u64) -> String {
 fn service_level_today_on_a_hand_worked_day() {
     let t0 = crate::time::test_epoch();
     let mut st = stats(beijing(), t0);
-    visit(&mut st, t0, 1, (0, 2, 10), QueueResult::Answered);
-    visit(&mut st, t0, 2, (1, 3, 20), QueueResult::Answered);
-    visit(&mut st, t0, 3, (4, 10, 22), QueueResult::Answered);
-    visit(&mut st, t0, 4, (6, 8, 11), QueueResult::Abandoned);
-    visit(&mut st, t0, 5, (7, 9, 40), QueueResult::Timeout);
-    visit(&mut st, t0, 6, (8, 9, 9), QueueResult::Refused);
+    visit(&mut st, t0, CallKey(1), (0, 2, 10), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(2), (1, 3, 20), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(3), (4, 10, 22), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(4), (6, 8, 11), QueueResult::Abandoned);
+    visit(&mut st, t0, CallKey(5), (7, 9, 40), QueueResult::Timeout);
+    visit(&mut st, t0, CallKey(6), (8, 9, 9), QueueResult::Refused);
     st.handle(
         t0 + s(32),
         LiveEvent::QueueJoined {
-            call: 7,
+            call: CallKey(7),
             queue: "repair",
             arrival: t0 + s(30),
         },
     );
-    let snap = st.snapshot(t0 + s(45), true, |c| format!("call-{c}"));
+    let snap = st.snapshot(t0 + s(45), true, |c| format!("call-{}", c.0));
     let q = repair(&snap);
     let f = &q.today.figures;
     assert_eq!(f.offered, 7);
@@ -139,14 +139,20 @@ fn short_abandons_leave_the_denominators() {
         ..beijing()
     };
     let mut st = stats(settings, t0);
-    visit(&mut st, t0, 1, (0, 2, 10), QueueResult::Answered);
-    visit(&mut st, t0, 2, (1, 3, 20), QueueResult::Answered);
-    visit(&mut st, t0, 3, (4, 10, 22), QueueResult::Answered);
-    visit(&mut st, t0, 4, (6, 8, 11), QueueResult::Abandoned);
-    visit(&mut st, t0, 5, (7, 9, 40), QueueResult::Timeout);
-    visit(&mut st, t0, 6, (8, 9, 9), QueueResult::Refused);
+    visit(&mut st, t0, CallKey(1), (0, 2, 10), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(2), (1, 3, 20), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(3), (4, 10, 22), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(4), (6, 8, 11), QueueResult::Abandoned);
+    visit(&mut st, t0, CallKey(5), (7, 9, 40), QueueResult::Timeout);
+    visit(&mut st, t0, CallKey(6), (8, 9, 9), QueueResult::Refused);
     // An abandon after 6 s is not short.
-    visit(&mut st, t0, 8, (40, 41, 47), QueueResult::Abandoned);
+    visit(
+        &mut st,
+        t0,
+        CallKey(8),
+        (40, 41, 47),
+        QueueResult::Abandoned,
+    );
     let snap = st.snapshot(t0 + s(50), false, no_ids);
     let today = &repair(&snap).today;
     assert_eq!(today.short_abandons, 1);
@@ -173,8 +179,8 @@ fn longest_wait_advances_with_time() {
             },
         )
     };
-    join(&mut st, 1, 10);
-    join(&mut st, 2, 25);
+    join(&mut st, CallKey(1), 10);
+    join(&mut st, CallKey(2), 25);
     let at = |st: &mut LiveStats, t: Duration| {
         repair(&st.snapshot(t0 + t, false, no_ids)).longest_wait_ms
     };
@@ -185,7 +191,7 @@ fn longest_wait_advances_with_time() {
     st.handle(
         t0 + s(71),
         LiveEvent::QueueLeft {
-            call: 1,
+            call: CallKey(1),
             result: QueueResult::Abandoned,
         },
     );
@@ -209,12 +215,12 @@ fn today_resets_at_local_midnight() {
     let midnight = t0 + s(6 * 3600);
     let mut st = stats(beijing(), t0);
     st.handle(t0 + s(1), LiveEvent::CallAnswered { arrival: t0 });
-    visit(&mut st, t0, 1, (0, 5, 12), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(1), (0, 5, 12), QueueResult::Answered);
     // Arrives at 23:59:50 local, waits from 23:59:52.
     st.handle(
         midnight - s(8),
         LiveEvent::QueueJoined {
-            call: 2,
+            call: CallKey(2),
             queue: "repair",
             arrival: midnight - s(10),
         },
@@ -247,12 +253,18 @@ fn today_resets_at_local_midnight() {
     st.handle(
         midnight + s(5),
         LiveEvent::QueueLeft {
-            call: 2,
+            call: CallKey(2),
             result: QueueResult::Answered,
         },
     );
     // Arrived after midnight: today.
-    visit(&mut st, midnight, 3, (20, 21, 30), QueueResult::Abandoned);
+    visit(
+        &mut st,
+        midnight,
+        CallKey(3),
+        (20, 21, 30),
+        QueueResult::Abandoned,
+    );
     let snap = st.snapshot(midnight + s(60), false, no_ids);
     let q = repair(&snap);
     assert_eq!(q.today.figures.offered, 1);
@@ -294,13 +306,13 @@ fn counters_per_result() {
     let t0 = crate::time::test_epoch();
     let mut st = stats(beijing(), t0);
     for (call, result) in QueueResult::ALL.iter().enumerate() {
-        visit(&mut st, t0, call as u64, (0, 1, 2), *result);
+        visit(&mut st, t0, CallKey(call as u64), (0, 1, 2), *result);
     }
     // Ignored: call 0's visit already has its result.
     st.handle(
         t0 + s(3),
         LiveEvent::QueueLeft {
-            call: 0,
+            call: CallKey(0),
             result: QueueResult::Timeout,
         },
     );
@@ -308,7 +320,7 @@ fn counters_per_result() {
     st.handle(
         t0 + s(3),
         LiveEvent::QueueJoined {
-            call: 100,
+            call: CallKey(100),
             queue: "repair",
             arrival: t0,
         },
@@ -316,7 +328,7 @@ fn counters_per_result() {
     st.handle(
         t0 + s(4),
         LiveEvent::CallEnded {
-            call: 100,
+            call: CallKey(100),
             arrival: t0,
             outcome: Outcome::CallerHangup,
             answered: true,
@@ -326,7 +338,7 @@ fn counters_per_result() {
     st.handle(
         t0 + s(4),
         LiveEvent::QueueJoined {
-            call: 200,
+            call: CallKey(200),
             queue: "nowhere",
             arrival: t0,
         },
@@ -358,7 +370,7 @@ fn counters_per_result() {
 fn calls_offered_answered_and_invalid() {
     let t0 = crate::time::test_epoch();
     let mut st = stats(beijing(), t0);
-    for call in 0..2 {
+    for call in (0..2).map(CallKey) {
         st.handle(t0 + s(2), LiveEvent::CallAnswered { arrival: t0 });
         st.handle(
             t0 + s(30),
@@ -371,10 +383,10 @@ fn calls_offered_answered_and_invalid() {
         );
     }
     for (call, outcome) in [
-        (2, Outcome::OverCapacity),
-        (3, Outcome::CallerCancelled),
-        (4, Outcome::UnknownNumber),
-        (5, Outcome::BadRequest),
+        (CallKey(2), Outcome::OverCapacity),
+        (CallKey(3), Outcome::CallerCancelled),
+        (CallKey(4), Outcome::UnknownNumber),
+        (CallKey(5), Outcome::BadRequest),
     ] {
         st.handle(
             t0 + s(31),
@@ -413,7 +425,7 @@ fn agents_by_status_and_state() {
         LiveEvent::Agent {
             id: "1001",
             status: &AgentStatus::Available,
-            state: AgentState::OnCall { caller: 1 },
+            state: AgentState::OnCall { caller: CallKey(1) },
             registered: true,
         },
     );
@@ -475,13 +487,13 @@ fn sip_responses_by_code() {
 fn prometheus_text_carries_the_figures() {
     let t0 = crate::time::test_epoch();
     let mut st = stats(beijing(), t0);
-    visit(&mut st, t0, 1, (0, 2, 10), QueueResult::Answered);
-    visit(&mut st, t0, 2, (1, 3, 20), QueueResult::Answered);
-    visit(&mut st, t0, 4, (6, 8, 11), QueueResult::Abandoned);
+    visit(&mut st, t0, CallKey(1), (0, 2, 10), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(2), (1, 3, 20), QueueResult::Answered);
+    visit(&mut st, t0, CallKey(4), (6, 8, 11), QueueResult::Abandoned);
     st.handle(
         t0 + s(32),
         LiveEvent::QueueJoined {
-            call: 7,
+            call: CallKey(7),
             queue: "repair",
             arrival: t0 + s(30),
         },
