@@ -260,7 +260,7 @@ pub async fn do_not_call(
         );
     };
     let number = match body.get("number").and_then(Value::as_str) {
-        Some(n) if crate::campaign::normalise_number(n).len() >= 3 => n.to_string(),
+        Some(n) if crate::campaign::number_key(n).len() >= 3 => n.to_string(),
         _ => return bad("number", "a phone number is expected"),
     };
     match ask(&state, |reply| CampaignRequest::DoNotCall {
@@ -269,9 +269,7 @@ pub async fn do_not_call(
     })
     .await
     {
-        Some(()) => {
-            Json(json!({ "number": crate::campaign::normalise_number(&number) })).into_response()
-        }
+        Some(()) => Json(json!({ "number": crate::campaign::number_key(&number) })).into_response(),
         None => stopping(),
     }
 }

@@ -315,8 +315,8 @@ impl Campaign {
     }
 }
 
-/// A number as dialled and compared against the do-not-call list: digits
-/// only (a leading + kept), spaces, dashes and brackets dropped.
+/// A number as it is dialled: digits, a leading + kept; spaces, dashes
+/// and brackets dropped.
 pub fn normalise_number(text: &str) -> String {
     let t = text.trim();
     let plus = t.starts_with('+');
@@ -326,6 +326,22 @@ pub fn normalise_number(text: &str) -> String {
     } else {
         digits
     }
+}
+
+/// A number as it is compared (the do-not-call list, a notice's number
+/// calling back): digits only, and China's country code dropped from a
+/// mobile number however it is written (`+86`, `0086`, `86`), so
+/// `+86 138 0013 8000` and `13800138000` are one subscriber.
+pub fn number_key(text: &str) -> String {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    for prefix in ["0086", "86"] {
+        if let Some(rest) = digits.strip_prefix(prefix) {
+            if rest.len() == 11 && rest.starts_with('1') {
+                return rest.to_string();
+            }
+        }
+    }
+    digits
 }
 
 #[cfg(test)]
@@ -368,8 +384,19 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_normalised_for_comparison() {
+    fn numbers_are_dialled_as_written_and_compared_without_the_country_code() {
         assert_eq!(normalise_number(" 138-0013-8000 "), "13800138000");
         assert_eq!(normalise_number("+86 (138) 0013 8000"), "+8613800138000");
+        for same in [
+            "13800138000",
+            "+86 138 0013 8000",
+            "008613800138000",
+            "8613800138000",
+        ] {
+            assert_eq!(number_key(same), "13800138000", "{same}");
+        }
+        // A landline keeps its digits (its area code's 0 included).
+        assert_eq!(number_key("+86 10 8888 0000"), "861088880000");
+        assert_eq!(number_key("010-8888-0000"), "01088880000");
     }
 }

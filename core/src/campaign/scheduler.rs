@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{
-    normalise_number, Attempt, AttemptResult, Campaign, CampaignId, CampaignState, NumberState,
-    Target,
+    number_key, Attempt, AttemptResult, Campaign, CampaignId, CampaignState, NumberState, Target,
 };
 
 /// What the scheduler wants done now.
@@ -81,11 +80,11 @@ impl Scheduler {
 
     /// A number on the do-not-call list is never called again.
     pub fn add_dnc(&mut self, number: &str) {
-        self.dnc.insert(normalise_number(number));
+        self.dnc.insert(number_key(number));
     }
 
     pub fn is_dnc(&self, number: &str) -> bool {
-        self.dnc.contains(&normalise_number(number))
+        self.dnc.contains(&number_key(number))
     }
 
     /// Pause, resume or cancel. Cancelling ends every number not yet
@@ -153,7 +152,7 @@ impl Scheduler {
                 continue;
             }
             let number = c.targets[target].number.clone();
-            if self.dnc.contains(&normalise_number(&number)) {
+            if self.dnc.contains(&number_key(&number)) {
                 self.take(id, due, target);
                 let t = &mut self.campaigns.get_mut(&id)?.targets[target];
                 t.state = NumberState::OptedOut;
@@ -232,7 +231,7 @@ impl Scheduler {
             self.queues.entry(id).or_default().insert((due, target));
         }
         if result == AttemptResult::OptedOut {
-            let number = normalise_number(&t.number);
+            let number = number_key(&t.number);
             self.dnc.insert(number);
         }
         self.complete_if_done(id);

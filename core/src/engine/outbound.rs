@@ -326,15 +326,21 @@ impl Engine {
                 }
             }
         }
-        let due = self
+        // A call due now that could not start waits for a channel (a
+        // call ending polls again) or for the trunk's next rate token; one
+        // due later, for its time.
+        let later = self
             .scheduler
             .next_due()
-            .map(|ms| self.instant_at(now, ms))
+            .filter(|ms| *ms > now_ms)
+            .map(|ms| self.instant_at(now, ms));
+        let due = later
             .into_iter()
             .chain(self.trunks.iter().filter_map(|t| t.next_token()))
+            .filter(|at| *at > now)
             .min();
         if let Some(at) = due {
-            self.wire.timers.schedule(at.max(now), Wake::Campaigns);
+            self.wire.timers.schedule(at, Wake::Campaigns);
         }
     }
 
@@ -709,16 +715,14 @@ impl Engine {
     }
 
     fn remember_notice(&mut self, n: Notice) {
-        let key = crate::campaign::normalise_number(&n.number);
+        let key = crate::campaign::number_key(&n.number);
         self.notices.insert(key, n);
     }
 
     /// The campaign whose notice `number` heard within the configured
     /// days, if any.
     pub(super) fn recent_notice(&self, now: Instant, number: &str) -> Option<&Notice> {
-        let n = self
-            .notices
-            .get(&crate::campaign::normalise_number(number))?;
+        let n = self.notices.get(&crate::campaign::number_key(number))?;
         let days = u64::from(self.settings.notice_memory_days);
         let age = self.wall_ms(now).saturating_sub(n.at_ms);
         (age <= days * 86_400_000).then_some(n)

@@ -1,6 +1,7 @@
 //! Trunks as the engine uses them: where a number is dialled, and the
 //! channels and call rate each may not exceed.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{TrunkConfig, TrunkTransport};
@@ -11,39 +12,40 @@ pub struct Trunk {
     pub config: TrunkConfig,
     /// Calls through it now.
     pub channels: u32,
-    tokens: f64,
-    updated: Instant,
+    /// When the calls of the last second started: a sliding window, so no
+    /// one-second span ever holds more than `max_calls_per_second` (a
+    /// token bucket lets a burst and its refill share one second).
+    started: VecDeque<Instant>,
 }
 
+const SECOND: Duration = Duration::from_secs(1);
+
 impl Trunk {
-    pub fn new(config: TrunkConfig, now: Instant) -> Trunk {
+    pub fn new(config: TrunkConfig, _now: Instant) -> Trunk {
         Trunk {
-            tokens: f64::from(config.max_calls_per_second.max(1)),
+            started: VecDeque::with_capacity(config.max_calls_per_second as usize),
             config,
             channels: 0,
-            updated: now,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
-        let rate = f64::from(self.config.max_calls_per_second.max(1));
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        // A bucket of one second's calls: never more than the rate in any
-        // second, and no burst saved up beyond it.
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        self.updated = now;
+    fn forget_old(&mut self, now: Instant) {
+        while self.started.front().is_some_and(|t| *t + SECOND <= now) {
+            self.started.pop_front();
+        }
     }
 
     /// Whether a call may start now (a channel free, and the rate).
     pub fn can_dial(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.channels < self.config.max_channels && self.tokens >= 1.0
+        self.forget_old(now);
+        self.channels < self.config.max_channels
+            && self.started.len() < self.config.max_calls_per_second.max(1) as usize
     }
 
-    /// Takes a channel and a rate token for a call starting now.
+    /// Takes a channel and a place in this second's calls.
     pub fn take(&mut self, now: Instant) {
-        self.refill(now);
-        self.tokens -= 1.0;
+        self.forget_old(now);
+        self.started.push_back(now);
         self.channels += 1;
     }
 
@@ -51,14 +53,13 @@ impl Trunk {
         self.channels = self.channels.saturating_sub(1);
     }
 
-    /// When a rate token will be there again (if channels allow).
+    /// When the rate lets the next call start (if a channel is free).
     pub fn next_token(&self) -> Option<Instant> {
-        if self.channels >= self.config.max_channels || self.tokens >= 1.0 {
+        let full = self.started.len() >= self.config.max_calls_per_second.max(1) as usize;
+        if self.channels >= self.config.max_channels || !full {
             return None;
         }
-        let rate = f64::from(self.config.max_calls_per_second.max(1));
-        let wait = (1.0 - self.tokens) / rate;
-        Some(self.updated + Duration::from_secs_f64(wait.max(0.0)) + Duration::from_micros(1))
+        self.started.front().map(|t| *t + SECOND)
     }
 
     /// Where `number` is dialled through this trunk.
@@ -112,7 +113,7 @@ mod tests {
     #[test]
     fn a_burst_never_exceeds_the_rate_or_the_channels() {
         let mut t = trunk(30, 10);
-        let t0 = t.updated;
+        let t0 = crate::time::test_epoch();
         let mut started = Vec::new();
         let mut now = t0;
         // Try every millisecond for 3 s; calls end after 10 s, so only

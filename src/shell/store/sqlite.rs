@@ -319,7 +319,7 @@ impl Store for SqliteStore {
             StoreWrite::DoNotCall { number } => {
                 tx.execute(
                     "INSERT OR IGNORE INTO do_not_call (number, added_ms) VALUES (?1, ?2)",
-                    params![crate::campaign::normalise_number(number), now_ms as i64],
+                    params![crate::campaign::number_key(number), now_ms as i64],
                 )?;
             }
         }
@@ -354,7 +354,7 @@ impl SqliteStore {
             .db
             .query_row(
                 "SELECT 1 FROM do_not_call WHERE number = ?1",
-                [crate::campaign::normalise_number(number)],
+                [crate::campaign::number_key(number)],
                 |_| Ok(()),
             )
             .optional()?
