@@ -351,7 +351,6 @@ fn a_trunk_that_challenges_is_answered_with_digest_credentials() {
 #[test]
 fn a_burst_of_numbers_never_exceeds_the_trunks_channels_or_call_rate() {
     let mut sim = sim_with(trunk(5, 2, false));
-    let mut seen = Seen::default();
     let numbers: Vec<String> = (0..40).map(|i| format!("1380000{i:04}")).collect();
     let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
     sim.create_campaign(notice(
