@@ -923,3 +923,39 @@ fn chromium_renders_the_charts() {
     );
     assert_eq!(chromium::png_size(&png), (1280, 2000));
 }
+
+/// Outbound attempts: counted per campaign, never in the inbound figures.
+#[test]
+fn outbound_attempts_have_their_own_figures_and_leave_the_inbound_ones_alone() {
+    let inbound = report_of(&fixture(), settings(Some(5_000)));
+    let attempt = |n: u64, number: &str, result: &str, answered: bool| {
+        let mut r = call(&format!("out{n}"), 3_600_000 * 10 + n * 1000, Outcome::Unanswered);
+        r.direction = Some("outbound".into());
+        r.campaign = Some(3);
+        r.campaign_name = Some("payment reminder".into());
+        r.dialled_number = number.into();
+        r.attempt_result = Some(result.into());
+        if answered {
+            r.answered_at = Some(r.invite_at.clone());
+            r.outcome = Outcome::Completed;
+        }
+        r
+    };
+    let mut records = fixture();
+    records.extend([
+        attempt(1, "13800000001", "busy", false),
+        attempt(2, "13800000001", "confirmed", true),
+        attempt(3, "13800000002", "invalid", false),
+        attempt(4, "13800000003", "no_answer", false),
+    ]);
+    let both = report_of(&records, settings(Some(5_000)));
+    assert_eq!(both.total.figures, inbound.total.figures, "inbound figures unchanged");
+    assert_eq!(both.outbound.len(), 1);
+    let c = &both.outbound[0];
+    assert_eq!((c.campaign, c.numbers, c.attempts), (3, 3, 4));
+    assert_eq!((c.reached, c.confirmed, c.invalid, c.not_reached), (1, 1, 1, 1));
+    assert_eq!(c.results["busy"], 1);
+    let table = hotline::report::format::table::render(&both);
+    assert!(table.contains("Outbound"), "{table}");
+    assert!(table.contains("3 payment reminder"), "{table}");
+}

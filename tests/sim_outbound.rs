@@ -520,3 +520,42 @@ fn a_number_that_heard_a_notice_and_calls_the_hotline_is_recognised() {
     assert_eq!(r.campaign, Some(id.0));
     assert_eq!(r.campaign_name.as_deref(), Some("gas outage"));
 }
+
+/// The IVR can branch on a recent notice: an `notified` node sends the
+/// caller who heard "gas outage" one way, anyone else the usual way.
+#[test]
+fn the_ivr_branches_on_a_notice_heard_lately() {
+    let text = hotline::config::DEFAULT_TOML
+        .replace("entry = \"welcome\"", "entry = \"after_notice\"")
+        .replace(
+            "[ivr.schedules.office]",
+            "[ivr.nodes.after_notice]\ntype = \"notified\"\ncampaign = \"gas outage\"\nyes = \"again\"\nno = \"welcome\"\n\n[ivr.nodes.again]\ntype = \"play\"\nprompt = \"goodbye\"\nnext = \"welcome\"\n\n[ivr.schedules.office]",
+        );
+    let mut c = hotline::config::Config::parse(&text, "test", std::path::Path::new(".")).expect("config");
+    c.trunks.push(trunk(30, 10, false));
+    let mut sim = Sim::new(c);
+    let mut seen = Seen::default();
+    // Before any notice: the usual greeting.
+    sim.send(&invite("before", "z9hG4bK-b", Some(SDP_OFFER)));
+    sim.run_for(Duration::from_secs(2));
+    let tag = sim.to_tag_for("before");
+    sim.send(&in_dialog("ACK", "before", "z9hG4bK-ba", 1, &tag, None));
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(sim.played_names(), ["greeting"]);
+    sim.send(&in_dialog("BYE", "before", "z9hG4bK-bb", 2, &tag, None));
+
+    sim.create_campaign(notice(&["13800138000"], json!({"first_after": "0s"})));
+    let (_, inv) = seen.next(&mut sim, MIN);
+    trunk_says(&mut sim, &inv, 200, "");
+    sim.run_for(sim.duration_of("goodbye") + Duration::from_secs(1));
+    sim.played.clear();
+    sim.send(&invite("after", "z9hG4bK-a", Some(SDP_OFFER)));
+    sim.run_for(Duration::from_secs(2));
+    let tag = sim.to_tag_for("after");
+    sim.send(&in_dialog("ACK", "after", "z9hG4bK-aa", 1, &tag, None));
+    sim.run_for(Duration::from_millis(100));
+    assert_eq!(sim.played_names(), ["goodbye"], "the notice's own branch");
+    sim.send(&in_dialog("BYE", "after", "z9hG4bK-ab", 2, &tag, None));
+    let r = sim.records.iter().find(|r| r.sip_call_id == "after").expect("record");
+    assert_eq!(r.ivr_path.first().map(String::as_str), Some("after_notice"));
+}

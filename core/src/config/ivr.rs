@@ -146,6 +146,15 @@ pub enum NodeConfig {
         #[serde(default)]
         prompt: Option<String>,
     },
+    /// Branches on whether the caller heard a campaign's notice lately
+    /// (`outbound.notice_memory_days`): `campaign` names one campaign,
+    /// or any when absent.
+    Notified {
+        #[serde(default)]
+        campaign: Option<String>,
+        yes: String,
+        no: String,
+    },
 }
 
 fn default_menu_timeout() -> Duration {

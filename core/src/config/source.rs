@@ -265,7 +265,7 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, Source), Mistake> {
 
 /// The node types, for the message when `type` is missing.
 const NODE_TYPES: &str =
-    "play, menu, collect, business, language, queue, message, silent_caller, hangup";
+    "play, menu, collect, business, language, queue, message, silent_caller, hangup, notified";
 
 /// `[ivr.nodes.x] type = "play" ...` becomes `{ play = { ... } }`, which
 /// serde reads as an externally tagged enum with every span kept (an

@@ -84,7 +84,11 @@ impl Engine {
             bridge: None,
             arrived_at: now,
             answer_at: None,
-            ivr: Ivr::new(self.program.clone(), entry, language),
+            ivr: {
+                let mut ivr = Ivr::new(self.program.clone(), entry, language);
+                ivr.set_notified(notified_by.as_ref().map(|(_, name)| name.clone()));
+                ivr
+            },
             playing: None,
             next_token: 0,
             last_digit: None,

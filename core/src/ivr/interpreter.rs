@@ -75,6 +75,8 @@ pub struct Ivr {
     pub variables: BTreeMap<String, String>,
     /// When the caller left the IVR (queued or hung up by it).
     pub finished_at: Option<Instant>,
+    /// The campaign whose notice the caller heard lately, if any.
+    notified: Option<String>,
 }
 
 /// Guards against a program that chains nodes without end (the loader
@@ -97,7 +99,14 @@ impl Ivr {
             business: None,
             variables: BTreeMap::new(),
             finished_at: None,
+            notified: None,
         }
+    }
+
+    /// The caller heard this campaign's notice lately (for `notified`
+    /// nodes).
+    pub fn set_notified(&mut self, campaign_name: Option<String>) {
+        self.notified = campaign_name;
     }
 
     pub fn poll_action(&mut self) -> Option<IvrAction> {
@@ -286,6 +295,14 @@ impl Ivr {
             Node::Business { business, next } => {
                 self.business = Some(business);
                 self.enter(now, next, depth + 1);
+            }
+            Node::Notified { campaign, yes, no } => {
+                let heard = match (&self.notified, &campaign) {
+                    (Some(heard), Some(wanted)) => heard == wanted,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                self.enter(now, if heard { yes } else { no }, depth + 1);
             }
             Node::Language { language, next } => {
                 self.language = language;

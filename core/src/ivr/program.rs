@@ -85,6 +85,13 @@ pub enum Node {
     Hangup {
         prompt: Option<String>,
     },
+    /// To `yes` when the caller heard a notice lately (of `campaign`, if
+    /// named), else to `no`.
+    Notified {
+        campaign: Option<String>,
+        yes: NodeId,
+        no: NodeId,
+    },
 }
 
 impl Node {
@@ -120,6 +127,7 @@ impl Node {
             Node::Queue { on_no_agents, .. } => vec![*on_no_agents],
             Node::SilentCaller { on_response, .. } => vec![*on_response],
             Node::Hangup { .. } => vec![],
+            Node::Notified { yes, no, .. } => vec![*yes, *no],
         }
     }
 
@@ -154,7 +162,10 @@ impl Node {
                 question, apology, ..
             } => vec![question, apology],
             Node::Hangup { prompt } => prompt.iter().map(String::as_str).collect(),
-            Node::Business { .. } | Node::Language { .. } | Node::Queue { .. } => vec![],
+            Node::Business { .. }
+            | Node::Language { .. }
+            | Node::Queue { .. }
+            | Node::Notified { .. } => vec![],
         }
     }
 }
@@ -689,6 +700,11 @@ impl<'a> Compiler<'a> {
             },
             NodeConfig::Hangup { prompt } => Node::Hangup {
                 prompt: prompt.clone(),
+            },
+            NodeConfig::Notified { campaign, yes, no } => Node::Notified {
+                campaign: campaign.clone(),
+                yes: t("yes", yes)?,
+                no: t("no", no)?,
             },
         })
     }

@@ -95,6 +95,8 @@ pub struct Ignored {
     pub other_queue: u64,
     /// Offered calls that never asked for an agent (IVR only, refused...).
     pub no_agent_asked: u64,
+    /// Calls hotline placed (notices): not demand on the agents.
+    pub outbound: u64,
 }
 
 /// Folds records into per-interval counts.
@@ -153,6 +155,10 @@ impl Demand {
             .map_or(at, |e| e.max(at));
         self.first_ms = Some(self.first_ms.map_or(at, |f| f.min(at)));
         self.last_ms = Some(self.last_ms.map_or(ended, |l| l.max(ended)));
+        if record.is_outbound() {
+            self.ignored.outbound += 1;
+            return;
+        }
         if !crate::sla::is_offered(record.outcome) {
             self.ignored.invalid += 1;
             return;

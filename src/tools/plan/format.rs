@@ -324,6 +324,7 @@ pub fn json(r: &PlanReport) -> String {
             "invalid": d.ignored.invalid,
             "other_queue": d.ignored.other_queue,
             "no_agent_asked": d.ignored.no_agent_asked,
+            "outbound": d.ignored.outbound,
         },
         "observed_from": d.observed.map(|(f, _)| crate::cdr::format_ms(f.max(0) as u64)),
         "observed_to": d.observed.map(|(_, t)| crate::cdr::format_ms(t.max(0) as u64)),

@@ -79,6 +79,8 @@ pub struct Accumulator {
     groups: BTreeMap<String, Tally>,
     agents: BTreeMap<String, AgentTally>,
     total: Tally,
+    /// Calls hotline placed: their own figures, never in the inbound ones.
+    outbound: super::outbound::OutboundTally,
     outside_range: u64,
     bad_timestamps: u64,
 }
@@ -104,6 +106,7 @@ impl Accumulator {
             groups: BTreeMap::new(),
             agents: BTreeMap::new(),
             total: Tally::default(),
+            outbound: Default::default(),
             outside_range: 0,
             bad_timestamps: 0,
         }
@@ -123,6 +126,9 @@ impl Accumulator {
         if s.from_ms.is_some_and(|f| arrival < f) || s.to_ms.is_some_and(|t| arrival >= t) {
             self.outside_range += 1;
             return;
+        }
+        if r.is_outbound() {
+            return self.outbound.add(r);
         }
         let t = s.thresholds;
         let start = s.interval.start_of(arrival, s.utc_offset);
@@ -203,6 +209,7 @@ impl Accumulator {
             .collect();
         let agents = self.agents.iter().map(|(a, t)| t.row(a)).collect();
         let waits = self.total.waits.clone();
+        let outbound = self.outbound.rows();
         Report {
             source: Source {
                 outside_range: self.outside_range,
@@ -216,6 +223,7 @@ impl Accumulator {
             groups,
             agents,
             waits,
+            outbound,
         }
     }
 }
@@ -277,4 +285,6 @@ pub struct Report {
     /// The wait distribution of all calls that asked for an agent.
     #[serde(skip)]
     pub waits: WaitHistogram,
+    /// Per campaign, the calls hotline placed.
+    pub outbound: Vec<super::outbound::CampaignRow>,
 }

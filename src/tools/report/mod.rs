@@ -12,6 +12,7 @@ pub mod figures;
 pub mod format;
 pub mod group;
 pub mod interval;
+pub mod outbound;
 
 pub use accumulator::{Accumulator, Report, Row, Settings, Source, StateSize};
 pub use figures::{Figures, Tally, Thresholds, WaitHistogram};

@@ -68,6 +68,7 @@ pub fn render(report: &Report) -> String {
     cards(&mut out, report);
     charts(&mut out, report);
     agents(&mut out, report);
+    outbound(&mut out, report);
     if report.settings.by.is_some() {
         groups(&mut out, report);
     }
@@ -370,6 +371,33 @@ fn agents(out: &mut String, r: &Report) {
         );
     }
     out.push_str("</tbody></table><p class=\"meta\">The standard: the agent hangs up only after the caller. AHT is talk plus wrap-up.</p></section>");
+}
+
+/// Campaigns, when the records hold calls hotline placed.
+fn outbound(out: &mut String, r: &Report) {
+    if r.outbound.is_empty() {
+        return;
+    }
+    out.push_str("<section><h2>Outbound notices 通知</h2><table class=\"agents\"><thead><tr><th>Campaign</th><th>Numbers</th><th>Attempts</th><th>Per number</th><th>Reached</th><th>Confirmed</th><th>Opted out</th><th>Invalid</th><th>Not reached</th><th>Attempts by result</th></tr></thead><tbody>");
+    for c in &r.outbound {
+        let results: Vec<String> = c.results.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = write!(
+            out,
+            "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            c.campaign,
+            esc(c.name.as_deref().unwrap_or("")),
+            c.numbers,
+            c.attempts,
+            c.attempts_per_number.map_or_else(|| "-".into(), |v| format!("{v:.2}")),
+            c.reached,
+            c.confirmed,
+            c.opted_out,
+            c.invalid,
+            c.not_reached,
+            esc(&results.join(", "))
+        );
+    }
+    out.push_str("</tbody></table><p class=\"meta\">Calls hotline placed are counted here only, never in the inbound figures.</p></section>");
 }
 
 /// The key figures, one row per line of `rows` and a total row.

@@ -18,6 +18,8 @@ struct Document<'a> {
     intervals: &'a [Row],
     groups: &'a [Row],
     agents: &'a [AgentRow],
+    /// Per campaign: the calls hotline placed (never in the figures above).
+    outbound: &'a [crate::report::outbound::CampaignRow],
     /// [seconds waited (rounded up), calls] for every call that asked for
     /// an agent.
     wait_histogram: Vec<(u64, u64)>,
@@ -33,6 +35,7 @@ pub fn render(report: &Report) -> String {
         intervals: &report.intervals,
         groups: &report.groups,
         agents: &report.agents,
+        outbound: &report.outbound,
         wait_histogram: report.waits.iter().collect(),
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {

@@ -49,7 +49,47 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
         agents(&mut out, report);
     }
+    if !report.outbound.is_empty() {
+        out.push('\n');
+        outbound(&mut out, report);
+    }
     out
+}
+
+/// Campaigns: numbers and their outcomes, then attempts by result.
+fn outbound(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "Outbound (calls hotline placed; not in the figures above)");
+    let _ = writeln!(
+        out,
+        "{:24} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>11}",
+        "Campaign", "Numbers", "Attempts", "Per no.", "Reached", "Confirmed", "Opt-out", "Invalid", "Not reached"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(102));
+    for c in &report.outbound {
+        let name = match &c.name {
+            Some(n) => format!("{} {n}", c.campaign),
+            None => c.campaign.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:24} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>11}",
+            cut(&name, 24),
+            c.numbers,
+            c.attempts,
+            c.attempts_per_number.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+            c.reached,
+            c.confirmed,
+            c.opted_out,
+            c.invalid,
+            c.not_reached,
+        );
+        let results: Vec<String> = c
+            .results
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        let _ = writeln!(out, "{:24} attempts: {}", "", results.join(", "));
+    }
 }
 
 fn with_total<'a>(rows: &'a [Row], total: &'a Row) -> Vec<&'a Row> {
