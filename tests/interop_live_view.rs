@@ -342,6 +342,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("hotline_calls_in_progress", "gauge"),
     ("hotline_calls_invalid_total", "counter"),
     ("hotline_calls_offered_total", "counter"),
+    ("hotline_campaign_numbers", "gauge"),
     ("hotline_queue_agents", "gauge"),
     ("hotline_queue_answered_wait_seconds_total", "counter"),
     ("hotline_queue_answered_within_threshold_total", "counter"),
@@ -357,6 +358,8 @@ const FAMILIES: &[(&str, &str)] = &[
     ("hotline_service_level_threshold_seconds", "gauge"),
     ("hotline_sip_responses_total", "counter"),
     ("hotline_storage_failures_total", "counter"),
+    ("hotline_trunk_channels", "gauge"),
+    ("hotline_trunk_channels_max", "gauge"),
 ];
 
 const QUEUES: [&str; 3] = ["consultation", "repair", "complaint"];

@@ -929,7 +929,11 @@ fn chromium_renders_the_charts() {
 fn outbound_attempts_have_their_own_figures_and_leave_the_inbound_ones_alone() {
     let inbound = report_of(&fixture(), settings(Some(5_000)));
     let attempt = |n: u64, number: &str, result: &str, answered: bool| {
-        let mut r = call(&format!("out{n}"), 3_600_000 * 10 + n * 1000, Outcome::Unanswered);
+        let mut r = call(
+            &format!("out{n}"),
+            3_600_000 * 10 + n * 1000,
+            Outcome::Unanswered,
+        );
         r.direction = Some("outbound".into());
         r.campaign = Some(3);
         r.campaign_name = Some("payment reminder".into());
@@ -949,11 +953,17 @@ fn outbound_attempts_have_their_own_figures_and_leave_the_inbound_ones_alone() {
         attempt(4, "13800000003", "no_answer", false),
     ]);
     let both = report_of(&records, settings(Some(5_000)));
-    assert_eq!(both.total.figures, inbound.total.figures, "inbound figures unchanged");
+    assert_eq!(
+        both.total.figures, inbound.total.figures,
+        "inbound figures unchanged"
+    );
     assert_eq!(both.outbound.len(), 1);
     let c = &both.outbound[0];
     assert_eq!((c.campaign, c.numbers, c.attempts), (3, 3, 4));
-    assert_eq!((c.reached, c.confirmed, c.invalid, c.not_reached), (1, 1, 1, 1));
+    assert_eq!(
+        (c.reached, c.confirmed, c.invalid, c.not_reached),
+        (1, 1, 1, 1)
+    );
     assert_eq!(c.results["busy"], 1);
     let table = hotline::report::format::table::render(&both);
     assert!(table.contains("Outbound"), "{table}");

@@ -531,7 +531,8 @@ fn the_ivr_branches_on_a_notice_heard_lately() {
             "[ivr.schedules.office]",
             "[ivr.nodes.after_notice]\ntype = \"notified\"\ncampaign = \"gas outage\"\nyes = \"again\"\nno = \"welcome\"\n\n[ivr.nodes.again]\ntype = \"play\"\nprompt = \"goodbye\"\nnext = \"welcome\"\n\n[ivr.schedules.office]",
         );
-    let mut c = hotline::config::Config::parse(&text, "test", std::path::Path::new(".")).expect("config");
+    let mut c =
+        hotline::config::Config::parse(&text, "test", std::path::Path::new(".")).expect("config");
     c.trunks.push(trunk(30, 10, false));
     let mut sim = Sim::new(c);
     let mut seen = Seen::default();
@@ -556,6 +557,49 @@ fn the_ivr_branches_on_a_notice_heard_lately() {
     sim.run_for(Duration::from_millis(100));
     assert_eq!(sim.played_names(), ["goodbye"], "the notice's own branch");
     sim.send(&in_dialog("BYE", "after", "z9hG4bK-ab", 2, &tag, None));
-    let r = sim.records.iter().find(|r| r.sip_call_id == "after").expect("record");
+    let r = sim
+        .records
+        .iter()
+        .find(|r| r.sip_call_id == "after")
+        .expect("record");
     assert_eq!(r.ivr_path.first().map(String::as_str), Some("after_notice"));
+}
+
+/// The live view shows each trunk's channels in use and each campaign's
+/// numbers by state, in /api/v1/status and /metrics.
+#[test]
+fn the_live_view_shows_trunk_channels_and_campaign_progress() {
+    let mut sim = sim_with(trunk(5, 10, false));
+    let mut seen = Seen::default();
+    let id = sim.create_campaign(notice(
+        &["13800000001", "13800000002", "13800000003"],
+        json!({"first_after": "0s"}),
+    ));
+    let (_, a) = seen.next(&mut sim, MIN);
+    seen.next(&mut sim, MIN);
+    seen.next(&mut sim, MIN);
+    trunk_says(&mut sim, &a, 404, "");
+    let now = sim.now;
+    let snap = sim.engine.live_status(now, false);
+    let t = &snap.outbound.trunks[0];
+    assert_eq!(
+        (t.name.as_str(), t.channels, t.max_channels),
+        ("pstn", 2, 5)
+    );
+    let c = &snap.outbound.campaigns[0];
+    assert_eq!((c.id, c.numbers), (id.0, 3));
+    assert_eq!(c.counts.get("dialing"), Some(&2));
+    assert_eq!(c.counts.get("invalid"), Some(&1));
+    let text = hotline::live::prometheus::encode(&snap, Default::default());
+    assert!(
+        text.contains("hotline_trunk_channels{trunk=\"pstn\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "hotline_campaign_numbers{{campaign=\"{}\",state=\"invalid\"}} 1",
+            id.0
+        )),
+        "{text}"
+    );
 }

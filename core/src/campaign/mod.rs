@@ -80,6 +80,18 @@ pub enum NumberState {
     Cancelled,
 }
 
+/// Every number state, in the order views list them.
+pub const NUMBER_STATES: [NumberState; 8] = [
+    NumberState::Pending,
+    NumberState::Dialing,
+    NumberState::WaitingRetry,
+    NumberState::Confirmed,
+    NumberState::Failed,
+    NumberState::Invalid,
+    NumberState::OptedOut,
+    NumberState::Cancelled,
+];
+
 impl NumberState {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -48,6 +48,27 @@ impl Engine {
             .live
             .snapshot(now, detail, |key| crate::call::record_id(base, key));
         snapshot.calls.in_progress = self.calls.len();
+        snapshot.outbound = crate::live::OutboundView {
+            trunks: self
+                .trunk_channels()
+                .into_iter()
+                .map(|(name, channels, max_channels)| crate::live::TrunkView {
+                    name,
+                    channels,
+                    max_channels,
+                })
+                .collect(),
+            campaigns: self
+                .campaigns()
+                .map(|c| crate::live::CampaignView {
+                    id: c.id.0,
+                    name: c.spec.name.clone(),
+                    state: c.state.as_str(),
+                    numbers: c.targets.len(),
+                    counts: c.counts(),
+                })
+                .collect(),
+        };
         if detail {
             let mut list: Vec<(Instant, CallKey, CallView)> = self
                 .calls

@@ -640,6 +640,7 @@ impl LiveStats {
             queues,
             agents,
             sip_responses,
+            outbound: OutboundView::default(),
         }
     }
 
@@ -697,6 +698,35 @@ pub struct LiveSnapshot {
     pub agents: Vec<AgentView>,
     /// SIP responses sent since start, by code (retransmissions included).
     pub sip_responses: BTreeMap<u16, u64>,
+    /// Calls hotline places: trunks in use and campaigns' progress (set by
+    /// the engine).
+    pub outbound: OutboundView,
+}
+
+/// Trunks and campaigns, now.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutboundView {
+    pub trunks: Vec<TrunkView>,
+    pub campaigns: Vec<CampaignView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrunkView {
+    pub name: String,
+    /// Calls through it now.
+    pub channels: u32,
+    pub max_channels: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignView {
+    pub id: u64,
+    pub name: String,
+    pub state: &'static str,
+    pub numbers: usize,
+    /// Numbers by state (pending, dialing, waiting_retry, confirmed,
+    /// failed, invalid, opted_out, cancelled).
+    pub counts: BTreeMap<&'static str, usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -296,6 +296,37 @@ pub fn encode_with(snapshot: &LiveSnapshot, rtp: RtpTotals, alarms: StorageAlarm
         "RTP errors: datagrams received that are not valid RTP, and packets that could not be sent",
         errors,
     );
+    let trunk_channels = Family::<Labels, Gauge>::default();
+    let trunk_max = Family::<Labels, Gauge>::default();
+    for t in &snapshot.outbound.trunks {
+        let l = labels(&[("trunk", &t.name)]);
+        trunk_channels.get_or_create(&l).set(i64::from(t.channels));
+        trunk_max.get_or_create(&l).set(i64::from(t.max_channels));
+    }
+    registry.register(
+        "trunk_channels",
+        "Calls hotline is placing through each trunk now",
+        trunk_channels,
+    );
+    registry.register(
+        "trunk_channels_max",
+        "The most calls each trunk may carry at once (max_channels)",
+        trunk_max,
+    );
+    let campaign_numbers = Family::<Labels, Gauge>::default();
+    for c in &snapshot.outbound.campaigns {
+        for state in crate::campaign::NUMBER_STATES {
+            let id = c.id.to_string();
+            let l = labels(&[("campaign", &id), ("state", state.as_str())]);
+            let n = c.counts.get(state.as_str()).copied().unwrap_or(0);
+            campaign_numbers.get_or_create(&l).set(n as i64);
+        }
+    }
+    registry.register(
+        "campaign_numbers",
+        "Each campaign's numbers by state (pending, dialing, waiting_retry, confirmed, failed, invalid, opted_out, cancelled)",
+        campaign_numbers,
+    );
     let storage = Family::<Labels, Counter>::default();
     for (kind, value) in [
         ("record_write_retried", alarms.record_write_failures),

@@ -156,8 +156,14 @@ mod tests {
         assert_eq!((r.campaign, r.name.as_deref()), (7, Some("gas outage")));
         assert_eq!((r.numbers, r.attempts), (5, 9));
         assert_eq!(r.attempts_per_number, Some(1.8));
-        assert_eq!((r.confirmed, r.opted_out, r.invalid, r.not_reached), (1, 1, 1, 1));
-        assert_eq!(r.reached, 3, "confirmed, opted out, and the unconfirmed answer");
+        assert_eq!(
+            (r.confirmed, r.opted_out, r.invalid, r.not_reached),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            r.reached, 3,
+            "confirmed, opted out, and the unconfirmed answer"
+        );
         assert_eq!(r.results["busy"], 4);
         assert_eq!(r.results.values().sum::<u64>(), 9);
     }

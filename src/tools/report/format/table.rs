@@ -58,11 +58,22 @@ pub fn render(report: &Report) -> String {
 
 /// Campaigns: numbers and their outcomes, then attempts by result.
 fn outbound(out: &mut String, report: &Report) {
-    let _ = writeln!(out, "Outbound (calls hotline placed; not in the figures above)");
+    let _ = writeln!(
+        out,
+        "Outbound (calls hotline placed; not in the figures above)"
+    );
     let _ = writeln!(
         out,
         "{:24} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>11}",
-        "Campaign", "Numbers", "Attempts", "Per no.", "Reached", "Confirmed", "Opt-out", "Invalid", "Not reached"
+        "Campaign",
+        "Numbers",
+        "Attempts",
+        "Per no.",
+        "Reached",
+        "Confirmed",
+        "Opt-out",
+        "Invalid",
+        "Not reached"
     );
     let _ = writeln!(out, "{}", "-".repeat(102));
     for c in &report.outbound {
@@ -76,18 +87,16 @@ fn outbound(out: &mut String, report: &Report) {
             cut(&name, 24),
             c.numbers,
             c.attempts,
-            c.attempts_per_number.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+            c.attempts_per_number
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_else(|| "-".into()),
             c.reached,
             c.confirmed,
             c.opted_out,
             c.invalid,
             c.not_reached,
         );
-        let results: Vec<String> = c
-            .results
-            .iter()
-            .map(|(r, n)| format!("{r} {n}"))
-            .collect();
+        let results: Vec<String> = c.results.iter().map(|(r, n)| format!("{r} {n}")).collect();
         let _ = writeln!(out, "{:24} attempts: {}", "", results.join(", "));
     }
 }
