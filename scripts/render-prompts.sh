@@ -84,6 +84,12 @@ PROMPTS=(
     "queue_minutes|分钟。|minutes."
     "agent_intro|工号|Agent number"
     "agent_serving|为您服务。|is now serving you."
+    "hold_start|请您稍等，不要挂机。|Please hold the line, we will be right back."
+    "transfer_to|正在为您转接，分机号|We are transferring you to extension"
+    "transfer_failed|对不起，转接没有成功。|Sorry, the transfer did not go through."
+    "recording_notice|您的通话可能会被录音。|Your call may be recorded."
+    "survey|请对本次服务进行评价：非常满意请按1，满意请按2，一般请按3，不满意请按4，非常不满意请按5。|Please rate our service: very satisfied press 1, satisfied 2, neutral 3, dissatisfied 4, very dissatisfied 5."
+    "survey_thanks|感谢您的评价，再见！|Thank you for your rating. Goodbye!"
 )
 
 # Mixed-language prompts: name | lang:text | lang:text ...
