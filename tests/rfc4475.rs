@@ -243,7 +243,7 @@ fn answers_are_addressed_with_what_the_request_had() {
         let sim = sim_after(name);
         assert_eq!(
             header(&sim.sent[0].text, "Allow"),
-            ["INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER"],
+            ["INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER"],
             "{name}"
         );
     }

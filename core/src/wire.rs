@@ -66,6 +66,10 @@ pub enum CallTimer {
     RingTimeout,
     /// A notice has been played; the callee's key is late.
     KeyWait,
+    /// The survey has been asked; the caller's rating is late.
+    Survey,
+    /// A transfer's target has rung long enough.
+    TransferRing,
 }
 
 /// Counters for operations and tests.

@@ -57,6 +57,20 @@ pub enum ApiRequest {
         reply: oneshot::Sender<LiveSnapshot>,
     },
     Campaign(super::api_campaigns::CampaignRequest),
+    /// Hold, resume or transfer a call in progress.
+    CallControl {
+        call_id: String,
+        action: CallAction,
+        reply: oneshot::Sender<Result<(), (u16, String)>>,
+    },
+}
+
+/// What the API may do to a call in progress.
+#[derive(Debug, Clone)]
+pub enum CallAction {
+    Hold,
+    Resume,
+    Transfer { to: String },
 }
 
 /// What the live view reads besides the engine: the media tasks' RTP
@@ -145,6 +159,7 @@ pub async fn serve(
             post(api_campaigns::command),
         )
         .route("/api/v1/do-not-call", post(api_campaigns::do_not_call))
+        .route("/api/v1/calls/{id}/{action}", post(call_control))
         // WAVs and number lists come with campaigns: up to 64 MiB.
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(ApiState {
@@ -218,6 +233,56 @@ async fn command(
     match rx.await {
         Ok(Some(agent)) => Json(agent).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such agent"),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TransferBody {
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `POST /api/v1/calls/{id}/hold|resume|transfer` (`{"to": ...}`).
+async fn call_control(
+    State(state): State<ApiState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<TransferBody>>,
+) -> Response {
+    if !state.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    }
+    let action = match action.as_str() {
+        "hold" => CallAction::Hold,
+        "resume" => CallAction::Resume,
+        "transfer" => match body.and_then(|Json(b)| b.to).filter(|t| !t.trim().is_empty()) {
+            Some(to) => CallAction::Transfer { to },
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(serde_json::json!({"error": "to: an agent, a queue or a number is required", "field": "to"})),
+                )
+                    .into_response()
+            }
+        },
+        _ => return error(StatusCode::NOT_FOUND, "actions: hold, resume, transfer"),
+    };
+    let (reply, rx) = oneshot::channel();
+    let request = ApiRequest::CallControl {
+        call_id: id,
+        action,
+        reply,
+    };
+    if state.events.send(Event::Api(request)).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping");
+    }
+    match rx.await {
+        Ok(Ok(())) => Json(serde_json::json!({"ok": true})).into_response(),
+        Ok(Err((code, message))) => error(
+            StatusCode::from_u16(code).unwrap_or(StatusCode::CONFLICT),
+            &message,
+        ),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
     }
 }

@@ -430,6 +430,13 @@ impl Shell {
             Event::Api(api::ApiRequest::Campaign(request)) => {
                 campaign_request(engine, now, request)
             }
+            Event::Api(api::ApiRequest::CallControl {
+                call_id,
+                action,
+                reply,
+            }) => {
+                let _ = reply.send(call_control(engine, now, &call_id, action));
+            }
         }
     }
 
@@ -612,4 +619,23 @@ fn campaign_request(engine: &mut Engine, now: Instant, request: api_campaigns::C
             let _ = reply.send(());
         }
     }
+}
+
+/// Hold, resume or transfer a call, for the API: an error is (HTTP
+/// status, message).
+fn call_control(
+    engine: &mut Engine,
+    now: Instant,
+    call_id: &str,
+    action: api::CallAction,
+) -> Result<(), (u16, String)> {
+    let call = engine
+        .call_by_id(call_id)
+        .ok_or_else(|| (404, format!("no call {call_id} in progress")))?;
+    let result = match action {
+        api::CallAction::Hold => engine.hold(now, call),
+        api::CallAction::Resume => engine.resume(now, call),
+        api::CallAction::Transfer { to } => engine.transfer(now, call, &to, None),
+    };
+    result.map_err(|e| (409, e.to_string()))
 }

@@ -126,6 +126,9 @@ pub(crate) struct Agent {
     pub state: AgentState,
     /// Registered: the engine can reach the agent's phone.
     pub reachable: bool,
+    /// On a call the ACD did not place (a transfer straight to the
+    /// agent): not offered one meanwhile.
+    pub engaged: bool,
     pub calls_answered: u64,
     pub last_call_end: Option<Instant>,
     /// Offers in a row that ended without an answer.
@@ -150,6 +153,7 @@ impl Agent {
             status: AgentStatus::LoggedOut,
             state: AgentState::Idle,
             reachable: false,
+            engaged: false,
             calls_answered: 0,
             last_call_end: None,
             no_answers: 0,
@@ -163,7 +167,10 @@ impl Agent {
 
     /// Can be offered a call right now.
     pub fn usable(&self) -> bool {
-        self.status == AgentStatus::Available && self.reachable && self.state == AgentState::Idle
+        self.status == AgentStatus::Available
+            && self.reachable
+            && !self.engaged
+            && self.state == AgentState::Idle
     }
 
     /// Counts toward a queue's available agents (for wait estimates).

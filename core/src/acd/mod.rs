@@ -114,6 +114,9 @@ pub enum AcdInput {
     },
     /// The agent hung up the connected call.
     AgentHungUp { caller: CallKey, agent: String },
+    /// The agent is on a call the ACD did not place (a transfer straight
+    /// to them), or no longer: never offered a call meanwhile.
+    AgentEngaged { agent: String, engaged: bool },
 }
 
 /// Why an offer failed at the agent's phone.
@@ -396,6 +399,18 @@ impl Acd {
             AcdInput::OfferRejected { caller, agent, .. } => {
                 if let Some(a) = self.offered(caller, &agent) {
                     self.offer_failed(now, a, caller, false);
+                }
+            }
+            AcdInput::AgentEngaged { agent, engaged } => {
+                if let Some(a) = self.agent_index(&agent) {
+                    if self.agents[a as usize].engaged != engaged {
+                        self.agents[a as usize].engaged = engaged;
+                        if engaged {
+                            self.withdraw_offer(a);
+                        }
+                        self.reindex(a);
+                        self.emit_agent(a);
+                    }
                 }
             }
             AcdInput::AgentHungUp { caller, agent } => {

@@ -72,6 +72,35 @@ pub struct QueueConfig {
     /// fallback (by default, leaving a message). Used by the engine.
     #[serde(default)]
     pub exit_key: Option<char>,
+    /// The extension callers are told when transferred here, and that an
+    /// agent's REFER may name. Used by the engine.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// What a caller put on hold hears first ("请您稍等"), then music.
+    #[serde(default = "default_hold_prompt")]
+    pub hold_prompt: Option<String>,
+    /// What the caller hears when the agent comes back ("对不起，让您久等了").
+    #[serde(default = "default_resume_prompt")]
+    pub resume_prompt: Option<String>,
+    /// Record calls answered from this queue (stereo WAV: caller left,
+    /// agent right).
+    #[serde(default)]
+    pub record: bool,
+    /// Tell the caller before the agent is connected that the call may be
+    /// recorded (when `record`).
+    #[serde(default = "yes")]
+    pub recording_notice: bool,
+    /// When the agent hangs up first, ask the caller to rate the service
+    /// (1 to 5) before the call ends.
+    #[serde(default)]
+    pub survey: bool,
+}
+
+fn default_hold_prompt() -> Option<String> {
+    Some("hold_start".into())
+}
+fn default_resume_prompt() -> Option<String> {
+    Some("sorry_wait".into())
 }
 
 fn default_ring_timeout() -> Duration {
@@ -118,6 +147,12 @@ impl QueueConfig {
             retry: default_retry(),
             announce_agent: true,
             exit_key: None,
+            extension: None,
+            hold_prompt: default_hold_prompt(),
+            resume_prompt: default_resume_prompt(),
+            record: false,
+            recording_notice: true,
+            survey: false,
         }
     }
 

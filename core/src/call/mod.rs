@@ -2,6 +2,7 @@
 //! customer's, an agent's, any other it places), its IVR, its place in a
 //! queue and the facts its record is built from ([`record`]).
 
+pub mod controls;
 pub mod notice;
 pub mod record;
 
@@ -36,6 +37,13 @@ pub enum AfterSequence {
     Bridge { agent: String, leg: LegKey },
     /// Back to music on hold.
     Moh,
+    /// Connect the customer again with `leg` (after a hold, or a failed
+    /// transfer).
+    Rebridge { leg: LegKey },
+    /// The transfer announcement is over: move the caller on.
+    Transfer,
+    /// A failed transfer with nobody to go back to: queue again.
+    Requeue,
 }
 
 /// How a queued call left its queue.
@@ -130,6 +138,8 @@ pub struct Call {
     /// An inbound caller who heard a campaign's notice lately: (campaign,
     /// its name).
     pub notified_by: Option<(crate::campaign::CampaignId, String)>,
+    /// In-call controls: hold, the survey, transfers.
+    pub controls: controls::Controls,
 }
 
 impl Call {

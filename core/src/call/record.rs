@@ -77,6 +77,21 @@ pub fn build(
     record.vip = call.info.vip;
     record.customer_name = call.info.name.clone();
     record.message_file = call.message_file.clone();
+    let c = &call.controls;
+    record.holds = c.holds;
+    record.hold_ms = (c.holds > 0).then(|| c.hold_time(now).as_millis() as u64);
+    record.survey_offered = c.survey.is_some();
+    record.satisfaction = c.satisfaction;
+    record.transfers = c
+        .transfers
+        .iter()
+        .map(|t| cdr::TransferRecord {
+            from: t.from.clone(),
+            to: t.to.describe(),
+            at: at(t.at),
+            result: t.result.map(str::to_string),
+        })
+        .collect();
     if let Some(q) = &call.queue {
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
         record.queue = Some(q.queue.clone());

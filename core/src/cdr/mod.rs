@@ -181,6 +181,44 @@ pub struct CallRecord {
     /// Outbound: the trunk it went through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trunk: Option<String>,
+    /// Times the agent put the caller on hold, and the time on hold (part
+    /// of `talk_ms`, so of AHT).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub holds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<u64>,
+    /// The caller was asked to rate the service (the agent hung up first
+    /// on a queue with a survey), and the rating, 1 (best) to 5.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub survey_offered: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfaction: Option<u8>,
+    /// Each transfer of the call, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transfers: Vec<TransferRecord>,
+    /// The call's recording (stereo WAV: caller left, agent right),
+    /// relative to the recordings folder; `recording_error` when the
+    /// recording had to stop (a full disk) while the call went on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One transfer of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TransferRecord {
+    /// The agent who transferred the call.
+    pub from: Option<String>,
+    /// `queue:<name>`, `agent:<id>` or `number:<digits>`.
+    pub to: String,
+    pub at: String,
+    /// answered, queued, no_answer, busy, failed.
+    pub result: Option<String>,
 }
 
 impl CallRecord {

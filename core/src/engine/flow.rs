@@ -103,6 +103,7 @@ impl Engine {
             caller_spoke: false,
             notice: None,
             notified_by,
+            controls: Default::default(),
         };
         self.calls.insert(key, call);
 
@@ -287,6 +288,8 @@ impl Engine {
             }
             CallTimer::Ivr => self.ivr_timeout(now, key),
             CallTimer::RingTimeout | CallTimer::KeyWait => self.notice_timeout(now, key, timer),
+            CallTimer::Survey => self.survey_timeout(now, key),
+            CallTimer::TransferRing => self.transfer_ring_timeout(now, key),
         }
     }
 
@@ -318,6 +321,9 @@ impl Engine {
         if notice && party == Party::Customer {
             return self.notice_leg_event(now, call, leg, event);
         }
+        if self.is_transfer_leg(call, leg) && !matches!(event, LegEvent::MediaChanged { .. }) {
+            return self.transfer_leg_event(now, call, leg, event);
+        }
         match (party, event) {
             (_, LegEvent::MediaChanged { remote, sending }) => {
                 self.media(
@@ -328,6 +334,9 @@ impl Engine {
                         sending,
                     },
                 );
+                if party == Party::Agent {
+                    self.agent_media_changed(now, call, leg, sending);
+                }
             }
             (Party::Customer, LegEvent::Confirmed { first: true }) => {
                 // Media opens with the confirmed dialog, so a lost ACK is
@@ -584,6 +593,7 @@ impl Engine {
     /// and its last messages wait for the record to be durable.
     pub(super) fn end_call(&mut self, now: Instant, key: CallKey, end: Ending) {
         self.caller_gone(now, key);
+        self.disengage_direct_agent(now, key);
         let legs: Vec<LegKey> = self
             .calls
             .get(&key)

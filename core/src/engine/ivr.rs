@@ -57,6 +57,12 @@ impl Engine {
                 if let Some(then) = call.after_sequence.take() {
                     return self.after_sequence(now, key, then);
                 }
+                if self.control_playback_finished(now, key) {
+                    return;
+                }
+                let Some(call) = self.calls.get_mut(&key) else {
+                    return;
+                };
                 if call.queue.as_ref().is_some_and(|q| q.waiting()) {
                     // Music on hold loops, and resumes after the apology.
                     return self.play_named(key, "moh");
@@ -115,6 +121,12 @@ impl Engine {
         if call.notice.is_some() {
             return self.notice_key(now, key, digit);
         }
+        if self.survey_key(now, key, digit) {
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&key) else {
+            return;
+        };
         call.ivr.handle_digit(now, digit);
         self.apply_ivr(now, key);
     }

@@ -24,6 +24,7 @@
 //! the engine was created with.
 
 mod agents_api;
+mod controls;
 mod flow;
 pub mod guard;
 mod ingress;
@@ -65,6 +66,7 @@ pub use crate::io::{Peer, Transport};
 pub use crate::leg::uac::LegTarget;
 pub use crate::wire::Counters;
 pub use agents_api::{AgentCommand, AgentSnapshot};
+pub use controls::ControlError;
 pub use flow::PlaceError;
 pub use outbound::{CampaignCommand, CampaignCommandError};
 

@@ -464,6 +464,7 @@ impl Engine {
             caller_spoke: false,
             notice: Some(notice),
             notified_by: None,
+            controls: Default::default(),
         };
         let deadline = now + spec.ring_timeout;
         self.calls.insert(key, call);

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use super::Engine;
 use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
 use crate::call::{AfterSequence, Feature, QueueExit, QueueVisit};
-use crate::cdr::{self, Disposition, Outcome};
+use crate::cdr::{self, Outcome};
 use crate::ids::{CallKey, LegKey};
 use crate::io::{Output, Peer, Transport};
 use crate::leg::uac::LegTarget;
@@ -310,6 +310,11 @@ impl Engine {
                 }
             }
             LegEvent::HungUp => {
+                // After a REFER the transferring phone hangs up: the
+                // caller stays.
+                if self.transferring_agent_left(now, call, leg) {
+                    return;
+                }
                 self.end_leg(call, leg);
                 if let Some(c) = self.calls.get_mut(&call) {
                     c.agent_hung_up = true;
@@ -322,8 +327,18 @@ impl Engine {
                     },
                 );
                 self.apply_acd(now);
-                // The agent ended the call: the caller's leg ends too.
-                return self.hangup(now, call, Outcome::Completed, Disposition::Answered);
+                // The agent ended the call: the caller's leg ends too, or
+                // first rates the service.
+                return self.after_agent_left(now, call);
+            }
+            LegEvent::Refer(to) => {
+                if let Err(e) = self.transfer(now, call, &to, Some(leg)) {
+                    info!(error = %e, "REFER refused");
+                    if let Some(l) = self.calls.get_mut(&call).and_then(|c| c.leg_mut(leg)) {
+                        l.notify_refer(now, &mut self.wire, 404, "Not Found", true);
+                    }
+                }
+                return;
             }
             _ => return,
         };
@@ -430,6 +445,16 @@ impl Engine {
                 self.bridge(caller, customer, leg);
             }
             AfterSequence::Moh => self.play_named(caller, "moh"),
+            AfterSequence::Transfer => self.continue_transfer(now, caller),
+            AfterSequence::Requeue => self.requeue(now, caller),
+            AfterSequence::Rebridge { leg } => {
+                let Some(call) = self.calls.get_mut(&caller) else {
+                    return;
+                };
+                call.playing = None;
+                let customer = call.customer;
+                self.bridge(caller, customer, leg);
+            }
         }
     }
 

@@ -47,7 +47,7 @@ pub enum LegState {
 }
 
 /// What happened on a leg, for the call flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LegEvent {
     /// UAS: the ACK for our 200 came; `first` for the initial INVITE's.
     Confirmed { first: bool },
@@ -71,6 +71,9 @@ pub enum LegEvent {
     NoAck,
     /// The SDP answer (in the ACK or the 2xx) has nothing we can use.
     MediaUnusable,
+    /// The other side asks for a transfer (REFER, RFC 3515): the user
+    /// part of the Refer-To URI, or the URI.
+    Refer(String),
 }
 
 /// The dialog's identifiers and routing (RFC 3261 section 12).
@@ -279,6 +282,39 @@ impl Leg {
 }
 
 impl Leg {
+    /// Tells the leg's phone how the transfer it asked for goes (RFC 3515
+    /// NOTIFY with a sipfrag body); `done` ends the subscription.
+    pub fn notify_refer(
+        &mut self,
+        now: Instant,
+        wire: &mut Wire,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) {
+        let branch = wire.branch();
+        let frag = format!("SIP/2.0 {status} {reason}\r\n");
+        let state = if done {
+            "terminated;reason=noresource"
+        } else {
+            "active;expires=60"
+        };
+        let notify = self.dialog_request(
+            wire,
+            "NOTIFY",
+            &branch,
+            true,
+            &[("Event", "refer"), ("Subscription-State", state)],
+            Some(Body {
+                content_type: "message/sipfrag;version=2.0",
+                bytes: frag.as_bytes(),
+            }),
+        );
+        let peer = self.dialog.peer;
+        let key = TxKey::new(&branch, Method::Other("NOTIFY".into()));
+        wire.start_client_tx(now, Some(self.call), key, notify, peer);
+    }
+
     /// A request inside this leg's dialog, from either side: BYE, a
     /// re-INVITE (session refresh or hold), INFO (keys), OPTIONS; others
     /// get 501.
@@ -308,6 +344,36 @@ impl Leg {
             Method::Info => {
                 wire.respond_new(now, owner, peer, req, 200, "OK", &[]);
                 info_digit(req.content_type.as_deref(), &req.body).map(LegEvent::Digit)
+            }
+            Method::Other(ref m) if m == "REFER" => {
+                let to = req
+                    .refer_to
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty());
+                let Some(to) = to else {
+                    wire.respond_new(now, owner, peer, req, 400, "Missing Refer-To", &[]);
+                    return None;
+                };
+                if to.contains("Replaces") || to.to_ascii_lowercase().contains("replaces=") {
+                    // An attended transfer (Replaces) is not taken: the
+                    // phone falls back to its own handling.
+                    wire.respond_new(
+                        now,
+                        owner,
+                        peer,
+                        req,
+                        501,
+                        "Not Implemented",
+                        &[("Allow", ALLOW)],
+                    );
+                    return None;
+                }
+                wire.respond_new(now, owner, peer, req, 202, "Accepted", &[]);
+                let uri = crate::sip::message::name_addr_uri(to);
+                let user = crate::sip::message::uri_user(uri);
+                let target = if user.is_empty() { uri } else { user };
+                Some(LegEvent::Refer(target.to_string()))
             }
             Method::Options => {
                 let allow = [

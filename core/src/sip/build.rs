@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use super::message::{via_sent_by, SipRequest};
 use super::params::via_param;
 
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REGISTER, REFER";
 pub const USER_AGENT: &str = concat!("hotline/", env!("CARGO_PKG_VERSION"));
 
 /// A response body with its content type.

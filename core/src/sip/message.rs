@@ -139,6 +139,8 @@ pub struct SipRequest {
     pub max_forwards: Option<u32>,
     pub expires: Option<String>,
     pub authorization: Option<String>,
+    /// REFER's target (RFC 3515).
+    pub refer_to: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -544,6 +546,7 @@ struct Fields {
     expires: Option<String>,
     authorization: Option<String>,
     challenges: Vec<String>,
+    refer_to: Option<String>,
 }
 
 impl Fields {
@@ -576,6 +579,7 @@ impl Fields {
             "expires" => self.expires = Some(value.to_string()),
             "authorization" => self.authorization = Some(value.to_string()),
             "www-authenticate" | "proxy-authenticate" => self.challenges.push(value.to_string()),
+            "refer-to" => self.refer_to = Some(value.to_string()),
             "record-route" => self
                 .record_route
                 .extend(split_list(value).into_iter().map(str::to_string)),
@@ -632,6 +636,7 @@ impl Fields {
             max_forwards,
             expires: self.expires,
             authorization: self.authorization,
+            refer_to: self.refer_to,
             body: Vec::new(),
         })
     }
@@ -698,6 +703,8 @@ fn canonical_name(name: &str) -> &'static str {
         "expires"
     } else if eq("authorization") {
         "authorization"
+    } else if eq("refer-to") || eq("r") {
+        "refer-to"
     } else if eq("www-authenticate") {
         "www-authenticate"
     } else if eq("proxy-authenticate") {

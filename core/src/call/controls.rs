@@ -1,0 +1,91 @@
+//! What an agent does to a call in progress: hold and resume, transfer,
+//! and the satisfaction survey the caller is asked after the agent hangs
+//! up. The call flow carries these out; here is what the call remembers.
+
+use std::time::{Duration, Instant};
+
+use crate::ids::LegKey;
+
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    /// On hold since then (the caller hears music).
+    pub held_since: Option<Instant>,
+    /// The leg the caller was bridged with before the hold.
+    pub held_partner: Option<LegKey>,
+    pub holds: u32,
+    pub hold_total: Duration,
+    pub survey: Option<Survey>,
+    /// The caller's rating, 1 (best) to 5.
+    pub satisfaction: Option<u8>,
+    /// Transfers, in order, for the record.
+    pub transfers: Vec<Transfer>,
+    /// A transfer under way: the leg being rung, and where the caller
+    /// goes back to if it fails.
+    pub transferring: Option<Transferring>,
+    /// An agent rung outside the ACD by a transfer, and their leg: the ACD
+    /// has them engaged until that leg ends.
+    pub direct_agent: Option<(LegKey, String)>,
+}
+
+impl Controls {
+    /// Time on hold, a hold still in progress counted to `now`.
+    pub fn hold_time(&self, now: Instant) -> Duration {
+        self.hold_total
+            + self
+                .held_since
+                .map_or(Duration::ZERO, |s| now.saturating_duration_since(s))
+    }
+}
+
+/// The survey: asked, and the key awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Survey {
+    /// Times the question has been asked (it is asked at most twice).
+    pub asked: u32,
+    /// When the answer is late (set once the question has been played).
+    pub deadline: Option<Instant>,
+    /// The answer is in; the thanks are playing.
+    pub answered: bool,
+}
+
+/// Where a transfer goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    Queue(String),
+    Agent(String),
+    /// A number through a trunk.
+    Number(String),
+}
+
+impl TransferTarget {
+    pub fn describe(&self) -> String {
+        match self {
+            TransferTarget::Queue(q) => format!("queue:{q}"),
+            TransferTarget::Agent(a) => format!("agent:{a}"),
+            TransferTarget::Number(n) => format!("number:{n}"),
+        }
+    }
+}
+
+/// One transfer, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The agent who transferred.
+    pub from: Option<String>,
+    pub to: TransferTarget,
+    pub at: Instant,
+    /// answered, no_answer, busy, failed, queued.
+    pub result: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transferring {
+    /// The leg ringing the target (none for a queue).
+    pub leg: Option<LegKey>,
+    /// The transferring agent's leg, kept until the target answers, so
+    /// that a failed transfer goes back to it.
+    pub from_leg: Option<LegKey>,
+    /// The REFER's subscription to tell of progress (NOTIFY), if the
+    /// transfer came as a REFER.
+    pub refer: Option<LegKey>,
+}

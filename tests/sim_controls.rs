@@ -1,0 +1,372 @@
+//! In-call controls through the whole pure engine in simulated time: an
+//! agent's phone puts the caller on hold and back (music in between, the
+//! apology after), the same through the API, and the satisfaction survey
+//! after the agent hangs up.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hotline::ids::CallKey;
+use hotline::media::dtmf::DigitSource;
+use hotline::media::session::MediaEvent;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A caller pressed 2 (repair) and is bridged with agent 1001; returns
+/// the call, the caller's To tag and the agent's INVITE.
+fn bridged(sim: &mut Sim) -> (CallKey, String, String) {
+    register(sim, "1001");
+    let tag = caller_presses(sim, "c1", '2');
+    let inv = invite_to(sim, "1001").expect("the agent is rung");
+    answer(sim, "1001", &inv, 200);
+    // "工号 0 0 7 为您服务", then the bridge.
+    sim.run_for(secs(8));
+    assert_eq!(sim.bridged.len(), 1, "bridged");
+    let call = sim.media_started[0];
+    (call, tag, inv)
+}
+
+/// A request from the agent's phone inside the agent leg's dialog.
+fn from_agent(sim: &mut Sim, inv: &str, method: &str, cseq: u32, sdp: Option<&str>) {
+    let body = sdp.unwrap_or("");
+    let ctype = if sdp.is_some() {
+        "Content-Type: application/sdp\r\n"
+    } else {
+        ""
+    };
+    let msg = format!(
+        "{method} sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5081;branch=z9hG4bK-{method}{cseq}\r\nFrom: {};tag=agent1001\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContact: <sip:1001@127.0.0.1:5081>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+        header(inv, "To"),
+        header(inv, "From"),
+        header(inv, "Call-ID"),
+        body.len()
+    );
+    sim.send_bytes(phone("1001"), msg.as_bytes());
+}
+
+fn agent_sdp(direction: &str) -> String {
+    format!("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n")
+}
+
+#[test]
+fn a_hold_from_the_agents_phone_plays_music_and_the_apology_on_return() {
+    let mut sim = Sim::new(config(|_| {}));
+    let (call, tag, inv) = bridged(&mut sim);
+    sim.played.clear();
+    from_agent(&mut sim, &inv, "INVITE", 2, Some(&agent_sdp("sendonly")));
+    let ok = sim.sent.last().expect("200").text.clone();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    assert!(
+        ok.contains("a=recvonly"),
+        "a hold is answered recvonly: {ok}"
+    );
+    from_agent(&mut sim, &inv, "ACK", 2, None);
+    sim.run_for(secs(10));
+    let played = sim.played_names();
+    assert_eq!(played.first().map(String::as_str), Some("hold_start"));
+    assert!(
+        played.iter().skip(1).all(|p| p == "moh") && played.len() >= 2,
+        "{played:?}"
+    );
+
+    sim.played.clear();
+    from_agent(&mut sim, &inv, "INVITE", 3, Some(&agent_sdp("sendrecv")));
+    assert!(sim.sent.last().expect("200").text.contains("a=sendrecv"));
+    from_agent(&mut sim, &inv, "ACK", 3, None);
+    sim.run_for(secs(5));
+    assert_eq!(
+        sim.played_names(),
+        ["sorry_wait"],
+        "the apology, then the bridge"
+    );
+    assert_eq!(sim.bridged.len(), 2, "bridged again");
+
+    sim.run_for(secs(5));
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    assert_eq!(r.holds, 1);
+    let held = r.hold_ms.expect("hold time");
+    assert_eq!(held, 10_000, "from the hold's 200 to the resume");
+    let _ = call;
+}
+
+#[test]
+fn hold_and_resume_through_the_api() {
+    let mut sim = Sim::new(config(|_| {}));
+    let (call, tag, _) = bridged(&mut sim);
+    assert_eq!(
+        sim.act(|e, now| e.resume(now, call)),
+        Err(hotline::engine::ControlError::NotHeld)
+    );
+    sim.act(|e, now| e.hold(now, call)).expect("held");
+    assert_eq!(
+        sim.act(|e, now| e.hold(now, call)),
+        Err(hotline::engine::ControlError::AlreadyHeld)
+    );
+    sim.run_for(secs(30));
+    sim.act(|e, now| e.resume(now, call)).expect("resumed");
+    sim.run_for(secs(5));
+    sim.act(|e, now| e.hold(now, call)).expect("held again");
+    sim.run_for(secs(4));
+    // The caller hangs up while on hold: the hold still counts.
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    assert_eq!((r.holds, r.hold_ms), (2, Some(34_000)));
+}
+
+fn with_survey() -> Sim {
+    Sim::new(config(|c| {
+        for q in c.queues.iter_mut() {
+            q.survey = true;
+        }
+    }))
+}
+
+#[test]
+fn after_the_agent_hangs_up_the_caller_rates_the_service() {
+    let mut sim = with_survey();
+    let (call, _tag, inv) = bridged(&mut sim);
+    sim.run_for(secs(20));
+    sim.played.clear();
+    from_agent(&mut sim, &inv, "BYE", 2, None);
+    assert!(
+        !sim.sent
+            .iter()
+            .any(|s| s.text.starts_with("BYE sip:13800138000@")),
+        "the caller is not hung up: asked first"
+    );
+    assert_eq!(sim.played_names(), ["survey"]);
+    sim.run_for(sim.duration_of("survey") + secs(1));
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '4',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    assert_eq!(sim.played_names(), ["survey", "survey_thanks"]);
+    sim.run_for(sim.duration_of("survey_thanks") + secs(1));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.text.starts_with("BYE sip:13800138000@")));
+    let r = sim.records.last().expect("record");
+    assert!(r.survey_offered);
+    assert_eq!(r.satisfaction, Some(4));
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+}
+
+#[test]
+fn a_caller_who_does_not_rate_is_asked_once_more_then_the_call_ends() {
+    let mut sim = with_survey();
+    let (call, _tag, inv) = bridged(&mut sim);
+    sim.played.clear();
+    from_agent(&mut sim, &inv, "BYE", 2, None);
+    // A key that is not a rating is not one.
+    sim.run_for(sim.duration_of("survey"));
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '9',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    sim.run_for(secs(6) + sim.duration_of("survey") + secs(6));
+    assert_eq!(sim.played_names(), ["survey", "survey"]);
+    let r = sim.records.last().expect("ended without a rating");
+    assert!(r.survey_offered);
+    assert_eq!(r.satisfaction, None);
+}
+
+#[test]
+fn without_a_survey_the_agent_hanging_up_ends_the_call() {
+    let mut sim = Sim::new(config(|_| {}));
+    let (_, _, inv) = bridged(&mut sim);
+    from_agent(&mut sim, &inv, "BYE", 2, None);
+    let r = sim.records.last().expect("record");
+    assert!(!r.survey_offered);
+}
+
+// ---- transfers ----------------------------------------------------------------
+
+/// A REFER from agent 1001's phone, inside its leg's dialog.
+fn refer(sim: &mut Sim, inv: &str, to: &str, cseq: u32) {
+    let msg = format!(
+        "REFER sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5081;branch=z9hG4bK-refer{cseq}\r\nFrom: {};tag=agent1001\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} REFER\r\nContact: <sip:1001@127.0.0.1:5081>\r\nRefer-To: <{to}>\r\nReferred-By: <sip:1001@127.0.0.1>\r\nContent-Length: 0\r\n\r\n",
+        header(inv, "To"),
+        header(inv, "From"),
+        header(inv, "Call-ID"),
+    );
+    sim.send_bytes(phone("1001"), msg.as_bytes());
+}
+
+/// NOTIFY sipfrag lines sent to agent 1001, in order.
+fn notifies(sim: &Sim) -> Vec<String> {
+    sim.sent
+        .iter()
+        .filter(|s| s.peer == phone("1001") && s.text.starts_with("NOTIFY "))
+        .map(|s| {
+            s.text
+                .rsplit("\r\n\r\n")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
+        .collect()
+}
+
+fn with_extensions() -> Sim {
+    Sim::new(config(|c| {
+        for q in c.queues.iter_mut() {
+            if q.name == "complaint" {
+                q.extension = Some("8003".into());
+            }
+        }
+    }))
+}
+
+#[test]
+fn a_refer_to_another_agent_announces_the_extension_and_connects_them() {
+    let mut sim = with_extensions();
+    register(&mut sim, "1002");
+    let (call, tag, inv) = bridged(&mut sim);
+    sim.played.clear();
+    refer(&mut sim, &inv, "sip:1002@127.0.0.1:5060", 2);
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("SIP/2.0 202")),
+        "REFER accepted"
+    );
+    assert_eq!(notifies(&sim), ["SIP/2.0 100 Trying"]);
+    // "正在为您转接，分机号 0 0 8" (agent 1002 is number 008), then 1002 rings.
+    sim.run_for(secs(6));
+    assert_eq!(
+        &sim.played_names()[..4],
+        ["transfer_to", "digits/0", "digits/0", "digits/8"]
+    );
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung");
+    assert!(inv2.contains("X-Hotline-Transfer: 1"));
+    answer(&mut sim, "1002", &inv2, 200);
+    assert_eq!(
+        notifies(&sim).last().map(String::as_str),
+        Some("SIP/2.0 200 OK")
+    );
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")),
+        "the transferring agent's leg is hung up"
+    );
+    assert_eq!(sim.bridged.len(), 2, "the caller is bridged with 1002");
+    sim.run_for(secs(5));
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1002") && s.text.starts_with("BYE ")));
+    let r = sim.records.last().expect("one record");
+    assert_eq!(sim.records.len(), 1, "one record per customer call");
+    assert_eq!(r.transfers.len(), 1);
+    assert_eq!(r.transfers[0].from.as_deref(), Some("1001"));
+    assert_eq!(r.transfers[0].to, "agent:1002");
+    assert_eq!(r.transfers[0].result.as_deref(), Some("answered"));
+    // Both agents are free again afterwards (1001 after its wrap-up).
+    let agents = sim.engine.agent_snapshots();
+    assert!(
+        agents.iter().any(|a| a.id == "1002" && a.state == "idle"),
+        "{agents:?}"
+    );
+    let _ = call;
+}
+
+#[test]
+fn a_transfer_nobody_answers_brings_the_caller_back_to_the_agent() {
+    let mut sim = with_extensions();
+    register(&mut sim, "1002");
+    let (_, tag, inv) = bridged(&mut sim);
+    refer(&mut sim, &inv, "sip:1002@127.0.0.1:5060", 2);
+    sim.run_for(secs(6));
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung");
+    answer(&mut sim, "1002", &inv2, 180);
+    sim.played.clear();
+    // 1002 rings 20 s: CANCEL, its 487, then the apology and 1001 again.
+    sim.run_for(secs(20));
+    let cancel = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.peer == phone("1002") && s.text.starts_with("CANCEL "))
+        .expect("CANCEL")
+        .text
+        .clone();
+    respond(&mut sim, phone("1002"), &cancel, 200);
+    answer(&mut sim, "1002", &inv2, 487);
+    sim.run_for(secs(4));
+    assert!(
+        sim.played_names().contains(&"transfer_failed".to_string()),
+        "{:?}",
+        sim.played_names()
+    );
+    assert_eq!(sim.bridged.len(), 2, "back with 1001");
+    assert!(
+        notifies(&sim)
+            .last()
+            .is_some_and(|n| n.starts_with("SIP/2.0 487")),
+        "{:?}",
+        notifies(&sim)
+    );
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    assert_eq!(r.transfers[0].result.as_deref(), Some("no_answer"));
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    // 1002 is offered calls again.
+    assert!(sim
+        .engine
+        .agent_snapshots()
+        .iter()
+        .any(|a| a.id == "1002" && a.state == "idle"));
+}
+
+#[test]
+fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcement() {
+    let mut sim = with_extensions();
+    let (call, tag, _) = bridged(&mut sim);
+    sim.played.clear();
+    assert!(matches!(
+        sim.act(|e, now| e.transfer(now, call, "nowhere", None)),
+        Err(hotline::engine::ControlError::UnknownTarget(_))
+    ));
+    sim.act(|e, now| e.transfer(now, call, "8003", None))
+        .expect("to the complaint queue");
+    sim.run_for(secs(6));
+    let played = sim.played_names();
+    assert_eq!(
+        &played[..5],
+        [
+            "transfer_to",
+            "digits/8",
+            "digits/0",
+            "digits/0",
+            "digits/3"
+        ]
+    );
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")),
+        "1001 leaves the call"
+    );
+    // 1001 is in wrap-up: the complaint queue waits, with music.
+    assert!(played.contains(&"moh".to_string()), "{played:?}");
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    assert_eq!(r.transfers[0].to, "queue:complaint");
+    assert_eq!(r.transfers[0].result.as_deref(), Some("queued"));
+    assert_eq!(r.queue.as_deref(), Some("complaint"));
+}
