@@ -370,3 +370,130 @@ fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcemen
     assert_eq!(r.transfers[0].result.as_deref(), Some("queued"));
     assert_eq!(r.queue.as_deref(), Some("complaint"));
 }
+
+/// One 20 ms RTP packet of PCMA carrying `level`.
+fn pcma_packet(seq: u16, level: i16) -> Vec<u8> {
+    let codec = hotline::media::g711::Codec::from_payload_type(8).expect("PCMA");
+    let payload: Vec<u8> = (0..160).map(|_| codec.encode(level)).collect();
+    let mut buf = [0u8; 300];
+    let len = rtp_rs::RtpPacketBuilder::new()
+        .payload_type(8)
+        .ssrc(9)
+        .sequence(rtp_rs::Seq::from(seq))
+        .timestamp(u32::from(seq) * 160)
+        .payload(&payload)
+        .build_into(&mut buf)
+        .expect("rtp");
+    buf[..len].to_vec()
+}
+
+#[test]
+fn a_recorded_queue_says_so_then_records_the_caller_left_and_the_agent_right() {
+    let mut sim = Sim::new(config(|c| {
+        for q in c.queues.iter_mut() {
+            q.record = true;
+        }
+    }));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "c1", '2');
+    let inv = invite_to(&sim, "1001").expect("the agent is rung");
+    sim.played.clear();
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(secs(8));
+    let played = sim.played_names();
+    assert_eq!(
+        played.first().map(String::as_str),
+        Some("recording_notice"),
+        "the caller hears of the recording before the agent: {played:?}"
+    );
+    assert_eq!(sim.bridged.len(), 1);
+    let call = sim.media_started[0];
+    let customer = sim.engine.customer_leg(call).expect("customer leg");
+    let agent = sim
+        .engine
+        .call_legs(call)
+        .into_iter()
+        .find(|l| *l != customer)
+        .expect("agent leg");
+    let caller_at: std::net::SocketAddr = "127.0.0.1:6000".parse().expect("addr");
+    let agent_at: std::net::SocketAddr = "127.0.0.1:7000".parse().expect("addr");
+    // Three seconds: the caller loud, the agent soft.
+    for seq in 0..150u16 {
+        sim.leg_rtp(call, customer, caller_at, &pcma_packet(seq, 8000));
+        sim.leg_rtp(call, agent, agent_at, &pcma_packet(seq, 1000));
+        sim.run_for(Duration::from_millis(20));
+    }
+    // Written a second at a time while the call goes on.
+    let (samples, ended) = sim.call_recordings.values().next().expect("chunks").clone();
+    assert!(!ended);
+    assert!(samples.len() >= 2 * 8000 * 2, "{} samples", samples.len());
+    let bridged_for = sim.now - sim.bridged[0].0;
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    let file = r.recording_file.clone().expect("the record names the file");
+    assert!(file.ends_with(&format!("{}.wav", r.call_id)), "{file}");
+    let (samples, ended) = sim.call_recordings.get(&file).expect("that file").clone();
+    assert!(ended, "the last chunk closes the file");
+    // Stereo and in time: as long as the bridge lasted, to a frame.
+    let frames = samples.len() as i64 / 2;
+    let expected = bridged_for.as_millis() as i64 * 8;
+    assert!(
+        (frames - expected).abs() <= 160,
+        "{frames} frames, {expected} expected"
+    );
+    let mean = |channel: usize| {
+        let s: Vec<i64> = samples
+            .chunks(2)
+            .map(|f| i64::from(f[channel]).abs())
+            .filter(|&v| v > 0)
+            .collect();
+        s.iter().sum::<i64>() / s.len().max(1) as i64
+    };
+    let (left, right) = (mean(0), mean(1));
+    assert!((7000..9000).contains(&left), "caller on the left: {left}");
+    assert!((800..1200).contains(&right), "agent on the right: {right}");
+    assert_eq!(r.recording_error, None);
+}
+
+#[test]
+fn a_recording_that_cannot_be_written_stops_but_the_call_goes_on() {
+    let mut sim = Sim::new(config(|c| {
+        for q in c.queues.iter_mut() {
+            q.record = true;
+            q.recording_notice = false;
+        }
+    }));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "c1", '2');
+    let inv = invite_to(&sim, "1001").expect("the agent is rung");
+    sim.played.clear();
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(secs(8));
+    assert!(
+        !sim.played_names().contains(&"recording_notice".to_string()),
+        "no notice when the queue says so"
+    );
+    let call = sim.media_started[0];
+    sim.act(|e, now| {
+        e.handle_input(
+            now,
+            hotline::io::Input::CallRecordingFailed {
+                call,
+                error: "No space left on device".into(),
+            },
+        )
+    });
+    sim.run_for(secs(5));
+    assert!(
+        !sim.sent.iter().any(|s| s.text.starts_with("BYE ")),
+        "the call goes on"
+    );
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    let r = sim.records.last().expect("record");
+    assert!(r.recording_file.is_some());
+    assert_eq!(
+        r.recording_error.as_deref(),
+        Some("No space left on device")
+    );
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+}

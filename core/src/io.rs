@@ -81,6 +81,8 @@ pub enum Input<'a> {
     Stored { id: u64 },
     /// The store could not make write `id` durable.
     StoreFailed { id: u64 },
+    /// A call's recording could not be written (and has stopped).
+    CallRecordingFailed { call: CallKey, error: String },
 }
 
 /// A reloaded configuration with everything it names.

@@ -14,6 +14,8 @@ pub struct Alarms {
     pub message_write_failures: AtomicU64,
     /// Voice messages kept in the fallback folder at exit.
     pub messages_kept_elsewhere: AtomicU64,
+    /// Call recordings stopped because their file could not be written.
+    pub call_recordings_stopped: AtomicU64,
 }
 
 impl Alarms {
@@ -34,6 +36,7 @@ impl Alarms {
             records_not_written: Alarms::get(&self.records_not_written),
             message_write_failures: Alarms::get(&self.message_write_failures),
             messages_kept_elsewhere: Alarms::get(&self.messages_kept_elsewhere),
+            call_recordings_stopped: Alarms::get(&self.call_recordings_stopped),
         }
     }
 }

@@ -92,6 +92,7 @@ pub struct ApiState {
     pub store: Option<super::store::StoreCreator>,
     /// The offset local times in requests are read in (`api.utc_offset`).
     pub utc_offset_minutes: i32,
+    recordings_dir: Arc<std::path::PathBuf>,
 }
 
 impl ApiState {
@@ -127,6 +128,8 @@ pub struct ApiSetup {
     pub token: String,
     pub utc_offset_minutes: i32,
     pub store: Option<super::store::StoreCreator>,
+    /// Where call recordings are, for `/api/v1/recordings/{call id}`.
+    pub recordings_dir: std::path::PathBuf,
 }
 
 pub async fn serve(
@@ -139,6 +142,7 @@ pub async fn serve(
         token,
         utc_offset_minutes,
         store,
+        recordings_dir,
     } = setup;
     let listener = TcpListener::bind(listen).await?;
     info!(%listen, "HTTP API listening (wallboard at /wallboard, metrics at /metrics)");
@@ -160,6 +164,7 @@ pub async fn serve(
         )
         .route("/api/v1/do-not-call", post(api_campaigns::do_not_call))
         .route("/api/v1/calls/{id}/{action}", post(call_control))
+        .route("/api/v1/recordings/{id}", get(recording))
         // WAVs and number lists come with campaigns: up to 64 MiB.
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(ApiState {
@@ -168,6 +173,7 @@ pub async fn serve(
             live,
             store,
             utc_offset_minutes,
+            recordings_dir: Arc::new(recordings_dir),
         });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -244,6 +250,33 @@ struct TransferBody {
 }
 
 /// `POST /api/v1/calls/{id}/hold|resume|transfer` (`{"to": ...}`).
+/// A call's recording as a stereo WAV (customer left, agent right), by
+/// the call's id from its record.
+async fn recording(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    }
+    let dir = state.recordings_dir.clone();
+    let id = id.trim_end_matches(".wav").to_string();
+    let found = tokio::task::spawn_blocking(move || {
+        super::call_recordings::find(&dir, &id).map(std::fs::read)
+    })
+    .await;
+    match found {
+        Ok(Some(Ok(bytes))) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Ok(Some(Err(e))) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot read the recording: {e}"),
+        ),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no recording for that call"),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping"),
+    }
+}
+
 async fn call_control(
     State(state): State<ApiState>,
     Path((id, action)): Path<(String, String)>,

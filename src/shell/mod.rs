@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod api;
 pub mod api_campaigns;
+pub mod call_recordings;
 pub mod cdr_writer;
 pub mod directory_watch;
 pub mod durable;
@@ -79,6 +80,11 @@ pub enum Event {
     },
     StoreFailed {
         id: u64,
+    },
+    /// A call's recording could not be written; it stopped.
+    CallRecordingFailed {
+        call: CallKey,
+        error: String,
     },
 }
 
@@ -168,6 +174,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             token: api.token.clone(),
             utc_offset_minutes: api.utc_offset.0,
             store: store.creator(),
+            recordings_dir: config.recordings_dir(),
         };
         api::serve(setup, events_tx.clone(), live)
             .await
@@ -213,6 +220,13 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         tokio::runtime::Handle::current(),
         alarms.clone(),
     );
+    let call_recordings = call_recordings::CallRecordings::start(
+        config.recordings_dir(),
+        config.recordings.retention_days,
+        events_tx.clone(),
+        alarms.clone(),
+    )
+    .context("starting the call-recording writer")?;
     let mut shell = Shell {
         udp: udp_out,
         tcp: HashMap::new(),
@@ -227,6 +241,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             events_tx.clone(),
             rtp,
             recordings.clone(),
+            call_recordings,
         )
         .context("starting the media workers")?,
         messages_dir: messages_dir.clone(),
@@ -408,6 +423,9 @@ impl Shell {
                     ended_by,
                 },
             ),
+            Event::CallRecordingFailed { call, error } => {
+                engine.handle_input(now, Input::CallRecordingFailed { call, error })
+            }
             Event::Directory(d) => engine.handle_input(now, Input::Directory(d)),
             Event::Transmit(messages) => {
                 for t in messages {

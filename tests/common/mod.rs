@@ -51,6 +51,9 @@ pub struct Sim {
     pub media_started: Vec<CallKey>,
     /// Recordings taken: (call, samples, why they ended).
     pub recordings: Vec<(CallKey, Vec<i16>, hotline::media::session::RecordingEnd)>,
+    /// Call recordings as the shell's writer gets them: file, interleaved
+    /// stereo samples, ended.
+    pub call_recordings: HashMap<String, (Vec<i16>, bool)>,
     pub messages: Vec<MessageRecord>,
     pub stops: Vec<(Instant, CallKey)>,
     pub bridged: Vec<(Instant, CallKey)>,
@@ -117,6 +120,7 @@ impl Sim {
             media_updates: Vec::new(),
             media_started: Vec::new(),
             recordings: Vec::new(),
+            call_recordings: HashMap::new(),
             messages: Vec::new(),
             stops: Vec::new(),
             bridged: Vec::new(),
@@ -307,6 +311,11 @@ impl Sim {
             while let Some(r) = m.poll_recording() {
                 recorded.push(r);
             }
+            while let Some(chunk) = m.poll_record_chunk() {
+                let entry = self.call_recordings.entry(chunk.file).or_default();
+                entry.0.extend_from_slice(&chunk.samples);
+                entry.1 |= chunk.last;
+            }
         }
         for r in recorded {
             self.save_recording(call, r);
@@ -321,6 +330,11 @@ impl Sim {
     fn take_recordings(&mut self, call: CallKey, m: &mut CallMedia) {
         while let Some(r) = m.poll_recording() {
             self.save_recording(call, r);
+        }
+        while let Some(chunk) = m.poll_record_chunk() {
+            let entry = self.call_recordings.entry(chunk.file).or_default();
+            entry.0.extend_from_slice(&chunk.samples);
+            entry.1 |= chunk.last;
         }
     }
 

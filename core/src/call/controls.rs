@@ -25,6 +25,12 @@ pub struct Controls {
     /// An agent rung outside the ACD by a transfer, and their leg: the ACD
     /// has them engaged until that leg ends.
     pub direct_agent: Option<(LegKey, String)>,
+    /// The call is recorded once bridged (its queue says so).
+    pub record: bool,
+    /// The recording, relative to the recordings folder, once started.
+    pub recording_file: Option<String>,
+    /// Why the recording stopped early (the call went on).
+    pub recording_error: Option<String>,
 }
 
 impl Controls {

@@ -82,6 +82,8 @@ pub fn build(
     record.hold_ms = (c.holds > 0).then(|| c.hold_time(now).as_millis() as u64);
     record.survey_offered = c.survey.is_some();
     record.satisfaction = c.satisfaction;
+    record.recording_file = c.recording_file.clone();
+    record.recording_error = c.recording_error.clone();
     record.transfers = c
         .transfers
         .iter()

@@ -12,11 +12,13 @@ use thiserror::Error;
 pub mod ivr;
 mod limits;
 pub mod outbound;
+pub mod recordings;
 pub mod source;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
 pub use outbound::{OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
+pub use recordings::RecordingsConfig;
 pub use source::{did_you_mean, Mistake, Source};
 
 /// The configuration `hotline run` uses when given no file.
@@ -76,6 +78,9 @@ pub struct Config {
     /// Where work that outlives a call is kept.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Call recordings (queues with `record = true`).
+    #[serde(default)]
+    pub recordings: RecordingsConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -619,6 +624,11 @@ impl Config {
             *self.media.port_min.get_ref(),
             *self.media.port_max.get_ref(),
         )
+    }
+
+    /// The folder of call recordings.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.recordings.dir)
     }
 
     /// The store's database file.

@@ -680,3 +680,34 @@ impl Engine {
                 .is_some_and(|(l, _)| *l == leg)
     }
 }
+
+// ---- recording ------------------------------------------------------------
+
+impl Engine {
+    /// Starts the call's recording: `<date>/<call id>.wav` under the
+    /// recordings folder, the customer on the left.
+    pub(super) fn start_call_recording(&mut self, now: Instant, call: CallKey) {
+        let date = crate::cdr::format_ms(self.wall_ms(now));
+        let file = format!(
+            "{}/{}.wav",
+            date.get(..10).unwrap_or("undated"),
+            crate::call::record_id(self.clock.base_ms, call)
+        );
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        c.controls.recording_file = Some(file.clone());
+        let customer = c.customer;
+        info!(%file, "recording the call");
+        self.media(call, MediaCommand::RecordCall { customer, file });
+    }
+
+    /// The shell could not write the call's recording (a full disk): the
+    /// call goes on unrecorded, and its record says why.
+    pub(super) fn call_recording_failed(&mut self, call: CallKey, error: String) {
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.controls.recording_error = Some(error);
+            self.media(call, MediaCommand::StopRecordingCall);
+        }
+    }
+}

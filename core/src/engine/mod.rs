@@ -373,6 +373,7 @@ impl Engine {
             Input::Campaign(campaign) => self.add_campaign(now, *campaign),
             Input::Stored { id } => self.stored(now, id),
             Input::StoreFailed { id } => self.store_failed(now, id),
+            Input::CallRecordingFailed { call, error } => self.call_recording_failed(call, error),
         }
     }
 

@@ -394,6 +394,8 @@ impl Engine {
         let queue_config = queue.and_then(|q| self.settings.queues.iter().find(|c| c.name == q));
         let announce = queue_config.is_some_and(|c| c.announce_agent);
         let wrap_up = queue_config.map(|c| c.wrap_up);
+        let record = queue_config.is_some_and(|c| c.record);
+        let notice = record && queue_config.is_some_and(|c| c.recording_notice);
         if let Some(call) = self.calls.get_mut(&caller) {
             if let Some(q) = call.queue.as_mut() {
                 q.agent = Some(agent.to_string());
@@ -407,18 +409,27 @@ impl Engine {
             agent: agent.to_string(),
             leg,
         };
-        match number.filter(|n| announce && !n.is_empty()) {
-            Some(n) => {
-                let mut names = vec!["agent_intro".to_string()];
-                names.extend(
-                    n.chars()
-                        .filter(char::is_ascii_digit)
-                        .map(|d| format!("digits/{d}")),
-                );
-                names.push("agent_serving".into());
-                self.play_sequence(now, caller, &names, Some(then));
-            }
-            None => self.after_sequence(now, caller, then),
+        if let Some(call) = self.calls.get_mut(&caller) {
+            call.controls.record = record;
+        }
+        // "您的通话可能会被录音", then "工号 0 0 7 为您服务", then the bridge.
+        let mut names = Vec::new();
+        if notice {
+            names.push("recording_notice".to_string());
+        }
+        if let Some(n) = number.filter(|n| announce && !n.is_empty()) {
+            names.push("agent_intro".to_string());
+            names.extend(
+                n.chars()
+                    .filter(char::is_ascii_digit)
+                    .map(|d| format!("digits/{d}")),
+            );
+            names.push("agent_serving".into());
+        }
+        if names.is_empty() {
+            self.after_sequence(now, caller, then);
+        } else {
+            self.play_sequence(now, caller, &names, Some(then));
         }
     }
 
@@ -434,6 +445,7 @@ impl Engine {
                     q.bridged_at = Some(now);
                 }
                 let customer = call.customer;
+                let record = call.controls.record && call.controls.recording_file.is_none();
                 info!(%agent, "caller bridged to agent");
                 self.live_event(
                     now,
@@ -443,6 +455,9 @@ impl Engine {
                     },
                 );
                 self.bridge(caller, customer, leg);
+                if record {
+                    self.start_call_recording(now, caller);
+                }
             }
             AfterSequence::Moh => self.play_named(caller, "moh"),
             AfterSequence::Transfer => self.continue_transfer(now, caller),

@@ -48,6 +48,7 @@ pub struct StorageAlarms {
     pub records_not_written: u64,
     pub message_write_failures: u64,
     pub messages_kept_elsewhere: u64,
+    pub call_recordings_stopped: u64,
 }
 
 pub fn encode(snapshot: &LiveSnapshot, rtp: RtpTotals) -> String {
@@ -333,6 +334,7 @@ pub fn encode_with(snapshot: &LiveSnapshot, rtp: RtpTotals, alarms: StorageAlarm
         ("record_not_written", alarms.records_not_written),
         ("message_write_retried", alarms.message_write_failures),
         ("message_kept_elsewhere", alarms.messages_kept_elsewhere),
+        ("call_recording_stopped", alarms.call_recordings_stopped),
     ] {
         storage
             .get_or_create(&labels(&[("kind", kind)]))
@@ -340,7 +342,7 @@ pub fn encode_with(snapshot: &LiveSnapshot, rtp: RtpTotals, alarms: StorageAlarm
     }
     registry.register(
         "storage_failures",
-        "Record and voice-message writes that failed: retried, printed to stderr instead (record), or kept in the fallback folder (message)",
+        "Record, voice-message and call-recording writes that failed: retried, printed to stderr instead (record), kept in the fallback folder (message), or the recording stopped with the call going on (call_recording)",
         storage,
     );
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::ids::LegKey;
 
 use super::prompt::{PromptId, PromptSet};
+use super::recorder::Recorder;
 use super::session::{MediaEvent, MediaParams, MediaSession, MediaStats, RecordingEnd, Transmit};
 
 /// Legs one call can have at once: the customer, an agent, and two more
@@ -76,6 +77,14 @@ pub enum MediaCommand {
         remote: SocketAddr,
         sending: bool,
     },
+    /// Record the call from now on: `customer`'s audio on the left, every
+    /// other leg's on the right, in one-second chunks for `file`.
+    RecordCall {
+        customer: LegKey,
+        file: String,
+    },
+    /// Stop recording the call (the rest of the file is handed over).
+    StopRecordingCall,
 }
 
 impl MediaCommand {
@@ -89,7 +98,10 @@ impl MediaCommand {
             | MediaCommand::Record { leg, .. }
             | MediaCommand::StopRecording { leg }
             | MediaCommand::Update { leg, .. } => Some(*leg),
-            MediaCommand::Bridge { .. } | MediaCommand::Unbridge => None,
+            MediaCommand::Bridge { .. }
+            | MediaCommand::Unbridge
+            | MediaCommand::RecordCall { .. }
+            | MediaCommand::StopRecordingCall => None,
         }
     }
 }
@@ -102,6 +114,17 @@ pub enum SocketChange {
     Open { slot: usize, port: u16 },
     /// The leg in `slot` is gone: close its socket.
     Close { slot: usize },
+}
+
+/// A piece of a call's recording, for the shell to append to its WAV.
+#[derive(Debug)]
+pub struct RecordChunk {
+    /// Relative to the recordings folder.
+    pub file: String,
+    /// Interleaved stereo (customer left), 8 kHz.
+    pub samples: Vec<i16>,
+    /// The recording ends with this chunk.
+    pub last: bool,
 }
 
 /// A finished recording, for the shell to write to disk.
@@ -129,6 +152,9 @@ pub struct CallMedia {
     relay: Option<(usize, usize)>,
     events: VecDeque<(LegKey, MediaEvent)>,
     recordings: VecDeque<Recorded>,
+    /// The call's own recording, and the slot of the customer's leg.
+    recorder: Option<(Recorder, LegKey)>,
+    chunks: VecDeque<RecordChunk>,
 }
 
 impl CallMedia {
@@ -140,6 +166,8 @@ impl CallMedia {
             relay: None,
             events: VecDeque::with_capacity(8),
             recordings: VecDeque::new(),
+            recorder: None,
+            chunks: VecDeque::new(),
         }
     }
 
@@ -214,6 +242,11 @@ impl CallMedia {
                 }
             }
             MediaCommand::Unbridge => self.unbridge(now),
+            MediaCommand::RecordCall { customer, file } => {
+                self.end_call_recording();
+                self.recorder = Some((Recorder::new(now, file), customer));
+            }
+            MediaCommand::StopRecordingCall => self.end_call_recording(),
             command => {
                 let slot = command.leg().and_then(|leg| self.slot_of(leg))?;
                 let l = self.legs[slot].as_mut()?;
@@ -260,6 +293,11 @@ impl CallMedia {
             return;
         };
         l.session.handle_rtp(now, from, packet);
+        if let (Some((recorder, customer)), Some(pcm)) =
+            (self.recorder.as_mut(), l.session.last_audio())
+        {
+            recorder.feed(l.leg == *customer, pcm);
+        }
         self.relay = match self.bridge {
             Some((a, b)) if a == slot => Some((a, b)),
             Some((a, b)) if b == slot => Some((b, a)),
@@ -295,12 +333,45 @@ impl CallMedia {
         None
     }
 
-    /// Runs the legs' inactivity and recording timers.
+    /// Runs the legs' inactivity and recording timers, and the call
+    /// recording's 20 ms ticks.
     pub fn handle_timeout(&mut self, now: Instant) {
         for l in self.legs.iter_mut().flatten() {
             l.session.handle_timeout(now);
         }
+        if let Some((recorder, _)) = self.recorder.as_mut() {
+            recorder.handle_timeout(now);
+            // Once a second: the chunk's copy is the only allocation.
+            if recorder.has_chunk() {
+                let file = recorder.file.clone();
+                if let Some(samples) = recorder.take_chunk() {
+                    self.chunks.push_back(RecordChunk {
+                        file,
+                        samples: samples.to_vec(),
+                        last: false,
+                    });
+                }
+            }
+        }
         self.collect(now);
+    }
+
+    /// The next piece of the call's recording to append.
+    pub fn poll_record_chunk(&mut self) -> Option<RecordChunk> {
+        self.chunks.pop_front()
+    }
+
+    /// Ends the call recording: what is left goes out as the last chunk.
+    fn end_call_recording(&mut self) {
+        if let Some((mut recorder, _)) = self.recorder.take() {
+            let file = recorder.file.clone();
+            let samples = recorder.take_rest().to_vec();
+            self.chunks.push_back(RecordChunk {
+                file,
+                samples,
+                last: true,
+            });
+        }
     }
 
     /// What happened, and on which leg.
@@ -319,6 +390,7 @@ impl CallMedia {
             .iter()
             .flatten()
             .map(|l| l.session.poll_timeout())
+            .chain(self.recorder.as_ref().map(|(r, _)| r.poll_timeout()))
             .min()
     }
 
@@ -326,6 +398,7 @@ impl CallMedia {
     /// kept (its recording ends as a hang-up).
     pub fn close(&mut self, now: Instant) {
         self.unbridge(now);
+        self.end_call_recording();
         for slot in 0..MAX_LEGS {
             if let Some(mut l) = self.legs[slot].take() {
                 l.session.stop_recording(RecordingEnd::Hangup);

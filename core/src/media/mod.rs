@@ -8,5 +8,6 @@ pub mod dtmf;
 pub mod g711;
 pub mod inband;
 pub mod prompt;
+pub mod recorder;
 pub mod session;
 pub mod silence;

@@ -28,6 +28,7 @@ use crate::media::prompt::PromptSet;
 use crate::media::session::{MediaStats, LATENESS_BUCKETS};
 
 use self::worker::{WorkerCommand, WorkerLink};
+pub use super::call_recordings::CallRecordings;
 pub use super::voicemail_store::Recordings;
 use super::Event;
 
@@ -204,6 +205,7 @@ impl MediaPool {
         events: mpsc::UnboundedSender<Event>,
         live: Arc<LiveRtp>,
         recordings: Recordings,
+        call_recordings: CallRecordings,
     ) -> std::io::Result<Self> {
         let count = match workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -219,6 +221,7 @@ impl MediaPool {
                     totals.clone(),
                     live.clone(),
                     recordings.clone(),
+                    call_recordings.clone(),
                 )
             })
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -340,7 +343,15 @@ mod tests {
             events_tx.clone(),
             runtime.handle().clone(),
         );
-        let pool = MediaPool::start(2, 0, events_tx, live.clone(), recordings).expect("pool");
+        let call_recordings = CallRecordings::start(
+            dir.path().join("calls"),
+            1,
+            events_tx.clone(),
+            Default::default(),
+        )
+        .expect("writer");
+        let pool = MediaPool::start(2, 0, events_tx, live.clone(), recordings, call_recordings)
+            .expect("pool");
         let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
         phone
             .set_read_timeout(Some(Duration::from_secs(2)))

@@ -24,7 +24,7 @@ use crate::media::call_media::{CallMedia, MediaCommand, SocketChange, MAX_LEGS};
 use crate::media::prompt::{PromptSet, FRAME};
 
 use super::timers::TimerHeap;
-use super::{Event, Flushed, LiveRtp, Recordings, SharedTotals, FLUSH_EVERY};
+use super::{CallRecordings, Event, Flushed, LiveRtp, Recordings, SharedTotals, FLUSH_EVERY};
 
 const WAKER: Token = Token(usize::MAX);
 const TIMER: Token = Token(usize::MAX - 1);
@@ -111,6 +111,7 @@ pub fn start(
     totals: SharedTotals,
     live: Arc<LiveRtp>,
     recordings: Recordings,
+    call_recordings: CallRecordings,
 ) -> std::io::Result<Arc<WorkerLink>> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKER)?;
@@ -142,6 +143,7 @@ pub fn start(
         out: Outlet {
             events,
             recordings,
+            call_recordings,
             totals,
             live,
         },
@@ -183,6 +185,8 @@ impl Call {
 struct Outlet {
     events: mpsc::UnboundedSender<Event>,
     recordings: Recordings,
+    /// The writer of whole-call recordings.
+    call_recordings: CallRecordings,
     totals: SharedTotals,
     /// The live RTP counters for /metrics.
     live: Arc<LiveRtp>,
@@ -346,6 +350,9 @@ impl Worker {
         while let Some(recorded) = call.media.poll_recording() {
             self.out.recordings.save(call.key, recorded);
         }
+        while let Some(chunk) = call.media.poll_record_chunk() {
+            self.out.call_recordings.append(call.key, chunk);
+        }
         call.flush(&self.out.live);
         if let Ok(mut t) = self.out.totals.lock() {
             t.add_call(call.media.stats().map(|(_, s)| s));
@@ -449,6 +456,9 @@ impl Worker {
         }
         while let Some(recorded) = call.media.poll_recording() {
             self.out.recordings.save(call.key, recorded);
+        }
+        while let Some(chunk) = call.media.poll_record_chunk() {
+            self.out.call_recordings.append(call.key, chunk);
         }
         if now.saturating_duration_since(call.flushed_at) >= FLUSH_EVERY {
             call.flushed_at = now;
