@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::{Dialog, Leg, LegEvent, LegMedia, LegState, Role};
 use crate::ids::{CallKey, LegKey};
-use crate::io::Peer;
+use crate::io::{Peer, Transport};
 use crate::media::g711::Codec;
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::digest::{self, Challenge, Secret};
@@ -102,7 +102,11 @@ impl Leg {
             ),
             _ => body,
         };
-        let contact = wire.contact();
+        // Over TCP, so that requests within the dialog come back over TCP.
+        let contact = match target.peer.transport {
+            Transport::Tcp => format!("<sip:hotline@{host};transport=tcp>"),
+            Transport::Udp => wire.contact(),
+        };
         let mut headers: Vec<(&str, &str)> = vec![("Contact", &contact), ("Allow", ALLOW)];
         headers.extend_from_slice(offer.headers);
         let outgoing = Outgoing {
