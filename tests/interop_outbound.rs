@@ -267,6 +267,10 @@ fn an_answer_and_key_1_as_rfc4733_confirms_the_number() {
         invite.contains("<sip:4008001234@"),
         "the trunk's caller id: {invite}"
     );
+    assert_eq!(
+        r["sip_call_id"], invites[0].0,
+        "the record names the SIP call"
+    );
 }
 
 /// Busy every time on a 1 s schedule: exactly four INVITEs (the first and
@@ -490,7 +494,7 @@ fn a_tcp_trunk_takes_the_notice_call() {
         return;
     }
     let k = 6;
-    let engine = Engine::start_config(ports(k), &config(k, "tcp", ""), &[]);
+    let mut engine = Engine::start_config(ports(k), &config(k, "tcp", ""), &[]);
     let sipp = Sipp::start(&engine, 0, "trunk_answer.xml", &["-t", "t1"], 60, 2);
     wait_tcp_listening(ports(k).sipp(0).sip, Duration::from_secs(5));
     // The port in the callee's SDP, where the notice is sent.
@@ -523,6 +527,8 @@ fn a_tcp_trunk_takes_the_notice_call() {
         assert_eq!(n["state"], "confirmed", "{c:#}");
         assert_eq!(n["attempts"][0]["result"], "heard", "{c:#}");
     }
+    let records = engine.stop_and_read_records();
+    assert_eq!(records.len(), 2, "{records:#?}");
     let log = sipp.read("_messages.log", usize::MAX);
     assert!(log.contains("TCP message received"), "{log}");
     assert!(!log.contains("UDP message"), "{log}");
