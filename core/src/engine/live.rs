@@ -48,6 +48,7 @@ impl Engine {
             .live
             .snapshot(now, detail, |key| crate::call::record_id(base, key));
         snapshot.calls.in_progress = self.calls.len();
+        snapshot.trunks = self.trunk_views();
         if detail {
             let mut list: Vec<(Instant, CallKey, CallView)> = self
                 .calls

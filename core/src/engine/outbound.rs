@@ -728,12 +728,16 @@ impl Engine {
         (age <= days * 86_400_000).then_some(n)
     }
 
-    /// Calls through each trunk now, by name, and campaign numbers by
-    /// state, for the live view.
-    pub fn trunk_channels(&self) -> Vec<(String, u32, u32)> {
+    /// Each trunk's channels, for the live view.
+    pub fn trunk_views(&self) -> Vec<crate::live::TrunkView> {
         self.trunks
             .iter()
-            .map(|t| (t.config.name.clone(), t.channels, t.config.max_channels))
+            .map(|t| crate::live::TrunkView {
+                name: t.config.name.clone(),
+                channels: t.channels,
+                max_channels: t.config.max_channels,
+                peak_channels: t.peak_channels,
+            })
             .collect()
     }
 }

@@ -12,6 +12,8 @@ pub struct Trunk {
     pub config: TrunkConfig,
     /// Calls through it now.
     pub channels: u32,
+    /// The most calls through it at once since start.
+    pub peak_channels: u32,
     /// When the calls of the last second started: a sliding window, so no
     /// one-second span ever holds more than `max_calls_per_second` (a
     /// token bucket lets a burst and its refill share one second).
@@ -26,6 +28,7 @@ impl Trunk {
             started: VecDeque::with_capacity(config.max_calls_per_second as usize),
             config,
             channels: 0,
+            peak_channels: 0,
         }
     }
 
@@ -47,6 +50,7 @@ impl Trunk {
         self.forget_old(now);
         self.started.push_back(now);
         self.channels += 1;
+        self.peak_channels = self.peak_channels.max(self.channels);
     }
 
     pub fn release(&mut self) {
@@ -150,6 +154,7 @@ mod tests {
             more += 1;
         }
         assert_eq!(t.channels, 30);
+        assert_eq!(t.peak_channels, 30);
         t.release();
         assert!(t.can_dial(later + Duration::from_secs(1)));
     }

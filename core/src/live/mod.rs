@@ -640,6 +640,7 @@ impl LiveStats {
             queues,
             agents,
             sip_responses,
+            trunks: Vec::new(),
         }
     }
 
@@ -697,6 +698,19 @@ pub struct LiveSnapshot {
     pub agents: Vec<AgentView>,
     /// SIP responses sent since start, by code (retransmissions included).
     pub sip_responses: BTreeMap<u16, u64>,
+    /// Outbound trunks' channels (set by the engine; none configured: left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trunks: Vec<TrunkView>,
+}
+
+/// One trunk's channels now, its cap, and the most in use at once since
+/// start (never above the cap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrunkView {
+    pub name: String,
+    pub channels: u32,
+    pub max_channels: u32,
+    pub peak_channels: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
