@@ -413,6 +413,7 @@ impl Engine {
             key_deadline: None,
             result: None,
             sip_status: 0,
+            bye: None,
         };
         let Some(port) = self.ports.take() else {
             warn!("no free RTP port: attempt failed");
@@ -648,7 +649,10 @@ impl Engine {
         let still_up = answered && side == HangupSide::Engine;
         if still_up {
             if let Some(leg) = c.customer_leg_mut() {
-                leg.send_bye(now, &mut self.wire);
+                let bye = leg.send_bye(now, &mut self.wire);
+                if let Some(n) = c.notice.as_mut() {
+                    n.bye = Some(bye);
+                }
             }
         }
         self.end_call(now, call, ending);
@@ -658,7 +662,14 @@ impl Engine {
     /// attempt ends in the scheduler and the store, and a heard notice is
     /// remembered for when the number calls back.
     pub(super) fn notice_call_ended(&mut self, now: Instant, n: &NoticeCall, call_id: String) {
-        self.trunks[n.trunk].release();
+        // Our BYE waits for the record: until the trunk has it, the call
+        // still holds its channel there.
+        match &n.bye {
+            Some(bye) => {
+                self.bye_channels.insert(bye.clone(), n.trunk);
+            }
+            None => self.trunks[n.trunk].release(),
+        }
         let result = n.result.unwrap_or(AttemptResult::Congestion);
         let dial = PendingDial {
             campaign: n.campaign,
@@ -712,6 +723,15 @@ impl Engine {
         }
         self.write_campaign_if_done(dial.campaign);
         self.poll_campaigns(now);
+    }
+
+    /// A BYE's transaction is over (answered, or given up): a notice
+    /// call's channel it held is free.
+    pub(super) fn bye_done(&mut self, now: Instant, key: &crate::wire::TxKey) {
+        if let Some(trunk) = self.bye_channels.remove(key) {
+            self.trunks[trunk].release();
+            self.poll_campaigns(now);
+        }
     }
 
     fn remember_notice(&mut self, n: Notice) {

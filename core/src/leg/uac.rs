@@ -370,7 +370,10 @@ impl Leg {
     pub fn cancel_or_bye(&mut self, now: Instant, wire: &mut Wire) {
         match self.state {
             LegState::Calling | LegState::Early => {}
-            LegState::Confirmed | LegState::Answering => return self.send_bye(now, wire),
+            LegState::Confirmed | LegState::Answering => {
+                self.send_bye(now, wire);
+                return;
+            }
             LegState::Cancelling | LegState::Incoming => return,
         }
         self.state = LegState::Cancelling;
