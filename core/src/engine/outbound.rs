@@ -298,7 +298,7 @@ impl Engine {
                     let Some(t) = self.trunks.iter().position(|t| t.config.name == trunk) else {
                         continue;
                     };
-                    self.trunks[t].take(now);
+                    self.trunks[t].reserve();
                     let Some(a) = self
                         .scheduler
                         .campaign(campaign)
@@ -354,10 +354,13 @@ impl Engine {
         }
     }
 
-    /// A write is durable: a pending attempt's call starts now.
+    /// A write is durable: a pending attempt's call starts now. Its
+    /// INVITE now counts in the trunk's rate, which may free a place for
+    /// the next call (or set the wake-up for it).
     pub(super) fn stored(&mut self, now: Instant, id: u64) {
         if let Some(dial) = self.pending_dials.remove(&id) {
             self.dial_notice(now, dial);
+            self.poll_campaigns(now);
         }
     }
 
@@ -366,7 +369,7 @@ impl Engine {
     pub(super) fn store_failed(&mut self, now: Instant, id: u64) {
         if let Some(dial) = self.pending_dials.remove(&id) {
             warn!(campaign = dial.campaign.0, number = %dial.number, "attempt not written: not dialled");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             self.attempt_over(now, &dial, AttemptResult::Congestion, 0, None);
         }
     }
@@ -382,6 +385,7 @@ impl Engine {
             optout_key: c.spec.optout_key,
             ring_timeout: c.spec.ring_timeout,
         }) else {
+            self.trunks[dial.trunk].unreserve();
             return;
         };
         let prompts = self
@@ -392,7 +396,7 @@ impl Engine {
         let language = self.settings.default_language;
         let Some(prompt) = prompts.get(language, &spec.prompt) else {
             warn!(prompt = %spec.prompt, "campaign prompt missing: attempt failed");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             return self.attempt_over(now, &dial, AttemptResult::Congestion, 0, None);
         };
         let notice = NoticeCall {
@@ -417,12 +421,13 @@ impl Engine {
         };
         let Some(port) = self.ports.take() else {
             warn!("no free RTP port: attempt failed");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             return self.attempt_over(now, &dial, AttemptResult::Congestion, 503, None);
         };
         let key = CallKey(self.next_key());
         let leg_key = LegKey(self.next_key());
         let target = self.trunks[dial.trunk].target(&dial.number);
+        self.trunks[dial.trunk].sent(now);
         let offer = Offer {
             port,
             media_address: self.settings.media_address,
