@@ -1,11 +1,15 @@
 //! Hot-path micro-benchmarks: SIP parsing and answering, RTP send and
-//! receive. `cargo bench --bench hot_paths`; figures go to BENCHMARKS.md.
+//! receive, a campaign's scheduler per call. `cargo bench --bench
+//! hot_paths`; figures go to BENCHMARKS.md.
 //! Plain timing loops (best of several runs), no harness.
 
+use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hotline::campaign::scheduler::{Decision, Scheduler};
+use hotline::campaign::{AttemptResult, Campaign, CampaignId, CampaignSpec};
 use hotline::media::g711::Codec;
 use hotline::media::prompt::{Prompt, PromptSet};
 use hotline::media::session::{MediaParams, MediaSession};
@@ -111,4 +115,40 @@ fn main() {
             while session.poll_event().is_some() {}
         },
     );
+
+    for n in [10_000, 100_000] {
+        let best = (0..3).map(|_| campaign_run(n)).min().unwrap_or_default();
+        let ns = best.as_nanos() as f64 / n as f64;
+        println!(
+            "{:<40} {ns:>10.0} ns/op  {:>12.0} ops/s",
+            format!("campaign: dial + end, {n} numbers"),
+            1e9 / ns
+        );
+    }
+}
+
+/// The scheduler's work per call over a whole campaign of `n` numbers, as
+/// the engine drives it: 200 calls on the line, each ending heard (final),
+/// another dialled in its place, and the next wake-up asked for.
+fn campaign_run(n: usize) -> Duration {
+    let numbers: Vec<String> = (0..n).map(|i| format!("138{i:08}")).collect();
+    let json = serde_json::json!({"name": "bench", "trunk": "t", "prompt": "p",
+        "numbers": numbers, "first_after": "0s"});
+    let spec = CampaignSpec::parse(&json, None, 0).expect("spec");
+    let mut s = Scheduler::default();
+    s.add(Campaign::new(CampaignId(1), spec, 0), 0);
+    let start = Instant::now();
+    let mut on_line = VecDeque::new();
+    loop {
+        while on_line.len() < 200 {
+            match s.poll(1, |_| true) {
+                Some(Decision::Dial { target, .. }) => on_line.push_back(target),
+                _ => break,
+            }
+        }
+        let Some(t) = on_line.pop_front() else { break };
+        black_box(s.attempt_ended(CampaignId(1), t, AttemptResult::Heard, 200, None, 2));
+        black_box(s.next_due());
+    }
+    start.elapsed()
 }

@@ -90,6 +90,7 @@ PROMPTS=(
     "recording_notice|您的通话可能会被录音。|Your call may be recorded."
     "survey|请对本次服务进行评价：非常满意请按1，满意请按2，一般请按3，不满意请按4，非常不满意请按5。|Please rate our service: very satisfied press 1, satisfied 2, neutral 3, dissatisfied 4, very dissatisfied 5."
     "survey_thanks|感谢您的评价，再见！|Thank you for your rating. Goodbye!"
+    "notice_example|这是一条服务通知：明天上午九点到十二点，您所在的小区将暂停供气。确认收到请按1，重听请按2，不再接收此类通知请按9。|This is a service notice. Tomorrow from nine a.m. to twelve noon, the gas supply to your area will be suspended. To confirm, press 1. To hear this again, press 2. To stop receiving notices like this, press 9."
 )
 
 # Mixed-language prompts: name | lang:text | lang:text ...
@@ -114,12 +115,18 @@ DIGITS_EN=(zero one two three four five six seven eight nine)
 #   重新  read zhòng xīn ("heavy"); should be chóng xīn
 #   投诉  诉 has no tone in cmn_dict (spoken as a neutral "tóu su"); should be sù
 #   业务  务 likewise toneless ("yè wu"); should be wù
-# 服务 has the same toneless 务 but is deliberately not fixed, so `greeting`
-# (热线服务中心) stays as previously rendered and `night_closed` matches it.
+#   服务通知  务 toneless again (only this phrase is fixed: see below)
+#   重听  read zhòng tīng; should be chóng tīng ("hear again")
+#   不再  不 keeps its 4th tone before a 4th tone; should be bú
+# 服务 on its own is deliberately not fixed, so `greeting` (热线服务中心)
+# stays as previously rendered and `night_closed` matches it.
 ZH_FIXES=(
     "重新|[[ts.h'ong35]]新"
     "投诉|投[[s'u51]]"
     "业务|业[[w'u51]]"
+    "服务通知|服[[w'u51]]通知"
+    "重听|[[ts.h'ong35]]听"
+    "不再|[[p'u35]]再"
 )
 zh_spoken() {
     local text="$1" fix from to

@@ -42,6 +42,8 @@ enum Command {
     },
     /// SLA figures from call records (see docs/metrics.md).
     Report(ReportArgs),
+    /// Voice-notice campaigns on the running engine, through its HTTP API.
+    Campaign(hotline::tools::campaign_cli::CampaignArgs),
 }
 
 #[derive(Args)]
@@ -301,6 +303,16 @@ fn main() -> ExitCode {
         Command::Report(args) => match run_report(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("{e:#}")),
+        },
+        Command::Campaign(args) => match hotline::tools::campaign_cli::run(args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(f) => {
+                eprintln!("hotline: {}", f.message);
+                ExitCode::from(f.code)
+            }
         },
         Command::DefaultConfig => {
             print!("{}", hotline::config::DEFAULT_TOML);

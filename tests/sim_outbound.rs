@@ -603,3 +603,46 @@ fn the_live_view_shows_trunk_channels_and_campaign_progress() {
         "{text}"
     );
 }
+
+/// The trunk's 200 to our `request` (a BYE).
+fn trunk_ok(sim: &mut Sim, request: &str) {
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(request, "Via"),
+        header(request, "From"),
+        header(request, "To"),
+        header(request, "Call-ID"),
+        header(request, "CSeq"),
+    );
+    sim.send_bytes(trunk_peer(), reply.as_bytes());
+}
+
+#[test]
+fn a_call_we_hang_up_holds_its_channel_until_the_trunk_has_our_bye() {
+    // One channel: the trunk must never see a second call while it still
+    // has the first (our BYE leaves only once the record is durable).
+    let mut sim = sim_with(trunk(1, 10, false));
+    let mut seen = Seen::default();
+    sim.create_campaign(notice(
+        &["13800000001", "13800000002", "13800000003"],
+        json!({"first_after": "0s"}),
+    ));
+    let (_, first) = seen.next(&mut sim, MIN);
+    trunk_says(&mut sim, &first, 200, "");
+    sim.run_for(sim.duration_of("goodbye") + Duration::from_millis(100));
+    let byes = requests(&sim, "BYE");
+    assert_eq!(byes.len(), 1, "hung up after the notice");
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(invites(&sim).len(), 1, "no call while the BYE is unanswered");
+    trunk_ok(&mut sim, &byes[0].1);
+    let answered_at = sim.now;
+    let (at, second) = seen.next(&mut sim, Duration::from_secs(1));
+    assert_eq!(at, answered_at, "the channel is free once the BYE is answered");
+    // A BYE never answered frees the channel when its transaction gives up
+    // (timer F, 64 x T1).
+    trunk_says(&mut sim, &second, 200, "");
+    sim.run_for(sim.duration_of("goodbye") + Duration::from_millis(100));
+    let (bye_at, _) = requests(&sim, "BYE")[1].clone();
+    let (at, _) = seen.next(&mut sim, 2 * MIN);
+    assert_eq!(at - bye_at, Duration::from_secs(32));
+}

@@ -13,15 +13,21 @@ use crate::setup::{Setup, SetupError};
 /// Reads and parses a config file; relative paths in it are taken from
 /// the file's folder.
 pub fn config(path: &Path) -> Result<Config, ConfigError> {
+    let mut config = config_without_secrets(path)?;
+    trunk_secrets(&mut config, &path.display().to_string())?;
+    Ok(config)
+}
+
+/// [`config`] without reading the trunks' `password_env` variables: for
+/// tools that only need other tables (`hotline campaign --config` reads
+/// `[api]`, and its user need not hold the trunk's secret).
+pub fn config_without_secrets(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let origin = path.display().to_string();
-    let mut config = Config::parse(&text, &origin, &base)?;
-    trunk_secrets(&mut config, &origin)?;
-    Ok(config)
+    Config::parse(&text, &path.display().to_string(), &base)
 }
 
 /// Reads each trunk's `password_env` from the environment (so the secret

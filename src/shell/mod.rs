@@ -161,6 +161,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         .next()
         .cloned()
         .context("no SIP socket")?;
+    let sip_ip = udp_out.local_addr().context("SIP socket address")?.ip();
     let rtp = Arc::new(LiveRtp::default());
     let (live_version, version_rx) = watch::channel(0u64);
     if let Some(api) = &config.api {
@@ -246,6 +247,10 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         .context("starting the media workers")?,
         messages_dir: messages_dir.clone(),
         store: Some(store),
+        trunk_tcp: HashMap::new(),
+        next_trunk_conn: TRUNK_CONNS,
+        sip_ip,
+        tcp_limits: tcp::TcpLimits::from(&config.sip.limits),
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -389,7 +394,18 @@ struct Shell {
     messages_dir: std::path::PathBuf,
     /// Taken at shutdown, once the engine's last writes are queued.
     store: Option<StoreThread>,
+    /// Connections we opened to TCP trunks, by address (reused by every
+    /// message sent there without a connection named).
+    trunk_tcp: HashMap<SocketAddr, u64>,
+    next_trunk_conn: u64,
+    /// Where outgoing TCP connections are made from.
+    sip_ip: std::net::IpAddr,
+    tcp_limits: tcp::TcpLimits,
 }
+
+/// Ids of connections we open ourselves; accepted ones are numbered from
+/// `listener index << 48`, far below.
+const TRUNK_CONNS: u64 = 0xffff << 48;
 
 impl Shell {
     fn handle_event(&mut self, engine: &mut Engine, event: Event) {
@@ -410,6 +426,7 @@ impl Shell {
             }
             Event::TcpClosed { conn } => {
                 self.tcp.remove(&conn);
+                self.trunk_tcp.retain(|_, c| *c != conn);
             }
             Event::RecordingSaved {
                 call,
@@ -507,7 +524,7 @@ impl Shell {
 
     /// From a synchronous context: a full socket buffer drops the message,
     /// as the network may (SIP retransmits).
-    fn transmit_now(&self, peer: Peer, data: Vec<u8>) {
+    fn transmit_now(&mut self, peer: Peer, data: Vec<u8>) {
         match peer.transport {
             Transport::Udp => {
                 if let Err(e) = self.udp.try_send_to(&data, peer.addr) {
@@ -515,15 +532,45 @@ impl Shell {
                 }
             }
             Transport::Tcp => {
-                if let Some(w) = self.tcp.get(&peer.conn) {
+                // No connection named: a trunk's address, ours to open.
+                let conn = if peer.conn == 0 {
+                    self.trunk_conn(peer.addr)
+                } else {
+                    peer.conn
+                };
+                if let Some(w) = self.tcp.get(&conn) {
                     let _ = w.send(data);
                 }
             }
         }
     }
 
+    /// The connection to `addr` we opened, or a new one: its writer takes
+    /// messages at once and sends them once connected.
+    fn trunk_conn(&mut self, addr: SocketAddr) -> u64 {
+        if let Some(&conn) = self.trunk_tcp.get(&addr) {
+            if self.tcp.contains_key(&conn) {
+                return conn;
+            }
+        }
+        self.next_trunk_conn += 1;
+        let conn = self.next_trunk_conn;
+        let (writer, writer_rx) = mpsc::unbounded_channel();
+        self.tcp.insert(conn, writer);
+        self.trunk_tcp.insert(addr, conn);
+        tokio::spawn(tcp::connect(
+            self.sip_ip,
+            addr,
+            conn,
+            self.events.clone(),
+            writer_rx,
+            self.tcp_limits,
+        ));
+        conn
+    }
+
     /// From the engine loop: UDP waits for room in the socket buffer.
-    async fn transmit(&self, peer: Peer, data: Vec<u8>) {
+    async fn transmit(&mut self, peer: Peer, data: Vec<u8>) {
         if peer.transport != Transport::Udp {
             return self.transmit_now(peer, data);
         }

@@ -10,6 +10,10 @@
 //!   (slow loris) holds a connection no longer than that;
 //! - connections beyond `max_tcp_connections`, or beyond
 //!   `max_tcp_connections_per_ip` from one address, are closed on accept.
+//!
+//! Connections the engine opens itself ([`connect`], to a trunk with
+//! `transport = "tcp"`) are read and limited the same way once connected;
+//! they are not counted against the accept limits (one per trunk).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,10 +22,10 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use crate::config::SipLimits;
 use crate::engine::{Peer, Transport};
@@ -33,6 +37,9 @@ use super::Event;
 /// last (a 413 or 513, or the reply to a request sent before the peer
 /// closed its side) before it is shut.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long an outgoing connection may take to be accepted.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpLimits {
@@ -195,8 +202,51 @@ pub async fn accept_loop(
             events.clone(),
             writer_rx,
             limits,
-            slot,
+            Some(slot),
         ));
+    }
+}
+
+/// Connects from `local_ip` to `addr` (a trunk) and runs the connection
+/// like an accepted one: what the engine queued on `writer_rx` meanwhile
+/// goes out first, and what arrives is handed to the engine as from
+/// `conn`. A connection that cannot be made ends as a closed one (its
+/// messages are lost, as on a broken connection; their transactions time
+/// out in the engine).
+pub async fn connect(
+    local_ip: IpAddr,
+    addr: SocketAddr,
+    conn: u64,
+    events: mpsc::UnboundedSender<Event>,
+    writer_rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    limits: TcpLimits,
+) {
+    let attempt = async {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // From the SIP address where it makes sense, so that a trunk that
+        // admits by source address sees the one it knows.
+        if local_ip.is_ipv4() == addr.is_ipv4() && !local_ip.is_unspecified() {
+            socket.bind(SocketAddr::new(local_ip, 0))?;
+        }
+        socket.connect(addr).await
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(stream)) => {
+            info!(%addr, "TCP connection to a trunk opened");
+            connection(stream, addr, conn, events, writer_rx, limits, None).await;
+        }
+        Ok(Err(e)) => {
+            warn!(%addr, error = %e, "cannot connect to the trunk over TCP");
+            let _ = events.send(Event::TcpClosed { conn });
+        }
+        Err(_) => {
+            warn!(%addr, "TCP connection to the trunk not accepted within 5 s");
+            let _ = events.send(Event::TcpClosed { conn });
+        }
     }
 }
 
@@ -215,7 +265,7 @@ async fn connection(
     events: mpsc::UnboundedSender<Event>,
     mut writer_rx: mpsc::UnboundedReceiver<Vec<u8>>,
     limits: TcpLimits,
-    _slot: Slot,
+    _slot: Option<Slot>,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();

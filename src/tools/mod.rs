@@ -1,4 +1,7 @@
-//! Offline tools over the records: the SLA report and the staffing plan.
+//! Tools beside the engine: over the records (the SLA report, the
+//! staffing plan, voice messages), and `hotline campaign`, a client of the
+//! running engine's API.
+pub mod campaign_cli;
 pub mod plan;
 pub mod records;
 pub mod report;

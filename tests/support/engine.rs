@@ -143,6 +143,9 @@ pub struct Hotline {
     ports: EnginePorts,
     config: PathBuf,
     log: PathBuf,
+    /// Environment variables set for the engine (secrets a config names
+    /// by `password_env`), kept for restarts.
+    env: Vec<(String, String)>,
 }
 
 impl Hotline {
@@ -151,6 +154,17 @@ impl Hotline {
     /// waits until it answers OPTIONS on `ports.sip`. `config` must listen
     /// on `ports` ([`base_config`] does).
     pub fn start(ports: EnginePorts, config: &str, files: &[(&str, &str)]) -> Hotline {
+        Hotline::start_with_env(ports, config, files, &[])
+    }
+
+    /// [`Hotline::start`] with `env` (name, value) set for the engine
+    /// process (and its restarts), not for the test process.
+    pub fn start_with_env(
+        ports: EnginePorts,
+        config: &str,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Hotline {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("hotline.toml");
         fs::write(&path, config).expect("write config");
@@ -159,13 +173,18 @@ impl Hotline {
         }
         let log = dir.path().join("engine.log");
         fs::File::create(&log).expect("log file");
-        let child = spawn(&path, dir.path(), &log);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn(&path, dir.path(), &log, &env);
         let mut hotline = Hotline {
             child,
             dir,
             ports,
             config: path,
             log,
+            env,
         };
         hotline.wait_ready();
         hotline
@@ -178,7 +197,7 @@ impl Hotline {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        self.child = spawn(&self.config, self.dir.path(), &self.log);
+        self.child = spawn(&self.config, self.dir.path(), &self.log, &self.env);
         self.wait_ready();
     }
 
@@ -326,7 +345,7 @@ impl Drop for Hotline {
 }
 
 /// `hotline run --config <config>` in `dir`, stderr appended to `log`.
-fn spawn(config: &Path, dir: &Path, log: &Path) -> Child {
+fn spawn(config: &Path, dir: &Path, log: &Path, env: &[(String, String)]) -> Child {
     let append = |path: &Path| {
         fs::OpenOptions::new()
             .create(true)
@@ -339,6 +358,7 @@ fn spawn(config: &Path, dir: &Path, log: &Path) -> Child {
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "info,hotline=debug")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(append(&dir.join("engine.out")))
         .stderr(append(log))

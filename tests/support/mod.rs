@@ -300,6 +300,16 @@ impl Engine {
         }
     }
 
+    /// An engine on `ports` running `config` as given (a config with
+    /// tables `Settings` cannot add, such as `[[trunks]]`), with `env` set
+    /// for its process.
+    pub fn start_config(ports: Ports, config: &str, env: &[(&str, &str)]) -> Engine {
+        Engine {
+            ports,
+            hotline: Hotline::start_with_env(ports.engine(), config, &[], env),
+        }
+    }
+
     /// Stops the engine (it must exit cleanly) and returns every record.
     pub fn stop_and_read_records(&mut self) -> Vec<Value> {
         let status = self.stop();

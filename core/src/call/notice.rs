@@ -42,6 +42,9 @@ pub struct NoticeCall {
     pub result: Option<AttemptResult>,
     /// The final status of the INVITE (200 once answered).
     pub sip_status: u16,
+    /// Our BYE, when we hung up: the trunk's channel stays taken until it
+    /// is answered (it leaves only once the record is on disk).
+    pub bye: Option<crate::wire::TxKey>,
 }
 
 impl NoticeCall {

@@ -38,9 +38,12 @@ pub fn build(
             clock,
             now,
         ),
+        // A leg we placed: its Call-ID is ours, and the far end's CDR
+        // knows the call by it.
         None => CallRecord {
             version: cdr::RECORD_VERSION,
             call_id: record_id(clock.base_ms, call.key),
+            sip_call_id: customer.dialog.call_id.clone(),
             invite_at: at(call.arrived_at),
             ended_at: at(now),
             ..CallRecord::default()

@@ -37,6 +37,9 @@ pub struct Scheduler {
     queues: HashMap<CampaignId, BTreeSet<(u64, usize)>>,
     /// Attempts on the line, per campaign.
     in_flight: HashMap<CampaignId, u32>,
+    /// Targets not yet final, per campaign: a campaign is complete at 0
+    /// (kept, so that each call's end does not scan every number).
+    open: HashMap<CampaignId, usize>,
     dnc: HashSet<String>,
 }
 
@@ -63,8 +66,10 @@ impl Scheduler {
             }
         }
         let id = campaign.id;
+        let open = campaign.targets.iter().filter(|t| !t.state.is_final()).count();
         self.queues.insert(id, queue);
         self.in_flight.insert(id, 0);
+        self.open.insert(id, open);
         self.campaigns.insert(id, campaign);
         self.complete_if_done(id);
         interrupted
@@ -108,6 +113,7 @@ impl Scheduler {
             if let Some(q) = self.queues.get_mut(&id) {
                 q.clear();
             }
+            self.close(id, changed.len());
         }
         Some(changed)
     }
@@ -157,6 +163,7 @@ impl Scheduler {
                 let t = &mut self.campaigns.get_mut(&id)?.targets[target];
                 t.state = NumberState::OptedOut;
                 t.due_ms = None;
+                self.close(id, 1);
                 self.complete_if_done(id);
                 return Some(Decision::Blocked {
                     campaign: id,
@@ -216,6 +223,7 @@ impl Scheduler {
         let cancelled = c.state == CampaignState::Cancelled;
         let retry = c.spec.retry.clone();
         let t = c.targets.get_mut(target)?;
+        let was_final = t.state.is_final();
         if let Some(a) = t.attempts.last_mut() {
             a.ended_ms = Some(now_ms);
             a.result = Some(result);
@@ -234,14 +242,26 @@ impl Scheduler {
             let number = number_key(&t.number);
             self.dnc.insert(number);
         }
+        let closed = !was_final && t.state.is_final();
+        if closed {
+            self.close(id, 1);
+        }
         self.complete_if_done(id);
         self.campaigns.get(&id)?.targets.get(target)
     }
 
+    /// `n` more targets of `id` are final.
+    fn close(&mut self, id: CampaignId, n: usize) {
+        if let Some(open) = self.open.get_mut(&id) {
+            *open = open.saturating_sub(n);
+        }
+    }
+
     /// A campaign whose numbers are all final is completed.
     fn complete_if_done(&mut self, id: CampaignId) {
+        let done = self.open.get(&id) == Some(&0);
         if let Some(c) = self.campaigns.get_mut(&id) {
-            let done = c.targets.iter().all(|t| t.state.is_final());
+            debug_assert_eq!(done, c.targets.iter().all(|t| t.state.is_final()));
             if done && matches!(c.state, CampaignState::Running | CampaignState::Paused) {
                 c.state = CampaignState::Completed;
             }

@@ -484,7 +484,9 @@ impl Engine {
         };
         match l.role {
             Role::Uac => l.cancel_or_bye(now, &mut self.wire),
-            Role::Uas if l.answered() => l.send_bye(now, &mut self.wire),
+            Role::Uas if l.answered() => {
+                l.send_bye(now, &mut self.wire);
+            }
             Role::Uas => l.reject(now, &mut self.wire, 487, "Request Terminated", &[]),
         }
         // A ringing leg stays until its 487 (or a crossing 200) comes back.

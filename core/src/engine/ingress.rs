@@ -204,7 +204,10 @@ impl Engine {
         tx.handle_response(now, resp.status, peer.transport.reliable());
         debug!(status = resp.status, call_id = %resp.call_id, "response to our {}", resp.cseq_method);
         let wake = tx.poll_timeout();
-        self.wire.schedule(wake, Wake::ClientTx(key));
+        self.wire.schedule(wake, Wake::ClientTx(key.clone()));
+        if resp.status >= 200 {
+            self.bye_done(now, &key);
+        }
     }
 
     /// The call and leg of a request inside a dialog (by Call-ID and our

@@ -49,15 +49,7 @@ impl Engine {
             .snapshot(now, detail, |key| crate::call::record_id(base, key));
         snapshot.calls.in_progress = self.calls.len();
         snapshot.outbound = crate::live::OutboundView {
-            trunks: self
-                .trunk_channels()
-                .into_iter()
-                .map(|(name, channels, max_channels)| crate::live::TrunkView {
-                    name,
-                    channels,
-                    max_channels,
-                })
-                .collect(),
+            trunks: self.trunk_views(),
             campaigns: self
                 .campaigns()
                 .map(|c| crate::live::CampaignView {

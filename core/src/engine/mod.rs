@@ -234,6 +234,9 @@ pub struct Engine {
     scheduler: crate::campaign::Scheduler,
     /// Attempts written to the store and not yet acknowledged, by write.
     pending_dials: HashMap<u64, outbound::PendingDial>,
+    /// Our BYEs ending notice calls, not answered yet, and the trunk whose
+    /// channel each still holds.
+    bye_channels: HashMap<crate::wire::TxKey, usize>,
     next_write: u64,
     /// Campaigns with their own (uploaded) notice prompt.
     campaign_prompts: HashMap<crate::campaign::CampaignId, Arc<PromptLibrary>>,
@@ -302,6 +305,7 @@ impl Engine {
             trunks: Vec::new(),
             scheduler: Default::default(),
             pending_dials: HashMap::new(),
+            bye_channels: HashMap::new(),
             next_write: 0,
             campaign_prompts: HashMap::new(),
             completed_written: HashSet::new(),
@@ -386,8 +390,12 @@ impl Engine {
                     }
                 }
                 Wake::ClientTx(key) => {
-                    if let Fired::Ended { gave_up: true } = self.wire.fire_client(now, &key) {
-                        self.wire.counters.bye_timeouts += 1;
+                    let fired = self.wire.fire_client(now, &key);
+                    if let Fired::Ended { gave_up } = fired {
+                        if gave_up {
+                            self.wire.counters.bye_timeouts += 1;
+                        }
+                        self.bye_done(now, &key);
                     }
                 }
                 Wake::InviteClientTx(branch) => {

@@ -298,7 +298,7 @@ impl Engine {
                     let Some(t) = self.trunks.iter().position(|t| t.config.name == trunk) else {
                         continue;
                     };
-                    self.trunks[t].take(now);
+                    self.trunks[t].reserve();
                     let Some(a) = self
                         .scheduler
                         .campaign(campaign)
@@ -354,10 +354,13 @@ impl Engine {
         }
     }
 
-    /// A write is durable: a pending attempt's call starts now.
+    /// A write is durable: a pending attempt's call starts now. Its
+    /// INVITE now counts in the trunk's rate, which may free a place for
+    /// the next call (or set the wake-up for it).
     pub(super) fn stored(&mut self, now: Instant, id: u64) {
         if let Some(dial) = self.pending_dials.remove(&id) {
             self.dial_notice(now, dial);
+            self.poll_campaigns(now);
         }
     }
 
@@ -366,7 +369,7 @@ impl Engine {
     pub(super) fn store_failed(&mut self, now: Instant, id: u64) {
         if let Some(dial) = self.pending_dials.remove(&id) {
             warn!(campaign = dial.campaign.0, number = %dial.number, "attempt not written: not dialled");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             self.attempt_over(now, &dial, AttemptResult::Congestion, 0, None);
         }
     }
@@ -382,6 +385,7 @@ impl Engine {
             optout_key: c.spec.optout_key,
             ring_timeout: c.spec.ring_timeout,
         }) else {
+            self.trunks[dial.trunk].unreserve();
             return;
         };
         let prompts = self
@@ -392,7 +396,7 @@ impl Engine {
         let language = self.settings.default_language;
         let Some(prompt) = prompts.get(language, &spec.prompt) else {
             warn!(prompt = %spec.prompt, "campaign prompt missing: attempt failed");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             return self.attempt_over(now, &dial, AttemptResult::Congestion, 0, None);
         };
         let notice = NoticeCall {
@@ -413,15 +417,17 @@ impl Engine {
             key_deadline: None,
             result: None,
             sip_status: 0,
+            bye: None,
         };
         let Some(port) = self.ports.take() else {
             warn!("no free RTP port: attempt failed");
-            self.trunks[dial.trunk].release();
+            self.trunks[dial.trunk].unreserve();
             return self.attempt_over(now, &dial, AttemptResult::Congestion, 503, None);
         };
         let key = CallKey(self.next_key());
         let leg_key = LegKey(self.next_key());
         let target = self.trunks[dial.trunk].target(&dial.number);
+        self.trunks[dial.trunk].sent(now);
         let offer = Offer {
             port,
             media_address: self.settings.media_address,
@@ -649,7 +655,10 @@ impl Engine {
         let still_up = answered && side == HangupSide::Engine;
         if still_up {
             if let Some(leg) = c.customer_leg_mut() {
-                leg.send_bye(now, &mut self.wire);
+                let bye = leg.send_bye(now, &mut self.wire);
+                if let Some(n) = c.notice.as_mut() {
+                    n.bye = Some(bye);
+                }
             }
         }
         self.end_call(now, call, ending);
@@ -659,7 +668,14 @@ impl Engine {
     /// attempt ends in the scheduler and the store, and a heard notice is
     /// remembered for when the number calls back.
     pub(super) fn notice_call_ended(&mut self, now: Instant, n: &NoticeCall, call_id: String) {
-        self.trunks[n.trunk].release();
+        // Our BYE waits for the record: until the trunk has it, the call
+        // still holds its channel there.
+        match &n.bye {
+            Some(bye) => {
+                self.bye_channels.insert(bye.clone(), n.trunk);
+            }
+            None => self.trunks[n.trunk].release(),
+        }
         let result = n.result.unwrap_or(AttemptResult::Congestion);
         let dial = PendingDial {
             campaign: n.campaign,
@@ -715,6 +731,15 @@ impl Engine {
         self.poll_campaigns(now);
     }
 
+    /// A BYE's transaction is over (answered, or given up): a notice
+    /// call's channel it held is free.
+    pub(super) fn bye_done(&mut self, now: Instant, key: &crate::wire::TxKey) {
+        if let Some(trunk) = self.bye_channels.remove(key) {
+            self.trunks[trunk].release();
+            self.poll_campaigns(now);
+        }
+    }
+
     fn remember_notice(&mut self, n: Notice) {
         let key = crate::campaign::number_key(&n.number);
         self.notices.insert(key, n);
@@ -729,12 +754,16 @@ impl Engine {
         (age <= days * 86_400_000).then_some(n)
     }
 
-    /// Calls through each trunk now, by name, and campaign numbers by
-    /// state, for the live view.
-    pub fn trunk_channels(&self) -> Vec<(String, u32, u32)> {
+    /// Each trunk's channels, for the live view.
+    pub fn trunk_views(&self) -> Vec<crate::live::TrunkView> {
         self.trunks
             .iter()
-            .map(|t| (t.config.name.clone(), t.channels, t.config.max_channels))
+            .map(|t| crate::live::TrunkView {
+                name: t.config.name.clone(),
+                channels: t.channels,
+                max_channels: t.config.max_channels,
+                peak_channels: t.peak_channels,
+            })
             .collect()
     }
 }

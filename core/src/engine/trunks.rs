@@ -10,12 +10,19 @@ use crate::leg::uac::{LegTarget, UacAuth};
 
 pub struct Trunk {
     pub config: TrunkConfig,
-    /// Calls through it now.
+    /// Calls through it now (those whose INVITE waits for its attempt to
+    /// be written included).
     pub channels: u32,
-    /// When the calls of the last second started: a sliding window, so no
+    /// The most calls through it at once since start.
+    pub peak_channels: u32,
+    /// When the INVITEs of the last second left: a sliding window, so no
     /// one-second span ever holds more than `max_calls_per_second` (a
     /// token bucket lets a burst and its refill share one second).
     started: VecDeque<Instant>,
+    /// Calls decided whose INVITE has not left yet (their attempt is being
+    /// written): they count against the rate until they leave, then at the
+    /// time they left, so the store's delay cannot bunch them up.
+    pending: u32,
 }
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -26,6 +33,8 @@ impl Trunk {
             started: VecDeque::with_capacity(config.max_calls_per_second as usize),
             config,
             channels: 0,
+            peak_channels: 0,
+            pending: 0,
         }
     }
 
@@ -35,27 +44,49 @@ impl Trunk {
         }
     }
 
-    /// Whether a call may start now (a channel free, and the rate).
+    fn rate(&self) -> usize {
+        self.config.max_calls_per_second.max(1) as usize
+    }
+
+    /// Whether a call may be decided now (a channel free, and the rate
+    /// with the calls not yet sent).
     pub fn can_dial(&mut self, now: Instant) -> bool {
         self.forget_old(now);
         self.channels < self.config.max_channels
-            && self.started.len() < self.config.max_calls_per_second.max(1) as usize
+            && self.started.len() + (self.pending as usize) < self.rate()
     }
 
-    /// Takes a channel and a place in this second's calls.
-    pub fn take(&mut self, now: Instant) {
+    /// A call is decided: it takes a channel, and a place in the rate
+    /// until its INVITE leaves ([`Trunk::sent`]) or it is given up
+    /// ([`Trunk::unreserve`]).
+    pub fn reserve(&mut self) {
+        self.pending += 1;
+        self.channels += 1;
+        self.peak_channels = self.peak_channels.max(self.channels);
+    }
+
+    /// A reserved call's INVITE leaves now.
+    pub fn sent(&mut self, now: Instant) {
+        self.pending = self.pending.saturating_sub(1);
         self.forget_old(now);
         self.started.push_back(now);
-        self.channels += 1;
     }
 
+    /// A reserved call is not placed after all.
+    pub fn unreserve(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+        self.release();
+    }
+
+    /// A call through it is over.
     pub fn release(&mut self) {
         self.channels = self.channels.saturating_sub(1);
     }
 
-    /// When the rate lets the next call start (if a channel is free).
+    /// When the rate lets the next call start (if a channel is free; when
+    /// calls not yet sent fill the second, the poll after they leave says).
     pub fn next_token(&self) -> Option<Instant> {
-        let full = self.started.len() >= self.config.max_calls_per_second.max(1) as usize;
+        let full = self.started.len() + self.pending as usize >= self.rate();
         if self.channels >= self.config.max_channels || !full {
             return None;
         }
@@ -120,7 +151,8 @@ mod tests {
         // the rate limits here.
         while now < t0 + Duration::from_secs(3) {
             if t.can_dial(now) {
-                t.take(now);
+                t.reserve();
+                t.sent(now);
                 started.push(now - t0);
             }
             now += Duration::from_millis(1);
@@ -146,12 +178,40 @@ mod tests {
         let later = now + Duration::from_secs(10);
         let mut more = 0;
         while t.can_dial(later) && more < 100 {
-            t.take(later);
+            t.reserve();
+            t.sent(later);
             more += 1;
         }
         assert_eq!(t.channels, 30);
+        assert_eq!(t.peak_channels, 30);
         t.release();
         assert!(t.can_dial(later + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn calls_whose_invite_waits_count_against_the_rate_and_are_timed_when_sent() {
+        let mut t = trunk(100, 10);
+        let t0 = crate::time::test_epoch();
+        // Ten decided at once; their attempts are written one by one, so
+        // their INVITEs leave over 300 ms.
+        for _ in 0..10 {
+            assert!(t.can_dial(t0));
+            t.reserve();
+        }
+        assert!(!t.can_dial(t0), "ten waiting fill the second");
+        for i in 0..10u64 {
+            t.sent(t0 + Duration::from_millis(30 * i));
+        }
+        // A second after the first left, one place: the others left later.
+        let second = t0 + Duration::from_secs(1);
+        assert!(t.can_dial(second));
+        t.reserve();
+        assert!(!t.can_dial(second));
+        assert_eq!(t.next_token(), Some(t0 + Duration::from_millis(1030)));
+        // Given up before its INVITE: its channel and place are back.
+        t.unreserve();
+        assert!(t.can_dial(second));
+        assert_eq!(t.channels, 10);
     }
 
     #[test]

@@ -243,17 +243,14 @@ impl Leg {
     }
 
     /// Hangs up an answered leg with BYE (in its own client transaction).
-    pub fn send_bye(&mut self, now: Instant, wire: &mut Wire) {
+    /// Sends BYE in a client transaction of its own; returns its key.
+    pub fn send_bye(&mut self, now: Instant, wire: &mut Wire) -> TxKey {
         let branch = wire.branch();
         let bye = self.dialog_request(wire, "BYE", &branch, true, &[], None);
         let peer = self.dialog.peer;
-        wire.start_client_tx(
-            now,
-            Some(self.call),
-            TxKey::new(&branch, Method::Bye),
-            bye,
-            peer,
-        );
+        let key = TxKey::new(&branch, Method::Bye);
+        wire.start_client_tx(now, Some(self.call), key.clone(), bye, peer);
+        key
     }
 
     /// In-dialog CSeq must grow (RFC 3261 12.2.2); answers 500 if not.

@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::{Dialog, Leg, LegEvent, LegMedia, LegState, Role};
 use crate::ids::{CallKey, LegKey};
-use crate::io::Peer;
+use crate::io::{Peer, Transport};
 use crate::media::g711::Codec;
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::digest::{self, Challenge, Secret};
@@ -102,7 +102,11 @@ impl Leg {
             ),
             _ => body,
         };
-        let contact = wire.contact();
+        // Over TCP, so that requests within the dialog come back over TCP.
+        let contact = match target.peer.transport {
+            Transport::Tcp => format!("<sip:hotline@{host};transport=tcp>"),
+            Transport::Udp => wire.contact(),
+        };
         let mut headers: Vec<(&str, &str)> = vec![("Contact", &contact), ("Allow", ALLOW)];
         headers.extend_from_slice(offer.headers);
         let outgoing = Outgoing {
@@ -366,7 +370,10 @@ impl Leg {
     pub fn cancel_or_bye(&mut self, now: Instant, wire: &mut Wire) {
         match self.state {
             LegState::Calling | LegState::Early => {}
-            LegState::Confirmed | LegState::Answering => return self.send_bye(now, wire),
+            LegState::Confirmed | LegState::Answering => {
+                self.send_bye(now, wire);
+                return;
+            }
             LegState::Cancelling | LegState::Incoming => return,
         }
         self.state = LegState::Cancelling;

@@ -710,12 +710,14 @@ pub struct OutboundView {
     pub campaigns: Vec<CampaignView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One trunk's channels now, its cap, and the most in use at once since
+/// start (never above the cap).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrunkView {
     pub name: String,
-    /// Calls through it now.
     pub channels: u32,
     pub max_channels: u32,
+    pub peak_channels: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,10 +13,11 @@ pub mod sqlite;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
-use tracing::error;
+use tracing::{error, info};
 
 use crate::campaign::{CampaignId, CampaignSpec};
 use crate::store::{StoreWrite, StoredWork};
@@ -71,6 +72,9 @@ enum Job {
         prompt_wav: Option<Vec<u8>>,
         reply: oneshot::Sender<Result<CampaignId, String>>,
     },
+    /// Everything before it is applied: stop. (The API's creators hold
+    /// senders too, so the channel alone never closes while it serves.)
+    Stop,
 }
 
 /// The thread that owns the store.
@@ -89,17 +93,26 @@ impl StoreThread {
         let thread = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {
+                // Writes applied, and their time (each one a durable commit).
+                let (mut writes, mut failed) = (0u64, 0u64);
+                let (mut busy, mut slowest) = (Duration::ZERO, Duration::ZERO);
                 while let Ok(job) = rx.recv() {
                     let now_ms = wall_ms();
                     match job {
                         Job::Write { id, write } => {
+                            let started = Instant::now();
                             let event = match store.apply(&write, now_ms) {
                                 Ok(()) => Event::Stored { id },
                                 Err(e) => {
                                     error!(error = %e, ?write, "store write failed");
+                                    failed += 1;
                                     Event::StoreFailed { id }
                                 }
                             };
+                            let took = started.elapsed();
+                            writes += 1;
+                            busy += took;
+                            slowest = slowest.max(took);
                             let _ = events.send(event);
                         }
                         Job::Create {
@@ -116,8 +129,16 @@ impl StoreThread {
                                 });
                             let _ = reply.send(created);
                         }
+                        Job::Stop => break,
                     }
                 }
+                info!(
+                    writes,
+                    failed,
+                    mean_us = busy.as_micros() as u64 / writes.max(1),
+                    max_us = slowest.as_micros() as u64,
+                    "store closed"
+                );
             })?;
         Ok(StoreThread {
             tx: Some(tx),
@@ -138,9 +159,12 @@ impl StoreThread {
         self.tx.clone().map(|tx| StoreCreator { tx })
     }
 
-    /// Applies everything queued, then stops.
+    /// Applies everything queued, then stops (a creation asked for later
+    /// is answered "the store has stopped").
     pub fn finish(mut self) {
-        self.tx.take();
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Job::Stop);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -182,4 +206,44 @@ pub fn wall_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::{Attempt, CampaignId};
+
+    #[test]
+    fn finish_applies_what_is_queued_and_stops_while_the_api_holds_a_creator() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite::SqliteStore::open(&dir.path().join("s.db")).expect("open");
+        let (events, mut acks) = tokio_mpsc::unbounded_channel();
+        let thread = StoreThread::start(Box::new(store), events).expect("start");
+        // The API's handle, alive for as long as the server runs.
+        let _creator = thread.creator().expect("creator");
+        let attempt = Attempt {
+            number: 1,
+            at_ms: 1,
+            ended_ms: None,
+            result: None,
+            sip_status: 0,
+            call_id: None,
+        };
+        thread.write(
+            7,
+            StoreWrite::AttemptStarted {
+                campaign: CampaignId(1),
+                target: 0,
+                attempt,
+            },
+        );
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            thread.finish();
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(Duration::from_secs(5))
+            .expect("the store thread stopped");
+        assert!(matches!(acks.try_recv(), Ok(Event::Stored { id: 7 })));
+    }
 }
