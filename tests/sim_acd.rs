@@ -252,15 +252,99 @@ fn ring_timeout_cancels_and_moves_to_the_next_agent() {
     // The first phone confirms with 487; the engine ACKs it.
     answer(&mut sim, first_agent, &inv, 487);
     assert!(sim.sent.last().expect("ACK").text.starts_with("ACK "));
-    let offers: Vec<&String> = sim
-        .lines
+    // Both records name one outcome: the offers line says no_answer (its
+    // SIP status the 487 of our CANCEL), the queue_log RINGNOANSWER.
+    let offers = offer_outcomes(&sim);
+    assert_eq!(offers, [(first_agent.to_string(), "no_answer".into(), 487)]);
+    let log = queue_log_events(&sim);
+    assert!(
+        log.contains(&(first_agent.to_string(), "RINGNOANSWER".to_string())),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|(_, e)| e == "RINGCANCELED"),
+        "{log:?}"
+    );
+}
+
+/// Each offers line's agent, outcome and SIP status, in order.
+fn offer_outcomes(sim: &Sim) -> Vec<(String, String, u64)> {
+    sim.lines
         .iter()
         .filter(|(f, _)| f.starts_with("offers-"))
-        .map(|(_, l)| l)
-        .collect();
+        .map(|(_, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            (
+                v["agent"].as_str().expect("agent").to_string(),
+                v["outcome"].as_str().expect("outcome").to_string(),
+                v["sip_status"].as_u64().expect("status"),
+            )
+        })
+        .collect()
+}
+
+/// Each queue_log line's agent and event.
+fn queue_log_events(sim: &Sim) -> Vec<(String, String)> {
+    sim.lines
+        .iter()
+        .filter(|(f, _)| f == "queue_log")
+        .map(|(_, l)| {
+            let fields: Vec<&str> = l.split('|').collect();
+            (fields[3].to_string(), fields[4].to_string())
+        })
+        .collect()
+}
+
+/// The two cancels that are not a ring timeout stay `cancelled`: in a
+/// ring-all queue the agent who did not answer first, and an agent still
+/// ringing when the caller hangs up (queue_log RINGCANCELED).
+#[test]
+fn offers_cancelled_for_another_answer_or_a_caller_gone_say_cancelled() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            q.strategy = hotline::acd::Strategy::RingAll;
+        }
+    }));
+    register(&mut sim, "1001");
+    register(&mut sim, "1002");
+    caller_presses(&mut sim, "all", '1');
+    let inv1 = invite_to(&sim, "1001").expect("1001 rung");
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung at once too");
+    answer(&mut sim, "1001", &inv1, 180);
+    answer(&mut sim, "1002", &inv2, 180);
+    sim.run_for(secs(3));
+    answer(&mut sim, "1002", &inv2, 200);
     assert!(
-        offers[0].contains("\"outcome\":\"cancelled\""),
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("CANCEL ")),
+        "the other phone is cancelled"
+    );
+    answer(&mut sim, "1001", &inv1, 487);
+    let offers = offer_outcomes(&sim);
+    assert!(
+        offers.contains(&("1002".into(), "answered".into(), 200))
+            && offers.contains(&("1001".into(), "cancelled".into(), 487)),
         "{offers:?}"
+    );
+
+    // A caller who hangs up while an agent rings.
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "gone", '2');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 180);
+    sim.run_for(secs(4));
+    sim.send(&in_dialog("BYE", "gone", "z9hG4bK-bye", 2, &tag, None));
+    answer(&mut sim, "1001", &inv, 487);
+    assert_eq!(
+        offer_outcomes(&sim),
+        [("1001".to_string(), "cancelled".to_string(), 487)]
+    );
+    let log = queue_log_events(&sim);
+    assert!(
+        log.contains(&("1001".to_string(), "RINGCANCELED".to_string())),
+        "{log:?}"
     );
 }
 

@@ -215,6 +215,9 @@ pub struct Engine {
     lingering: HashMap<LegKey, (CallKey, Leg, Option<String>)>,
     /// Messages being recorded, by call, until their WAV is saved.
     pending_messages: HashMap<CallKey, MessageRecord>,
+    /// Agent legs CANCELled for ringing the whole ring timeout, until
+    /// their offers line is written (`no_answer`, as in the queue_log).
+    ring_timeouts: HashSet<LegKey>,
     registrar: Registrar,
     acd: Acd,
     agent_numbers: HashMap<String, String>,
@@ -289,6 +292,7 @@ impl Engine {
             program,
             directory,
             pending_messages: HashMap::new(),
+            ring_timeouts: HashSet::new(),
             clock,
             calls: HashMap::new(),
             dialogs: HashMap::new(),

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::Engine;
-use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
+use crate::acd::{
+    caller_priority, AcdAction, AcdInput, CancelReason, EndedBy, LeaveReason, RejectReason,
+};
 use crate::call::{AfterSequence, Feature, QueueExit, QueueVisit};
 use crate::cdr::{self, Disposition, Outcome};
 use crate::ids::{CallKey, LegKey};
@@ -77,8 +79,15 @@ impl Engine {
         while let Some(action) = self.acd.poll_action() {
             match action {
                 AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
-                AcdAction::CancelOffer { caller, agent } => {
+                AcdAction::CancelOffer {
+                    caller,
+                    agent,
+                    reason,
+                } => {
                     if let Some(leg) = self.ringing_leg_of(caller, &agent) {
+                        if reason == CancelReason::RingTimeout {
+                            self.ring_timeouts.insert(leg);
+                        }
                         self.hangup_leg(now, caller, leg);
                     }
                 }
@@ -751,10 +760,11 @@ impl Engine {
 
     /// One line per offer in `offers-<date>.jsonl`: agent, outcome, ring time.
     fn offer_line(&mut self, now: Instant, call: CallKey, leg: LegKey, agent: &str, status: u16) {
+        self.ring_timeouts.remove(&leg);
         let Some(l) = self.calls.get(&call).and_then(|c| c.leg(leg)) else {
             return;
         };
-        let line = self.offer_line_text(now, call, l, agent, status);
+        let line = self.offer_line_text(now, call, l, agent, status, false);
         self.wire.push(line);
     }
 
@@ -766,7 +776,8 @@ impl Engine {
         agent: &str,
         status: u16,
     ) {
-        let line = self.offer_line_text(now, call, leg, agent, status);
+        let timed_out = self.ring_timeouts.remove(&leg.key);
+        let line = self.offer_line_text(now, call, leg, agent, status, timed_out);
         self.wire.push(line);
     }
 
@@ -777,9 +788,13 @@ impl Engine {
         leg: &Leg,
         agent: &str,
         status: u16,
+        timed_out: bool,
     ) -> Output {
         let outcome = match status {
             200 => "answered",
+            // Our CANCEL after the ring timeout: the queue_log's
+            // RINGNOANSWER, not a cancel for another reason.
+            487 if timed_out => "no_answer",
             487 => "cancelled",
             486 | 600 | 603 => "busy",
             408 | 480 => "no_answer",
