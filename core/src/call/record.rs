@@ -77,6 +77,7 @@ pub fn build(
     record.vip = call.info.vip;
     record.customer_name = call.info.name.clone();
     record.message_file = call.message_file.clone();
+    record.message_discarded_ms = call.message_discarded_ms;
     if let Some(q) = &call.queue {
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
         record.queue = Some(q.queue.clone());

@@ -313,12 +313,21 @@ fn default_language() -> Language {
 pub struct MessagesConfig {
     /// Where recorded messages (WAV) and their index go.
     pub dir: PathBuf,
+    /// A message ended (by `#` or a hang-up) sooner than this after the
+    /// beep is not kept: no WAV, no index line; the record says so.
+    #[serde(default = "default_min_message", with = "crate::forms::duration")]
+    pub min_length: Duration,
+}
+
+fn default_min_message() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
         MessagesConfig {
             dir: PathBuf::from("var/messages"),
+            min_length: default_min_message(),
         }
     }
 }
@@ -595,6 +604,27 @@ impl Config {
                 ));
             }
         }
+        // Only `#` and a hang-up may end a message early: one ended by the
+        // media itself (silence, max length) is always long enough.
+        for (name, node) in &self.ivr.nodes {
+            if let ivr::NodeConfig::Message {
+                max_length,
+                end_silence,
+                ..
+            } = node
+            {
+                if self.messages.min_length > *max_length.min(end_silence) {
+                    return Err(at.mistake(
+                        "messages.min_length",
+                        format!(
+                            "longer than message node {name:?}'s end_silence or max_length; \
+                             give at most {:?}",
+                            max_length.min(end_silence)
+                        ),
+                    ));
+                }
+            }
+        }
         if self.prompts.languages.is_empty() {
             return Err(at.mistake("prompts.languages", "give at least one language"));
         }
@@ -858,6 +888,17 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(msg.contains("media.realtime_priority = 100:"), "{msg}");
+    }
+
+    #[test]
+    fn a_message_minimum_above_a_node_s_silence_is_refused() {
+        let c = Config::embedded();
+        assert_eq!(c.messages.min_length, Duration::from_secs(1));
+        let text = DEFAULT_TOML.replace("min_length = \"1s\"", "min_length = \"6s\"");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "messages.min_length");
+        assert_eq!(mistake.line, Some(line_of(&text, "min_length = \"6s\"")));
+        assert!(mistake.problem.contains("give at most 5s"), "{mistake}");
     }
 
     #[test]

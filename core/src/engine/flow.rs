@@ -94,6 +94,8 @@ impl Engine {
             last_digit: None,
             info,
             message_file: None,
+            recording_since: None,
+            message_discarded_ms: None,
             queue: None,
             feature: None,
             sequence: VecDeque::new(),
@@ -583,6 +585,7 @@ impl Engine {
     /// The call is over: its other legs are hung up, its record built,
     /// and its last messages wait for the record to be durable.
     pub(super) fn end_call(&mut self, now: Instant, key: CallKey, end: Ending) {
+        self.message_at_call_end(now, key);
         self.caller_gone(now, key);
         let legs: Vec<LegKey> = self
             .calls

@@ -81,6 +81,8 @@ pub struct EngineSettings {
     pub sip_address: String,
     pub media_address: IpAddr,
     pub port_range: (u16, u16),
+    /// `messages.min_length`: shorter messages are discarded.
+    pub min_message: Duration,
     pub default_language: Language,
     pub inband_dtmf: InbandDtmf,
     pub inactivity_timeout: Duration,
@@ -125,6 +127,7 @@ impl EngineSettings {
             sip_address: c.sip_public_address(),
             media_address: c.media.advertised_address,
             port_range: c.port_range(),
+            min_message: c.messages.min_length,
             default_language: c.prompts.default_language,
             inband_dtmf: c.media.inband_dtmf,
             inactivity_timeout: c.media.inactivity_timeout,
