@@ -469,6 +469,44 @@ fn the_dialled_number_picks_the_language() {
     assert_eq!(name, "en/greeting");
 }
 
+/// One rule (`hotline::number::number_key`) matches the dialled number to
+/// `[[ivr.numbers]]`: with or without +86 or 0086, a trunk prefix 0,
+/// separators, and as a `tel:` Request-URI (RFC 3966), which is answered
+/// like a `sip:` one.
+#[test]
+fn dialled_numbers_match_in_national_form_and_tel_uris_are_answered() {
+    let edit = |c: &mut hotline::config::Config| {
+        let mut english = c.ivr.numbers[0].clone();
+        english.number = "+86 400-800-1234".into();
+        english.language = Some(hotline::config::Language::En);
+        c.ivr.numbers.insert(0, english);
+    };
+    for (uri, language) in [
+        ("sip:4008001234@127.0.0.1:5060", "en"),
+        ("sip:04008001234@127.0.0.1:5060", "en"),
+        ("sip:+864008001234@127.0.0.1:5060", "en"),
+        ("sip:008640080012340@127.0.0.1:5060", "zh"),
+        ("sip:4008001235@127.0.0.1:5060", "zh"),
+        ("tel:+86-400-800-1234", "en"),
+        ("tel:4008001234;phone-context=+86", "en"),
+        ("TEL:+86.400.800.1234", "en"),
+    ] {
+        let mut sim = Sim::new(config(edit));
+        let inv = invite("num", "z9hG4bK-inv", Some(SDP_OFFER))
+            .replacen("INVITE sip:4008@127.0.0.1:5060", &format!("INVITE {uri}"), 1);
+        sim.send(&inv);
+        sim.run_for(ms(2000));
+        assert_eq!(sim.sent_starting("SIP/2.0 200").len(), 1, "{uri} answered");
+        let tag = sim.to_tag();
+        sim.send(&in_dialog("ACK", "num", "z9hG4bK-ack", 1, &tag, None));
+        let name = &sim.prompts.get(sim.played[0].2).name;
+        assert_eq!(name, &format!("{language}/greeting"), "{uri}");
+        sim.send(&in_dialog("BYE", "num", "z9hG4bK-b", 2, &tag, None));
+        let dialled = uri.split([':', '@', ';']).nth(1).expect("user");
+        assert_eq!(sim.records[0].dialled_number, dialled, "kept as dialled");
+    }
+}
+
 #[test]
 fn an_unknown_number_without_a_catch_all_gets_404() {
     let mut sim = Sim::new(config(|c| c.ivr.numbers[0].number = "4000".into()));
