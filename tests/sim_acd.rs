@@ -704,3 +704,74 @@ fn after_an_overflow_the_wait_counts_from_the_first_queue() {
         .expect("queued_at");
     assert_eq!(queued - invite, 2000);
 }
+
+/// `calls.caller_id_from`: which header names the caller. A PBX in front
+/// sends its own number in From and the caller's in P-Asserted-Identity
+/// or Remote-Party-ID; the chosen one is the record's `caller_number`, the
+/// number looked up in the caller directory and the agent's
+/// X-Hotline-Caller. Without that header, From it is.
+#[test]
+fn the_caller_is_taken_from_the_configured_header() {
+    use hotline::sip::message::CallerIdFrom;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let callers = dir.path().join("callers.csv");
+    std::fs::write(
+        &callers,
+        "13800138000,group,yes,Li Lei\n13900139000,business,no,Han Meimei\n",
+    )
+    .expect("write");
+    let pai = "P-Asserted-Identity: \"Li Lei\" <sip:+8613800138000@10.0.0.5>, <tel:+8613800138000>\r\n";
+    let rpid = "Remote-Party-ID: <sip:4008@10.0.0.5>;party=called, \"Han Meimei\" <sip:13900139000@10.0.0.5>;party=calling;screen=yes\r\n";
+    for (from, headers, number, class) in [
+        (CallerIdFrom::From, format!("{pai}{rpid}"), "8000", "public"),
+        (
+            CallerIdFrom::PAssertedIdentity,
+            format!("{pai}{rpid}"),
+            "+8613800138000",
+            "group",
+        ),
+        (
+            CallerIdFrom::RemotePartyId,
+            format!("{pai}{rpid}"),
+            "13900139000",
+            "business",
+        ),
+        // Asked for P-Asserted-Identity, the INVITE has none: From.
+        (CallerIdFrom::PAssertedIdentity, rpid.to_string(), "8000", "public"),
+    ] {
+        let mut sim = Sim::new(config(|c| {
+            c.directory.file = Some(callers.clone());
+            c.calls.caller_id_from = from;
+        }));
+        register(&mut sim, "1001");
+        let inv = invite("pbx", "z9hG4bK-inv", Some(SDP_OFFER))
+            .replace(
+                "From: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>",
+                "From: \"PBX\" <sip:8000@127.0.0.1:5070>",
+            )
+            .replace("Contact: ", &format!("{headers}Contact: "));
+        sim.send(&inv);
+        sim.run_for(ms(2000));
+        let tag = sim.to_tag_for("pbx");
+        sim.send(&in_dialog("ACK", "pbx", "z9hG4bK-ack", 1, &tag, None));
+        let call = *sim.media_started.last().expect("media");
+        sim.media_event(
+            call,
+            MediaEvent::Digit {
+                digit: '2',
+                source: DigitSource::Rfc4733,
+            },
+        );
+        let offer = invite_to(&sim, "1001").expect("the agent is rung");
+        assert_eq!(header(&offer, "X-Hotline-Caller"), number, "{from:?}");
+        assert_eq!(
+            header(&offer, "X-Hotline-Class"),
+            class,
+            "{from:?}: the directory saw the same number"
+        );
+        sim.send(&in_dialog("BYE", "pbx", "z9hG4bK-bye", 2, &tag, None));
+        let rec = &sim.records[0];
+        assert_eq!(rec.caller_number, number, "{from:?}");
+        assert_eq!(rec.customer_class.as_deref(), Some(class), "{from:?}");
+    }
+}

@@ -122,8 +122,8 @@ pub fn base(
         version: cdr::RECORD_VERSION,
         call_id: record_id(clock.base_ms, key),
         sip_call_id: invite.call_id.clone(),
-        caller_number: invite.from_user().to_string(),
-        caller_name: invite.from_display_name(),
+        caller_number: invite.caller_number().to_string(),
+        caller_name: invite.caller_name(),
         dialled_number: invite.uri_user().to_string(),
         source: format!(
             "{}:{}",

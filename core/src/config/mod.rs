@@ -159,6 +159,10 @@ pub struct CallsConfig {
     /// get 503, before the rest are hung up.
     #[serde(default = "default_drain_timeout", with = "crate::forms::duration")]
     pub drain_timeout: Duration,
+    /// The header that names the caller: "from", "p-asserted-identity"
+    /// or "remote-party-id" (From when the INVITE has none).
+    #[serde(default)]
+    pub caller_id_from: crate::sip::message::CallerIdFrom,
 }
 
 fn default_drain_timeout() -> Duration {

@@ -167,13 +167,13 @@ impl Engine {
                         id,
                         call_id: crate::call::record_id(self.clock.base_ms, key),
                         caller_number: invite
-                            .map(|i| i.from_user().to_string())
+                            .map(|i| i.caller_number().to_string())
                             .unwrap_or_default(),
                         caller_name: call
                             .info
                             .name
                             .clone()
-                            .or_else(|| invite.and_then(|i| i.from_display_name())),
+                            .or_else(|| invite.and_then(|i| i.caller_name())),
                         dialled_number: invite
                             .map(|i| i.uri_user().to_string())
                             .unwrap_or_default(),

@@ -81,6 +81,8 @@ pub struct EngineSettings {
     pub sip_address: String,
     pub media_address: IpAddr,
     pub port_range: (u16, u16),
+    /// `calls.caller_id_from`: the header that names the caller.
+    pub caller_id_from: crate::sip::message::CallerIdFrom,
     /// `messages.min_length`: shorter messages are discarded.
     pub min_message: Duration,
     pub default_language: Language,
@@ -128,6 +130,7 @@ impl EngineSettings {
             media_address: c.media.advertised_address,
             port_range: c.port_range(),
             min_message: c.messages.min_length,
+            caller_id_from: c.calls.caller_id_from,
             default_language: c.prompts.default_language,
             inband_dtmf: c.media.inband_dtmf,
             inactivity_timeout: c.media.inactivity_timeout,

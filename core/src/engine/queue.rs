@@ -34,7 +34,7 @@ impl Engine {
         let caller_id = call
             .customer_leg()
             .and_then(|l| l.invite.as_ref())
-            .map(|i| i.from_user().to_string())
+            .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
         let arrival = call.arrived_at;
         call.queue = Some(QueueVisit {
@@ -196,7 +196,7 @@ impl Engine {
         let number = call
             .customer_leg()
             .and_then(|l| l.invite.as_ref())
-            .map(|i| i.from_user().to_string())
+            .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
         let leg = binding.and_then(|(contact, addr, reliable, conn, route)| {
             let target = LegTarget {
