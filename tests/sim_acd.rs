@@ -775,3 +775,78 @@ fn the_caller_is_taken_from_the_configured_header() {
         assert_eq!(rec.customer_class.as_deref(), Some(class), "{from:?}");
     }
 }
+
+/// An agent whose phone is an extension of a PBX (`trunk` and
+/// `extension` in `[[agents]]`) needs no registration: reachable and
+/// logged in from the start, rung with `sip:8001@<trunk>` sent to the
+/// trunk's address, bridged when the PBX answers.
+#[test]
+fn an_agent_on_a_pbx_extension_is_rung_through_its_trunk() {
+    let pbx = hotline::io::Peer {
+        transport: hotline::io::Transport::Udp,
+        addr: "127.0.0.1:5090".parse().expect("addr"),
+        conn: 0,
+    };
+    let mut sim = Sim::new(config(|c| {
+        c.trunks.push(hotline::config::TrunkConfig {
+            name: "pbx".into(),
+            address: pbx.addr,
+            transport: hotline::config::TrunkTransport::Udp,
+            caller_id: "4008001234".into(),
+            max_channels: 30,
+            max_calls_per_second: 10,
+            domain: Some("pbx.example".into()),
+            username: None,
+            password: None,
+            password_env: None,
+        });
+        let agent = &mut c.agents[0];
+        agent.trunk = Some("pbx".into());
+        agent.extension = Some("8001".into());
+        agent.ha1_md5 = None;
+        agent.ha1_sha256 = None;
+    }));
+    let agents = sim.engine.agent_snapshots();
+    let a = agents.iter().find(|a| a.id == "1001").expect("agent 1001");
+    assert!(a.registered && a.status == "available", "{a:?}");
+    assert!(!sim.engine.agent_registered("1001"), "no registration");
+
+    let tag = caller_presses(&mut sim, "ext", '2');
+    let inv = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("INVITE "))
+        .expect("the extension is rung");
+    assert_eq!(inv.peer, pbx, "sent to the trunk");
+    assert!(
+        inv.text.starts_with("INVITE sip:8001@pbx.example SIP/2.0"),
+        "{}",
+        inv.text
+    );
+    assert!(inv.text.contains("X-Hotline-Queue: repair"), "{}", inv.text);
+    let inv = inv.text.clone();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=pbx\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:8001@127.0.0.1:5090>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_OFFER}",
+        header(&inv, "Via"),
+        header(&inv, "From"),
+        header(&inv, "To"),
+        header(&inv, "Call-ID"),
+        SDP_OFFER.len()
+    );
+    sim.send_bytes(pbx, reply.as_bytes());
+    assert!(sim
+        .sent
+        .last()
+        .is_some_and(|s| s.peer == pbx && s.text.starts_with("ACK sip:8001@127.0.0.1:5090")));
+    sim.run_for(secs(10));
+    assert!(!sim.bridged.is_empty(), "caller connected to the extension");
+    sim.send(&in_dialog("BYE", "ext", "z9hG4bK-bye", 2, &tag, None));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == pbx && s.text.starts_with("BYE sip:8001@127.0.0.1:5090")));
+    let rec = &sim.records[0];
+    assert_eq!(rec.agent.as_deref(), Some("1001"));
+    assert_eq!(rec.queue_result.as_deref(), Some("answered"));
+}

@@ -22,6 +22,11 @@ pub use source::{did_you_mean, Mistake, Source};
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
+/// The demo config's API token and agents' password: refused beyond
+/// loopback ([`Config`]'s checks).
+pub const DEMO_TOKEN: &str = "demo-token";
+pub const DEMO_PASSWORD: &str = "secret";
+
 /// Longest ringing time the operators' standard allows (3 rings / 15 s).
 pub const ANSWER_WINDOW: Duration = Duration::from_secs(15);
 
@@ -409,9 +414,18 @@ pub struct AgentEntry {
     /// Skill name -> level 1..10.
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
-    /// Log the agent in when their phone registers.
+    /// Log the agent in when their phone registers (an agent on a PBX
+    /// extension: at start).
     #[serde(default = "default_true")]
     pub login_on_register: bool,
+    /// The agent's phone is an extension of the PBX behind this
+    /// `[[trunks]]` entry, not registered with hotline: it is always
+    /// reachable and rung at `sip:<extension>@<trunk>`.
+    #[serde(default)]
+    pub trunk: Option<String>,
+    /// The extension dialled through `trunk` (e.g. "8001").
+    #[serde(default)]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -577,7 +591,38 @@ impl Config {
             }
         }
         for (i, a) in self.agents.iter().enumerate() {
-            if a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
+            match (&a.trunk, &a.extension) {
+                (Some(trunk), Some(extension)) => {
+                    if !self.trunks.iter().any(|t| &t.name == trunk) {
+                        return Err(at.mistake(
+                            &format!("agents[{i}].trunk"),
+                            format!("agent {:?}: no [[trunks]] entry is named {trunk:?}", a.id),
+                        ));
+                    }
+                    let dialable = |c: char| c.is_ascii_alphanumeric() || "+*#-_.".contains(c);
+                    if extension.is_empty() || !extension.chars().all(dialable) {
+                        return Err(at.mistake(
+                            &format!("agents[{i}].extension"),
+                            format!("agent {:?}: digits (or a SIP user name)", a.id),
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(at.at(
+                        &format!("agents[{i}].trunk"),
+                        format!("agent {:?}: give the extension to ring too", a.id),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(at.at(
+                        &format!("agents[{i}].extension"),
+                        format!("agent {:?}: give the trunk that reaches it too", a.id),
+                    ))
+                }
+                (None, None) => {}
+            }
+            // An agent rung through a PBX has no phone registering: no HA1.
+            if a.trunk.is_none() && a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
                 return Err(at.at(
                     &format!("agents[{i}]"),
                     format!(
@@ -600,6 +645,7 @@ impl Config {
                 }
             }
         }
+        self.check_demo_secrets()?;
         if let Some(api) = &self.api {
             if !(0.0..=1.0).contains(&api.service_level_target) {
                 return Err(at.mistake(
@@ -644,6 +690,49 @@ impl Config {
                     language_list(&self.prompts.languages)
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// The demo's secrets are public (in this repository): the API token
+    /// `demo-token` and agents whose password is `secret` are refused
+    /// once hotline listens beyond loopback.
+    fn check_demo_secrets(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        if let Some(api) = &self.api {
+            if api.token == DEMO_TOKEN && !api.listen.ip().is_loopback() {
+                return Err(at.at(
+                    "api.token",
+                    format!(
+                        "the demo token {DEMO_TOKEN:?} is public; api.listen ({}) is not \
+                         loopback: set a long random token",
+                        api.listen
+                    ),
+                ));
+            }
+        }
+        let Some(exposed) = self.sip.listen.iter().find(|a| !a.ip().is_loopback()) else {
+            return Ok(());
+        };
+        use crate::sip::digest::{ha1, Algorithm};
+        let realm = &self.registrar.realm;
+        for (i, a) in self.agents.iter().enumerate() {
+            for (key, given, alg) in [
+                ("ha1_md5", &a.ha1_md5, Algorithm::Md5),
+                ("ha1_sha256", &a.ha1_sha256, Algorithm::Sha256),
+            ] {
+                let demo = ha1(alg, &a.id, realm, DEMO_PASSWORD);
+                if given.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&demo)) {
+                    return Err(at.at(
+                        &format!("agents[{i}].{key}"),
+                        format!(
+                            "agent {:?} has the demo password {DEMO_PASSWORD:?}; sip.listen \
+                             ({exposed}) is not loopback: give each agent a password of its own",
+                            a.id
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

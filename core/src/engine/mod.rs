@@ -30,12 +30,13 @@ mod ingress;
 mod ivr;
 mod live;
 mod outbound;
+mod pbx_agents;
 mod ports;
 mod queue;
 mod register;
 mod trunks;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,6 +97,8 @@ pub struct EngineSettings {
     pub agents: Vec<AgentConfig>,
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
+    /// Agents whose phones are PBX extensions: id -> (trunk, extension).
+    pub pbx_agents: BTreeMap<String, (String, String)>,
     pub features: crate::config::FeatureCodes,
     /// The live view's service level and "today" (from `[api]`).
     pub live: crate::live::LiveSettings,
@@ -190,9 +193,15 @@ impl EngineSettings {
                 .filter(|a| a.login_on_register)
                 .map(|a| a.id.clone())
                 .collect(),
+            pbx_agents: c
+                .agents
+                .iter()
+                .filter_map(|a| Some((a.id.clone(), (a.trunk.clone()?, a.extension.clone()?))))
+                .collect(),
             credentials: c
                 .agents
                 .iter()
+                .filter(|a| a.trunk.is_none())
                 .map(|a| Credentials {
                     user: a.id.clone(),
                     ha1_md5: a.ha1_md5.clone(),
@@ -316,6 +325,7 @@ impl Engine {
             notices: HashMap::new(),
         }
         .with_trunks(now)
+        .with_pbx_agents(now)
     }
 
     fn with_trunks(mut self, now: Instant) -> Engine {
@@ -438,6 +448,10 @@ impl Engine {
         if settings.port_range != self.settings.port_range {
             warn!("the RTP port range changes only on restart");
             settings.port_range = self.settings.port_range;
+        }
+        if settings.pbx_agents != self.settings.pbx_agents {
+            warn!("agents' trunk and extension change only on restart");
+            settings.pbx_agents = self.settings.pbx_agents.clone();
         }
         self.registrar
             .reconfigure(settings.registrar.clone(), settings.credentials.clone());

@@ -198,24 +198,26 @@ impl Engine {
             .and_then(|l| l.invite.as_ref())
             .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
-        let leg = binding.and_then(|(contact, addr, reliable, conn, route)| {
-            let target = LegTarget {
-                uri: contact,
-                peer: Peer {
-                    transport: if reliable {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    },
-                    addr,
-                    conn,
+        let target = binding.map(|(contact, addr, reliable, conn, route)| LegTarget {
+            uri: contact,
+            peer: Peer {
+                transport: if reliable {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
                 },
-                // Registered through a proxy (RFC 3327): rung through it.
-                route,
-                from_user: "hotline".into(),
-                from_display: "hotline".into(),
-                auth: None,
-            };
+                addr,
+                conn,
+            },
+            // Registered through a proxy (RFC 3327): rung through it.
+            route,
+            from_user: "hotline".into(),
+            from_display: "hotline".into(),
+            auth: None,
+        });
+        // A PBX extension is rung through its trunk instead.
+        let target = self.pbx_target(&agent).or(target);
+        let leg = target.and_then(|target| {
             // What the agent's phone shows: queue, business type, class.
             let whisper = [
                 ("X-Hotline-Queue", queue.as_str()),
@@ -644,6 +646,9 @@ impl Engine {
 
     /// An agent's phone registered or its last binding went.
     pub(super) fn agent_reachable(&mut self, now: Instant, agent: &str, reachable: bool) {
+        if self.is_pbx_agent(agent) {
+            return; // always reachable through its PBX
+        }
         self.acd.handle(
             now,
             AcdInput::AgentReachable {
