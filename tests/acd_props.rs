@@ -254,7 +254,7 @@ impl Driver {
                 self.offers.insert((*caller, agent.clone()));
                 self.made += 1;
             }
-            AcdAction::CancelOffer { caller, agent } => {
+            AcdAction::CancelOffer { caller, agent, .. } => {
                 assert!(
                     self.offers.remove(&(*caller, agent.clone())),
                     "cancel of an offer not made: {caller} {agent}"
@@ -469,7 +469,10 @@ impl Driver {
                     agent: agent.clone(),
                     reason: *reason,
                 });
-                assert!(!out.contains(&AcdAction::CancelOffer { caller, agent }));
+                assert!(!out.iter().any(|a| matches!(
+                    a,
+                    AcdAction::CancelOffer { caller: c, agent: g, .. } if *c == caller && *g == agent
+                )));
             }
             Op::AgentHangUp(i) if !bridged.is_empty() => {
                 let (caller, agent) = i.get(&bridged).clone();

@@ -283,3 +283,67 @@ fn a_bad_caller_directory_names_the_line() {
     assert!(!out.status.success());
     assert!(err.contains("line 2") && err.contains("gold"), "{err}");
 }
+
+/// The demo's public secrets are refused once hotline listens beyond
+/// loopback, naming the key: the API token `demo-token` (with
+/// `api.listen` public) and agents whose HA1 is that of the password
+/// `secret` (with `sip.listen` public). On loopback the demo runs as is.
+#[test]
+fn demo_secrets_are_refused_beyond_loopback() {
+    let (ok, err, _) = check(|t| t.replace("listen = \"127.0.0.1:8088\"", "listen = \"0.0.0.0:8088\""));
+    assert!(!ok, "the demo token on a public API");
+    assert!(err.contains("api.token"), "{err}");
+    assert!(err.contains("demo-token"), "{err}");
+
+    let (ok, err, text) =
+        check(|t| t.replace("listen = [\"127.0.0.1:5060\"]", "listen = [\"192.0.2.7:5060\"]"));
+    assert!(!ok, "the demo agents on a public SIP address");
+    assert!(err.contains("agents[0].ha1_md5"), "{err}");
+    assert!(err.contains("\"secret\"") && err.contains("1001"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "line {}",
+            line_of(&text, "ha1_md5 = \"9825b4c9c75afc481a419b95f9c54647\"")
+        )),
+        "{err}"
+    );
+
+    // Agents with passwords of their own may listen anywhere.
+    let (ok, err, _) = check(|t| {
+        t.replace("listen = [\"127.0.0.1:5060\"]", "listen = [\"192.0.2.7:5060\"]")
+            .replace("9825b4c9c75afc481a419b95f9c54647", &"a".repeat(32))
+            .replace("2fc269d4f146ef4418f8f20afe3d8a87", &"b".repeat(32))
+            .replace(
+                "ceaf51d05610e9e0762530bc66589f6a3265c1a4462084a8e2a914ec293b35c6",
+                &"c".repeat(64),
+            )
+            .replace(
+                "7d993e4122ced63500d2a46544627be99bfc8ac871579c1701b347e2ff0a4395",
+                &"d".repeat(64),
+            )
+    });
+    assert!(ok, "{err}");
+    // The demo itself, on loopback, is accepted.
+    let (ok, err, _) = check(|t| t);
+    assert!(ok, "{err}");
+}
+
+/// An agent on a PBX extension: `trunk` must name a `[[trunks]]` entry
+/// and come with `extension`; it needs no HA1.
+#[test]
+fn a_pbx_agent_names_a_trunk_and_an_extension() {
+    let trunk = "\n[[trunks]]\nname = \"pbx\"\naddress = \"127.0.0.1:5090\"\ncaller_id = \"4008001234\"\n";
+    let agent = |extra: &str| {
+        format!("{trunk}\n[[agents]]\nid = \"2001\"\nnumber = \"021\"\nqueues = [\"repair\"]\n{extra}")
+    };
+    let (ok, err, _) = check(|t| t + &agent("trunk = \"pbx\"\nextension = \"8001\"\n"));
+    assert!(ok, "{err}");
+    let (ok, err, _) = check(|t| t + &agent("trunk = \"pabx\"\nextension = \"8001\"\n"));
+    assert!(!ok && err.contains("agents[2].trunk") && err.contains("\"pabx\""), "{err}");
+    let (ok, err, _) = check(|t| t + &agent("extension = \"8001\"\n"));
+    assert!(!ok && err.contains("agents[2].extension"), "{err}");
+    let (ok, err, _) = check(|t| t + &agent("trunk = \"pbx\"\n"));
+    assert!(!ok && err.contains("agents[2].trunk"), "{err}");
+    let (ok, err, _) = check(|t| t + &agent(""));
+    assert!(!ok && err.contains("ha1_md5 or ha1_sha256"), "{err}");
+}

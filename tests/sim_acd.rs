@@ -252,15 +252,99 @@ fn ring_timeout_cancels_and_moves_to_the_next_agent() {
     // The first phone confirms with 487; the engine ACKs it.
     answer(&mut sim, first_agent, &inv, 487);
     assert!(sim.sent.last().expect("ACK").text.starts_with("ACK "));
-    let offers: Vec<&String> = sim
-        .lines
+    // Both records name one outcome: the offers line says no_answer (its
+    // SIP status the 487 of our CANCEL), the queue_log RINGNOANSWER.
+    let offers = offer_outcomes(&sim);
+    assert_eq!(offers, [(first_agent.to_string(), "no_answer".into(), 487)]);
+    let log = queue_log_events(&sim);
+    assert!(
+        log.contains(&(first_agent.to_string(), "RINGNOANSWER".to_string())),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|(_, e)| e == "RINGCANCELED"),
+        "{log:?}"
+    );
+}
+
+/// Each offers line's agent, outcome and SIP status, in order.
+fn offer_outcomes(sim: &Sim) -> Vec<(String, String, u64)> {
+    sim.lines
         .iter()
         .filter(|(f, _)| f.starts_with("offers-"))
-        .map(|(_, l)| l)
-        .collect();
+        .map(|(_, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+            (
+                v["agent"].as_str().expect("agent").to_string(),
+                v["outcome"].as_str().expect("outcome").to_string(),
+                v["sip_status"].as_u64().expect("status"),
+            )
+        })
+        .collect()
+}
+
+/// Each queue_log line's agent and event.
+fn queue_log_events(sim: &Sim) -> Vec<(String, String)> {
+    sim.lines
+        .iter()
+        .filter(|(f, _)| f == "queue_log")
+        .map(|(_, l)| {
+            let fields: Vec<&str> = l.split('|').collect();
+            (fields[3].to_string(), fields[4].to_string())
+        })
+        .collect()
+}
+
+/// The two cancels that are not a ring timeout stay `cancelled`: in a
+/// ring-all queue the agent who did not answer first, and an agent still
+/// ringing when the caller hangs up (queue_log RINGCANCELED).
+#[test]
+fn offers_cancelled_for_another_answer_or_a_caller_gone_say_cancelled() {
+    let mut sim = Sim::new(config(|c| {
+        for q in &mut c.queues {
+            q.strategy = hotline::acd::Strategy::RingAll;
+        }
+    }));
+    register(&mut sim, "1001");
+    register(&mut sim, "1002");
+    caller_presses(&mut sim, "all", '1');
+    let inv1 = invite_to(&sim, "1001").expect("1001 rung");
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung at once too");
+    answer(&mut sim, "1001", &inv1, 180);
+    answer(&mut sim, "1002", &inv2, 180);
+    sim.run_for(secs(3));
+    answer(&mut sim, "1002", &inv2, 200);
     assert!(
-        offers[0].contains("\"outcome\":\"cancelled\""),
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("CANCEL ")),
+        "the other phone is cancelled"
+    );
+    answer(&mut sim, "1001", &inv1, 487);
+    let offers = offer_outcomes(&sim);
+    assert!(
+        offers.contains(&("1002".into(), "answered".into(), 200))
+            && offers.contains(&("1001".into(), "cancelled".into(), 487)),
         "{offers:?}"
+    );
+
+    // A caller who hangs up while an agent rings.
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1001");
+    let tag = caller_presses(&mut sim, "gone", '2');
+    let inv = invite_to(&sim, "1001").expect("rung");
+    answer(&mut sim, "1001", &inv, 180);
+    sim.run_for(secs(4));
+    sim.send(&in_dialog("BYE", "gone", "z9hG4bK-bye", 2, &tag, None));
+    answer(&mut sim, "1001", &inv, 487);
+    assert_eq!(
+        offer_outcomes(&sim),
+        [("1001".to_string(), "cancelled".to_string(), 487)]
+    );
+    let log = queue_log_events(&sim);
+    assert!(
+        log.contains(&("1001".to_string(), "RINGCANCELED".to_string())),
+        "{log:?}"
     );
 }
 
@@ -619,4 +703,150 @@ fn after_an_overflow_the_wait_counts_from_the_first_queue() {
         .and_then(hotline::tools::records::parse_time_ms)
         .expect("queued_at");
     assert_eq!(queued - invite, 2000);
+}
+
+/// `calls.caller_id_from`: which header names the caller. A PBX in front
+/// sends its own number in From and the caller's in P-Asserted-Identity
+/// or Remote-Party-ID; the chosen one is the record's `caller_number`, the
+/// number looked up in the caller directory and the agent's
+/// X-Hotline-Caller. Without that header, From it is.
+#[test]
+fn the_caller_is_taken_from_the_configured_header() {
+    use hotline::sip::message::CallerIdFrom;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let callers = dir.path().join("callers.csv");
+    std::fs::write(
+        &callers,
+        "13800138000,group,yes,Li Lei\n13900139000,business,no,Han Meimei\n",
+    )
+    .expect("write");
+    let pai = "P-Asserted-Identity: \"Li Lei\" <sip:+8613800138000@10.0.0.5>, <tel:+8613800138000>\r\n";
+    let rpid = "Remote-Party-ID: <sip:4008@10.0.0.5>;party=called, \"Han Meimei\" <sip:13900139000@10.0.0.5>;party=calling;screen=yes\r\n";
+    for (from, headers, number, class) in [
+        (CallerIdFrom::From, format!("{pai}{rpid}"), "8000", "public"),
+        (
+            CallerIdFrom::PAssertedIdentity,
+            format!("{pai}{rpid}"),
+            "+8613800138000",
+            "group",
+        ),
+        (
+            CallerIdFrom::RemotePartyId,
+            format!("{pai}{rpid}"),
+            "13900139000",
+            "business",
+        ),
+        // Asked for P-Asserted-Identity, the INVITE has none: From.
+        (CallerIdFrom::PAssertedIdentity, rpid.to_string(), "8000", "public"),
+    ] {
+        let mut sim = Sim::new(config(|c| {
+            c.directory.file = Some(callers.clone());
+            c.calls.caller_id_from = from;
+        }));
+        register(&mut sim, "1001");
+        let inv = invite("pbx", "z9hG4bK-inv", Some(SDP_OFFER))
+            .replace(
+                "From: \"Li Lei\" <sip:13800138000@127.0.0.1:5070>",
+                "From: \"PBX\" <sip:8000@127.0.0.1:5070>",
+            )
+            .replace("Contact: ", &format!("{headers}Contact: "));
+        sim.send(&inv);
+        sim.run_for(ms(2000));
+        let tag = sim.to_tag_for("pbx");
+        sim.send(&in_dialog("ACK", "pbx", "z9hG4bK-ack", 1, &tag, None));
+        let call = *sim.media_started.last().expect("media");
+        sim.media_event(
+            call,
+            MediaEvent::Digit {
+                digit: '2',
+                source: DigitSource::Rfc4733,
+            },
+        );
+        let offer = invite_to(&sim, "1001").expect("the agent is rung");
+        assert_eq!(header(&offer, "X-Hotline-Caller"), number, "{from:?}");
+        assert_eq!(
+            header(&offer, "X-Hotline-Class"),
+            class,
+            "{from:?}: the directory saw the same number"
+        );
+        sim.send(&in_dialog("BYE", "pbx", "z9hG4bK-bye", 2, &tag, None));
+        let rec = &sim.records[0];
+        assert_eq!(rec.caller_number, number, "{from:?}");
+        assert_eq!(rec.customer_class.as_deref(), Some(class), "{from:?}");
+    }
+}
+
+/// An agent whose phone is an extension of a PBX (`trunk` and
+/// `extension` in `[[agents]]`) needs no registration: reachable and
+/// logged in from the start, rung with `sip:8001@<trunk>` sent to the
+/// trunk's address, bridged when the PBX answers.
+#[test]
+fn an_agent_on_a_pbx_extension_is_rung_through_its_trunk() {
+    let pbx = hotline::io::Peer {
+        transport: hotline::io::Transport::Udp,
+        addr: "127.0.0.1:5090".parse().expect("addr"),
+        conn: 0,
+    };
+    let mut sim = Sim::new(config(|c| {
+        c.trunks.push(hotline::config::TrunkConfig {
+            name: "pbx".into(),
+            address: pbx.addr,
+            transport: hotline::config::TrunkTransport::Udp,
+            caller_id: "4008001234".into(),
+            max_channels: 30,
+            max_calls_per_second: 10,
+            domain: Some("pbx.example".into()),
+            username: None,
+            password: None,
+            password_env: None,
+        });
+        let agent = &mut c.agents[0];
+        agent.trunk = Some("pbx".into());
+        agent.extension = Some("8001".into());
+        agent.ha1_md5 = None;
+        agent.ha1_sha256 = None;
+    }));
+    let agents = sim.engine.agent_snapshots();
+    let a = agents.iter().find(|a| a.id == "1001").expect("agent 1001");
+    assert!(a.registered && a.status == "available", "{a:?}");
+    assert!(!sim.engine.agent_registered("1001"), "no registration");
+
+    let tag = caller_presses(&mut sim, "ext", '2');
+    let inv = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.text.starts_with("INVITE "))
+        .expect("the extension is rung");
+    assert_eq!(inv.peer, pbx, "sent to the trunk");
+    assert!(
+        inv.text.starts_with("INVITE sip:8001@pbx.example SIP/2.0"),
+        "{}",
+        inv.text
+    );
+    assert!(inv.text.contains("X-Hotline-Queue: repair"), "{}", inv.text);
+    let inv = inv.text.clone();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=pbx\r\nCall-ID: {}\r\nCSeq: 1 INVITE\r\nContact: <sip:8001@127.0.0.1:5090>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{SDP_OFFER}",
+        header(&inv, "Via"),
+        header(&inv, "From"),
+        header(&inv, "To"),
+        header(&inv, "Call-ID"),
+        SDP_OFFER.len()
+    );
+    sim.send_bytes(pbx, reply.as_bytes());
+    assert!(sim
+        .sent
+        .last()
+        .is_some_and(|s| s.peer == pbx && s.text.starts_with("ACK sip:8001@127.0.0.1:5090")));
+    sim.run_for(secs(10));
+    assert!(!sim.bridged.is_empty(), "caller connected to the extension");
+    sim.send(&in_dialog("BYE", "ext", "z9hG4bK-bye", 2, &tag, None));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == pbx && s.text.starts_with("BYE sip:8001@127.0.0.1:5090")));
+    let rec = &sim.records[0];
+    assert_eq!(rec.agent.as_deref(), Some("1001"));
+    assert_eq!(rec.queue_result.as_deref(), Some("answered"));
 }

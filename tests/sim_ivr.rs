@@ -349,6 +349,76 @@ fn a_message_ends_on_silence_and_on_hangup() {
     assert!(sim.records[0].message_file.is_some());
 }
 
+/// A caller who hangs up while "please leave a message" plays never
+/// reached the beep: nothing was recorded, nothing is kept, and nothing
+/// is left pending (the engine's drain can finish).
+#[test]
+fn a_hang_up_during_the_message_prompt_leaves_no_message() {
+    let mut sim = Sim::new(config(|_| {}));
+    let tag = answered_call(&mut sim, "prompt", SDP_OFFER);
+    key(&mut sim, '9');
+    sim.run_for(sim.duration_of("leave_message") / 2);
+    assert_eq!(
+        sim.played_names().last().map(String::as_str),
+        Some("leave_message")
+    );
+    sim.send(&in_dialog("BYE", "prompt", "z9hG4bK-b", 2, &tag, None));
+    sim.run_for(secs(1));
+    assert!(sim.recordings.is_empty(), "no WAV");
+    assert!(sim.messages.is_empty(), "no index line");
+    assert_eq!(sim.engine.pending_messages(), 0);
+    let rec = &sim.records[0];
+    assert_eq!(rec.message_file, None);
+    assert_eq!(rec.message_discarded_ms, None, "no message was begun");
+}
+
+/// `messages.min_length` (1 s by default): a message ended by `#` after
+/// 0.5 s, or by a hang-up right after the beep, is discarded: no WAV, no
+/// index line, nothing pending, and the record says how long it was.
+#[test]
+fn a_message_shorter_than_min_length_is_discarded() {
+    for ending in ["pound", "hangup"] {
+        let mut sim = Sim::new(config(|_| {}));
+        let tag = answered_call(&mut sim, "short", SDP_OFFER);
+        key(&mut sim, '9');
+        sim.run_for(sim.duration_of("leave_message") + sim.duration_of("beep") + ms(20));
+        assert_eq!(sim.played_names().last().map(String::as_str), Some("beep"));
+        let call = sim.media_started[0];
+        let said = if ending == "pound" { 500 } else { 0 };
+        sim.caller_audio(call, &speech_like(ms(said)), 0);
+        if ending == "pound" {
+            key(&mut sim, '#');
+            sim.run_for(sim.duration_of("message_saved") + secs(1));
+        }
+        sim.send(&in_dialog("BYE", "short", "z9hG4bK-b", 2, &tag, None));
+        sim.run_for(secs(1));
+        assert!(sim.recordings.is_empty(), "{ending}: no WAV");
+        assert!(sim.messages.is_empty(), "{ending}: no index line");
+        assert_eq!(sim.engine.pending_messages(), 0, "{ending}");
+        let rec = &sim.records[0];
+        assert_eq!(rec.message_file, None, "{ending}");
+        // Recording starts on the 20 ms frame grid after the beep.
+        let discarded = rec.message_discarded_ms.expect("the record says so");
+        assert!(
+            (said..=said + 20).contains(&discarded),
+            "{ending}: {discarded} ms"
+        );
+    }
+
+    // At exactly the minimum it is kept.
+    let mut sim = Sim::new(config(|c| c.messages.min_length = ms(500)));
+    answered_call(&mut sim, "kept", SDP_OFFER);
+    key(&mut sim, '9');
+    sim.run_for(sim.duration_of("leave_message") + sim.duration_of("beep") + ms(20));
+    let call = sim.media_started[0];
+    sim.caller_audio(call, &speech_like(ms(520)), 0);
+    key(&mut sim, '#');
+    sim.run_for(secs(1));
+    assert_eq!(sim.messages.len(), 1);
+    assert_eq!(sim.records.len(), 0, "the call goes on");
+    assert_eq!(sim.engine.pending_messages(), 0);
+}
+
 #[test]
 fn the_caller_directory_classes_the_call() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -397,6 +467,44 @@ fn the_dialled_number_picks_the_language() {
     answered_call(&mut sim, "en", SDP_OFFER);
     let name = &sim.prompts.get(sim.played[0].2).name;
     assert_eq!(name, "en/greeting");
+}
+
+/// One rule (`hotline::number::number_key`) matches the dialled number to
+/// `[[ivr.numbers]]`: with or without +86 or 0086, a trunk prefix 0,
+/// separators, and as a `tel:` Request-URI (RFC 3966), which is answered
+/// like a `sip:` one.
+#[test]
+fn dialled_numbers_match_in_national_form_and_tel_uris_are_answered() {
+    let edit = |c: &mut hotline::config::Config| {
+        let mut english = c.ivr.numbers[0].clone();
+        english.number = "+86 400-800-1234".into();
+        english.language = Some(hotline::config::Language::En);
+        c.ivr.numbers.insert(0, english);
+    };
+    for (uri, language) in [
+        ("sip:4008001234@127.0.0.1:5060", "en"),
+        ("sip:04008001234@127.0.0.1:5060", "en"),
+        ("sip:+864008001234@127.0.0.1:5060", "en"),
+        ("sip:008640080012340@127.0.0.1:5060", "zh"),
+        ("sip:4008001235@127.0.0.1:5060", "zh"),
+        ("tel:+86-400-800-1234", "en"),
+        ("tel:4008001234;phone-context=+86", "en"),
+        ("TEL:+86.400.800.1234", "en"),
+    ] {
+        let mut sim = Sim::new(config(edit));
+        let inv = invite("num", "z9hG4bK-inv", Some(SDP_OFFER))
+            .replacen("INVITE sip:4008@127.0.0.1:5060", &format!("INVITE {uri}"), 1);
+        sim.send(&inv);
+        sim.run_for(ms(2000));
+        assert_eq!(sim.sent_starting("SIP/2.0 200").len(), 1, "{uri} answered");
+        let tag = sim.to_tag();
+        sim.send(&in_dialog("ACK", "num", "z9hG4bK-ack", 1, &tag, None));
+        let name = &sim.prompts.get(sim.played[0].2).name;
+        assert_eq!(name, &format!("{language}/greeting"), "{uri}");
+        sim.send(&in_dialog("BYE", "num", "z9hG4bK-b", 2, &tag, None));
+        let dialled = uri.split([':', '@', ';']).nth(1).expect("user");
+        assert_eq!(sim.records[0].dialled_number, dialled, "kept as dialled");
+    }
 }
 
 #[test]

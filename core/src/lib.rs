@@ -28,6 +28,8 @@
 //! - [`live`]: the live view (wallboard, /metrics figures). [`sla`]: the
 //!   hotline's figures (service level, connection and abandon rates...),
 //!   defined once for the live view and the report.
+//! - [`number`]: the one rule by which telephone numbers are compared
+//!   (dialled numbers, callers, the do-not-call list).
 //! - [`config`], [`setup`]: the typed config, and a config checked with
 //!   everything it names. [`forms`]: the written forms of durations,
 //!   offsets, times and dates.
@@ -46,6 +48,7 @@ pub mod ivr;
 pub mod leg;
 pub mod live;
 pub mod media;
+pub mod number;
 pub mod setup;
 pub mod sip;
 pub mod sla;

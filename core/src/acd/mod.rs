@@ -132,9 +132,12 @@ pub enum RejectReason {
 pub enum AcdAction {
     /// Ring the agent's phone with this caller.
     Offer { caller: CallKey, agent: String },
-    /// Stop ringing the agent: the ring timed out, another agent answered
-    /// (ring-all), the caller left, or the agent went away.
-    CancelOffer { caller: CallKey, agent: String },
+    /// Stop ringing the agent, for `reason`.
+    CancelOffer {
+        caller: CallKey,
+        agent: String,
+        reason: CancelReason,
+    },
     /// The agent answered: connect the caller's audio to the agent's.
     Bridge { caller: CallKey, agent: String },
     /// Tell the caller their place in the queue and, when there is an
@@ -165,6 +168,21 @@ pub enum AcdAction {
         state: AgentState,
         reachable: bool,
     },
+}
+
+/// Why the ACD stops ringing an agent, so that every record of the offer
+/// (queue_log, the offers stream) names the same outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// Rung for the queue's whole `ring_timeout` (queue_log RINGNOANSWER).
+    RingTimeout,
+    /// Another agent ringing for the same caller answered first (ring-all).
+    AnsweredElsewhere,
+    /// The caller hung up, timed out, pressed the exit key or the queue
+    /// emptied (queue_log RINGCANCELED).
+    CallerLeft,
+    /// The agent went on break, logged out or lost its registration.
+    AgentAway,
 }
 
 /// Why a caller left.
@@ -662,7 +680,7 @@ impl Acd {
         if let Phase::Ringing { agents } = &caller.phase {
             for &a in agents {
                 let ring = self.ring_time(now, a);
-                self.cancel_offer(id, a);
+                self.cancel_offer(id, a, CancelReason::CallerLeft);
                 self.log(q, Some(id), Some(a), QueueLogKind::RingCanceled { ring });
                 self.set_state(a, AgentState::Idle, None);
             }
@@ -783,10 +801,11 @@ impl Acd {
         self.set_state(a, AgentState::Offered { caller: id }, Some(deadline));
     }
 
-    fn cancel_offer(&mut self, caller: CallKey, a: u32) {
+    fn cancel_offer(&mut self, caller: CallKey, a: u32, reason: CancelReason) {
         self.actions.push_back(AcdAction::CancelOffer {
             caller,
             agent: self.agents[a as usize].config.id.clone(),
+            reason,
         });
     }
 
@@ -800,7 +819,7 @@ impl Acd {
     /// unreachable): the caller goes on waiting.
     fn withdraw_offer(&mut self, a: u32) {
         if let AgentState::Offered { caller } = self.agents[a as usize].state {
-            self.cancel_offer(caller, a);
+            self.cancel_offer(caller, a, CancelReason::AgentAway);
             self.set_state(a, AgentState::Idle, None);
             self.stop_ringing(caller, a, false);
         }
@@ -835,7 +854,7 @@ impl Acd {
         };
         let ring = self.ring_time(now, a);
         if timed_out {
-            self.cancel_offer(caller, a);
+            self.cancel_offer(caller, a, CancelReason::RingTimeout);
         }
         self.log(
             q,
@@ -907,7 +926,7 @@ impl Acd {
         });
         self.set_state(a, AgentState::OnCall { caller: id }, None);
         for other in agents.into_iter().filter(|&o| o != a) {
-            self.cancel_offer(id, other);
+            self.cancel_offer(id, other, CancelReason::AnsweredElsewhere);
             self.set_state(other, AgentState::Idle, None);
         }
         self.log(

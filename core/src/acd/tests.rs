@@ -158,7 +158,7 @@ fn cancels(actions: &[AcdAction]) -> Vec<(CallKey, String)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            AcdAction::CancelOffer { caller, agent } => Some((*caller, agent.clone())),
+            AcdAction::CancelOffer { caller, agent, .. } => Some((*caller, agent.clone())),
             _ => None,
         })
         .collect()
@@ -300,11 +300,13 @@ fn ring_all_first_answer_wins_and_the_others_are_cancelled() {
             },
             AcdAction::CancelOffer {
                 caller: CallKey(1),
-                agent: "a".into()
+                agent: "a".into(),
+                reason: CancelReason::AnsweredElsewhere
             },
             AcdAction::CancelOffer {
                 caller: CallKey(1),
-                agent: "c".into()
+                agent: "c".into(),
+                reason: CancelReason::AnsweredElsewhere
             },
         ]
     );
@@ -468,6 +470,14 @@ fn ring_timeout_moves_to_the_next_agent() {
     assert!(offers(&sim.run_until(ms(14_999))).is_empty());
     let out = sim.run_until(s(15));
     assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
+    assert!(
+        out.contains(&AcdAction::CancelOffer {
+            caller: CallKey(1),
+            agent: "a".into(),
+            reason: CancelReason::RingTimeout
+        }),
+        "the cancel says why, as RINGNOANSWER does: {out:?}"
+    );
     assert_eq!(
         offers(&out),
         vec![offer(CallKey(1), "b")],
@@ -685,6 +695,13 @@ fn break_while_offered_cancels_the_offer() {
         reason: "meeting".into(),
     });
     assert_eq!(cancels(&out), vec![offer(CallKey(1), "a")]);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        AcdAction::CancelOffer {
+            reason: CancelReason::AgentAway,
+            ..
+        }
+    )));
     assert_eq!(
         sim.status("a"),
         AgentStatus::OnBreak {
@@ -998,7 +1015,8 @@ fn abandon_while_ringing_cancels_the_offer() {
         vec![
             AcdAction::CancelOffer {
                 caller: CallKey(1),
-                agent: "a".into()
+                agent: "a".into(),
+                reason: CancelReason::CallerLeft
             },
             AcdAction::Leave {
                 caller: CallKey(1),

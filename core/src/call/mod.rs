@@ -122,6 +122,10 @@ pub struct Call {
     pub last_digit: Option<(char, DigitSource, Instant)>,
     pub info: CustomerInfo,
     pub message_file: Option<String>,
+    /// When the message now being recorded started (after the beep).
+    pub recording_since: Option<Instant>,
+    /// A message shorter than `messages.min_length`, discarded: its length.
+    pub message_discarded_ms: Option<u64>,
     /// The call's time in an ACD queue, once the IVR queues it.
     pub queue: Option<QueueVisit>,
     /// A feature code dialled by an agent, instead of the IVR.

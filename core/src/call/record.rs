@@ -97,6 +97,7 @@ pub fn build(
             result: t.result.map(str::to_string),
         })
         .collect();
+    record.message_discarded_ms = call.message_discarded_ms;
     if let Some(q) = &call.queue {
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
         record.queue = Some(q.queue.clone());
@@ -141,8 +142,8 @@ pub fn base(
         version: cdr::RECORD_VERSION,
         call_id: record_id(clock.base_ms, key),
         sip_call_id: invite.call_id.clone(),
-        caller_number: invite.from_user().to_string(),
-        caller_name: invite.from_display_name(),
+        caller_number: invite.caller_number().to_string(),
+        caller_name: invite.caller_name(),
         dialled_number: invite.uri_user().to_string(),
         source: format!(
             "{}:{}",

@@ -340,21 +340,9 @@ pub fn normalise_number(text: &str) -> String {
     }
 }
 
-/// A number as it is compared (the do-not-call list, a notice's number
-/// calling back): digits only, and China's country code dropped from a
-/// mobile number however it is written (`+86`, `0086`, `86`), so
-/// `+86 138 0013 8000` and `13800138000` are one subscriber.
-pub fn number_key(text: &str) -> String {
-    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    for prefix in ["0086", "86"] {
-        if let Some(rest) = digits.strip_prefix(prefix) {
-            if rest.len() == 11 && rest.starts_with('1') {
-                return rest.to_string();
-            }
-        }
-    }
-    digits
-}
+/// Numbers are compared (the do-not-call list, a notice's number calling
+/// back) by the one rule every part of hotline uses.
+pub use crate::number::number_key;
 
 #[cfg(test)]
 mod tests {
@@ -407,8 +395,8 @@ mod tests {
         ] {
             assert_eq!(number_key(same), "13800138000", "{same}");
         }
-        // A landline keeps its digits (its area code's 0 included).
-        assert_eq!(number_key("+86 10 8888 0000"), "861088880000");
+        // A landline is one number with or without the country code.
+        assert_eq!(number_key("+86 10 8888 0000"), "01088880000");
         assert_eq!(number_key("010-8888-0000"), "01088880000");
     }
 }

@@ -126,6 +126,10 @@ pub struct CallRecord {
     /// The voice message left, relative to the messages folder.
     #[serde(default)]
     pub message_file: Option<String>,
+    /// A message shorter than `messages.min_length` was begun and not
+    /// kept: how long it was (ms from the beep to `#` or the hang-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_discarded_ms: Option<u64>,
     /// The ACD queue the IVR sent the call to.
     #[serde(default)]
     pub queue: Option<String>,

@@ -24,6 +24,11 @@ pub use source::{did_you_mean, Mistake, Source};
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
+/// The demo config's API token and agents' password: refused beyond
+/// loopback ([`Config`]'s checks).
+pub const DEMO_TOKEN: &str = "demo-token";
+pub const DEMO_PASSWORD: &str = "secret";
+
 /// Longest ringing time the operators' standard allows (3 rings / 15 s).
 pub const ANSWER_WINDOW: Duration = Duration::from_secs(15);
 
@@ -164,6 +169,10 @@ pub struct CallsConfig {
     /// get 503, before the rest are hung up.
     #[serde(default = "default_drain_timeout", with = "crate::forms::duration")]
     pub drain_timeout: Duration,
+    /// The header that names the caller: "from", "p-asserted-identity"
+    /// or "remote-party-id" (From when the INVITE has none).
+    #[serde(default)]
+    pub caller_id_from: crate::sip::message::CallerIdFrom,
 }
 
 fn default_drain_timeout() -> Duration {
@@ -318,12 +327,21 @@ fn default_language() -> Language {
 pub struct MessagesConfig {
     /// Where recorded messages (WAV) and their index go.
     pub dir: PathBuf,
+    /// A message ended (by `#` or a hang-up) sooner than this after the
+    /// beep is not kept: no WAV, no index line; the record says so.
+    #[serde(default = "default_min_message", with = "crate::forms::duration")]
+    pub min_length: Duration,
+}
+
+fn default_min_message() -> Duration {
+    Duration::from_secs(1)
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
         MessagesConfig {
             dir: PathBuf::from("var/messages"),
+            min_length: default_min_message(),
         }
     }
 }
@@ -401,9 +419,18 @@ pub struct AgentEntry {
     /// Skill name -> level 1..10.
     #[serde(default)]
     pub skills: BTreeMap<String, u8>,
-    /// Log the agent in when their phone registers.
+    /// Log the agent in when their phone registers (an agent on a PBX
+    /// extension: at start).
     #[serde(default = "default_true")]
     pub login_on_register: bool,
+    /// The agent's phone is an extension of the PBX behind this
+    /// `[[trunks]]` entry, not registered with hotline: it is always
+    /// reachable and rung at `sip:<extension>@<trunk>`.
+    #[serde(default)]
+    pub trunk: Option<String>,
+    /// The extension dialled through `trunk` (e.g. "8001").
+    #[serde(default)]
+    pub extension: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -569,7 +596,38 @@ impl Config {
             }
         }
         for (i, a) in self.agents.iter().enumerate() {
-            if a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
+            match (&a.trunk, &a.extension) {
+                (Some(trunk), Some(extension)) => {
+                    if !self.trunks.iter().any(|t| &t.name == trunk) {
+                        return Err(at.mistake(
+                            &format!("agents[{i}].trunk"),
+                            format!("agent {:?}: no [[trunks]] entry is named {trunk:?}", a.id),
+                        ));
+                    }
+                    let dialable = |c: char| c.is_ascii_alphanumeric() || "+*#-_.".contains(c);
+                    if extension.is_empty() || !extension.chars().all(dialable) {
+                        return Err(at.mistake(
+                            &format!("agents[{i}].extension"),
+                            format!("agent {:?}: digits (or a SIP user name)", a.id),
+                        ));
+                    }
+                }
+                (Some(_), None) => {
+                    return Err(at.at(
+                        &format!("agents[{i}].trunk"),
+                        format!("agent {:?}: give the extension to ring too", a.id),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(at.at(
+                        &format!("agents[{i}].extension"),
+                        format!("agent {:?}: give the trunk that reaches it too", a.id),
+                    ))
+                }
+                (None, None) => {}
+            }
+            // An agent rung through a PBX has no phone registering: no HA1.
+            if a.trunk.is_none() && a.ha1_md5.is_none() && a.ha1_sha256.is_none() {
                 return Err(at.at(
                     &format!("agents[{i}]"),
                     format!(
@@ -592,12 +650,34 @@ impl Config {
                 }
             }
         }
+        self.check_demo_secrets()?;
         if let Some(api) = &self.api {
             if !(0.0..=1.0).contains(&api.service_level_target) {
                 return Err(at.mistake(
                     "api.service_level_target",
                     "give a share between 0 and 1 (0.8 for 80%)",
                 ));
+            }
+        }
+        // Only `#` and a hang-up may end a message early: one ended by the
+        // media itself (silence, max length) is always long enough.
+        for (name, node) in &self.ivr.nodes {
+            if let ivr::NodeConfig::Message {
+                max_length,
+                end_silence,
+                ..
+            } = node
+            {
+                if self.messages.min_length > *max_length.min(end_silence) {
+                    return Err(at.mistake(
+                        "messages.min_length",
+                        format!(
+                            "longer than message node {name:?}'s end_silence or max_length; \
+                             give at most {:?}",
+                            max_length.min(end_silence)
+                        ),
+                    ));
+                }
             }
         }
         if self.prompts.languages.is_empty() {
@@ -615,6 +695,49 @@ impl Config {
                     language_list(&self.prompts.languages)
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// The demo's secrets are public (in this repository): the API token
+    /// `demo-token` and agents whose password is `secret` are refused
+    /// once hotline listens beyond loopback.
+    fn check_demo_secrets(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        if let Some(api) = &self.api {
+            if api.token == DEMO_TOKEN && !api.listen.ip().is_loopback() {
+                return Err(at.at(
+                    "api.token",
+                    format!(
+                        "the demo token {DEMO_TOKEN:?} is public; api.listen ({}) is not \
+                         loopback: set a long random token",
+                        api.listen
+                    ),
+                ));
+            }
+        }
+        let Some(exposed) = self.sip.listen.iter().find(|a| !a.ip().is_loopback()) else {
+            return Ok(());
+        };
+        use crate::sip::digest::{ha1, Algorithm};
+        let realm = &self.registrar.realm;
+        for (i, a) in self.agents.iter().enumerate() {
+            for (key, given, alg) in [
+                ("ha1_md5", &a.ha1_md5, Algorithm::Md5),
+                ("ha1_sha256", &a.ha1_sha256, Algorithm::Sha256),
+            ] {
+                let demo = ha1(alg, &a.id, realm, DEMO_PASSWORD);
+                if given.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&demo)) {
+                    return Err(at.at(
+                        &format!("agents[{i}].{key}"),
+                        format!(
+                            "agent {:?} has the demo password {DEMO_PASSWORD:?}; sip.listen \
+                             ({exposed}) is not loopback: give each agent a password of its own",
+                            a.id
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -868,6 +991,17 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(msg.contains("media.realtime_priority = 100:"), "{msg}");
+    }
+
+    #[test]
+    fn a_message_minimum_above_a_node_s_silence_is_refused() {
+        let c = Config::embedded();
+        assert_eq!(c.messages.min_length, Duration::from_secs(1));
+        let text = DEFAULT_TOML.replace("min_length = \"1s\"", "min_length = \"6s\"");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "messages.min_length");
+        assert_eq!(mistake.line, Some(line_of(&text, "min_length = \"6s\"")));
+        assert!(mistake.problem.contains("give at most 5s"), "{mistake}");
     }
 
     #[test]

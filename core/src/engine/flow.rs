@@ -51,8 +51,10 @@ enum Party {
 impl Engine {
     // ---- a new call ----------------------------------------------------
 
-    pub(super) fn handle_new_invite(&mut self, now: Instant, peer: Peer, req: SipRequest) {
+    pub(super) fn handle_new_invite(&mut self, now: Instant, peer: Peer, mut req: SipRequest) {
         self.wire.counters.calls_offered += 1;
+        // Who is calling, by `calls.caller_id_from`, for everything after.
+        req.take_caller_id(self.settings.caller_id_from);
         let key = CallKey(self.next_key());
         let leg_key = LegKey(self.next_key());
         // Where the call starts: the dialled number's plan, by the hour.
@@ -64,9 +66,9 @@ impl Engine {
             ),
             None => (NodeId(0), self.settings.default_language),
         };
-        let info = self.directory.lookup(req.from_user());
+        let info = self.directory.lookup(req.caller_number());
         let notified_by = self
-            .recent_notice(now, req.from_user())
+            .recent_notice(now, req.caller_number())
             .map(|n| (n.campaign, n.campaign_name.clone()));
         let feature = self.feature_for(&req, peer);
         let leg = Leg::incoming(now, &mut self.wire, leg_key, key, peer, req);
@@ -94,6 +96,8 @@ impl Engine {
             last_digit: None,
             info,
             message_file: None,
+            recording_since: None,
+            message_discarded_ms: None,
             queue: None,
             feature: None,
             sequence: VecDeque::new(),
@@ -170,7 +174,7 @@ impl Engine {
         leg.ring(now, &mut self.wire);
         if let Some(invite) = &leg.invite {
             info!(
-                caller = invite.from_user(),
+                caller = invite.caller_number(),
                 dialled = invite.uri_user(),
                 "ringing"
             );
@@ -594,6 +598,7 @@ impl Engine {
     /// The call is over: its other legs are hung up, its record built,
     /// and its last messages wait for the record to be durable.
     pub(super) fn end_call(&mut self, now: Instant, key: CallKey, end: Ending) {
+        self.message_at_call_end(now, key);
         self.caller_gone(now, key);
         self.disengage_direct_agent(now, key);
         let legs: Vec<LegKey> = self
@@ -674,7 +679,9 @@ impl Engine {
         }
         self.wire.counters.calls_offered += 1;
         let key = CallKey(self.next_key());
-        let mut record = record::base(key, req, peer, now, self.clock, now);
+        let mut req = req.clone();
+        req.take_caller_id(self.settings.caller_id_from);
+        let mut record = record::base(key, &req, peer, now, self.clock, now);
         record.sip_status = status;
         info!(status, "INVITE refused");
         self.live_event(

@@ -86,6 +86,7 @@ impl Engine {
                 return self.digit(now, key, digit, source);
             }
             MediaEvent::RecordingFinished(end) => {
+                call.recording_since = None;
                 if let Some(m) = self.pending_messages.get_mut(&key) {
                     m.ended_by = end.as_str().to_string();
                 }
@@ -172,18 +173,19 @@ impl Engine {
                         cdr::format_ms(recorded_at).get(..10).unwrap_or("undated")
                     );
                     call.message_file = Some(file.clone());
+                    call.recording_since = Some(now);
                     let invite = call.customer_leg().and_then(|l| l.invite.as_ref());
                     let message = MessageRecord {
                         id,
                         call_id: crate::call::record_id(self.clock.base_ms, key),
                         caller_number: invite
-                            .map(|i| i.from_user().to_string())
+                            .map(|i| i.caller_number().to_string())
                             .unwrap_or_default(),
                         caller_name: call
                             .info
                             .name
                             .clone()
-                            .or_else(|| invite.and_then(|i| i.from_display_name())),
+                            .or_else(|| invite.and_then(|i| i.caller_name())),
                         dialled_number: invite
                             .map(|i| i.uri_user().to_string())
                             .unwrap_or_default(),
@@ -208,7 +210,8 @@ impl Engine {
                 }
                 IvrAction::StopRecording => {
                     let leg = call.customer;
-                    self.media(key, MediaCommand::StopRecording { leg });
+                    let keep = !self.discard_short_message(now, key);
+                    self.media(key, MediaCommand::StopRecording { leg, keep });
                 }
                 IvrAction::Queue(queue) => {
                     self.join_queue(now, key, queue);
@@ -233,6 +236,43 @@ impl Engine {
         };
         call.ivr.handle_timeout(now);
         self.apply_ivr(now, key);
+    }
+
+    /// A message being recorded ends now (`#`, or the call ends): one
+    /// shorter than `messages.min_length` is dropped here, before the
+    /// record is built, so that no WAV, no index line and the record agree.
+    /// Returns whether it was dropped; the caller stops the recording.
+    fn discard_short_message(&mut self, now: Instant, key: CallKey) -> bool {
+        let Some(call) = self.calls.get_mut(&key) else {
+            return false;
+        };
+        let Some(since) = call.recording_since.take() else {
+            return false;
+        };
+        let length = now.saturating_duration_since(since);
+        if length >= self.settings.min_message {
+            return false;
+        }
+        let length_ms = length.as_millis() as u64;
+        info!(
+            length_ms,
+            min_ms = self.settings.min_message.as_millis() as u64,
+            "message shorter than messages.min_length: discarded"
+        );
+        call.message_file = None;
+        call.message_discarded_ms = Some(length_ms);
+        self.pending_messages.remove(&key);
+        true
+    }
+
+    /// The call is ending: a message still being recorded that is too
+    /// short is dropped (a longer one is saved as the media closes).
+    pub(super) fn message_at_call_end(&mut self, now: Instant, key: CallKey) {
+        if self.discard_short_message(now, key) {
+            if let Some(leg) = self.calls.get(&key).map(|c| c.customer) {
+                self.media(key, MediaCommand::StopRecording { leg, keep: false });
+            }
+        }
     }
 
     /// The WAV of a message is on disk: index it (the call may be over).

@@ -31,12 +31,13 @@ mod ingress;
 mod ivr;
 mod live;
 mod outbound;
+mod pbx_agents;
 mod ports;
 mod queue;
 mod register;
 mod trunks;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,6 +84,10 @@ pub struct EngineSettings {
     pub sip_address: String,
     pub media_address: IpAddr,
     pub port_range: (u16, u16),
+    /// `calls.caller_id_from`: the header that names the caller.
+    pub caller_id_from: crate::sip::message::CallerIdFrom,
+    /// `messages.min_length`: shorter messages are discarded.
+    pub min_message: Duration,
     pub default_language: Language,
     pub inband_dtmf: InbandDtmf,
     pub inactivity_timeout: Duration,
@@ -94,6 +99,8 @@ pub struct EngineSettings {
     pub agents: Vec<AgentConfig>,
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
+    /// Agents whose phones are PBX extensions: id -> (trunk, extension).
+    pub pbx_agents: BTreeMap<String, (String, String)>,
     pub features: crate::config::FeatureCodes,
     /// The live view's service level and "today" (from `[api]`).
     pub live: crate::live::LiveSettings,
@@ -127,6 +134,8 @@ impl EngineSettings {
             sip_address: c.sip_public_address(),
             media_address: c.media.advertised_address,
             port_range: c.port_range(),
+            min_message: c.messages.min_length,
+            caller_id_from: c.calls.caller_id_from,
             default_language: c.prompts.default_language,
             inband_dtmf: c.media.inband_dtmf,
             inactivity_timeout: c.media.inactivity_timeout,
@@ -186,9 +195,15 @@ impl EngineSettings {
                 .filter(|a| a.login_on_register)
                 .map(|a| a.id.clone())
                 .collect(),
+            pbx_agents: c
+                .agents
+                .iter()
+                .filter_map(|a| Some((a.id.clone(), (a.trunk.clone()?, a.extension.clone()?))))
+                .collect(),
             credentials: c
                 .agents
                 .iter()
+                .filter(|a| a.trunk.is_none())
                 .map(|a| Credentials {
                     user: a.id.clone(),
                     ha1_md5: a.ha1_md5.clone(),
@@ -217,6 +232,9 @@ pub struct Engine {
     lingering: HashMap<LegKey, (CallKey, Leg, Option<String>)>,
     /// Messages being recorded, by call, until their WAV is saved.
     pending_messages: HashMap<CallKey, MessageRecord>,
+    /// Agent legs CANCELled for ringing the whole ring timeout, until
+    /// their offers line is written (`no_answer`, as in the queue_log).
+    ring_timeouts: HashSet<LegKey>,
     registrar: Registrar,
     acd: Acd,
     agent_numbers: HashMap<String, String>,
@@ -294,6 +312,7 @@ impl Engine {
             program,
             directory,
             pending_messages: HashMap::new(),
+            ring_timeouts: HashSet::new(),
             clock,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -312,6 +331,7 @@ impl Engine {
             notices: HashMap::new(),
         }
         .with_trunks(now)
+        .with_pbx_agents(now)
     }
 
     fn with_trunks(mut self, now: Instant) -> Engine {
@@ -439,6 +459,10 @@ impl Engine {
         if settings.port_range != self.settings.port_range {
             warn!("the RTP port range changes only on restart");
             settings.port_range = self.settings.port_range;
+        }
+        if settings.pbx_agents != self.settings.pbx_agents {
+            warn!("agents' trunk and extension change only on restart");
+            settings.pbx_agents = self.settings.pbx_agents.clone();
         }
         self.registrar
             .reconfigure(settings.registrar.clone(), settings.credentials.clone());

@@ -461,6 +461,8 @@ impl Engine {
             last_digit: None,
             info: Default::default(),
             message_file: None,
+            recording_since: None,
+            message_discarded_ms: None,
             queue: None,
             feature: None,
             sequence: VecDeque::new(),

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::Engine;
-use crate::acd::{caller_priority, AcdAction, AcdInput, EndedBy, LeaveReason, RejectReason};
+use crate::acd::{
+    caller_priority, AcdAction, AcdInput, CancelReason, EndedBy, LeaveReason, RejectReason,
+};
 use crate::call::{AfterSequence, Feature, QueueExit, QueueVisit};
 use crate::cdr::{self, Outcome};
 use crate::ids::{CallKey, LegKey};
@@ -32,7 +34,7 @@ impl Engine {
         let caller_id = call
             .customer_leg()
             .and_then(|l| l.invite.as_ref())
-            .map(|i| i.from_user().to_string())
+            .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
         let arrival = call.arrived_at;
         call.queue = Some(QueueVisit {
@@ -77,8 +79,15 @@ impl Engine {
         while let Some(action) = self.acd.poll_action() {
             match action {
                 AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
-                AcdAction::CancelOffer { caller, agent } => {
+                AcdAction::CancelOffer {
+                    caller,
+                    agent,
+                    reason,
+                } => {
                     if let Some(leg) = self.ringing_leg_of(caller, &agent) {
+                        if reason == CancelReason::RingTimeout {
+                            self.ring_timeouts.insert(leg);
+                        }
                         self.hangup_leg(now, caller, leg);
                     }
                 }
@@ -187,26 +196,28 @@ impl Engine {
         let number = call
             .customer_leg()
             .and_then(|l| l.invite.as_ref())
-            .map(|i| i.from_user().to_string())
+            .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
-        let leg = binding.and_then(|(contact, addr, reliable, conn, route)| {
-            let target = LegTarget {
-                uri: contact,
-                peer: Peer {
-                    transport: if reliable {
-                        Transport::Tcp
-                    } else {
-                        Transport::Udp
-                    },
-                    addr,
-                    conn,
+        let target = binding.map(|(contact, addr, reliable, conn, route)| LegTarget {
+            uri: contact,
+            peer: Peer {
+                transport: if reliable {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
                 },
-                // Registered through a proxy (RFC 3327): rung through it.
-                route,
-                from_user: "hotline".into(),
-                from_display: "hotline".into(),
-                auth: None,
-            };
+                addr,
+                conn,
+            },
+            // Registered through a proxy (RFC 3327): rung through it.
+            route,
+            from_user: "hotline".into(),
+            from_display: "hotline".into(),
+            auth: None,
+        });
+        // A PBX extension is rung through its trunk instead.
+        let target = self.pbx_target(&agent).or(target);
+        let leg = target.and_then(|target| {
             // What the agent's phone shows: queue, business type, class.
             let whisper = [
                 ("X-Hotline-Queue", queue.as_str()),
@@ -675,6 +686,9 @@ impl Engine {
 
     /// An agent's phone registered or its last binding went.
     pub(super) fn agent_reachable(&mut self, now: Instant, agent: &str, reachable: bool) {
+        if self.is_pbx_agent(agent) {
+            return; // always reachable through its PBX
+        }
         self.acd.handle(
             now,
             AcdInput::AgentReachable {
@@ -791,10 +805,11 @@ impl Engine {
 
     /// One line per offer in `offers-<date>.jsonl`: agent, outcome, ring time.
     fn offer_line(&mut self, now: Instant, call: CallKey, leg: LegKey, agent: &str, status: u16) {
+        self.ring_timeouts.remove(&leg);
         let Some(l) = self.calls.get(&call).and_then(|c| c.leg(leg)) else {
             return;
         };
-        let line = self.offer_line_text(now, call, l, agent, status);
+        let line = self.offer_line_text(now, call, l, agent, status, false);
         self.wire.push(line);
     }
 
@@ -806,7 +821,8 @@ impl Engine {
         agent: &str,
         status: u16,
     ) {
-        let line = self.offer_line_text(now, call, leg, agent, status);
+        let timed_out = self.ring_timeouts.remove(&leg.key);
+        let line = self.offer_line_text(now, call, leg, agent, status, timed_out);
         self.wire.push(line);
     }
 
@@ -817,9 +833,13 @@ impl Engine {
         leg: &Leg,
         agent: &str,
         status: u16,
+        timed_out: bool,
     ) -> Output {
         let outcome = match status {
             200 => "answered",
+            // Our CANCEL after the ring timeout: the queue_log's
+            // RINGNOANSWER, not a cancel for another reason.
+            487 if timed_out => "no_answer",
             487 => "cancelled",
             486 | 600 | 603 => "busy",
             408 | 480 => "no_answer",

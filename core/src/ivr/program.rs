@@ -174,6 +174,8 @@ impl Node {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NumberPlan {
     pub number: String,
+    /// `number` as dialled numbers are compared ([`crate::number::number_key`]).
+    pub key: String,
     pub language: Option<Language>,
     pub entry: NodeId,
     pub schedule: Option<Schedule>,
@@ -352,11 +354,14 @@ impl Program {
         &self.names[id.0 as usize]
     }
 
-    /// The plan for a dialled number: an exact match, else `*`.
+    /// The plan for a dialled number (`+86 400 800 1234`, `04008001234`
+    /// and `tel:+86-400-800-1234`'s user are one number): an exact match,
+    /// else `*`.
     pub fn plan_for(&self, dialled: &str) -> Option<&NumberPlan> {
+        let key = crate::number::number_key(dialled);
         self.numbers
             .iter()
-            .find(|n| n.number == dialled)
+            .find(|n| n.key == key && n.number != "*")
             .or_else(|| self.numbers.iter().find(|n| n.number == "*"))
     }
 
@@ -747,6 +752,7 @@ impl<'a> Compiler<'a> {
         }
         Ok(NumberPlan {
             number: n.number.clone(),
+            key: crate::number::number_key(&n.number),
             language: n.language,
             entry: t("entry", &n.entry)?,
             schedule,

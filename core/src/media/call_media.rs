@@ -61,8 +61,11 @@ pub enum MediaCommand {
         max_length: Duration,
         end_silence: Duration,
     },
+    /// End the recording; with `keep: false` what was recorded is dropped
+    /// (a message too short to keep) and no [`Recorded`] comes of it.
     StopRecording {
         leg: LegKey,
+        keep: bool,
     },
     /// Relay audio and telephone-events between two legs, both ways.
     Bridge {
@@ -96,7 +99,7 @@ impl MediaCommand {
             | MediaCommand::Play { leg, .. }
             | MediaCommand::StopPlayback { leg }
             | MediaCommand::Record { leg, .. }
-            | MediaCommand::StopRecording { leg }
+            | MediaCommand::StopRecording { leg, .. }
             | MediaCommand::Update { leg, .. } => Some(*leg),
             MediaCommand::Bridge { .. }
             | MediaCommand::Unbridge
@@ -262,8 +265,12 @@ impl CallMedia {
                         l.recording_file = Some(file);
                         l.session.start_recording(now, max_length, end_silence);
                     }
-                    MediaCommand::StopRecording { .. } => {
-                        l.session.stop_recording(RecordingEnd::Pound)
+                    MediaCommand::StopRecording { keep, .. } => {
+                        l.session.stop_recording(RecordingEnd::Pound);
+                        if !keep {
+                            l.session.take_recording();
+                            l.recording_file = None;
+                        }
                     }
                     MediaCommand::Update {
                         remote, sending, ..

@@ -141,10 +141,54 @@ pub struct SipRequest {
     pub authorization: Option<String>,
     /// REFER's target (RFC 3515).
     pub refer_to: Option<String>,
+    /// The first P-Asserted-Identity value (RFC 3325), as received.
+    pub p_asserted_identity: Option<String>,
+    /// The first Remote-Party-ID value naming the calling party (not
+    /// `party=called`), as received.
+    pub remote_party_id: Option<String>,
+    /// The name-addr the engine took as the caller's identity at INVITE
+    /// ([`SipRequest::take_caller_id`]); `None`: From.
+    pub caller_id: Option<String>,
     pub body: Vec<u8>,
 }
 
+/// Which header names the caller (`calls.caller_id_from`): a PBX or trunk
+/// in front often puts the real number in P-Asserted-Identity or
+/// Remote-Party-ID and its own in From.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallerIdFrom {
+    #[default]
+    From,
+    PAssertedIdentity,
+    RemotePartyId,
+}
+
 impl SipRequest {
+    /// Takes the caller's identity from the header `from` names; a
+    /// request without that header keeps From.
+    pub fn take_caller_id(&mut self, from: CallerIdFrom) {
+        self.caller_id = match from {
+            CallerIdFrom::From => None,
+            CallerIdFrom::PAssertedIdentity => self.p_asserted_identity.clone(),
+            CallerIdFrom::RemotePartyId => self.remote_party_id.clone(),
+        };
+    }
+    /// The caller's number: the user of the identity taken at INVITE
+    /// (`sip:` or `tel:`), else From's.
+    pub fn caller_number(&self) -> &str {
+        match &self.caller_id {
+            Some(id) => uri_user(name_addr_uri(id)),
+            None => self.from_user(),
+        }
+    }
+    /// The caller's display name, from the same header when it has one.
+    pub fn caller_name(&self) -> Option<String> {
+        self.caller_id
+            .as_deref()
+            .and_then(display_name)
+            .or_else(|| self.from_display_name())
+    }
     /// Whether a Supported header lists `tag` (e.g. `path`).
     pub fn supports(&self, tag: &str) -> bool {
         self.supported.iter().any(|t| t.eq_ignore_ascii_case(tag))
@@ -547,6 +591,8 @@ struct Fields {
     authorization: Option<String>,
     challenges: Vec<String>,
     refer_to: Option<String>,
+    p_asserted_identity: Option<String>,
+    remote_party_id: Option<String>,
 }
 
 impl Fields {
@@ -590,6 +636,21 @@ impl Fields {
             "supported" => self.supported.extend(option_tags(value)),
             "content-type" => self.content_type = Some(value.to_string()),
             "max-forwards" => self.max_forwards = Some(value.to_string()),
+            "p-asserted-identity" => {
+                if self.p_asserted_identity.is_none() {
+                    self.p_asserted_identity = split_list(value).first().map(|v| v.to_string());
+                }
+            }
+            "remote-party-id" => {
+                if self.remote_party_id.is_none() {
+                    self.remote_party_id = split_list(value)
+                        .into_iter()
+                        .find(|v| {
+                            !header_param(v, "party").is_some_and(|p| p.eq_ignore_ascii_case("called"))
+                        })
+                        .map(str::to_string);
+                }
+            }
             _ => {}
         }
     }
@@ -637,6 +698,9 @@ impl Fields {
             expires: self.expires,
             authorization: self.authorization,
             refer_to: self.refer_to,
+            p_asserted_identity: self.p_asserted_identity,
+            remote_party_id: self.remote_party_id,
+            caller_id: None,
             body: Vec::new(),
         })
     }
@@ -709,6 +773,10 @@ fn canonical_name(name: &str) -> &'static str {
         "www-authenticate"
     } else if eq("proxy-authenticate") {
         "proxy-authenticate"
+    } else if eq("p-asserted-identity") {
+        "p-asserted-identity"
+    } else if eq("remote-party-id") {
+        "remote-party-id"
     } else {
         ""
     }
@@ -865,6 +933,34 @@ Record-Route: <sip:p1;lr>, <sip:p2;lr>\r\n\
 Subject: folded\r\n continued\r\n\
 c: application/sdp\r\n\
 l: 4\r\n\r\nv=0\r\n";
+
+    #[test]
+    fn the_caller_comes_from_the_header_chosen() {
+        let msg = INVITE.replace(
+            "Subject:",
+            "p-asserted-identity: <tel:+86-138-0013-8001>, <sip:x@h>\r\n\
+             Remote-Party-ID: <sip:4008@h>;party=called\r\n\
+             Remote-Party-ID: \"Bo\" <sip:13900139000@h>;party=calling\r\nSubject:",
+        );
+        let SipMessage::Request(mut r) = parse(msg.as_bytes()).expect("parses") else {
+            panic!("expected a request")
+        };
+        assert_eq!(r.caller_number(), "13800138000", "From until chosen");
+        r.take_caller_id(CallerIdFrom::PAssertedIdentity);
+        assert_eq!(r.caller_number(), "+86-138-0013-8001");
+        assert_eq!(r.caller_name().as_deref(), Some("Alice Li"), "From's name");
+        r.take_caller_id(CallerIdFrom::RemotePartyId);
+        assert_eq!(r.caller_number(), "13900139000", "the calling party's");
+        assert_eq!(r.caller_name().as_deref(), Some("Bo"));
+        r.take_caller_id(CallerIdFrom::From);
+        assert_eq!(r.caller_number(), "13800138000");
+        let toml: CallerIdFrom =
+            serde::Deserialize::deserialize(serde::de::value::StrDeserializer::<
+                serde::de::value::Error,
+            >::new("p-asserted-identity"))
+            .expect("config form");
+        assert_eq!(toml, CallerIdFrom::PAssertedIdentity);
+    }
 
     #[test]
     fn compact_forms_folding_and_lists() {

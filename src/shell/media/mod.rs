@@ -435,4 +435,72 @@ mod tests {
         // The live counters for /metrics got them too, at the call's end.
         assert!(live.totals().packets_sent >= 10);
     }
+
+    /// A leg that closes before its call (an agent's) counts in the
+    /// shutdown totals as it does in /metrics: both say the same.
+    #[test]
+    fn a_leg_closed_early_counts_in_the_totals_as_in_metrics() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _guard = runtime.enter();
+        let (events_tx, _events_rx) = mpsc::unbounded_channel();
+        let live = Arc::new(LiveRtp::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recordings = Recordings::new(
+            dir.path().to_path_buf(),
+            events_tx.clone(),
+            runtime.handle().clone(),
+        );
+        let call_recordings = CallRecordings::start(
+            dir.path().join("calls"),
+            1,
+            events_tx.clone(),
+            Default::default(),
+        )
+        .expect("writer");
+        let pool = MediaPool::start(1, 0, events_tx, live.clone(), recordings, call_recordings)
+            .expect("pool");
+        let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
+        let prompts = Arc::new(PromptSet::default());
+        let handle = pool.open(CallKey(1), prompts.clone());
+        let mut ports = Vec::new();
+        for leg in [LegKey(2), LegKey(3)] {
+            let port = free_port();
+            let socket = bind("127.0.0.1".parse().expect("ip"), port).expect("bind");
+            handle.send(
+                MediaCommand::OpenLeg {
+                    leg,
+                    port,
+                    params: params(phone.local_addr().expect("addr")),
+                    prompts: prompts.clone(),
+                },
+                Some(socket),
+            );
+            ports.push(port);
+        }
+        // 20 packets to the agent's leg (LegKey(3)), then it closes.
+        let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        packet.extend([0xffu8; 160]);
+        for seq in 0..20u16 {
+            packet[2..4].copy_from_slice(&seq.to_be_bytes());
+            packet[4..8].copy_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            phone
+                .send_to(&packet, ("127.0.0.1", ports[1]))
+                .expect("send");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        handle.send(MediaCommand::CloseLeg { leg: LegKey(3) }, None);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(handle);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while pool.totals().calls < 1 {
+            assert!(std::time::Instant::now() < deadline, "call not counted");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (totals, metrics) = (pool.totals(), live.totals());
+        assert_eq!(totals.packets_received, 20, "{totals:?}");
+        assert_eq!(totals.legs, 1);
+        assert_eq!(metrics.packets_received, totals.packets_received);
+        assert_eq!(metrics.packets_sent, totals.packets_sent);
+        assert_eq!(metrics.packets_invalid, totals.packets_invalid);
+    }
 }

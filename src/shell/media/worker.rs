@@ -380,9 +380,17 @@ impl Worker {
             call.phase = Some(phase);
             now += PHASE_WIDTH * delay as u32;
         }
-        // A leg's stats leave with it: count them before it closes.
-        if let MediaCommand::CloseLeg { .. } = command {
+        // A leg's stats leave with it: count them before it closes, in the
+        // live counters and (below) in the shutdown totals alike.
+        let mut closing = None;
+        if let MediaCommand::CloseLeg { leg } = command {
             call.flush(&self.out.live);
+            let slot = call.media.slot_of(leg);
+            closing = call
+                .media
+                .stats()
+                .find(|(s, _)| Some(*s) == slot)
+                .map(|(_, stats)| *stats);
         }
         match call.media.handle_command(now, command) {
             Some(SocketChange::Open { slot: leg_slot, .. }) => {
@@ -409,6 +417,9 @@ impl Worker {
                 }
                 if let Ok(mut t) = self.out.totals.lock() {
                     t.legs += 1;
+                    if let Some(stats) = &closing {
+                        t.add(stats);
+                    }
                 }
             }
             None => {}
