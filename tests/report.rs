@@ -363,6 +363,87 @@ fn agents_on_the_fixture() {
     assert_eq!(a[1].handled_within_3min, 0);
 }
 
+/// A call answered by 1001, transferred to 1002 (40 s + 100 s of talk),
+/// rated 2 after 1002 hung up; another by 1001 alone rated 5; a third
+/// asked but not rated; one put on hold.
+#[test]
+fn transfers_split_handle_time_and_ratings_go_to_the_last_agent() {
+    use hotline::cdr::{AgentPartRecord, TransferRecord};
+    let mut t = connected(
+        queued("t1", 0, 5_000, "repair"),
+        3_000,
+        140_000,
+        ("1002", "008"),
+        HangupSide::Agent,
+    );
+    t.transfers = vec![TransferRecord {
+        from: Some("1001".into()),
+        to: "agent:1002".into(),
+        at: at(48_000),
+        result: Some("answered".into()),
+    }];
+    t.agent_parts = vec![
+        AgentPartRecord {
+            agent: "1001".into(),
+            talk_ms: 40_000,
+        },
+        AgentPartRecord {
+            agent: "1002".into(),
+            talk_ms: 100_000,
+        },
+    ];
+    t.survey_offered = true;
+    t.satisfaction = Some(2);
+    let mut u = connected(
+        queued("t2", 60_000, 5_000, "repair"),
+        1_000,
+        20_000,
+        ("1001", "007"),
+        HangupSide::Agent,
+    );
+    u.survey_offered = true;
+    u.satisfaction = Some(5);
+    u.holds = 1;
+    u.hold_ms = Some(8_000);
+    let mut v = connected(
+        queued("t3", 120_000, 5_000, "repair"),
+        1_000,
+        30_000,
+        ("1001", "007"),
+        HangupSide::Agent,
+    );
+    v.survey_offered = true;
+    let report = report_of(&[t, u, v], settings(None));
+    let f = &report.total.figures;
+    // One customer call each: three answered, one transferred.
+    assert_eq!((f.agent_answered, f.transferred), (3, 1));
+    assert_eq!((f.survey_offered, f.rated), (3, 2));
+    assert!(close(f.survey_response_rate, 2.0 / 3.0));
+    assert!(close(f.satisfaction_rate, 0.5));
+    assert!(close(f.mean_rating, 3.5));
+    assert_eq!((f.held_calls, f.mean_hold_ms), (1, Some(8_000)));
+    // AHT per customer call: (140 + 20 + 30 s talk + 3 x 30 s wrap-up) / 3.
+    assert_eq!(f.aht_ms, Some(280_000 / 3));
+    let agent = |id: &str| {
+        report
+            .agents
+            .iter()
+            .find(|a| a.agent == id)
+            .expect("agent row")
+    };
+    // 1001: its 40 s part of t1, then t2 and t3; rated once (5), by t2.
+    let a = agent("1001");
+    assert_eq!((a.calls, a.talk_ms), (3, 90_000));
+    assert_eq!((a.survey_offered, a.rated), (2, 1));
+    assert!(close(a.satisfaction_rate, 0.0));
+    assert_eq!(a.hung_up_first, 2, "t1's hang-up was 1002's");
+    // 1002: the 100 s after the transfer, the hang-up and the 2.
+    let b = agent("1002");
+    assert_eq!((b.calls, b.talk_ms, b.hung_up_first), (1, 100_000, 1));
+    assert_eq!(b.number.as_deref(), Some("008"));
+    assert!(close(b.satisfaction_rate, 1.0));
+}
+
 #[test]
 fn from_and_to_select_by_arrival() {
     let mut s = settings(None);

@@ -132,6 +132,7 @@ fn after_the_agent_hangs_up_the_caller_rates_the_service() {
     let (call, _tag, inv) = bridged(&mut sim);
     sim.run_for(secs(20));
     sim.played.clear();
+    let agent_left_at = sim.now;
     from_agent(&mut sim, &inv, "BYE", 2, None);
     assert!(
         !sim.sent
@@ -158,6 +159,9 @@ fn after_the_agent_hangs_up_the_caller_rates_the_service() {
     assert!(r.survey_offered);
     assert_eq!(r.satisfaction, Some(4));
     assert_eq!(r.agent.as_deref(), Some("1001"));
+    // The survey is not the agent's talk time: it ended with their BYE.
+    let talk = (agent_left_at - sim.bridged[0].0).as_millis() as u64;
+    assert_eq!(r.talk_ms, Some(talk));
 }
 
 #[test]
@@ -235,7 +239,9 @@ fn a_refer_to_another_agent_announces_the_extension_and_connects_them() {
     let mut sim = with_extensions();
     register(&mut sim, "1002");
     let (call, tag, inv) = bridged(&mut sim);
+    sim.run_for(secs(30));
     sim.played.clear();
+    let transferred_at = sim.now;
     refer(&mut sim, &inv, "sip:1002@127.0.0.1:5060", 2);
     assert!(
         sim.sent
@@ -276,6 +282,28 @@ fn a_refer_to_another_agent_announces_the_extension_and_connects_them() {
     assert_eq!(r.transfers[0].from.as_deref(), Some("1001"));
     assert_eq!(r.transfers[0].to, "agent:1002");
     assert_eq!(r.transfers[0].result.as_deref(), Some("answered"));
+    // Each agent's handle time is theirs: 1001 until the REFER, 1002
+    // from its answer; the announcement and ringing are nobody's.
+    assert_eq!(
+        r.agent.as_deref(),
+        Some("1002"),
+        "the agent who served last"
+    );
+    let parts: Vec<(&str, u64)> = r
+        .agent_parts
+        .iter()
+        .map(|p| (p.agent.as_str(), p.talk_ms))
+        .collect();
+    // Bridged within the 8 s `bridged` ran, then 30 s before the REFER.
+    let first = (transferred_at - sim.bridged[0].0).as_millis() as u64;
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    assert_eq!(parts[0], ("1001", first));
+    assert_eq!(parts[1].0, "1002");
+    assert!(
+        (5_000..6_000).contains(&parts[1].1),
+        "1002 talked 5 s: {parts:?}"
+    );
+    assert_eq!(r.talk_ms, Some(parts[0].1 + parts[1].1));
     // Both agents are free again afterwards (1001 after its wrap-up).
     let agents = sim.engine.agent_snapshots();
     assert!(
@@ -342,6 +370,7 @@ fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcemen
         sim.act(|e, now| e.transfer(now, call, "nowhere", None)),
         Err(hotline::engine::ControlError::UnknownTarget(_))
     ));
+    let transferred_at = sim.now;
     sim.act(|e, now| e.transfer(now, call, "8003", None))
         .expect("to the complaint queue");
     sim.run_for(secs(6));
@@ -368,7 +397,15 @@ fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcemen
     let r = sim.records.last().expect("record");
     assert_eq!(r.transfers[0].to, "queue:complaint");
     assert_eq!(r.transfers[0].result.as_deref(), Some("queued"));
-    assert_eq!(r.queue.as_deref(), Some("complaint"));
+    // The record keeps the visit in which the caller reached an agent:
+    // their wait and service level are the first queue's (repair),
+    // answered by 1001, whose talk ended with the transfer.
+    assert_eq!(r.queue.as_deref(), Some("repair"));
+    assert_eq!(r.queue_result.as_deref(), Some("answered"));
+    assert_eq!(r.agent.as_deref(), Some("1001"));
+    let talk = (transferred_at - sim.bridged[0].0).as_millis() as u64;
+    assert_eq!(r.talk_ms, Some(talk));
+    assert!(r.agent_parts.is_empty(), "one agent only");
 }
 
 /// One 20 ms RTP packet of PCMA carrying `level`.

@@ -218,6 +218,22 @@ pub fn handled_within_3min_rate(handled_within_3min: u64, answered: u64) -> Opti
     ratio(handled_within_3min, answered)
 }
 
+/// Survey ratings that count as satisfied: 1 (very satisfied) and 2
+/// (satisfied), as the survey prompt offers them.
+pub fn is_satisfied(rating: u8) -> bool {
+    matches!(rating, 1 | 2)
+}
+
+/// Callers who rated / callers asked to rate.
+pub fn survey_response_rate(rated: u64, asked: u64) -> Option<f64> {
+    ratio(rated, asked)
+}
+
+/// Satisfaction (满意率): ratings of 1 or 2 / ratings.
+pub fn satisfaction_rate(satisfied: u64, rated: u64) -> Option<f64> {
+    ratio(satisfied, rated)
+}
+
 /// Waits in whole seconds (rounded up) and how many calls waited that
 /// long: memory grows with the number of distinct seconds, not calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

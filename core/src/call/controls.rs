@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::call::QueueVisit;
 use crate::ids::LegKey;
 
 #[derive(Debug, Clone, Default)]
@@ -31,9 +32,60 @@ pub struct Controls {
     pub recording_file: Option<String>,
     /// Why the recording stopped early (the call went on).
     pub recording_error: Option<String>,
+    /// Each agent's time with the caller so far, in order: a transfer to
+    /// another agent adds a part, so each agent's handle time is theirs.
+    pub served: Vec<AgentPart>,
+    /// The agent with the caller now, and since when.
+    pub serving: Option<(String, Instant)>,
+    /// The queue visit in which the caller first reached an agent, kept
+    /// when a transfer queues them again: the record's wait and service
+    /// level are the caller's first wait, not the transfer's.
+    pub first_visit: Option<QueueVisit>,
+}
+
+/// One agent's time connected to the caller (hold included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentPart {
+    pub agent: String,
+    pub talk: Duration,
 }
 
 impl Controls {
+    /// `agent` is connected to the caller from `now` (a bridge).
+    pub fn agent_connected(&mut self, now: Instant, agent: String) {
+        self.agent_parted(now);
+        self.serving = Some((agent, now));
+    }
+
+    /// The agent with the caller leaves them (hangs up, or transfers).
+    pub fn agent_parted(&mut self, now: Instant) {
+        let Some((agent, since)) = self.serving.take() else {
+            return;
+        };
+        let talk = now.saturating_duration_since(since);
+        // Back with the same agent (a transfer that failed): one part.
+        match self.served.last_mut() {
+            Some(last) if last.agent == agent => last.talk += talk,
+            _ => self.served.push(AgentPart { agent, talk }),
+        }
+    }
+
+    /// Every agent's part, the one connected now counted to `now`.
+    pub fn agent_parts(&self, now: Instant) -> Vec<AgentPart> {
+        let mut parts = self.served.clone();
+        if let Some((agent, since)) = &self.serving {
+            let talk = now.saturating_duration_since(*since);
+            match parts.last_mut() {
+                Some(last) if &last.agent == agent => last.talk += talk,
+                _ => parts.push(AgentPart {
+                    agent: agent.clone(),
+                    talk,
+                }),
+            }
+        }
+        parts
+    }
+
     /// Time on hold, a hold still in progress counted to `now`.
     pub fn hold_time(&self, now: Instant) -> Duration {
         self.hold_total

@@ -98,7 +98,20 @@ pub fn build(
         })
         .collect();
     record.message_discarded_ms = call.message_discarded_ms;
-    if let Some(q) = &call.queue {
+    let parts = call.controls.agent_parts(now);
+    if parts.len() > 1 {
+        record.agent_parts = parts
+            .iter()
+            .map(|p| cdr::AgentPartRecord {
+                agent: p.agent.clone(),
+                talk_ms: p.talk.as_millis() as u64,
+            })
+            .collect();
+    }
+    // A transfer that queued the caller again: the visit in which they
+    // first reached an agent is the record's (its wait, its answer).
+    let visit = call.controls.first_visit.as_ref().or(call.queue.as_ref());
+    if let Some(q) = visit {
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis() as u64;
         record.queue = Some(q.queue.clone());
         record.queued_at = q.joined_at.map(at);
@@ -110,9 +123,27 @@ pub fn build(
         // (not at the end of the message left after it).
         let wait_end = q.bridged_at.or(q.left_at).unwrap_or(now);
         record.wait_ms = q.joined_at.map(|j| ms(j, wait_end));
-        record.talk_ms = q.bridged_at.map(|b| ms(b, now));
+        record.talk_ms = q.bridged_at.map(|b| {
+            if parts.is_empty() {
+                ms(b, now)
+            } else {
+                parts.iter().map(|p| p.talk.as_millis() as u64).sum()
+            }
+        });
         record.agent = q.agent.clone();
         record.agent_number = q.agent_number.clone();
+        if let Some(last) = parts.last().filter(|_| parts.len() > 1) {
+            if record.agent.as_ref() != Some(&last.agent) {
+                record.agent = Some(last.agent.clone());
+                // The later agent's number is the current visit's, if it
+                // was theirs.
+                record.agent_number = call
+                    .queue
+                    .as_ref()
+                    .filter(|v| v.agent.as_ref() == Some(&last.agent))
+                    .and_then(|v| v.agent_number.clone());
+            }
+        }
         record.offers = q.offers;
         // A caller who hung up while the agent's number was read out was
         // never connected: an abandon, not an answered call.

@@ -150,9 +150,11 @@ pub struct CallRecord {
     /// From joining the queue to the bridge (or to leaving unanswered).
     #[serde(default)]
     pub wait_ms: Option<u64>,
-    /// From the bridge to the end.
+    /// Time connected to agents, hold included: from the bridge to the
+    /// agent's hang-up (or the end); over a transfer, every agent's part.
     #[serde(default)]
     pub talk_ms: Option<u64>,
+    /// The agent who served the caller (the last, after transfers).
     #[serde(default)]
     pub agent: Option<String>,
     #[serde(default)]
@@ -200,6 +202,10 @@ pub struct CallRecord {
     /// Each transfer of the call, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transfers: Vec<TransferRecord>,
+    /// With more than one agent (a transfer): each agent's talk time, in
+    /// order; they add up to `talk_ms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agent_parts: Vec<AgentPartRecord>,
     /// The call's recording (stereo WAV: caller left, agent right),
     /// relative to the recordings folder; `recording_error` when the
     /// recording had to stop (a full disk) while the call went on.
@@ -211,6 +217,13 @@ pub struct CallRecord {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// One agent's part of a transferred call.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AgentPartRecord {
+    pub agent: String,
+    pub talk_ms: u64,
 }
 
 /// One transfer of a call.

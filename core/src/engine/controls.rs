@@ -128,6 +128,9 @@ impl Engine {
     /// asked to rate the service; otherwise the call ends.
     pub(super) fn after_agent_left(&mut self, now: Instant, call: CallKey) {
         self.end_hold(now, call);
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.controls.agent_parted(now);
+        }
         let survey = self.queue_config_of(call).is_some_and(|q| q.survey);
         let bridged = self
             .calls
@@ -339,6 +342,7 @@ impl Engine {
         };
         info!(to = %target.describe(), "transfer");
         c.bridge = None;
+        c.controls.agent_parted(now);
         c.controls.transfers.push(Transfer {
             from,
             to: target.clone(),
@@ -469,6 +473,10 @@ impl Engine {
                     return;
                 };
                 c.playing = None;
+                if let Some((_, agent)) = c.controls.direct_agent.clone().filter(|(l, _)| *l == leg)
+                {
+                    c.controls.agent_connected(now, agent);
+                }
                 let customer = c.customer;
                 self.media(call, MediaCommand::StopPlayback { leg: customer });
                 // Told before its leg goes: the transfer went through.

@@ -37,6 +37,11 @@ impl Engine {
             .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
         let arrival = call.arrived_at;
+        // Queued again by a transfer: the first visit, in which the caller
+        // reached an agent, stays the record's.
+        if call.controls.first_visit.is_none() {
+            call.controls.first_visit = call.queue.take().filter(|q| q.bridged_at.is_some());
+        }
         call.queue = Some(QueueVisit {
             queue: queue.clone(),
             joined_at: Some(now),
@@ -455,6 +460,7 @@ impl Engine {
                 if let Some(q) = call.queue.as_mut() {
                     q.bridged_at = Some(now);
                 }
+                call.controls.agent_connected(now, agent.clone());
                 let customer = call.customer;
                 let record = call.controls.record && call.controls.recording_file.is_none();
                 info!(%agent, "caller bridged to agent");
@@ -478,6 +484,9 @@ impl Engine {
                     return;
                 };
                 call.playing = None;
+                if let Some(agent) = call.agent_of(leg) {
+                    call.controls.agent_connected(now, agent);
+                }
                 let customer = call.customer;
                 self.bridge(caller, customer, leg);
             }

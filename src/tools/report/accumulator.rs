@@ -148,12 +148,31 @@ impl Accumulator {
             }
         }
         if r.bridged_at.is_some() && !super::figures::is_invalid(r) && r.queued_at.is_some() {
-            let agent = r.agent.as_deref().unwrap_or(super::group::NONE);
-            match self.agents.get_mut(agent) {
-                Some(a) => a.add(r),
-                None => self.agents.entry(agent.to_string()).or_default().add(r),
+            // A transferred call counts for each agent who had the caller,
+            // with their own part of the talk; the survey and the hang-up
+            // are the last agent's.
+            if r.agent_parts.len() > 1 {
+                let last = r.agent_parts.len() - 1;
+                for (i, part) in r.agent_parts.iter().enumerate() {
+                    if let Some(a) = self.agent_tally(&part.agent) {
+                        a.add(r, part.talk_ms, i == last);
+                    }
+                }
+            } else {
+                let agent = r.agent.as_deref().unwrap_or(super::group::NONE);
+                if let Some(a) = self.agent_tally(agent) {
+                    a.add(r, r.talk_ms.unwrap_or(0), true);
+                }
             }
         }
+    }
+
+    /// Allocates the key only for an agent not seen yet.
+    fn agent_tally(&mut self, agent: &str) -> Option<&mut AgentTally> {
+        if !self.agents.contains_key(agent) {
+            self.agents.insert(agent.to_string(), AgentTally::default());
+        }
+        self.agents.get_mut(agent)
     }
 
     pub fn state_size(&self) -> StateSize {

@@ -16,25 +16,43 @@ pub struct AgentTally {
     pub wrap_up_ms: u64,
     pub handled_within_3min: u64,
     pub hung_up_first: u64,
+    pub survey_offered: u64,
+    pub rated: u64,
+    pub satisfied: u64,
 }
 
 impl AgentTally {
-    /// Counts a connected call (`bridged_at` present) in.
-    pub fn add(&mut self, r: &CallRecord) {
-        if let Some(n) = r.agent_number.as_ref().filter(|n| !n.is_empty()) {
+    /// Counts a connected call (`bridged_at` present) in, with this
+    /// agent's `talk_ms` of it; `last`: they had the caller last (a
+    /// transfer's earlier agents did not), so the hang-up, the survey and
+    /// the record's agent number are theirs.
+    pub fn add(&mut self, r: &CallRecord, talk_ms: u64, last: bool) {
+        if let Some(n) = r.agent_number.as_ref().filter(|n| last && !n.is_empty()) {
             if self.number.as_ref().is_none_or(|have| n < have) {
                 self.number = Some(n.clone());
             }
         }
         self.calls += 1;
-        let talk = r.talk_ms.unwrap_or(0);
+        let talk = talk_ms;
         self.talk_ms += talk;
         self.wrap_up_ms += r.wrap_up_ms.unwrap_or(0);
         if talk <= HANDLED_WITHIN_MS {
             self.handled_within_3min += 1;
         }
+        if !last {
+            return;
+        }
         if r.hangup_side == Some(HangupSide::Agent) {
             self.hung_up_first += 1;
+        }
+        if r.survey_offered {
+            self.survey_offered += 1;
+        }
+        if let Some(rating) = r.satisfaction {
+            self.rated += 1;
+            if sla::is_satisfied(rating) {
+                self.satisfied += 1;
+            }
         }
     }
 
@@ -50,12 +68,15 @@ impl AgentTally {
             wrap_up_ms: self.wrap_up_ms,
             handled_within_3min: self.handled_within_3min,
             hung_up_first: self.hung_up_first,
+            survey_offered: self.survey_offered,
+            rated: self.rated,
+            satisfaction_rate: sla::satisfaction_rate(self.satisfied, self.rated),
         }
     }
 }
 
 /// One agent's line in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentRow {
     pub agent: String,
     pub number: Option<String>,
@@ -69,4 +90,9 @@ pub struct AgentRow {
     pub wrap_up_ms: u64,
     pub handled_within_3min: u64,
     pub hung_up_first: u64,
+    /// Callers asked to rate this agent's service, those who did, and
+    /// the share rating it 1 or 2.
+    pub survey_offered: u64,
+    pub rated: u64,
+    pub satisfaction_rate: Option<f64>,
 }

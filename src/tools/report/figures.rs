@@ -48,6 +48,18 @@ pub struct Tally {
     /// Max `wait_ms` over calls that asked for an agent.
     pub longest_wait_ms: u64,
     pub waits: WaitHistogram,
+    /// Callers asked to rate the service, those who did, the satisfied
+    /// (1 or 2) among them, and the sum of ratings.
+    pub survey_offered: u64,
+    pub rated: u64,
+    pub satisfied: u64,
+    pub rating_sum: u64,
+    /// Agent-answered calls put on hold, and the time on hold (part of
+    /// the talk time).
+    pub held_calls: u64,
+    pub hold_ms: u64,
+    /// Calls transferred at least once.
+    pub transferred: u64,
 }
 
 /// Whether a record is not a call to the hotline at all
@@ -110,6 +122,23 @@ impl Tally {
             if r.hangup_side == Some(HangupSide::Agent) {
                 self.agent_hung_up_first += 1;
             }
+            if r.survey_offered {
+                self.survey_offered += 1;
+            }
+            if let Some(rating) = r.satisfaction {
+                self.rated += 1;
+                self.rating_sum += u64::from(rating);
+                if sla::is_satisfied(rating) {
+                    self.satisfied += 1;
+                }
+            }
+            if r.holds > 0 {
+                self.held_calls += 1;
+                self.hold_ms += r.hold_ms.unwrap_or(0);
+            }
+            if !r.transfers.is_empty() {
+                self.transferred += 1;
+            }
             return;
         }
         // Asked for an agent, never connected: lost unless a message was
@@ -166,6 +195,13 @@ impl Tally {
         self.wrap_up_ms += o.wrap_up_ms;
         self.longest_wait_ms = self.longest_wait_ms.max(o.longest_wait_ms);
         self.waits.merge(&o.waits);
+        self.survey_offered += o.survey_offered;
+        self.rated += o.rated;
+        self.satisfied += o.satisfied;
+        self.rating_sum += o.rating_sum;
+        self.held_calls += o.held_calls;
+        self.hold_ms += o.hold_ms;
+        self.transferred += o.transferred;
     }
 
     /// The figures, ratios and means computed now.
@@ -226,6 +262,14 @@ impl Tally {
             wait_p99_s: percentile(99),
             silent_calls: self.silent_calls,
             agent_hung_up_first: self.agent_hung_up_first,
+            held_calls: self.held_calls,
+            mean_hold_ms: sla::mean_ms(self.hold_ms, self.held_calls),
+            transferred: self.transferred,
+            survey_offered: self.survey_offered,
+            rated: self.rated,
+            survey_response_rate: sla::survey_response_rate(self.rated, self.survey_offered),
+            satisfaction_rate: sla::satisfaction_rate(self.satisfied, self.rated),
+            mean_rating: (self.rated > 0).then(|| self.rating_sum as f64 / self.rated as f64),
         }
     }
 }
@@ -275,4 +319,15 @@ pub struct Figures {
     pub wait_p99_s: Option<u64>,
     pub silent_calls: u64,
     pub agent_hung_up_first: u64,
+    pub held_calls: u64,
+    /// Mean time on hold of the calls put on hold.
+    pub mean_hold_ms: Option<u64>,
+    pub transferred: u64,
+    pub survey_offered: u64,
+    pub rated: u64,
+    pub survey_response_rate: Option<f64>,
+    /// Ratings of 1 or 2 / ratings.
+    pub satisfaction_rate: Option<f64>,
+    /// 1 (very satisfied) to 5.
+    pub mean_rating: Option<f64>,
 }

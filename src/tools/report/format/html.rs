@@ -350,14 +350,14 @@ fn agents(out: &mut String, r: &Report) {
         out.push_str("<p class=\"meta\">No call was connected to an agent.</p></section>");
         return;
     }
-    out.push_str("<table class=\"agents\"><thead><tr><th>Agent</th><th>Number 工号</th><th>Calls</th><th>AHT</th><th>Mean talk</th><th>Mean wrap-up</th><th>Talk total</th><th>Wrap-up total</th><th>Within 3 min</th><th>Hung up first</th></tr></thead><tbody>");
+    out.push_str("<table class=\"agents\"><thead><tr><th>Agent</th><th>Number 工号</th><th>Calls</th><th>AHT</th><th>Mean talk</th><th>Mean wrap-up</th><th>Talk total</th><th>Wrap-up total</th><th>Within 3 min</th><th>Hung up first</th><th>Rated</th><th>Satisfied 满意率</th></tr></thead><tbody>");
     let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
     for a in &r.agents {
         let within = crate::sla::handled_within_3min_rate(a.handled_within_3min, a.calls)
             .map_or_else(|| "-".into(), percent);
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td{}>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td{}>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&a.agent),
             esc(a.number.as_deref().unwrap_or("-")),
             a.calls,
@@ -367,10 +367,12 @@ fn agents(out: &mut String, r: &Report) {
             duration_ms(a.talk_ms),
             duration_ms(a.wrap_up_ms),
             if a.hung_up_first > 0 { " class=\"flag\"" } else { "" },
-            a.hung_up_first
+            a.hung_up_first,
+            a.rated,
+            a.satisfaction_rate.map_or_else(|| "-".into(), percent),
         );
     }
-    out.push_str("</tbody></table><p class=\"meta\">The standard: the agent hangs up only after the caller. AHT is talk plus wrap-up.</p></section>");
+    out.push_str("</tbody></table><p class=\"meta\">The standard: the agent hangs up only after the caller. AHT is talk plus wrap-up; talk includes hold. A transferred call counts for each agent with their own part of the talk; its rating is the last agent's. Satisfied: ratings of 1 or 2.</p></section>");
 }
 
 /// Campaigns, when the records hold calls hotline placed.

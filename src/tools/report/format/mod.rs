@@ -57,6 +57,8 @@ pub enum Value {
     Ms(Option<u64>),
     /// Whole seconds.
     Secs(Option<u64>),
+    /// A mean score (the survey's 1 to 5).
+    Score(Option<f64>),
 }
 
 impl Value {
@@ -67,6 +69,7 @@ impl Value {
             Value::Count(n) => n.to_string(),
             Value::Ratio(r) => r.map(|r| format!("{r:.4}")).unwrap_or_default(),
             Value::Ms(v) | Value::Secs(v) => v.map(|v| v.to_string()).unwrap_or_default(),
+            Value::Score(v) => v.map(|v| format!("{v:.2}")).unwrap_or_default(),
         }
     }
 
@@ -79,6 +82,7 @@ impl Value {
             Value::Secs(v) => v
                 .map(|s| duration_ms(s * 1000))
                 .unwrap_or_else(|| "-".into()),
+            Value::Score(v) => v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
         }
     }
 }
@@ -204,6 +208,24 @@ pub const COLUMNS: &[Column] = &[
     col!(wait_p99_s, Secs, "Wait p99"),
     col!(silent_calls, Count, "Silent calls", "无声电话"),
     col!(agent_hung_up_first, Count, "Agent hung up first"),
+    col!(held_calls, Count, "Calls put on hold"),
+    col!(mean_hold_ms, Ms, "Mean hold (calls held)"),
+    col!(transferred, Count, "Calls transferred", "转接"),
+    col!(survey_offered, Count, "Asked to rate the service"),
+    col!(rated, Count, "Rated the service"),
+    col!(
+        survey_response_rate,
+        Ratio,
+        "Survey response rate",
+        "参评率"
+    ),
+    col!(
+        satisfaction_rate,
+        Ratio,
+        "Satisfaction (rated 1-2)",
+        "满意率"
+    ),
+    col!(mean_rating, Score, "Mean rating (1 best, 5 worst)"),
 ];
 
 /// The column named `name`.

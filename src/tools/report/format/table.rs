@@ -75,7 +75,7 @@ fn outbound(out: &mut String, report: &Report) {
         "Invalid",
         "Not reached"
     );
-    let _ = writeln!(out, "{}", "-".repeat(102));
+    let _ = writeln!(out, "{}", "-".repeat(95));
     for c in &report.outbound {
         let name = match &c.name {
             Some(n) => format!("{} {n}", c.campaign),
@@ -234,15 +234,24 @@ fn lines(out: &mut String, report: &Report) {
 fn agents(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
-        "{:12} {:>7} {:>7} {:>9} {:>9} {:>11} {:>11} {:>10}",
-        "Agent", "Number", "Calls", "AHT", "Talk", "Wrap-up", "Talk total", "Hung up 1st"
+        "{:12} {:>7} {:>6} {:>8} {:>8} {:>9} {:>10} {:>11} {:>6} {:>9}",
+        "Agent",
+        "Number",
+        "Calls",
+        "AHT",
+        "Talk",
+        "Wrap-up",
+        "Talk total",
+        "Hung up 1st",
+        "Rated",
+        "Satisfied"
     );
-    let _ = writeln!(out, "{}", "-".repeat(84));
+    let _ = writeln!(out, "{}", "-".repeat(95));
     let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
     for a in &report.agents {
         let _ = writeln!(
             out,
-            "{:12} {:>7} {:>7} {:>9} {:>9} {:>11} {:>11} {:>10}",
+            "{:12} {:>7} {:>6} {:>8} {:>8} {:>9} {:>10} {:>11} {:>6} {:>9}",
             cut(&a.agent, 12),
             cut(a.number.as_deref().unwrap_or("-"), 7),
             a.calls,
@@ -251,6 +260,9 @@ fn agents(out: &mut String, report: &Report) {
             ms(a.mean_wrap_up_ms),
             duration_ms(a.talk_ms),
             a.hung_up_first,
+            a.rated,
+            a.satisfaction_rate
+                .map_or_else(|| "-".into(), super::percent),
         );
     }
 }
