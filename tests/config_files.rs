@@ -290,13 +290,18 @@ fn a_bad_caller_directory_names_the_line() {
 /// `secret` (with `sip.listen` public). On loopback the demo runs as is.
 #[test]
 fn demo_secrets_are_refused_beyond_loopback() {
-    let (ok, err, _) = check(|t| t.replace("listen = \"127.0.0.1:8088\"", "listen = \"0.0.0.0:8088\""));
+    let (ok, err, _) =
+        check(|t| t.replace("listen = \"127.0.0.1:8088\"", "listen = \"0.0.0.0:8088\""));
     assert!(!ok, "the demo token on a public API");
     assert!(err.contains("api.token"), "{err}");
     assert!(err.contains("demo-token"), "{err}");
 
-    let (ok, err, text) =
-        check(|t| t.replace("listen = [\"127.0.0.1:5060\"]", "listen = [\"192.0.2.7:5060\"]"));
+    let (ok, err, text) = check(|t| {
+        t.replace(
+            "listen = [\"127.0.0.1:5060\"]",
+            "listen = [\"192.0.2.7:5060\"]",
+        )
+    });
     assert!(!ok, "the demo agents on a public SIP address");
     assert!(err.contains("agents[0].ha1_md5"), "{err}");
     assert!(err.contains("\"secret\"") && err.contains("1001"), "{err}");
@@ -310,17 +315,20 @@ fn demo_secrets_are_refused_beyond_loopback() {
 
     // Agents with passwords of their own may listen anywhere.
     let (ok, err, _) = check(|t| {
-        t.replace("listen = [\"127.0.0.1:5060\"]", "listen = [\"192.0.2.7:5060\"]")
-            .replace("9825b4c9c75afc481a419b95f9c54647", &"a".repeat(32))
-            .replace("2fc269d4f146ef4418f8f20afe3d8a87", &"b".repeat(32))
-            .replace(
-                "ceaf51d05610e9e0762530bc66589f6a3265c1a4462084a8e2a914ec293b35c6",
-                &"c".repeat(64),
-            )
-            .replace(
-                "7d993e4122ced63500d2a46544627be99bfc8ac871579c1701b347e2ff0a4395",
-                &"d".repeat(64),
-            )
+        t.replace(
+            "listen = [\"127.0.0.1:5060\"]",
+            "listen = [\"192.0.2.7:5060\"]",
+        )
+        .replace("9825b4c9c75afc481a419b95f9c54647", &"a".repeat(32))
+        .replace("2fc269d4f146ef4418f8f20afe3d8a87", &"b".repeat(32))
+        .replace(
+            "ceaf51d05610e9e0762530bc66589f6a3265c1a4462084a8e2a914ec293b35c6",
+            &"c".repeat(64),
+        )
+        .replace(
+            "7d993e4122ced63500d2a46544627be99bfc8ac871579c1701b347e2ff0a4395",
+            &"d".repeat(64),
+        )
     });
     assert!(ok, "{err}");
     // The demo itself, on loopback, is accepted.
@@ -332,14 +340,20 @@ fn demo_secrets_are_refused_beyond_loopback() {
 /// and come with `extension`; it needs no HA1.
 #[test]
 fn a_pbx_agent_names_a_trunk_and_an_extension() {
-    let trunk = "\n[[trunks]]\nname = \"pbx\"\naddress = \"127.0.0.1:5090\"\ncaller_id = \"4008001234\"\n";
+    let trunk =
+        "\n[[trunks]]\nname = \"pbx\"\naddress = \"127.0.0.1:5090\"\ncaller_id = \"4008001234\"\n";
     let agent = |extra: &str| {
-        format!("{trunk}\n[[agents]]\nid = \"2001\"\nnumber = \"021\"\nqueues = [\"repair\"]\n{extra}")
+        format!(
+            "{trunk}\n[[agents]]\nid = \"2001\"\nnumber = \"021\"\nqueues = [\"repair\"]\n{extra}"
+        )
     };
     let (ok, err, _) = check(|t| t + &agent("trunk = \"pbx\"\nextension = \"8001\"\n"));
     assert!(ok, "{err}");
     let (ok, err, _) = check(|t| t + &agent("trunk = \"pabx\"\nextension = \"8001\"\n"));
-    assert!(!ok && err.contains("agents[2].trunk") && err.contains("\"pabx\""), "{err}");
+    assert!(
+        !ok && err.contains("agents[2].trunk") && err.contains("\"pabx\""),
+        "{err}"
+    );
     let (ok, err, _) = check(|t| t + &agent("extension = \"8001\"\n"));
     assert!(!ok && err.contains("agents[2].extension"), "{err}");
     let (ok, err, _) = check(|t| t + &agent("trunk = \"pbx\"\n"));

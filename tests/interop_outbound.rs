@@ -188,7 +188,9 @@ fn received_invites(log: &str) -> Vec<(String, String, String)> {
                 msg.lines()
                     .find_map(|l| {
                         let (n, v) = l.split_once(':')?;
-                        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                        n.trim()
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_string())
                     })
                     .unwrap_or_default()
             };
@@ -281,12 +283,7 @@ fn busy_every_time_gets_exactly_four_attempts() {
         return;
     }
     let engine = start(1);
-    let sipp = trunk(
-        &engine,
-        "trunk_busy.xml",
-        &["-d", "200"],
-        100,
-    );
+    let sipp = trunk(&engine, "trunk_busy.xml", &["-d", "200"], 100);
     let id = create(
         &engine,
         json!({"name": "busy", "trunk": "pstn", "prompt": "notice_example",
@@ -306,7 +303,10 @@ fn busy_every_time_gets_exactly_four_attempts() {
     assert_eq!(invite_transactions(&log).len(), 4, "INVITEs SIPp received");
     assert_eq!(call_ids(&log).len(), 4, "one call per attempt");
     let records = outbound_records(&engine);
-    assert_eq!(records.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        records.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert!(
         records
             .values()
@@ -335,12 +335,7 @@ fn a_number_answered_404_is_tried_once_and_invalid() {
         return;
     }
     let engine = start(2);
-    let sipp = trunk(
-        &engine,
-        "trunk_not_found.xml",
-        &[],
-        100,
-    );
+    let sipp = trunk(&engine, "trunk_not_found.xml", &[], 100);
     let id = create(
         &engine,
         json!({"name": "404", "trunk": "pstn", "prompt": "notice_example",
@@ -447,12 +442,7 @@ fn a_crash_while_ringing_resumes_without_a_duplicate_attempt() {
     }
     let mut engine = start(5);
     // Rings 3 s, then busy.
-    let sipp = trunk(
-        &engine,
-        "trunk_busy.xml",
-        &["-d", "3000"],
-        100,
-    );
+    let sipp = trunk(&engine, "trunk_busy.xml", &["-d", "3000"], 100);
     let id = create(
         &engine,
         json!({"name": "crash", "trunk": "pstn", "prompt": "notice_example",
@@ -479,10 +469,7 @@ fn a_crash_while_ringing_resumes_without_a_duplicate_attempt() {
     assert_eq!(records.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(records[&1]["attempt_result"], "interrupted");
     assert_eq!(records[&2]["attempt_result"], "busy");
-    let attempt_2 = engine
-        .log_text()
-        .matches("placing a notice call")
-        .count();
+    let attempt_2 = engine.log_text().matches("placing a notice call").count();
     assert_eq!(attempt_2, 2, "one INVITE placed by each run");
 }
 
@@ -522,7 +509,10 @@ fn a_tcp_trunk_takes_the_notice_call() {
         .iter()
         .filter(|p| p.payload_type == 0 && p.payload.iter().any(|&b| b != 0xFF))
         .count();
-    assert!(sound >= 50, "{sound} packets of the notice reached the callee");
+    assert!(
+        sound >= 50,
+        "{sound} packets of the notice reached the callee"
+    );
     for n in c["numbers"].as_array().expect("numbers") {
         assert_eq!(n["state"], "confirmed", "{c:#}");
         assert_eq!(n["attempts"][0]["result"], "heard", "{c:#}");
@@ -534,7 +524,11 @@ fn a_tcp_trunk_takes_the_notice_call() {
     assert!(!log.contains("UDP message"), "{log}");
     let invites = received_invites(&log);
     assert_eq!(invites.len(), 2);
-    assert!(invites[0].2.contains("Via: SIP/2.0/TCP "), "{}", invites[0].2);
+    assert!(
+        invites[0].2.contains("Via: SIP/2.0/TCP "),
+        "{}",
+        invites[0].2
+    );
     assert!(
         invites[0].2.contains(";transport=tcp>"),
         "a Contact for TCP: {}",
@@ -612,7 +606,11 @@ fn the_campaign_cli_creates_lists_shows_pauses_and_resumes() {
     // Multipart: a CSV and a WAV, through --config.
     let dir = engine.path();
     let csv = dir.join("numbers.csv");
-    fs::write(&csv, "number,name\n13900000001,A\n13900000002,B\n13900000003,C\n").expect("csv");
+    fs::write(
+        &csv,
+        "number,name\n13900000001,A\n13900000002,B\n13900000003,C\n",
+    )
+    .expect("csv");
     let wav = prompt_path("en", "repair");
     let config = engine.config_path().display().to_string();
     let (code, out, err) = cli(&[
@@ -647,20 +645,34 @@ fn the_campaign_cli_creates_lists_shows_pauses_and_resumes() {
     assert_eq!(c["ring_timeout"], "20s");
     assert_eq!(c["numbers"][1]["number"], "13800000002");
     let c = campaign(&engine, second);
-    assert_eq!(c["total"], 4, "three from the CSV, one from --number: {c:#}");
-    assert_eq!(c["prompt"], "repair", "the WAV's file stem names the prompt");
+    assert_eq!(
+        c["total"], 4,
+        "three from the CSV, one from --number: {c:#}"
+    );
+    assert_eq!(
+        c["prompt"], "repair",
+        "the WAV's file stem names the prompt"
+    );
     assert!(
-        c["start_at"].as_str().is_some_and(|s| s.starts_with("2030-01-01T01:00:00")),
+        c["start_at"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("2030-01-01T01:00:00")),
         "{c:#}"
     );
 
     let (code, out, err) = with(&["list"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("gas outage") && out.contains("from files"), "{out}");
+    assert!(
+        out.contains("gas outage") && out.contains("from files"),
+        "{out}"
+    );
 
     let (code, out, err) = cli(&["show", &first.to_string(), "--config", &config]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("13800000001") && out.contains("pending"), "{out}");
+    assert!(
+        out.contains("13800000001") && out.contains("pending"),
+        "{out}"
+    );
 
     let (code, out, err) = with(&["pause", &first.to_string()]);
     assert_eq!(code, 0, "{err}");
@@ -676,13 +688,29 @@ fn the_campaign_cli_creates_lists_shows_pauses_and_resumes() {
 
     // A field the API refuses: named, exit 2.
     let (code, out, err) = with(&[
-        "create", "--name", "bad", "--trunk", "pstn", "--prompt", "repair", "--number",
-        "13800000001", "--retry", "10m,soon",
+        "create",
+        "--name",
+        "bad",
+        "--trunk",
+        "pstn",
+        "--prompt",
+        "repair",
+        "--number",
+        "13800000001",
+        "--retry",
+        "10m,soon",
     ]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("retry[1]"), "{err}");
     let (code, _, err) = with(&[
-        "create", "--name", "bad", "--trunk", "nowhere", "--prompt", "repair", "--number",
+        "create",
+        "--name",
+        "bad",
+        "--trunk",
+        "nowhere",
+        "--prompt",
+        "repair",
+        "--number",
         "13800000001",
     ]);
     assert_eq!(code, 2);

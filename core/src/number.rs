@@ -145,7 +145,12 @@ mod tests {
 
     #[test]
     fn service_and_short_numbers() {
-        for same in ["4008001234", "400-800-1234", "+86 400 800 1234", "04008001234"] {
+        for same in [
+            "4008001234",
+            "400-800-1234",
+            "+86 400 800 1234",
+            "04008001234",
+        ] {
             assert_eq!(number_key(same), "4008001234", "{same}");
         }
         assert_eq!(number_key("95588"), "95588");
@@ -171,7 +176,7 @@ mod tests {
     #[test]
     fn only_numbers_are_numbers() {
         assert!(is_number("+86 (138) 0013-8000"));
-                for not in ["anonymous", "0755x", "", "+", "张三"] {
+        for not in ["anonymous", "0755x", "", "+", "张三"] {
             assert!(!is_number(not), "{not}");
         }
     }

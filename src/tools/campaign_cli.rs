@@ -35,7 +35,7 @@ pub struct CampaignArgs {
 #[derive(Subcommand)]
 pub enum CampaignCommand {
     /// Create a campaign; prints its id.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// The campaigns the engine runs, with their numbers' states.
     List {
         /// Print the API's JSON.
@@ -125,7 +125,11 @@ pub fn run(args: CampaignArgs) -> Result<String, Failure> {
         }
         CampaignCommand::List { json } => {
             let list = api.request("GET", "/api/v1/campaigns", None)?;
-            Ok(if json { pretty(&list) } else { list_table(&list) })
+            Ok(if json {
+                pretty(&list)
+            } else {
+                list_table(&list)
+            })
         }
         CampaignCommand::Show { id, json } => {
             let c = api.request("GET", &format!("/api/v1/campaigns/{id}"), None)?;
@@ -157,9 +161,9 @@ impl Api {
                 // The API's table only: no trunk secret is needed here.
                 let config = crate::shell::load::config_without_secrets(path)
                     .map_err(|e| fail(1, e.to_string()))?;
-                let api = config.api.ok_or_else(|| {
-                    fail(1, format!("{}: no [api] table", path.display()))
-                })?;
+                let api = config
+                    .api
+                    .ok_or_else(|| fail(1, format!("{}: no [api] table", path.display())))?;
                 Some((api.listen, api.token))
             }
             None => None,
@@ -186,11 +190,7 @@ impl Api {
         let url = format!("{}{path}", self.base);
         let auth = format!("Bearer {}", self.token);
         let sent = match (method, body) {
-            ("GET", _) => self
-                .agent
-                .get(&url)
-                .header("Authorization", &auth)
-                .call(),
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
             (_, Some(Body::Json(v))) => self
                 .agent
                 .post(&url)
@@ -231,11 +231,7 @@ impl Api {
     }
 
     fn action(&self, id: u64, action: &str) -> Result<String, Failure> {
-        let reply = self.request(
-            "POST",
-            &format!("/api/v1/campaigns/{id}/{action}"),
-            None,
-        )?;
+        let reply = self.request("POST", &format!("/api/v1/campaigns/{id}/{action}"), None)?;
         let state = reply["state"].as_str().unwrap_or("?");
         Ok(format!("campaign {id}: {state}\n"))
     }
@@ -302,7 +298,12 @@ fn create(api: &Api, c: &CreateArgs) -> Result<Value, Failure> {
         Body::Json(spec)
     } else {
         let mut form = Form::new();
-        form.part("campaign", None, "application/json", spec.to_string().into_bytes());
+        form.part(
+            "campaign",
+            None,
+            "application/json",
+            spec.to_string().into_bytes(),
+        );
         if let Some(path) = &c.numbers {
             form.part("numbers", Some(path), "text/csv", read(path, "--numbers")?);
         }
@@ -408,7 +409,10 @@ fn list_table(list: &Value) -> String {
             ]
         })
         .collect();
-    table(&["ID", "STATE", "NAME", "TRUNK", "NUMBERS", "BY STATE"], &rows)
+    table(
+        &["ID", "STATE", "NAME", "TRUNK", "NUMBERS", "BY STATE"],
+        &rows,
+    )
 }
 
 fn show_text(c: &Value) -> String {

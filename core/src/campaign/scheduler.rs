@@ -66,7 +66,11 @@ impl Scheduler {
             }
         }
         let id = campaign.id;
-        let open = campaign.targets.iter().filter(|t| !t.state.is_final()).count();
+        let open = campaign
+            .targets
+            .iter()
+            .filter(|t| !t.state.is_final())
+            .count();
         self.queues.insert(id, queue);
         self.in_flight.insert(id, 0);
         self.open.insert(id, open);

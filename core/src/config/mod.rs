@@ -727,7 +727,10 @@ impl Config {
                 ("ha1_sha256", &a.ha1_sha256, Algorithm::Sha256),
             ] {
                 let demo = ha1(alg, &a.id, realm, DEMO_PASSWORD);
-                if given.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&demo)) {
+                if given
+                    .as_deref()
+                    .is_some_and(|h| h.eq_ignore_ascii_case(&demo))
+                {
                     return Err(at.at(
                         &format!("agents[{i}].{key}"),
                         format!(

@@ -636,20 +636,16 @@ impl Fields {
             "supported" => self.supported.extend(option_tags(value)),
             "content-type" => self.content_type = Some(value.to_string()),
             "max-forwards" => self.max_forwards = Some(value.to_string()),
-            "p-asserted-identity" => {
-                if self.p_asserted_identity.is_none() {
-                    self.p_asserted_identity = split_list(value).first().map(|v| v.to_string());
-                }
+            "p-asserted-identity" if self.p_asserted_identity.is_none() => {
+                self.p_asserted_identity = split_list(value).first().map(|v| v.to_string());
             }
-            "remote-party-id" => {
-                if self.remote_party_id.is_none() {
-                    self.remote_party_id = split_list(value)
-                        .into_iter()
-                        .find(|v| {
-                            !header_param(v, "party").is_some_and(|p| p.eq_ignore_ascii_case("called"))
-                        })
-                        .map(str::to_string);
-                }
+            "remote-party-id" if self.remote_party_id.is_none() => {
+                self.remote_party_id = split_list(value)
+                    .into_iter()
+                    .find(|v| {
+                        !header_param(v, "party").is_some_and(|p| p.eq_ignore_ascii_case("called"))
+                    })
+                    .map(str::to_string);
             }
             _ => {}
         }
