@@ -261,10 +261,7 @@ fn ring_timeout_cancels_and_moves_to_the_next_agent() {
         log.contains(&(first_agent.to_string(), "RINGNOANSWER".to_string())),
         "{log:?}"
     );
-    assert!(
-        !log.iter().any(|(_, e)| e == "RINGCANCELED"),
-        "{log:?}"
-    );
+    assert!(!log.iter().any(|(_, e)| e == "RINGCANCELED"), "{log:?}");
 }
 
 /// Each offers line's agent, outcome and SIP status, in order.
@@ -720,7 +717,8 @@ fn the_caller_is_taken_from_the_configured_header() {
         "13800138000,group,yes,Li Lei\n13900139000,business,no,Han Meimei\n",
     )
     .expect("write");
-    let pai = "P-Asserted-Identity: \"Li Lei\" <sip:+8613800138000@10.0.0.5>, <tel:+8613800138000>\r\n";
+    let pai =
+        "P-Asserted-Identity: \"Li Lei\" <sip:+8613800138000@10.0.0.5>, <tel:+8613800138000>\r\n";
     let rpid = "Remote-Party-ID: <sip:4008@10.0.0.5>;party=called, \"Han Meimei\" <sip:13900139000@10.0.0.5>;party=calling;screen=yes\r\n";
     for (from, headers, number, class) in [
         (CallerIdFrom::From, format!("{pai}{rpid}"), "8000", "public"),
@@ -737,7 +735,12 @@ fn the_caller_is_taken_from_the_configured_header() {
             "business",
         ),
         // Asked for P-Asserted-Identity, the INVITE has none: From.
-        (CallerIdFrom::PAssertedIdentity, rpid.to_string(), "8000", "public"),
+        (
+            CallerIdFrom::PAssertedIdentity,
+            rpid.to_string(),
+            "8000",
+            "public",
+        ),
     ] {
         let mut sim = Sim::new(config(|c| {
             c.directory.file = Some(callers.clone());

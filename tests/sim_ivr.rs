@@ -492,8 +492,11 @@ fn dialled_numbers_match_in_national_form_and_tel_uris_are_answered() {
         ("TEL:+86.400.800.1234", "en"),
     ] {
         let mut sim = Sim::new(config(edit));
-        let inv = invite("num", "z9hG4bK-inv", Some(SDP_OFFER))
-            .replacen("INVITE sip:4008@127.0.0.1:5060", &format!("INVITE {uri}"), 1);
+        let inv = invite("num", "z9hG4bK-inv", Some(SDP_OFFER)).replacen(
+            "INVITE sip:4008@127.0.0.1:5060",
+            &format!("INVITE {uri}"),
+            1,
+        );
         sim.send(&inv);
         sim.run_for(ms(2000));
         assert_eq!(sim.sent_starting("SIP/2.0 200").len(), 1, "{uri} answered");

@@ -633,11 +633,18 @@ fn a_call_we_hang_up_holds_its_channel_until_the_trunk_has_our_bye() {
     let byes = requests(&sim, "BYE");
     assert_eq!(byes.len(), 1, "hung up after the notice");
     sim.run_for(Duration::from_secs(3));
-    assert_eq!(invites(&sim).len(), 1, "no call while the BYE is unanswered");
+    assert_eq!(
+        invites(&sim).len(),
+        1,
+        "no call while the BYE is unanswered"
+    );
     trunk_ok(&mut sim, &byes[0].1);
     let answered_at = sim.now;
     let (at, second) = seen.next(&mut sim, Duration::from_secs(1));
-    assert_eq!(at, answered_at, "the channel is free once the BYE is answered");
+    assert_eq!(
+        at, answered_at,
+        "the channel is free once the BYE is answered"
+    );
     // A BYE never answered frees the channel when its transaction gives up
     // (timer F, 64 x T1).
     trunk_says(&mut sim, &second, 200, "");
