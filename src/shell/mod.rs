@@ -191,6 +191,21 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             },
         ));
     }
+    // A phone that answers none of these never logs in (docs/acd.md).
+    let algorithms: Vec<&str> = config
+        .registrar
+        .algorithms
+        .iter()
+        .map(|a| match a {
+            crate::config::DigestAlgorithm::Sha256 => "SHA-256",
+            crate::config::DigestAlgorithm::Md5 => "MD5",
+        })
+        .collect();
+    info!(
+        realm = %config.registrar.realm,
+        "digest algorithms offered to phones: {}",
+        algorithms.join(", ")
+    );
     info!(
         records = %cdr_dir.display(),
         messages = %messages_dir.display(),
@@ -702,5 +717,9 @@ fn call_control(
         api::CallAction::Resume => engine.resume(now, call),
         api::CallAction::Transfer { to } => engine.transfer(now, call, &to, None),
     };
-    result.map_err(|e| (409, e.to_string()))
+    result.map_err(|e| match e {
+        // The request named nothing that exists: the caller's mistake.
+        crate::engine::ControlError::UnknownTarget(_) => (400, format!("to: {e}")),
+        _ => (409, e.to_string()),
+    })
 }
