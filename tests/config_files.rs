@@ -27,6 +27,29 @@ fn example_config_loads_with_prompts_from_disk() {
     let queues: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();
     assert_eq!(queues, ["consultation", "repair", "complaint"]);
     assert!(c.directory.file.is_some());
+    assert_eq!(c.recordings_dir(), Path::new("config/../var/recordings"));
+    assert!(c.queues[0].record && c.queues[0].recording_notice);
+    assert!(c.queues[2].survey);
+}
+
+/// The embedded demo records the consultation queue, with the notice,
+/// so a new user hears one and finds its WAV at once; its queues have
+/// the extensions a transfer announces.
+#[test]
+fn the_demo_records_consultation_with_the_notice() {
+    let c = hotline::config::Config::parse(
+        hotline::config::DEFAULT_TOML,
+        "default",
+        Path::new("."),
+    )
+    .expect("default config");
+    let q = &c.queues[0];
+    assert_eq!(q.name, "consultation");
+    assert!(q.record && q.recording_notice);
+    assert_eq!(q.hold_prompt.as_deref(), Some("hold_start"));
+    assert_eq!(c.recordings_dir(), Path::new("./var/recordings"));
+    let extensions: Vec<_> = c.queues.iter().map(|q| q.extension.as_deref()).collect();
+    assert_eq!(extensions, [Some("8001"), Some("8002"), Some("8003")]);
 }
 
 /// What check-config passes must work at run time: a caller of the example

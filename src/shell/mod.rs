@@ -717,5 +717,9 @@ fn call_control(
         api::CallAction::Resume => engine.resume(now, call),
         api::CallAction::Transfer { to } => engine.transfer(now, call, &to, None),
     };
-    result.map_err(|e| (409, e.to_string()))
+    result.map_err(|e| match e {
+        // The request named nothing that exists: the caller's mistake.
+        crate::engine::ControlError::UnknownTarget(_) => (400, format!("to: {e}")),
+        _ => (409, e.to_string()),
+    })
 }
