@@ -502,11 +502,50 @@ impl Sipp {
         calls: u32,
     ) -> Sipp {
         let ports = engine.ports.sipp(k);
+        let label = format!("sipp{k}");
+        Sipp::launch(engine, target, ports, &label, file, extra, timeout_s, calls)
+    }
+
+    /// [`Sipp::start`] on ports the test chooses (`label` names its
+    /// folder): a third phone beside a [`PortBlock`]'s SIPp instances 0
+    /// and 1.
+    pub fn start_on(
+        engine: &Engine,
+        ports: SippPorts,
+        label: &str,
+        file: &str,
+        extra: &[&str],
+        timeout_s: u64,
+        calls: u32,
+    ) -> Sipp {
+        Sipp::launch(
+            engine,
+            engine.sip_addr(),
+            ports,
+            label,
+            file,
+            extra,
+            timeout_s,
+            calls,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch(
+        engine: &Engine,
+        target: SocketAddr,
+        ports: SippPorts,
+        label: &str,
+        file: &str,
+        extra: &[&str],
+        timeout_s: u64,
+        calls: u32,
+    ) -> Sipp {
         // One folder per run: an agent's phone runs twice on one port
         // (registering, then taking calls).
         let stem = file.trim_end_matches(".xml");
         let dir = (1..)
-            .map(|i| engine.path().join(format!("sipp{k}-{stem}-{i}")))
+            .map(|i| engine.path().join(format!("{label}-{stem}-{i}")))
             .find(|d| !d.exists())
             .expect("a free folder name");
         fs::create_dir_all(&dir).expect("sipp dir");
