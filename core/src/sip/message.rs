@@ -514,14 +514,16 @@ fn request_line_uri(start: &[u8]) -> Option<String> {
 /// The Content-Length the sender declared, `Err` when it is not a number.
 fn declared_content_length(data: &[u8]) -> Result<Option<usize>, ()> {
     let head_end = find_head_end(data).unwrap_or(data.len());
-    let head = String::from_utf8_lossy(&data[..head_end]);
-    for line in head.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
+    // On bytes: the header names and digits sought are ASCII, and the
+    // rest of the head need not be valid UTF-8 to find them (no copy).
+    for line in data[..head_end].split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            return value.trim().parse::<usize>().map(Some).map_err(|_| ());
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let value = std::str::from_utf8(line[colon + 1..].trim_ascii()).map_err(|_| ())?;
+            return value.parse::<usize>().map(Some).map_err(|_| ());
         }
     }
     Ok(None)

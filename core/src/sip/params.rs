@@ -36,16 +36,32 @@ fn top_level(value: &str, angles: bool) -> impl Iterator<Item = (usize, char)> +
     })
 }
 
+/// The pieces between top-level `sep`s, empty ones kept; lazily, so a
+/// lookup that stops at its parameter allocates nothing (responses look
+/// up Via parameters for every message).
+fn pieces_top(value: &str, sep: char, angles: bool) -> impl Iterator<Item = &str> + '_ {
+    let mut cuts = top_level(value, angles)
+        .filter(move |&(_, c)| c == sep)
+        .map(|(i, _)| i);
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        let from = start?;
+        match cuts.next() {
+            Some(i) => {
+                start = Some(i + sep.len_utf8());
+                Some(&value[from..i])
+            }
+            None => {
+                start = None;
+                Some(&value[from..])
+            }
+        }
+    })
+}
+
 /// Splits at every top-level `sep`, keeping empty pieces.
 fn split_top(value: &str, sep: char, angles: bool) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, _) in top_level(value, angles).filter(|&(_, c)| c == sep) {
-        out.push(&value[start..i]);
-        start = i + sep.len_utf8();
-    }
-    out.push(&value[start..]);
-    out
+    pieces_top(value, sep, angles).collect()
 }
 
 /// The values of a comma-separated header (Via, Contact, Route, Path ...),
@@ -77,7 +93,7 @@ pub fn name_value(param: &str) -> (&str, Option<&str>) {
 /// The value of parameter `name` (case-insensitive) among `params`, as
 /// written (quoted values keep their quotes); `Some("")` for a flag.
 pub fn find_param<'a>(params: &'a str, name: &str) -> Option<&'a str> {
-    split_params(params).into_iter().find_map(|p| {
+    pieces_top(params, ';', false).find_map(|p| {
         let (n, v) = name_value(p);
         n.eq_ignore_ascii_case(name).then_some(v.unwrap_or(""))
     })
