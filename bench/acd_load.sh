@@ -59,6 +59,22 @@ sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^inactivity_timeout = .*/inactivity_timeout = \"120s\"/" \
     -e '/^\[\[agents\]\]/,/^$/d' \
     "$here/config/default.toml" > "$work/bench.toml"
+# RECORD=on|off: every queue records its calls (record = true) or none
+# does, with no recording notice either way, so that both runs have the
+# same call timeline; recordings go to $work/recordings. Unset: the queues
+# as config/default.toml has them.
+if [ -n "${RECORD:-}" ]; then
+  case "$RECORD" in on) rec=true ;; off) rec=false ;; *) echo "RECORD=on|off" >&2; exit 2 ;; esac
+  awk -v rec="$rec" '
+    /^\[/ { in_queue = ($0 == "[[queues]]") }
+    in_queue && /^(record|recording_notice) *=/ { next }
+    { print }
+    in_queue && /^name *=/ { print "record = " rec; print "recording_notice = false" }
+    ' "$work/bench.toml" > "$work/bench.toml.new"
+  mv "$work/bench.toml.new" "$work/bench.toml"
+  sed -i '/^\[recordings\]/,/^\[/ s|^dir = .*|dir = "recordings"|' "$work/bench.toml"
+  grep -q '^\[recordings\]' "$work/bench.toml" || printf '\n[recordings]\ndir = "recordings"\n' >> "$work/bench.toml"
+fi
 # SIPp caches rtp_stream files when it loads a scenario, before any key
 # is expanded, so the WAV's path is written into copies of the scenarios.
 for sc in acd_agent acd_caller; do
@@ -97,7 +113,9 @@ logged_in=$(curl -s -H 'Authorization: Bearer demo-token' "http://127.0.0.1:$API
   | jq '[.[]? // .agents[]? | select((.state // .status // "") | test("idle|available|Idle|Available"))] | length' 2>/dev/null || echo "?")
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+io() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/io"; }
 hz=$(getconf CLK_TCK)
+wchar0=$(io $engine wchar); wbytes0=$(io $engine write_bytes)
 cpu0=$(ticks $engine)
 start=$(date +%s.%N)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -123,6 +141,7 @@ done
 wait $caller_sipp && sipp_rc=0 || sipp_rc=$?
 end=$(date +%s.%N)
 cpu1=$(ticks $engine)
+wchar1=$(io $engine wchar); wbytes1=$(io $engine write_bytes)
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 sleep 2   # the last BYEs to the agents
 # The live counters cover both legs of a call; the shutdown log's totals
@@ -157,7 +176,10 @@ agent_failed=$(stat_field "$work/agent_stat.csv" 'FailedCall(C)' || echo "?")
 cc=$(head -n 1 "$work/agent_stat.csv" | tr ';' '\n' | grep -n '^CurrentCall$' | cut -d: -f1)
 agent_peak=$(tail -n +2 "$work/agent_stat.csv" | cut -d';' -f"$cc" | sort -n | tail -1)
 
-cat "$work"/cdr/*.jsonl > "$work/all.jsonl"
+rec_files=$(find "$work" -path '*recordings/*' -name '*.wav' | wc -l)
+rec_bytes=$(find "$work" -path '*recordings/*' -name '*.wav' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+# The call records only, not the offers stream beside them.
+cat "$work"/cdr/[0-9]*.jsonl > "$work/all.jsonl"
 records=$(wc -l < "$work/all.jsonl")
 answered=$(jq -s '[.[] | select(.queue_result == "answered")] | length' "$work/all.jsonl")
 results=$(jq -rs '[.[] | .queue_result // "none"] | group_by(.) | map("\(.[0])=\(length)") | join(" ")' "$work/all.jsonl")
@@ -193,6 +215,9 @@ records: $records; queue_result: $results; outcome: $outcomes
 answered by an agent: $answered; wait_ms p50 $wait_p50, p95 $wait_p95, max $wait_max
 queued to the agent's answer (ms): p50 $ring_p50, p95 $ring_p95
 engine CPU: ${cpu_pct}% of one core over ${elapsed}s; peak RSS $((peak_rss / 1024)) MiB
+engine CPU seconds: $(echo "scale=2; ($cpu1 - $cpu0) / $hz" | bc) (utime + stime over the caller run)
+engine writes over the caller run: $((wchar1 - wchar0)) bytes written (wchar), $((wbytes1 - wbytes0)) bytes to storage (write_bytes)
+recordings: ${RECORD:-as configured}; $rec_files WAV files, $rec_bytes bytes
 RTP, both legs (/metrics): sent $rtp_sent_all, received $rtp_recv_all
 RTP, callers' sessions only (shutdown log): sent $(field rtp_sent), received $(field rtp_received), invalid $(field rtp_invalid), resyncs $(field rtp_resyncs); send lateness p50 <= $(field send_late_p50_us) us, p99 <= $(field send_late_p99_us) us
 work dir: $work
