@@ -89,7 +89,7 @@ for i in $(seq 1 "$AGENTS"); do
     "$id" "$id" "$ha1" >> "$work/bench.toml"
 done
 
-RUST_LOG=warn,hotline::runtime=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
+RUST_LOG=warn,hotline::runtime=info,hotline::shell=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
 engine=$!
 pids+=($engine)
 sleep 1

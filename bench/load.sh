@@ -63,7 +63,7 @@ sed -e "0,/^listen = .*/s//listen = [\"127.0.0.1:$SIP_PORT\"]/" \
     -e "s/^inactivity_timeout = .*/inactivity_timeout = \"120s\"/" \
     "$config_template" > "$work/bench.toml"
 
-RUST_LOG=warn,hotline::runtime=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
+RUST_LOG=warn,hotline::runtime=info,hotline::shell=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
 engine=$!
 echo $engine > "$work/engine.pid"
 sleep 1

@@ -53,6 +53,9 @@ fn acd_settings(ring_timeout: &str, apology_after: &str) -> Settings {
             ("[[queues]]", "ring_timeout", q(ring_timeout)),
             ("[[queues]]", "wrap_up", q("2s")),
             ("[[queues]]", "apology_after", q(apology_after)),
+            // The demo tells consultation callers they may be recorded
+            // (1.6 s); these tests time the bridge from the agent's number.
+            ("[[queues]]", "recording_notice", "false".into()),
         ],
         ..Settings::default()
     }
