@@ -149,7 +149,9 @@ struct LegMedia {
 
 pub struct CallMedia {
     prompts: Arc<PromptSet>,
-    legs: [Option<LegMedia>; MAX_LEGS],
+    /// Boxed: a session is kilobytes, and most calls use one or two of
+    /// the slots (inline, every call paid for four).
+    legs: [Option<Box<LegMedia>>; MAX_LEGS],
     bridge: Option<(usize, usize)>,
     /// A packet `handle_rtp` took that the bridge must pass on: from, to.
     relay: Option<(usize, usize)>,
@@ -215,11 +217,11 @@ impl CallMedia {
                     return None;
                 }
                 let slot = self.legs.iter().position(Option::is_none)?;
-                self.legs[slot] = Some(LegMedia {
+                self.legs[slot] = Some(Box::new(LegMedia {
                     leg,
                     session: MediaSession::new(now, self.prompts.clone(), params),
                     recording_file: None,
-                });
+                }));
                 return Some(SocketChange::Open { slot, port });
             }
             MediaCommand::CloseLeg { leg } => {
@@ -446,7 +448,7 @@ impl CallMedia {
 
 /// Two distinct legs, mutably.
 fn pick_two(
-    legs: &mut [Option<LegMedia>; MAX_LEGS],
+    legs: &mut [Option<Box<LegMedia>>; MAX_LEGS],
     a: usize,
     b: usize,
 ) -> [Option<&mut LegMedia>; 2] {
@@ -455,7 +457,7 @@ fn pick_two(
     }
     let (lo, hi) = (a.min(b), a.max(b));
     let (left, right) = legs.split_at_mut(hi);
-    let (x, y) = (left[lo].as_mut(), right[0].as_mut());
+    let (x, y) = (left[lo].as_deref_mut(), right[0].as_deref_mut());
     if a < b {
         [x, y]
     } else {
