@@ -37,12 +37,9 @@ fn example_config_loads_with_prompts_from_disk() {
 /// the extensions a transfer announces.
 #[test]
 fn the_demo_records_consultation_with_the_notice() {
-    let c = hotline::config::Config::parse(
-        hotline::config::DEFAULT_TOML,
-        "default",
-        Path::new("."),
-    )
-    .expect("default config");
+    let c =
+        hotline::config::Config::parse(hotline::config::DEFAULT_TOML, "default", Path::new("."))
+            .expect("default config");
     let q = &c.queues[0];
     assert_eq!(q.name, "consultation");
     assert!(q.record && q.recording_notice);
