@@ -186,6 +186,52 @@ fn a_caller_who_does_not_rate_is_asked_once_more_then_the_call_ends() {
     assert_eq!(r.satisfaction, None);
 }
 
+/// The survey's keys, wait and prompts are the queue's: here 5 is the
+/// best (rating 1), the caller has 10 s, and the question is another
+/// prompt.
+#[test]
+fn the_surveys_keys_wait_and_prompts_are_configured_per_queue() {
+    let mut sim = Sim::new(config(|c| {
+        for q in c.queues.iter_mut() {
+            q.survey = true;
+            q.survey_keys = "54321".into();
+            q.survey_timeout = secs(10);
+            q.survey_prompt = "main_menu".into();
+            q.survey_thanks = "goodbye".into();
+        }
+    }));
+    let (call, _tag, inv) = bridged(&mut sim);
+    sim.played.clear();
+    from_agent(&mut sim, &inv, "BYE", 2, None);
+    // Not asked again after the default 5 s: the queue gives 10.
+    sim.run_for(sim.duration_of("main_menu") + secs(8));
+    assert_eq!(sim.played_names(), ["main_menu"]);
+    sim.run_for(secs(3));
+    assert_eq!(sim.played_names(), ["main_menu", "main_menu"]);
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '5',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    assert_eq!(sim.played_names(), ["main_menu", "main_menu", "goodbye"]);
+    sim.run_for(sim.duration_of("goodbye") + secs(1));
+    let r = sim.records.last().expect("record");
+    assert_eq!(r.satisfaction, Some(1), "5 is the best here");
+}
+
+#[test]
+fn survey_keys_must_be_five_different_keys() {
+    let text = hotline::config::DEFAULT_TOML
+        .replace("survey = true ", "survey_keys = \"1123\"\nsurvey = true ");
+    let err = hotline::config::Config::parse(&text, "test", std::path::Path::new("."))
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(msg.contains("queues[2].survey_keys"), "{msg}");
+    assert!(msg.contains("five different keys"), "{msg}");
+}
+
 #[test]
 fn without_a_survey_the_agent_hanging_up_ends_the_call() {
     let mut sim = Sim::new(config(|_| {}));

@@ -94,8 +94,33 @@ pub struct QueueConfig {
     /// (1 to 5) before the call ends.
     #[serde(default)]
     pub survey: bool,
+    /// The survey's question and thanks (prompt names).
+    #[serde(default = "default_survey_prompt")]
+    pub survey_prompt: String,
+    #[serde(default = "default_survey_thanks")]
+    pub survey_thanks: String,
+    /// The keys for ratings 1 (best) to 5, in that order: "12345" by
+    /// default; "54321" where the question offers 5 as the best.
+    #[serde(default = "default_survey_keys")]
+    pub survey_keys: String,
+    /// How long the caller has to press a key after the question; it is
+    /// asked once more, then the call ends.
+    #[serde(default = "default_survey_timeout", with = "crate::forms::duration")]
+    pub survey_timeout: Duration,
 }
 
+fn default_survey_prompt() -> String {
+    "survey".into()
+}
+fn default_survey_thanks() -> String {
+    "survey_thanks".into()
+}
+fn default_survey_keys() -> String {
+    "12345".into()
+}
+fn default_survey_timeout() -> Duration {
+    Duration::from_secs(5)
+}
 fn default_hold_prompt() -> Option<String> {
     Some("hold_start".into())
 }
@@ -153,6 +178,10 @@ impl QueueConfig {
             record: false,
             recording_notice: true,
             survey: false,
+            survey_prompt: default_survey_prompt(),
+            survey_thanks: default_survey_thanks(),
+            survey_keys: default_survey_keys(),
+            survey_timeout: default_survey_timeout(),
         }
     }
 

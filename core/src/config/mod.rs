@@ -556,6 +556,22 @@ impl Config {
                 ),
             ));
         }
+        for (i, q) in self.queues.iter().enumerate() {
+            let keys = &q.survey_keys;
+            let distinct = keys
+                .chars()
+                .enumerate()
+                .all(|(j, c)| !keys.chars().skip(j + 1).any(|d| d == c));
+            let dialable = keys
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '*' || c == '#');
+            if keys.chars().count() != 5 || !distinct || !dialable {
+                return Err(at.mistake(
+                    &format!("queues[{i}].survey_keys"),
+                    "five different keys (0-9, *, #), for ratings 1 (best) to 5 in order, such as \"12345\"",
+                ));
+            }
+        }
         if self.media.realtime_priority > 99 {
             return Err(at.mistake("media.realtime_priority", "must be 0 (off) or 1..=99"));
         }

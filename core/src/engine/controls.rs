@@ -19,9 +19,6 @@ use crate::leg::{Leg, LegEvent};
 use crate::media::call_media::MediaCommand;
 use crate::wire::{CallTimer, Wake};
 
-/// How long the caller has to answer the survey once it has been asked.
-pub const SURVEY_WAIT: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ControlError {
     #[error("no such call")]
@@ -149,7 +146,16 @@ impl Engine {
             answered: false,
         });
         info!("asking the caller to rate the service");
-        self.play_named(call, "survey");
+        let prompt = self.survey_setting(call, |q| q.survey_prompt.clone());
+        self.play_named(call, &prompt);
+    }
+
+    /// A survey setting of the call's queue (the defaults without one).
+    fn survey_setting<T>(&self, call: CallKey, get: impl Fn(&crate::acd::QueueConfig) -> T) -> T {
+        match self.queue_config_of(call) {
+            Some(q) => get(q),
+            None => get(&crate::acd::QueueConfig::new("")),
+        }
     }
 
     /// A hold still running when the agent's leg goes: its time counts.
@@ -180,7 +186,14 @@ impl Engine {
             self.hangup(now, call, Outcome::Completed, Disposition::Answered);
             return true;
         }
-        let at = now + SURVEY_WAIT;
+        let at = now + self.survey_setting(call, |q| q.survey_timeout);
+        let Some(s) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|c| c.controls.survey.as_mut())
+        else {
+            return false;
+        };
         s.deadline = Some(at);
         self.wire
             .timers
@@ -200,14 +213,26 @@ impl Engine {
         if s.answered {
             return true;
         }
-        if let Some(score) = digit.to_digit(10).filter(|d| (1..=5).contains(d)) {
+        let keys = self.survey_setting(call, |q| q.survey_keys.clone());
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let Some(s) = c.controls.survey.as_mut() else {
+            return false;
+        };
+        if let Some(score) = keys
+            .find(digit)
+            .map(|i| i as u32 + 1)
+            .filter(|d| (1..=5).contains(d))
+        {
             s.answered = true;
             s.deadline = None;
             c.controls.satisfaction = Some(score as u8);
             info!(score, "survey answered");
             let customer = c.customer;
             self.media(call, MediaCommand::StopPlayback { leg: customer });
-            self.play_named(call, "survey_thanks");
+            let thanks = self.survey_setting(call, |q| q.survey_thanks.clone());
+            self.play_named(call, &thanks);
         }
         let _ = now;
         true
@@ -228,7 +253,8 @@ impl Engine {
         if s.asked < 2 {
             s.asked += 1;
             s.deadline = None;
-            self.play_named(call, "survey");
+            let prompt = self.survey_setting(call, |q| q.survey_prompt.clone());
+            self.play_named(call, &prompt);
         } else {
             info!("no rating: the call ends");
             self.hangup(now, call, Outcome::Completed, Disposition::Answered);
