@@ -254,6 +254,205 @@ fn refer(sim: &mut Sim, inv: &str, to: &str, cseq: u32) {
     sim.send_bytes(phone("1001"), msg.as_bytes());
 }
 
+/// Agent 1001's phone, with the caller on hold, calls agent 1002 through
+/// hotline (a new dialog, `call_id`), as a phone's "consult" key does.
+fn consult_invite(
+    sim: &mut Sim,
+    call_id: &str,
+    dialled: &str,
+    method: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+) {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let body = if method == "INVITE" { SDP_OFFER } else { "" };
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let msg = format!(
+        "{method} sip:{dialled}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5081;branch=z9hG4bK-c{method}{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1:5081>;tag=consult1001\r\nTo: <sip:{dialled}@127.0.0.1:5060>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:1001@127.0.0.1:5081>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sim.send_bytes(phone("1001"), msg.as_bytes());
+}
+
+/// Responses hotline sent to agent 1001's phone for the dialog `call_id`.
+fn responses_in(sim: &Sim, call_id: &str) -> Vec<String> {
+    sim.sent
+        .iter()
+        .filter(|s| s.peer == phone("1001") && s.text.starts_with("SIP/2.0 "))
+        .filter(|s| header(&s.text, "Call-ID") == call_id)
+        .map(|s| s.text.lines().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The attended transfer: 1001 holds the caller, calls 1002 (the
+/// consultation, rung and bridged through hotline), then sends REFER with
+/// Replaces naming that call: the caller is connected with 1002, both of
+/// 1001's calls end, and the record splits the handle time.
+#[test]
+fn an_attended_transfer_connects_the_caller_with_the_agent_consulted() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1002");
+    let (_call, tag, inv) = bridged(&mut sim);
+    sim.run_for(secs(10));
+    let held_at = sim.now;
+    from_agent(&mut sim, &inv, "INVITE", 2, Some(&agent_sdp("sendonly")));
+    from_agent(&mut sim, &inv, "ACK", 2, None);
+    sim.run_for(secs(2));
+    // The consultation: 1001's phone dials 1002.
+    consult_invite(&mut sim, "consult-1", "1002", "INVITE", 1, None);
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung for the consultation");
+    assert!(responses_in(&sim, "consult-1")
+        .iter()
+        .any(|l| l.starts_with("SIP/2.0 180")));
+    assert!(
+        sim.records.is_empty(),
+        "a consultation is not a call to the hotline"
+    );
+    answer(&mut sim, "1002", &inv2, 200);
+    let ok = responses_in(&sim, "consult-1");
+    assert_eq!(
+        ok.last().map(String::as_str),
+        Some("SIP/2.0 200 OK"),
+        "{ok:?}"
+    );
+    let consult_tag = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| {
+            s.peer == phone("1001")
+                && s.text.starts_with("SIP/2.0 200")
+                && header(&s.text, "Call-ID") == "consult-1"
+        })
+        .map(|s| {
+            header(&s.text, "To")
+                .split("tag=")
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        })
+        .expect("the consultation's 200");
+    consult_invite(&mut sim, "consult-1", "1002", "ACK", 1, Some(&consult_tag));
+    let bridges = sim.bridged.len();
+    assert_eq!(bridges, 2, "1001's consultation bridged with 1002");
+    sim.run_for(secs(5));
+    // The transfer: REFER on the held call, Replaces naming the consultation.
+    refer(
+        &mut sim,
+        &inv,
+        &format!("sip:1002@127.0.0.1?Replaces=consult-1%3Bto-tag%3D{consult_tag}%3Bfrom-tag%3Dconsult1001"),
+        3,
+    );
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("SIP/2.0 202")),
+        "REFER accepted"
+    );
+    assert_eq!(
+        notifies(&sim).last().map(String::as_str),
+        Some("SIP/2.0 200 OK")
+    );
+    let byes_to_1001 = sim
+        .sent
+        .iter()
+        .filter(|s| s.peer == phone("1001") && s.text.starts_with("BYE "))
+        .count();
+    assert_eq!(byes_to_1001, 2, "both of 1001's calls end");
+    assert_eq!(sim.bridged.len(), 3, "the caller is bridged with 1002");
+    let transferred_at = sim.now;
+    // (Within the sim's media inactivity timeout: no RTP flows here.)
+    sim.run_for(secs(10));
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1002") && s.text.starts_with("BYE ")));
+    assert_eq!(sim.records.len(), 1, "one record per customer call");
+    let r = &sim.records[0];
+    assert_eq!(r.transfers.len(), 1);
+    assert_eq!(r.transfers[0].from.as_deref(), Some("1001"));
+    assert_eq!(r.transfers[0].to, "agent:1002");
+    assert_eq!(r.transfers[0].result.as_deref(), Some("answered"));
+    assert_eq!(r.agent.as_deref(), Some("1002"));
+    assert_eq!(r.holds, 1);
+    let parts: Vec<(&str, u64)> = r
+        .agent_parts
+        .iter()
+        .map(|p| (p.agent.as_str(), p.talk_ms))
+        .collect();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    // 1001 had the caller from the bridge to the transfer (hold included).
+    assert_eq!(
+        parts[0],
+        (
+            "1001",
+            (transferred_at - sim.bridged[0].0).as_millis() as u64
+        )
+    );
+    assert_eq!(parts[1], ("1002", 10_000), "{r:?}");
+    assert_eq!(r.outcome, hotline::cdr::Outcome::CallerHangup);
+    assert!(held_at < transferred_at);
+    // Both agents are free again (1001 after its wrap-up).
+    let agents = sim.engine.agent_snapshots();
+    assert!(
+        agents.iter().any(|a| a.id == "1002" && a.state == "idle"),
+        "{agents:?}"
+    );
+}
+
+/// A REFER with Replaces that names no consultation is refused by NOTIFY
+/// (481), and the caller stays with the agent.
+#[test]
+fn a_replaces_that_names_no_consultation_is_refused() {
+    let mut sim = Sim::new(config(|_| {}));
+    let (_call, _tag, inv) = bridged(&mut sim);
+    refer(
+        &mut sim,
+        &inv,
+        "sip:1002@127.0.0.1?Replaces=nothing%3Bto-tag%3Da%3Bfrom-tag%3Db",
+        2,
+    );
+    assert_eq!(
+        notifies(&sim).last().map(String::as_str),
+        Some("SIP/2.0 481 Call/Transaction Does Not Exist")
+    );
+    assert!(!sim
+        .sent
+        .iter()
+        .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")));
+    assert!(sim.records.is_empty(), "the call goes on");
+}
+
+/// The consulted agent does not answer: the phone's call gets the
+/// refusal, and the caller stays on hold with the first agent.
+#[test]
+fn a_consultation_refused_leaves_the_caller_on_hold() {
+    let mut sim = Sim::new(config(|_| {}));
+    register(&mut sim, "1002");
+    let (_call, _tag, inv) = bridged(&mut sim);
+    from_agent(&mut sim, &inv, "INVITE", 2, Some(&agent_sdp("sendonly")));
+    from_agent(&mut sim, &inv, "ACK", 2, None);
+    consult_invite(&mut sim, "consult-2", "008", "INVITE", 1, None);
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung, by the number callers hear");
+    answer(&mut sim, "1002", &inv2, 486);
+    assert_eq!(
+        responses_in(&sim, "consult-2").last().map(String::as_str),
+        Some("SIP/2.0 486 Not Answered")
+    );
+    sim.played.clear();
+    sim.run_for(secs(5));
+    assert!(
+        sim.played_names().contains(&"moh".to_string()),
+        "still on hold"
+    );
+    assert!(sim.records.is_empty());
+}
+
 /// NOTIFY sipfrag lines sent to agent 1001, in order.
 fn notifies(sim: &Sim) -> Vec<String> {
     sim.sent

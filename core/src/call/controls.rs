@@ -37,10 +37,26 @@ pub struct Controls {
     pub served: Vec<AgentPart>,
     /// The agent with the caller now, and since when.
     pub serving: Option<(String, Instant)>,
+    /// The agent's consultation call while the caller is on hold: their
+    /// phone's second call, and the agent it rings (an attended transfer
+    /// joins the caller with them).
+    pub consult: Option<Consult>,
     /// The queue visit in which the caller first reached an agent, kept
     /// when a transfer queues them again: the record's wait and service
     /// level are the caller's first wait, not the transfer's.
     pub first_visit: Option<QueueVisit>,
+}
+
+/// A consultation call: the holding agent's phone called another agent
+/// through hotline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consult {
+    /// The holding agent, and their phone's call to hotline (a UAS leg).
+    pub from: String,
+    pub phone: LegKey,
+    /// The agent consulted, and the leg ringing or connecting them.
+    pub agent: String,
+    pub target: LegKey,
 }
 
 /// One agent's time connected to the caller (hold included).

@@ -33,6 +33,8 @@ pub enum ControlError {
     UnknownTarget(String),
     #[error("a transfer of this call is already under way")]
     Transferring,
+    #[error("no answered consultation call to join the caller with")]
+    NoConsultation,
 }
 
 impl Engine {
@@ -270,7 +272,7 @@ pub const TRANSFER_RING: Duration = Duration::from_secs(20);
 impl Engine {
     /// Where `to` points: a queue (by name or extension), an agent (by id
     /// or number), or else a number through the trunk.
-    fn transfer_target(&self, to: &str) -> Option<TransferTarget> {
+    pub(super) fn transfer_target(&self, to: &str) -> Option<TransferTarget> {
         let to = to.trim();
         if let Some(q) = to.strip_prefix("queue:") {
             return self
@@ -432,7 +434,12 @@ impl Engine {
 
     /// Places a leg to an agent's phone outside the ACD (a transfer):
     /// the ACD is told the agent is engaged meanwhile.
-    fn ring_agent_directly(&mut self, now: Instant, call: CallKey, agent: &str) -> Option<LegKey> {
+    pub(super) fn ring_agent_directly(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        agent: &str,
+    ) -> Option<LegKey> {
         let b = self.registrar.bindings(agent).first().cloned()?;
         let target = LegTarget {
             uri: b.contact.clone(),

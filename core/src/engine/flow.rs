@@ -52,6 +52,11 @@ impl Engine {
     // ---- a new call ----------------------------------------------------
 
     pub(super) fn handle_new_invite(&mut self, now: Instant, peer: Peer, mut req: SipRequest) {
+        // An agent holding a caller calls a colleague: a consultation in
+        // that call, not a call to the hotline.
+        if let Some((call, agent)) = self.consultation_for(&req, peer) {
+            return self.start_consultation(now, call, agent, peer, req);
+        }
         self.wire.counters.calls_offered += 1;
         // Who is calling, by `calls.caller_id_from`, for everything after.
         req.take_caller_id(self.settings.caller_id_from);
@@ -324,6 +329,9 @@ impl Engine {
         let notice = self.calls.get(&call).is_some_and(|c| c.notice.is_some());
         if notice && party == Party::Customer {
             return self.notice_leg_event(now, call, leg, event);
+        }
+        if self.is_consult_leg(call, leg) {
+            return self.consult_leg_event(now, call, leg, event);
         }
         if self.is_transfer_leg(call, leg) && !matches!(event, LegEvent::MediaChanged { .. }) {
             return self.transfer_leg_event(now, call, leg, event);

@@ -24,6 +24,7 @@
 //! the engine was created with.
 
 mod agents_api;
+mod consult;
 mod controls;
 mod flow;
 pub mod guard;

@@ -347,6 +347,21 @@ impl Engine {
                 // first rates the service.
                 return self.after_agent_left(now, call);
             }
+            LegEvent::ReferReplaces { call_id } => {
+                if let Err(e) = self.attended_transfer(now, call, leg, &call_id) {
+                    info!(error = %e, "REFER with Replaces refused");
+                    if let Some(l) = self.calls.get_mut(&call).and_then(|c| c.leg_mut(leg)) {
+                        l.notify_refer(
+                            now,
+                            &mut self.wire,
+                            481,
+                            "Call/Transaction Does Not Exist",
+                            true,
+                        );
+                    }
+                }
+                return;
+            }
             LegEvent::Refer(to) => {
                 if let Err(e) = self.transfer(now, call, &to, Some(leg)) {
                     info!(error = %e, "REFER refused");

@@ -74,6 +74,10 @@ pub enum LegEvent {
     /// The other side asks for a transfer (REFER, RFC 3515): the user
     /// part of the Refer-To URI, or the URI.
     Refer(String),
+    /// An attended transfer: a REFER whose Refer-To carries Replaces (RFC
+    /// 3891), naming by its Call-ID the dialog whose other party takes
+    /// this leg's place.
+    ReferReplaces { call_id: String },
 }
 
 /// The dialog's identifiers and routing (RFC 3261 section 12).
@@ -352,22 +356,17 @@ impl Leg {
                     wire.respond_new(now, owner, peer, req, 400, "Missing Refer-To", &[]);
                     return None;
                 };
-                if to.contains("Replaces") || to.to_ascii_lowercase().contains("replaces=") {
-                    // An attended transfer (Replaces) is not taken: the
-                    // phone falls back to its own handling.
-                    wire.respond_new(
-                        now,
-                        owner,
-                        peer,
-                        req,
-                        501,
-                        "Not Implemented",
-                        &[("Allow", ALLOW)],
-                    );
-                    return None;
+                let uri = crate::sip::message::name_addr_uri(to);
+                if let Some(replaces) = uri_header(uri, "Replaces") {
+                    let call_id = replaces.split(';').next().unwrap_or("").trim().to_string();
+                    if call_id.is_empty() {
+                        wire.respond_new(now, owner, peer, req, 400, "Bad Replaces", &[]);
+                        return None;
+                    }
+                    wire.respond_new(now, owner, peer, req, 202, "Accepted", &[]);
+                    return Some(LegEvent::ReferReplaces { call_id });
                 }
                 wire.respond_new(now, owner, peer, req, 202, "Accepted", &[]);
-                let uri = crate::sip::message::name_addr_uri(to);
                 let user = crate::sip::message::uri_user(uri);
                 let target = if user.is_empty() { uri } else { user };
                 Some(LegEvent::Refer(target.to_string()))
@@ -464,6 +463,20 @@ impl Leg {
     }
 }
 
+/// A header carried in a URI (`sip:b@h?Replaces=...&...`, RFC 3261
+/// section 19.1.1), its name case-insensitive, its value %-decoded.
+pub fn uri_header(uri: &str, name: &str) -> Option<String> {
+    let (_, headers) = uri.split_once('?')?;
+    headers.split('&').find_map(|h| {
+        let (n, v) = h.split_once('=')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| {
+            percent_encoding::percent_decode_str(v.trim())
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
 /// The key in a SIP INFO body: `application/dtmf-relay` ("Signal=5") or
 /// `application/dtmf` ("5").
 pub fn info_digit(content_type: Option<&str>, body: &[u8]) -> Option<char> {
@@ -493,7 +506,7 @@ pub fn info_digit(content_type: Option<&str>, body: &[u8]) -> Option<char> {
 
 #[cfg(test)]
 mod tests {
-    use super::info_digit;
+    use super::{info_digit, uri_header};
 
     #[test]
     fn info_bodies() {
@@ -512,5 +525,16 @@ mod tests {
         assert_eq!(info_digit(Some("application/dtmf"), b"x"), None);
         assert_eq!(info_digit(Some("text/plain"), b"5"), None);
         assert_eq!(info_digit(None, b"Signal=5"), None);
+    }
+
+    #[test]
+    fn a_replaces_in_a_refer_to_uri_is_found_and_decoded() {
+        let uri = "sip:1002@hotline?Replaces=abc%40host%3Bto-tag%3D7%3Bfrom-tag%3D9&X=1";
+        assert_eq!(
+            uri_header(uri, "replaces").as_deref(),
+            Some("abc@host;to-tag=7;from-tag=9")
+        );
+        assert_eq!(uri_header(uri, "X").as_deref(), Some("1"));
+        assert_eq!(uri_header("sip:1002@hotline", "Replaces"), None);
     }
 }
