@@ -453,6 +453,50 @@ fn a_consultation_refused_leaves_the_caller_on_hold() {
     assert!(sim.records.is_empty());
 }
 
+/// The agent transfers the caller to the survey (REFER to `survey`) on a
+/// queue that does not survey by itself: the agent's leg ends, the caller
+/// rates, and the record says so.
+#[test]
+fn a_refer_to_the_survey_lets_the_caller_rate_after_the_agent_leaves() {
+    let mut sim = Sim::new(config(|_| {}));
+    let (call, _tag, inv) = bridged(&mut sim);
+    sim.played.clear();
+    refer(&mut sim, &inv, "sip:survey@127.0.0.1", 2);
+    assert_eq!(
+        notifies(&sim).last().map(String::as_str),
+        Some("SIP/2.0 200 OK")
+    );
+    assert!(
+        sim.sent
+            .iter()
+            .any(|s| s.peer == phone("1001") && s.text.starts_with("BYE ")),
+        "the agent leaves the call"
+    );
+    assert_eq!(sim.played_names(), ["survey"]);
+    sim.run_for(sim.duration_of("survey"));
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit: '2',
+            source: DigitSource::Rfc4733,
+        },
+    );
+    sim.run_for(sim.duration_of("survey_thanks") + secs(1));
+    let r = sim.records.last().expect("record");
+    assert!(r.survey_offered);
+    assert_eq!(r.satisfaction, Some(2));
+    assert_eq!(r.transfers[0].to, "survey");
+    assert_eq!(r.transfers[0].from.as_deref(), Some("1001"));
+    // 1001 is in wrap-up, not on the call.
+    let agents = sim.engine.agent_snapshots();
+    assert!(
+        agents
+            .iter()
+            .any(|a| a.id == "1001" && a.state == "wrap_up"),
+        "{agents:?}"
+    );
+}
+
 /// NOTIFY sipfrag lines sent to agent 1001, in order.
 fn notifies(sim: &Sim) -> Vec<String> {
     sim.sent

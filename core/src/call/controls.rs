@@ -129,6 +129,8 @@ pub enum TransferTarget {
     Agent(String),
     /// A number through a trunk.
     Number(String),
+    /// The satisfaction survey: the agent leaves and the caller rates.
+    Survey,
 }
 
 impl TransferTarget {
@@ -137,6 +139,7 @@ impl TransferTarget {
             TransferTarget::Queue(q) => format!("queue:{q}"),
             TransferTarget::Agent(a) => format!("agent:{a}"),
             TransferTarget::Number(n) => format!("number:{n}"),
+            TransferTarget::Survey => "survey".to_string(),
         }
     }
 }

@@ -139,6 +139,11 @@ impl Engine {
         if !(survey && bridged) {
             return self.hangup(now, call, Outcome::Completed, Disposition::Answered);
         }
+        self.start_survey(call);
+    }
+
+    /// Asks the caller to rate the service (the agent has left).
+    fn start_survey(&mut self, call: CallKey) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -326,6 +331,7 @@ impl Engine {
                 .unwrap_or_default(),
             TransferTarget::Agent(a) => self.agent_numbers.get(a).cloned().unwrap_or_default(),
             TransferTarget::Number(n) => n.clone(),
+            TransferTarget::Survey => String::new(),
         }
     }
 
@@ -342,6 +348,9 @@ impl Engine {
         to: &str,
         refer: Option<LegKey>,
     ) -> Result<(), ControlError> {
+        if to.trim().eq_ignore_ascii_case("survey") {
+            return self.transfer_to_survey(now, call, refer);
+        }
         let target = self
             .transfer_target(to)
             .ok_or_else(|| ControlError::UnknownTarget(to.to_string()))?;
@@ -388,6 +397,58 @@ impl Engine {
         Ok(())
     }
 
+    /// The agent hands the caller to the survey (REFER to `survey`, or the
+    /// API): their leg ends, they go to wrap-up, the caller is asked to
+    /// rate the service, whatever the queue's `survey` says.
+    fn transfer_to_survey(
+        &mut self,
+        now: Instant,
+        call: CallKey,
+        refer: Option<LegKey>,
+    ) -> Result<(), ControlError> {
+        let c = self.calls.get(&call).ok_or(ControlError::NoCall)?;
+        if c.controls.transferring.is_some() || c.controls.survey.is_some() {
+            return Err(ControlError::Transferring);
+        }
+        let partner = match (c.bridge, c.controls.held_partner) {
+            (Some((a, b)), _) => Some(if a == c.customer { b } else { a }),
+            (None, Some(p)) => Some(p),
+            (None, None) => None,
+        }
+        .ok_or(ControlError::NotBridged)?;
+        let from = c.agent_of(partner);
+        info!("transfer to the survey");
+        self.end_hold(now, call);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return Err(ControlError::NoCall);
+        };
+        c.controls.agent_parted(now);
+        c.controls.transfers.push(Transfer {
+            from: from.clone(),
+            to: TransferTarget::Survey,
+            at: now,
+            result: Some("survey"),
+        });
+        c.bridge = None;
+        if let Some(l) = refer.and_then(|r| c.leg_mut(r)) {
+            l.notify_refer(now, &mut self.wire, 200, "OK", true);
+        }
+        self.media(call, MediaCommand::Unbridge);
+        self.hangup_leg(now, call, partner);
+        if let Some(agent) = from {
+            self.acd.handle(
+                now,
+                AcdInput::AgentHungUp {
+                    caller: call,
+                    agent,
+                },
+            );
+            self.apply_acd(now);
+        }
+        self.start_survey(call);
+        Ok(())
+    }
+
     /// The announcement is over: the caller moves to the target.
     pub(super) fn continue_transfer(&mut self, now: Instant, call: CallKey) {
         let Some(target) = self
@@ -421,6 +482,8 @@ impl Engine {
                     None => self.transfer_failed(now, call, "busy", 486),
                 }
             }
+            // Handled at once by transfer_to_survey, never announced.
+            TransferTarget::Survey => {}
             TransferTarget::Number(number) => {
                 let target = self.trunks.first().map(|t| t.target(&number));
                 let leg = target.and_then(|t| self.place_leg(now, call, &t, &[]).ok());

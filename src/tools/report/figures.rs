@@ -136,7 +136,8 @@ impl Tally {
                 self.held_calls += 1;
                 self.hold_ms += r.hold_ms.unwrap_or(0);
             }
-            if !r.transfers.is_empty() {
+            // Handing the caller to the survey moves them to no one.
+            if r.transfers.iter().any(|t| t.to != "survey") {
                 self.transferred += 1;
             }
             return;
