@@ -381,3 +381,20 @@ fn a_pbx_agent_names_a_trunk_and_an_extension() {
     let (ok, err, _) = check(|t| t + &agent(""));
     assert!(!ok && err.contains("ha1_md5 or ha1_sha256"), "{err}");
 }
+
+/// `[recordings] business_types` names business types of the IVR; a near
+/// miss is refused with a suggestion.
+#[test]
+fn a_recorded_business_type_must_be_one_of_the_ivr() {
+    let text = hotline::config::DEFAULT_TOML.replace(
+        "retention_days = 90",
+        "retention_days = 90\nbusiness_types = [\"repairs\"]",
+    );
+    let c = hotline::config::Config::parse(&text, "test", Path::new(".")).expect("parses");
+    let msg = match hotline::shell::load::setup(c, "test") {
+        Ok(_) => panic!("a business type the IVR does not have was accepted"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(msg.contains("recordings.business_types[0]"), "{msg}");
+    assert!(msg.contains("did you mean `repair`"), "{msg}");
+}

@@ -697,6 +697,48 @@ fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcemen
     assert!(r.agent_parts.is_empty(), "one agent only");
 }
 
+/// A repair call (the repair queue does not record) bridged to 1001 and
+/// hung up by the caller after 5 s: its record.
+fn repair_call_record(sim: &mut Sim) -> hotline::cdr::CallRecord {
+    register(sim, "1001");
+    let tag = caller_presses(sim, "c1", '2');
+    let inv = invite_to(sim, "1001").expect("the agent is rung");
+    answer(sim, "1001", &inv, 200);
+    sim.run_for(secs(10));
+    assert_eq!(sim.bridged.len(), 1, "bridged");
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    sim.records.last().expect("record").clone()
+}
+
+/// Recording is per queue, per agent or per business type: a queue that
+/// does not record still records an agent with `record = true`, or a call
+/// of a business type listed in `[recordings] business_types`.
+#[test]
+fn an_agent_or_a_business_type_can_ask_for_recording() {
+    let plain = repair_call_record(&mut Sim::new(config(|_| {})));
+    assert_eq!(plain.recording_file, None, "repair does not record");
+
+    let mut sim = Sim::new(config(|c| {
+        for a in c.agents.iter_mut().filter(|a| a.id == "1001") {
+            a.record = true;
+        }
+    }));
+    let by_agent = repair_call_record(&mut sim);
+    assert!(by_agent.recording_file.is_some(), "1001 records");
+    assert_eq!(sim.call_recordings.len(), 1);
+    assert!(
+        sim.played_names().contains(&"recording_notice".to_string()),
+        "the caller is told"
+    );
+
+    let mut sim = Sim::new(config(|c| {
+        c.recordings.business_types = vec!["repair".into()]
+    }));
+    let by_type = repair_call_record(&mut sim);
+    assert_eq!(by_type.business_type.as_deref(), Some("repair"));
+    assert!(by_type.recording_file.is_some(), "repair calls record");
+}
+
 /// One 20 ms RTP packet of PCMA carrying `level`.
 fn pcma_packet(seq: u16, level: i16) -> Vec<u8> {
     let codec = hotline::media::g711::Codec::from_payload_type(8).expect("PCMA");

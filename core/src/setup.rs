@@ -99,6 +99,7 @@ impl Setup {
             }
         })?;
         check_overflows(&config, &program).map_err(reference)?;
+        check_recorded_business_types(&config).map_err(reference)?;
         Ok(Setup {
             config,
             prompts,
@@ -137,6 +138,24 @@ fn check_queue_names(config: &Config) -> Result<(), Mistake> {
                     ),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Business types recorded are business types of the IVR.
+fn check_recorded_business_types(config: &Config) -> Result<(), Mistake> {
+    let known: Vec<&str> = config.ivr.business_types.iter().map(String::as_str).collect();
+    for (i, b) in config.recordings.business_types.iter().enumerate() {
+        if !known.contains(&b.as_str()) {
+            return Err(config.source.at(
+                &format!("recordings.business_types[{i}]"),
+                format!(
+                    "{b:?} is not in ivr.business_types ({}){}",
+                    list(&known),
+                    hint(did_you_mean(b, known.iter().copied()))
+                ),
+            ));
         }
     }
     Ok(())

@@ -431,6 +431,9 @@ pub struct AgentEntry {
     /// The extension dialled through `trunk` (e.g. "8001").
     #[serde(default)]
     pub extension: Option<String>,
+    /// Record every call this agent answers, whatever the queue says.
+    #[serde(default)]
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

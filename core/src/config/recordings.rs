@@ -14,6 +14,10 @@ pub struct RecordingsConfig {
     /// Days a recording is kept; older day folders are removed.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Record every call of these business types (`[ivr]
+    /// business_types`), whatever the queue or agent says.
+    #[serde(default)]
+    pub business_types: Vec<String>,
 }
 
 fn default_dir() -> PathBuf {
@@ -29,6 +33,7 @@ impl Default for RecordingsConfig {
         RecordingsConfig {
             dir: default_dir(),
             retention_days: default_retention_days(),
+            business_types: Vec::new(),
         }
     }
 }

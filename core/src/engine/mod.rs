@@ -100,6 +100,10 @@ pub struct EngineSettings {
     pub agents: Vec<AgentConfig>,
     /// Agents logged in when their phone registers.
     pub login_on_register: Vec<String>,
+    /// Calls are recorded when answered by these agents, or of these
+    /// business types (besides queues with `record`).
+    pub record_agents: Vec<String>,
+    pub record_business_types: Vec<String>,
     /// Agents whose phones are PBX extensions: id -> (trunk, extension).
     pub pbx_agents: BTreeMap<String, (String, String)>,
     pub features: crate::config::FeatureCodes,
@@ -196,6 +200,13 @@ impl EngineSettings {
                 .filter(|a| a.login_on_register)
                 .map(|a| a.id.clone())
                 .collect(),
+            record_agents: c
+                .agents
+                .iter()
+                .filter(|a| a.record)
+                .map(|a| a.id.clone())
+                .collect(),
+            record_business_types: c.recordings.business_types.clone(),
             pbx_agents: c
                 .agents
                 .iter()

@@ -425,8 +425,12 @@ impl Engine {
         let queue_config = queue.and_then(|q| self.settings.queues.iter().find(|c| c.name == q));
         let announce = queue_config.is_some_and(|c| c.announce_agent);
         let wrap_up = queue_config.map(|c| c.wrap_up);
-        let record = queue_config.is_some_and(|c| c.record);
-        let notice = record && queue_config.is_some_and(|c| c.recording_notice);
+        // Recorded by the queue, the agent, or the business type.
+        let business = self.calls.get(&caller).and_then(|c| c.ivr.business.clone());
+        let record = queue_config.is_some_and(|c| c.record)
+            || self.settings.record_agents.iter().any(|a| a == agent)
+            || business.is_some_and(|b| self.settings.record_business_types.contains(&b));
+        let notice = record && queue_config.is_none_or(|c| c.recording_notice);
         if let Some(call) = self.calls.get_mut(&caller) {
             if let Some(q) = call.queue.as_mut() {
                 q.agent = Some(agent.to_string());
