@@ -145,7 +145,12 @@ fn check_queue_names(config: &Config) -> Result<(), Mistake> {
 
 /// Business types recorded are business types of the IVR.
 fn check_recorded_business_types(config: &Config) -> Result<(), Mistake> {
-    let known: Vec<&str> = config.ivr.business_types.iter().map(String::as_str).collect();
+    let known: Vec<&str> = config
+        .ivr
+        .business_types
+        .iter()
+        .map(String::as_str)
+        .collect();
     for (i, b) in config.recordings.business_types.iter().enumerate() {
         if !known.contains(&b.as_str()) {
             return Err(config.source.at(
