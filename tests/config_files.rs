@@ -398,3 +398,20 @@ fn a_recorded_business_type_must_be_one_of_the_ivr() {
     assert!(msg.contains("recordings.business_types[0]"), "{msg}");
     assert!(msg.contains("did you mean `repair`"), "{msg}");
 }
+
+/// A queue's hold or survey prompt that does not exist is refused, with
+/// the key, not heard as silence at run time.
+#[test]
+fn a_queue_prompt_that_does_not_exist_is_refused() {
+    let text = hotline::config::DEFAULT_TOML.replace(
+        "hold_prompt = \"hold_start\"",
+        "hold_prompt = \"hold_strat\"",
+    );
+    let c = hotline::config::Config::parse(&text, "test", Path::new(".")).expect("parses");
+    let msg = match hotline::shell::load::setup(c, "test") {
+        Ok(_) => panic!("a missing prompt was accepted"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(msg.contains("queues[0].hold_prompt"), "{msg}");
+    assert!(msg.contains("did you mean `hold_start`"), "{msg}");
+}

@@ -100,6 +100,7 @@ impl Setup {
         })?;
         check_overflows(&config, &program).map_err(reference)?;
         check_recorded_business_types(&config).map_err(reference)?;
+        check_queue_prompts(&config, &known).map_err(reference)?;
         Ok(Setup {
             config,
             prompts,
@@ -135,6 +136,37 @@ fn check_queue_names(config: &Config) -> Result<(), Mistake> {
                         agent.id,
                         list(&defined),
                         hint(did_you_mean(queue, defined.iter().copied()))
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The prompts a queue's in-call settings name exist in every language
+/// prompts are loaded in (else the caller would hear silence).
+fn check_queue_prompts(config: &Config, known: &Known) -> Result<(), Mistake> {
+    for (i, q) in config.queues.iter().enumerate() {
+        let named = [
+            ("hold_prompt", q.hold_prompt.as_deref()),
+            ("resume_prompt", q.resume_prompt.as_deref()),
+            ("survey_prompt", Some(q.survey_prompt.as_str())),
+            ("survey_thanks", Some(q.survey_thanks.as_str())),
+        ];
+        for (key, name) in named {
+            let Some(name) = name else { continue };
+            if let Some(language) = known
+                .languages
+                .iter()
+                .find(|l| !(known.prompt_in)(name, **l))
+            {
+                return Err(config.source.at(
+                    &format!("queues[{i}].{key}"),
+                    format!(
+                        "no prompt {name:?} in language {:?}{}",
+                        language.code(),
+                        hint(did_you_mean(name, known.prompts.iter().copied()))
                     ),
                 ));
             }
