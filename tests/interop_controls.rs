@@ -1,22 +1,27 @@
 //! Interop tests of the in-call controls: the real `hotline` binary with
 //! SIPp agents' phones and SIPp callers over loopback. An agent puts the
 //! caller on hold with a re-INVITE and takes them back; an agent transfers
-//! the caller blind with REFER, to another agent and to a queue; a queue
-//! records its calls to a stereo WAV; a queue asks the caller to rate the
-//! service when the agent hangs up first.
+//! the caller blind with REFER, to another agent and to a queue; an agent
+//! holds the caller, consults another agent from the same phone and
+//! transfers with REFER + Replaces (attended); a queue records its calls
+//! to a stereo WAV; a queue asks the caller to rate the service when the
+//! agent hangs up first.
 //!
 //! The agents are SIPp (tests/interop/agent_register.xml, then a server
 //! scenario on the port they registered from: agent_hold.xml,
 //! agent_refer.xml, agent_transfer_target.xml, agent_answer.xml,
-//! agent_hangs_up.xml); the callers are SIPp pressing 1 as RFC 4733 events
-//! to join the consultation queue (uac_queue.xml, uac_survey.xml). Audio
-//! is replayed from captures written by the test (tones: the caller
+//! agent_hangs_up.xml), except the phone of the attended transfer, which
+//! holds two calls at once (SIPp tells calls apart by Call-ID): the test
+//! drives it over its own UDP socket, on the port SIPp registered it
+//! from, and sends and hears its RTP itself (800 Hz in the consultation).
+//! The callers are SIPp pressing 1 as RFC 4733 events to join the
+//! consultation queue (uac_queue.xml, uac_survey.xml). Audio is replayed from captures written by the test (tones: the caller
 //! 1000 Hz in PCMU, the first agent 400 Hz and the second 600 Hz in PCMA)
 //! from the port in each side's SDP, where the test listens for what the
 //! engine sends that side. Prompts are recognised by their exact G.711
 //! frames, as in tests/interop_acd.rs.
 //!
-//! Ports: test `i` (0..=4) has a block of its own: engine SIP
+//! Ports: test `i` (0..=5) has a block of its own: engine SIP
 //! 15800 + 10i, SIPp agents 15801 + 10i and 15802 + 10i, the caller
 //! 15803 + 10i (control ports 15804..=15806 + 10i); engine RTP
 //! 23000 + 100i (50 ports), SIPp media 23050 + 100i (20 ports); API
@@ -29,10 +34,13 @@
 
 mod support;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use hotline::media::g711::Codec;
 use serde_json::Value;
@@ -55,7 +63,7 @@ const CALLER_TALK_START_MS: u64 = 1500;
 
 /// Test `i`'s ports (see the module's comment) and its caller's SIPp ports.
 fn ports(i: u16) -> (Ports, SippPorts) {
-    assert!(i < 5);
+    assert!(i < 6);
     let sip = 15800 + 10 * i;
     let rtp = 23000 + 100 * i;
     let media = rtp + 50;
@@ -704,6 +712,811 @@ fn a_refer_to_a_queue_extension_queues_the_caller_after_the_announcement() {
     );
     assert_eq!(str_field(&r, "agent"), "1002", "{r}");
     assert_agent_parts(&r);
+}
+
+// ---- attended transfer -----------------------------------------------------------------
+
+/// One SIP message a phone received, as text.
+struct SipText {
+    text: String,
+}
+
+impl SipText {
+    fn start_line(&self) -> &str {
+        self.text.lines().next().unwrap_or("")
+    }
+
+    fn is_request(&self, method: &str) -> bool {
+        self.start_line().starts_with(&format!("{method} "))
+    }
+
+    fn status(&self) -> Option<u16> {
+        let rest = self.start_line().strip_prefix("SIP/2.0 ")?;
+        rest.get(..3)?.parse().ok()
+    }
+
+    /// Every value of header `name` (full name, as the engine writes
+    /// them), in order.
+    fn headers(&self, name: &str) -> Vec<&str> {
+        let head = self.text.split("\r\n\r\n").next().unwrap_or("");
+        head.split("\r\n")
+            .skip(1)
+            .filter_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+            })
+            .collect()
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers(name).first().copied().unwrap_or("")
+    }
+
+    fn call_id(&self) -> &str {
+        self.header("Call-ID")
+    }
+
+    /// (number, method) of the CSeq.
+    fn cseq(&self) -> (u32, &str) {
+        let mut parts = self.header("CSeq").split_whitespace();
+        let n = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        (n, parts.next().unwrap_or(""))
+    }
+
+    fn body(&self) -> &str {
+        self.text.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+    }
+
+    /// The URI in a name-addr header value (`<sip:...>;tag=x`).
+    fn uri_of(value: &str) -> &str {
+        match (value.find('<'), value.find('>')) {
+            (Some(a), Some(b)) if a < b => &value[a + 1..b],
+            _ => value.split(';').next().unwrap_or(value).trim(),
+        }
+    }
+
+    fn tag_of(value: &str) -> &str {
+        value
+            .split(";tag=")
+            .nth(1)
+            .map_or("", |t| t.split(';').next().unwrap_or(t))
+    }
+
+    /// Where the SDP body says to send RTP (c= address, m=audio port).
+    fn media_addr(&self) -> SocketAddr {
+        let body = self.body();
+        let ip = body
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("c=IN IP4 "))
+            .unwrap_or_else(|| panic!("no c= line in:\n{}", self.text));
+        let port = body
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("m=audio "))
+            .and_then(|m| m.split_whitespace().next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no m=audio line in:\n{}", self.text));
+        SocketAddr::new(ip.trim().parse().expect("an IPv4 address"), port)
+    }
+}
+
+/// One dialog of the phone, as its UA: our From or To (with our tag),
+/// the engine's, where in-dialog requests go, our last CSeq.
+struct Dialog {
+    call_id: String,
+    local: String,
+    remote: String,
+    target: String,
+    cseq: u32,
+}
+
+/// Agent 1001's phone driven by the test over its own UDP socket: bound
+/// to the port SIPp registered 1001 from (so the engine sends it 1001's
+/// calls and takes its new INVITE as the holding agent's). It answers
+/// the engine's retransmitted INVITEs and 2xx again, as a UA would, and
+/// keeps every message sent and received for failure messages.
+struct AgentPhone {
+    socket: UdpSocket,
+    engine: SocketAddr,
+    port: u16,
+    transcript: Vec<String>,
+    /// Our final answer to each INVITE we took, by Call-ID.
+    answers: Vec<(String, String)>,
+    /// Our ACK to each 2xx we took, by (Call-ID, CSeq).
+    acks: Vec<((String, u32), String)>,
+    branches: u32,
+}
+
+impl AgentPhone {
+    fn bind(port: u16, engine: SocketAddr) -> AgentPhone {
+        let socket = UdpSocket::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot bind the phone's SIP port {port}: {e}"));
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        AgentPhone {
+            socket,
+            engine,
+            port,
+            transcript: Vec::new(),
+            answers: Vec::new(),
+            acks: Vec::new(),
+            branches: 0,
+        }
+    }
+
+    fn transcript(&self) -> String {
+        self.transcript.join("\n----\n")
+    }
+
+    fn send(&mut self, text: &str) {
+        self.transcript.push(format!(">>> {text}"));
+        self.socket
+            .send_to(text.as_bytes(), self.engine)
+            .expect("send SIP");
+    }
+
+    fn branch(&mut self) -> String {
+        self.branches += 1;
+        format!("z9hG4bK-1001-{}-{}", std::process::id(), self.branches)
+    }
+
+    fn contact(&self) -> String {
+        format!("<sip:1001@127.0.0.1:{}>", self.port)
+    }
+
+    /// The next message that is not a retransmission this phone already
+    /// answered (OPTIONS get 200 too), or None at `deadline`.
+    fn recv(&mut self, deadline: Instant) -> Option<SipText> {
+        let mut buf = [0u8; 65536];
+        while Instant::now() < deadline {
+            let Ok((n, _)) = self.socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let msg = SipText {
+                text: String::from_utf8_lossy(&buf[..n]).into_owned(),
+            };
+            self.transcript.push(format!("<<< {}", msg.text));
+            if msg.is_request("INVITE") {
+                let again = self
+                    .answers
+                    .iter()
+                    .find(|(id, _)| id == msg.call_id())
+                    .map(|(_, answer)| answer.clone());
+                if let Some(answer) = again {
+                    self.send(&answer);
+                    continue;
+                }
+            }
+            if msg.status().is_some_and(|s| (200..300).contains(&s)) && msg.cseq().1 == "INVITE" {
+                let key = (msg.call_id().to_string(), msg.cseq().0);
+                let again = self
+                    .acks
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, ack)| ack.clone());
+                if let Some(ack) = again {
+                    self.send(&ack);
+                    continue;
+                }
+            }
+            if msg.is_request("OPTIONS") {
+                self.respond(&msg, 200, "OK", None, None);
+                continue;
+            }
+            return Some(msg);
+        }
+        None
+    }
+
+    /// Waits up to `limit` for a message `wanted` matches; `resend`
+    /// (a request of ours) goes again every 500 ms until one arrives
+    /// (UDP retransmission). Other responses are passed over; another
+    /// request fails the test.
+    fn expect(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        resend: Option<&str>,
+        wanted: impl Fn(&SipText) -> bool,
+    ) -> SipText {
+        let deadline = Instant::now() + limit;
+        let mut next_resend = Instant::now() + Duration::from_millis(500);
+        loop {
+            let step = (Instant::now() + Duration::from_millis(100)).min(deadline);
+            if let Some(msg) = self.recv(step) {
+                if wanted(&msg) {
+                    return msg;
+                }
+                assert!(
+                    msg.status().is_some(),
+                    "1001's phone waited for {what} but got another request:\n{}",
+                    self.transcript()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "1001's phone: no {what} within {limit:?}:\n{}",
+                self.transcript()
+            );
+            if let Some(request) = resend.filter(|_| Instant::now() >= next_resend) {
+                self.send(request);
+                next_resend = Instant::now() + Duration::from_millis(500);
+            }
+        }
+    }
+
+    /// A response to `req`, To tagged with `tag` when it has none.
+    fn respond(
+        &mut self,
+        req: &SipText,
+        status: u16,
+        reason: &str,
+        tag: Option<&str>,
+        sdp: Option<&str>,
+    ) -> String {
+        let vias: String = req
+            .headers("Via")
+            .iter()
+            .map(|v| format!("Via: {v}\r\n"))
+            .collect();
+        let mut to = req.header("To").to_string();
+        if let Some(tag) = tag.filter(|_| SipText::tag_of(&to).is_empty()) {
+            to = format!("{to};tag={tag}");
+        }
+        let body = sdp.unwrap_or("");
+        let ctype = if sdp.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "SIP/2.0 {status} {reason}\r\n{vias}From: {from}\r\nTo: {to}\r\n\
+             Call-ID: {id}\r\nCSeq: {cseq}\r\nContact: {contact}\r\n{ctype}\
+             Content-Length: {len}\r\n\r\n{body}",
+            from = req.header("From"),
+            id = req.call_id(),
+            cseq = req.header("CSeq"),
+            contact = self.contact(),
+            len = body.len(),
+        );
+        self.send(&text);
+        text
+    }
+
+    /// A request: in `dialog` (its next CSeq unless `cseq` is given, as
+    /// for an ACK), with these extra header lines and SDP body.
+    fn request(
+        &mut self,
+        dialog: &mut Dialog,
+        method: &str,
+        cseq: Option<u32>,
+        extra: &str,
+        sdp: Option<&str>,
+    ) -> String {
+        let n = cseq.unwrap_or_else(|| {
+            dialog.cseq += 1;
+            dialog.cseq
+        });
+        let branch = self.branch();
+        let body = sdp.unwrap_or("");
+        let ctype = if sdp.is_some() {
+            "Content-Type: application/sdp\r\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            "{method} {target} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch}\r\n\
+             Max-Forwards: 70\r\nFrom: {local}\r\nTo: {remote}\r\n\
+             Call-ID: {id}\r\nCSeq: {n} {method}\r\nContact: {contact}\r\n\
+             {extra}{ctype}Content-Length: {len}\r\n\r\n{body}",
+            target = dialog.target,
+            port = self.port,
+            local = dialog.local,
+            remote = dialog.remote,
+            id = dialog.call_id,
+            contact = self.contact(),
+            len = body.len(),
+        );
+        self.send(&text);
+        text
+    }
+
+    /// Sends INVITE `invite` (in `dialog`) and waits for its final
+    /// response, which must be 200 with SDP; ACKs it. Returns the 200.
+    fn invite(&mut self, what: &str, dialog: &mut Dialog, invite: &str) -> SipText {
+        let cseq = dialog.cseq;
+        let id = dialog.call_id.clone();
+        // Resent until a provisional response, then waited for.
+        let first = self.expect(what, Duration::from_secs(5), Some(invite), |m| {
+            m.call_id() == id && m.cseq() == (cseq, "INVITE") && m.status().is_some()
+        });
+        let ok = if first.status().is_some_and(|s| s >= 200) {
+            first
+        } else {
+            self.expect(what, Duration::from_secs(10), None, |m| {
+                m.call_id() == id
+                    && m.cseq() == (cseq, "INVITE")
+                    && m.status().is_some_and(|s| s >= 200)
+            })
+        };
+        assert_eq!(
+            ok.status(),
+            Some(200),
+            "{what}: {}\n{}",
+            ok.start_line(),
+            self.transcript()
+        );
+        if SipText::tag_of(&dialog.remote).is_empty() {
+            dialog.remote = ok.header("To").to_string();
+        }
+        let contact = SipText::uri_of(ok.header("Contact")).to_string();
+        if !contact.is_empty() {
+            dialog.target = contact;
+        }
+        let ack = self.request(dialog, "ACK", Some(cseq), "", None);
+        self.acks.push(((id, cseq), ack));
+        ok
+    }
+}
+
+/// The phone's SDP: PCMA and telephone-events on `port`, `direction`.
+fn phone_sdp(port: u16, version: u32, direction: &str) -> String {
+    format!(
+        "v=0\r\no=1001 4242 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+         t=0 0\r\nm=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
+    )
+}
+
+/// The phone's audio on one call: from 127.0.0.1:`port`, a tone of `hz`
+/// in PCMA every 20 ms to `to`, while keeping what arrives on that port.
+struct PhoneVoice {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<Heard>,
+}
+
+impl PhoneVoice {
+    fn start(port: u16, to: SocketAddr, hz: f64) -> PhoneVoice {
+        let socket = UdpSocket::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("cannot bind the phone's RTP port {port}: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = thread::spawn(move || {
+            let frames: Vec<Vec<u8>> = tone(hz, 1000)
+                .chunks(160)
+                .map(|f| f.iter().map(|&s| Codec::Pcma.encode(s)).collect())
+                .collect();
+            let mut heard = Heard::default();
+            let mut buf = [0u8; 2048];
+            let mut next = Instant::now();
+            let ssrc = 0x1001_0000u32 + u32::from(port);
+            let mut i = 0usize;
+            // At most a minute, whatever happens to the test.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let now = Instant::now();
+                if now >= next {
+                    let mut rtp = vec![0x80, 8];
+                    rtp.extend((i as u16).to_be_bytes());
+                    rtp.extend((160 * i as u32).to_be_bytes());
+                    rtp.extend(ssrc.to_be_bytes());
+                    rtp.extend(&frames[i % frames.len()]);
+                    let _ = socket.send_to(&rtp, to);
+                    i += 1;
+                    next += Duration::from_millis(20);
+                    continue;
+                }
+                let wait = (next - now).max(Duration::from_millis(1));
+                socket.set_read_timeout(Some(wait)).expect("timeout");
+                let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 12 {
+                    heard.not_rtp += 1;
+                    continue;
+                }
+                let packet = &buf[..n];
+                let csrc = usize::from(packet[0] & 0x0f) * 4;
+                heard.packets.push(RtpPacket {
+                    at: SystemTime::now(),
+                    from,
+                    version: packet[0] >> 6,
+                    payload_type: packet[1] & 0x7f,
+                    seq: u16::from_be_bytes([packet[2], packet[3]]),
+                    timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+                    payload: packet.get(12 + csrc..).unwrap_or_default().to_vec(),
+                });
+            }
+            heard
+        });
+        PhoneVoice { stop, handle }
+    }
+
+    fn finish(self) -> Heard {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("the phone's RTP thread")
+    }
+}
+
+/// A Content-Type's media type, without its parameters.
+fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// What 1001's phone saw after its REFER, in order.
+#[derive(Debug, PartialEq, Eq)]
+enum AfterRefer {
+    Accepted(u16),
+    /// The sipfrag's status line, Subscription-State, Event, Content-Type.
+    Notify(String, String, String, String),
+    /// A BYE on the held call (`true`) or the consultation.
+    Bye {
+        held_call: bool,
+    },
+}
+
+/// The attended transfer (RFC 5589 section 7), with agent 1001's phone
+/// driven by the test: it takes the caller (who pressed 1), holds them
+/// (re-INVITE a=sendonly, answered a=recvonly), calls 1002 from the same
+/// address (a new INVITE to sip:1002@hotline: the consultation), talks
+/// with 1002 once they answer, then REFERs the held call with
+/// Refer-To: <sip:1002@...?Replaces=<the consultation>>: 202, NOTIFY
+/// "SIP/2.0 200 OK", and a BYE on both of its calls. The caller heard
+/// 1001, then the hold (never the consultation), then 1002; 1002 heard
+/// 1001 in the consultation, then the caller. The record lists the
+/// transfer, answered, with one hold and the talk split 1001 then 1002.
+#[test]
+fn an_attended_transfer_with_replaces_connects_the_caller_with_the_consulted_agent() {
+    if !require_tool("sipp") || !require_root() {
+        return;
+    }
+    let Some(key) = sample_pcap(QUEUE_KEY) else {
+        return;
+    };
+    let (ports, caller_ports) = ports(5);
+    let mut engine = engine_with(ports, &[], false);
+    register(&engine, 0, "1001");
+    // 1001's phone: the test, on the port SIPp registered from; its
+    // audio on ports of SIPp instance 0's block that SIPp never binds.
+    let mut phone1001 = AgentPhone::bind(ports.sipp(0).sip, engine.sip_addr());
+    let (first_media, consult_media) = (ports.sipp(0).sdp, ports.caller_rtp());
+    const CONSULT_HZ: f64 = 800.0;
+
+    // The hold 2 s into the talk, the consultation 1 s later, the REFER
+    // 2 s after 1002 answered (rung 500 ms); the caller hangs up about
+    // 3 s after the REFER.
+    let announce = prompts_ms(&agent_announcement("007"));
+    let hold_after = announce + 2000;
+    let until_refer = hold_after + 1000 + 800 + 2000;
+    let caller_d = AGENT_ANSWER_MS - CALLER_TALK_START_MS + until_refer + 3000;
+    let caller_voice = pcap(
+        &engine,
+        "caller.pcap",
+        &tone(CALLER_HZ, caller_d as usize - 300),
+        Codec::Pcmu,
+    );
+    let second_voice = pcap(
+        &engine,
+        "agent2.pcap",
+        &tone(SECOND_AGENT_HZ, 9000),
+        Codec::Pcma,
+    );
+    let caller_ear = RtpProbe::listen(caller_ports.sdp, Duration::from_secs(60));
+    let second_ear = RtpProbe::listen(ports.sipp(1).sdp, Duration::from_secs(60));
+    let uac = caller(
+        &engine,
+        caller_ports,
+        "uac_queue.xml",
+        &["-key", "dtmf", &key, "-key", "pcap", &caller_voice],
+        caller_d,
+    );
+
+    // The engine rings 1001: 180, 500 ms, 200 with PCMA.
+    let invite = phone1001.expect("the engine's INVITE", Duration::from_secs(15), None, |m| {
+        m.is_request("INVITE")
+    });
+    let tag = "t1001held";
+    phone1001.respond(&invite, 180, "Ringing", Some(tag), None);
+    thread::sleep(Duration::from_millis(500));
+    let answer = phone_sdp(first_media, 1, "sendrecv");
+    let ok = phone1001.respond(&invite, 200, "OK", Some(tag), Some(&answer));
+    phone1001
+        .answers
+        .push((invite.call_id().to_string(), ok.clone()));
+    let held_id = invite.call_id().to_string();
+    phone1001.expect(
+        "the ACK of 1001's 200",
+        Duration::from_secs(5),
+        Some(&ok),
+        |m| m.is_request("ACK") && m.call_id() == held_id,
+    );
+    let first_voice = PhoneVoice::start(first_media, invite.media_addr(), AGENT_HZ);
+    let mut held = Dialog {
+        call_id: held_id.clone(),
+        local: format!("{};tag={tag}", invite.header("To")),
+        remote: invite.header("From").to_string(),
+        target: SipText::uri_of(invite.header("Contact")).to_string(),
+        cseq: 100,
+    };
+
+    // 1001 is busy: 1002 logs in and waits for a call.
+    register(&engine, 1, "1002");
+    let second = phone(
+        &engine,
+        1,
+        "1002",
+        "agent_transfer_target.xml",
+        &["-key", "pcap", &second_voice],
+    );
+
+    // The hold.
+    thread::sleep(Duration::from_millis(hold_after));
+    let hold_sent = SystemTime::now();
+    let sendonly = phone_sdp(first_media, 2, "sendonly");
+    let hold = phone1001.request(&mut held, "INVITE", None, "", Some(&sendonly));
+    let hold_ok = phone1001.invite("the hold's 200", &mut held, &hold);
+    assert!(
+        hold_ok.body().contains("a=recvonly"),
+        "the hold answered without a=recvonly:\n{}",
+        hold_ok.text
+    );
+
+    // The consultation: a new call from the same phone to 1002.
+    thread::sleep(Duration::from_millis(1000));
+    let consult_id = format!("consult-{}-{}", std::process::id(), ports.sip);
+    let mut consult = Dialog {
+        call_id: consult_id.clone(),
+        local: "<sip:1001@127.0.0.1>;tag=t1001consult".to_string(),
+        remote: format!("<sip:1002@127.0.0.1:{}>", ports.sip),
+        target: format!("sip:1002@127.0.0.1:{}", ports.sip),
+        cseq: 0,
+    };
+    let offer = phone_sdp(consult_media, 1, "sendrecv");
+    let call_1002 = phone1001.request(&mut consult, "INVITE", None, "", Some(&offer));
+    let consult_ok = phone1001.invite("the consultation's 200", &mut consult, &call_1002);
+    let consult_voice = PhoneVoice::start(consult_media, consult_ok.media_addr(), CONSULT_HZ);
+
+    // The transfer, 2 s into the consultation.
+    thread::sleep(Duration::from_millis(2000));
+    let replaces = format!(
+        "{consult_id}%3Bto-tag%3D{}%3Bfrom-tag%3D{}",
+        SipText::tag_of(&consult.remote),
+        SipText::tag_of(&consult.local)
+    );
+    let refer_to = format!(
+        "Refer-To: <sip:1002@127.0.0.1?Replaces={replaces}>\r\n\
+         Referred-By: <sip:1001@127.0.0.1>\r\n"
+    );
+    let refer_sent = SystemTime::now();
+    let refer = phone1001.request(&mut held, "REFER", None, &refer_to, None);
+    let refer_cseq = held.cseq;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut next_resend = Instant::now() + Duration::from_millis(500);
+    let done = |seen: &[AfterRefer]| {
+        let byes = seen
+            .iter()
+            .filter(|e| matches!(e, AfterRefer::Bye { .. }))
+            .count();
+        let final_notify = seen
+            .iter()
+            .any(|e| matches!(e, AfterRefer::Notify(frag, ..) if !frag.starts_with("SIP/2.0 1")));
+        byes >= 2 && final_notify
+    };
+    while !done(&seen) && Instant::now() < deadline {
+        let Some(msg) = phone1001.recv(Instant::now() + Duration::from_millis(100)) else {
+            if seen.is_empty() && Instant::now() >= next_resend {
+                phone1001.send(&refer);
+                next_resend = Instant::now() + Duration::from_millis(500);
+            }
+            continue;
+        };
+        if msg.cseq() == (refer_cseq, "REFER") && msg.call_id() == held_id {
+            if let Some(status) = msg.status() {
+                if !seen.contains(&AfterRefer::Accepted(status)) {
+                    seen.push(AfterRefer::Accepted(status));
+                }
+            }
+        } else if msg.is_request("NOTIFY") && msg.call_id() == held_id {
+            phone1001.respond(&msg, 200, "OK", None, None);
+            let frag = msg.body().lines().next().unwrap_or("").trim().to_string();
+            let state = msg.header("Subscription-State");
+            let state = state.split(';').next().unwrap_or("").trim().to_string();
+            seen.push(AfterRefer::Notify(
+                frag,
+                state,
+                msg.header("Event").to_string(),
+                media_type(msg.header("Content-Type")),
+            ));
+        } else if msg.is_request("BYE") {
+            phone1001.respond(&msg, 200, "OK", None, None);
+            let held_call = msg.call_id() == held_id;
+            assert!(
+                held_call || msg.call_id() == consult_id,
+                "a BYE on no call of 1001's:\n{}",
+                phone1001.transcript()
+            );
+            seen.push(AfterRefer::Bye { held_call });
+        } else {
+            assert!(
+                msg.status().is_some(),
+                "1001's phone got an unexpected request after its REFER:\n{}",
+                phone1001.transcript()
+            );
+        }
+    }
+    let heard_by_1001 = first_voice.finish();
+    let heard_in_consultation = consult_voice.finish();
+    let transcript = phone1001.transcript();
+    assert_eq!(
+        seen.first(),
+        Some(&AfterRefer::Accepted(202)),
+        "{seen:?}\n{transcript}"
+    );
+    let notifies: Vec<&AfterRefer> = seen
+        .iter()
+        .filter(|e| matches!(e, AfterRefer::Notify(..)))
+        .collect();
+    let last_notify = AfterRefer::Notify(
+        "SIP/2.0 200 OK".into(),
+        "terminated".into(),
+        "refer".into(),
+        "message/sipfrag".into(),
+    );
+    assert_eq!(
+        notifies.last(),
+        Some(&&last_notify),
+        "{seen:?}\n{transcript}"
+    );
+    let byes: Vec<&AfterRefer> = seen
+        .iter()
+        .filter(|e| matches!(e, AfterRefer::Bye { .. }))
+        .collect();
+    assert_eq!(byes.len(), 2, "{seen:?}\n{transcript}");
+    assert!(
+        byes.contains(&&AfterRefer::Bye { held_call: true })
+            && byes.contains(&&AfterRefer::Bye { held_call: false }),
+        "a BYE on each of 1001's calls: {seen:?}\n{transcript}"
+    );
+
+    uac.expect_success(&engine);
+    let second = second.expect_success(&engine);
+    let to_caller = caller_ear.finish();
+    let to_second = second_ear.finish();
+    // Rung directly (the engine marks it X-Hotline-Transfer), not from a
+    // queue.
+    let rung = second.logs();
+    assert!(
+        rung.lines()
+            .any(|l| l.trim().starts_with("invite: ") && l.trim().ends_with(" queue=")),
+        "1002 was rung from a queue: {rung}"
+    );
+
+    // The caller: 1001, then the hold prompt (and never 1001 nor the
+    // consultation while held), then 1002 right after the REFER.
+    let held_heard = heard(&to_caller, "hold_start");
+    assert_eq!(held_heard.len(), 1, "the caller heard the hold prompt once");
+    let held_heard = held_heard[0];
+    assert!(held_heard > hold_sent, "the hold prompt before the hold");
+    let start = to_caller.packets[0].at;
+    let end = to_caller.packets.last().expect("packets").at + Duration::from_millis(1);
+    let first = tone_between(&to_caller, AGENT_HZ, start, held_heard);
+    assert!(first >= 50, "the caller heard 1001 for {first} packets");
+    assert_eq!(
+        tone_between(&to_caller, AGENT_HZ, held_heard, end),
+        0,
+        "the caller heard 1001 after the hold"
+    );
+    assert_eq!(
+        tone_between(&to_caller, SECOND_AGENT_HZ, start, refer_sent),
+        0,
+        "the caller heard 1002 before the transfer (the consultation leaked)"
+    );
+    assert_eq!(
+        tone_between(&to_caller, CONSULT_HZ, start, end),
+        0,
+        "the caller heard 1001's side of the consultation"
+    );
+    let after = tone_between(&to_caller, SECOND_AGENT_HZ, refer_sent, end);
+    assert!(
+        after >= 100,
+        "the caller heard 1002 for {after} packets after the transfer, about 150 expected"
+    );
+    let window = ms_between(held_heard, end) as usize / 20;
+    let packets = packets_between(&to_caller, held_heard, end);
+    assert!(
+        packets >= window * 9 / 10,
+        "{packets} packets to the caller in {window} frames from the hold on: the audio stopped"
+    );
+    assert_eq!(
+        tone_between(&to_caller, CALLER_HZ, start, end),
+        0,
+        "the caller heard itself"
+    );
+
+    // 1001 heard the caller before the hold; in the consultation, 1002
+    // and not the caller.
+    let caller_to_1001 = tone_between(
+        &heard_by_1001,
+        CALLER_HZ,
+        heard_by_1001.packets.first().map_or(hold_sent, |p| p.at),
+        hold_sent,
+    );
+    assert!(
+        caller_to_1001 >= 50,
+        "1001 heard the caller for {caller_to_1001} packets before the hold"
+    );
+    let from_1002 = heard_in_consultation.tone_packets(SECOND_AGENT_HZ);
+    assert!(
+        from_1002 >= 50,
+        "1001 heard 1002 for {from_1002} packets in the consultation"
+    );
+    assert_eq!(
+        heard_in_consultation.tone_packets(CALLER_HZ),
+        0,
+        "1001 heard the caller in the consultation"
+    );
+    // 1002 heard 1001 in the consultation, then the caller.
+    let s_start = to_second.packets.first().expect("RTP to 1002").at;
+    let s_end = to_second.packets.last().expect("RTP to 1002").at + Duration::from_millis(1);
+    let consulted = tone_between(&to_second, CONSULT_HZ, s_start, refer_sent);
+    assert!(
+        consulted >= 50,
+        "1002 heard 1001 for {consulted} packets in the consultation"
+    );
+    assert_eq!(
+        tone_between(&to_second, CALLER_HZ, s_start, refer_sent),
+        0,
+        "1002 heard the caller before the transfer"
+    );
+    let caller_heard = tone_between(&to_second, CALLER_HZ, refer_sent, s_end);
+    assert!(
+        caller_heard >= 100,
+        "1002 heard the caller for {caller_heard} packets after the transfer"
+    );
+    assert_eq!(
+        tone_between(&to_second, CONSULT_HZ, at_offset(refer_sent, 300), s_end),
+        0,
+        "1002 heard 1001 after the transfer"
+    );
+
+    let r = only_record(&mut engine);
+    let x = the_transfer(&r);
+    assert_eq!(x["from"], "1001", "{r}");
+    assert_eq!(x["to"], "agent:1002", "{r}");
+    assert_eq!(x["result"], "answered", "{r}");
+    assert!(x["at"].is_string(), "{r}");
+    assert_eq!(str_field(&r, "agent"), "1002", "{r}");
+    assert_eq!(str_field(&r, "disposition"), "answered", "{r}");
+    assert_eq!(u64_field(&r, "holds"), 1, "{r}");
+    let on_hold = ms_between(hold_sent, refer_sent) as u64;
+    let hold_ms = u64_field(&r, "hold_ms");
+    assert!(
+        hold_ms.abs_diff(on_hold) <= 500,
+        "hold_ms = {hold_ms}, held about {on_hold} ms (to the REFER): {r}"
+    );
+    let parts = r["agent_parts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no agent_parts in the record: {r}"));
+    let parts: Vec<(&str, u64)> = parts
+        .iter()
+        .map(|p| (str_field(p, "agent"), u64_field(p, "talk_ms")))
+        .collect();
+    assert_eq!(parts.len(), 2, "{r}");
+    assert_eq!((parts[0].0, parts[1].0), ("1001", "1002"), "{r}");
+    // 1001: from the bridge to the REFER, the hold included.
+    let with_1001 = ms_between(time_field(&r, "bridged_at"), refer_sent) as u64;
+    assert!(
+        parts[0].1.abs_diff(with_1001) <= 500,
+        "1001's part: about {with_1001} ms expected: {r}"
+    );
+    assert!((2000..=5000).contains(&parts[1].1), "1002's part: {r}");
 }
 
 // ---- recording ------------------------------------------------------------------------
