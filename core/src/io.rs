@@ -87,7 +87,7 @@ pub enum Input<'a> {
 
 /// A reloaded configuration with everything it names.
 pub struct Reload {
-    pub settings: crate::engine::EngineSettings,
+    pub settings: crate::engine::settings::EngineSettings,
     pub prompts: PromptLibrary,
     pub program: Arc<Program>,
     pub directory: Arc<Directory>,

@@ -27,11 +27,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::engine::{AgentCommand, AgentSnapshot};
+use crate::engine::AgentCommand;
 use crate::live::prometheus::{self, RtpTotals};
 use crate::live::LiveSnapshot;
 
 use super::api_campaigns;
+pub use super::api_requests::{error, ApiRequest, ApiState, CallAction, LiveSources};
 use super::media::LiveRtp;
 use super::Event;
 
@@ -42,71 +43,6 @@ const WALLBOARD: &str = include_str!("wallboard.html");
 const PUSH_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// ...and gets a fresh snapshot at least this often, change or not.
 const PUSH_HEARTBEAT: Duration = Duration::from_secs(3);
-
-/// What the API asks the engine.
-pub enum ApiRequest {
-    Agents(oneshot::Sender<Vec<AgentSnapshot>>),
-    Command {
-        agent: String,
-        command: AgentCommand,
-        reply: oneshot::Sender<Option<AgentSnapshot>>,
-    },
-    /// The live view now; `detail` adds calls and waiting callers.
-    Status {
-        detail: bool,
-        reply: oneshot::Sender<LiveSnapshot>,
-    },
-    Campaign(super::api_campaigns::CampaignRequest),
-    /// Hold, resume or transfer a call in progress.
-    CallControl {
-        call_id: String,
-        action: CallAction,
-        reply: oneshot::Sender<Result<(), (u16, String)>>,
-    },
-}
-
-/// What the API may do to a call in progress.
-#[derive(Debug, Clone)]
-pub enum CallAction {
-    Hold,
-    Resume,
-    Transfer { to: String },
-}
-
-/// What the live view reads besides the engine: the media tasks' RTP
-/// counters, and the engine's change counter (see
-/// [`crate::engine::Engine::live_version`]).
-#[derive(Clone)]
-pub struct LiveSources {
-    pub rtp: Arc<LiveRtp>,
-    pub version: watch::Receiver<u64>,
-    pub alarms: Arc<crate::shell::alarms::Alarms>,
-}
-
-#[derive(Clone)]
-pub struct ApiState {
-    pub events: mpsc::UnboundedSender<Event>,
-    token: String,
-    live: LiveSources,
-    /// Creates campaigns durably (`None`: no store).
-    pub store: Option<super::store::StoreCreator>,
-    /// The offset local times in requests are read in (`api.utc_offset`).
-    pub utc_offset_minutes: i32,
-    recordings_dir: Arc<std::path::PathBuf>,
-}
-
-impl ApiState {
-    /// A request carrying the bearer token (compared in constant time).
-    pub fn authorized(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| {
-                crate::sip::digest::constant_time_eq(t.trim().as_bytes(), self.token.as_bytes())
-            })
-    }
-}
 
 /// `/api/v1/status` and each server-sent event: the snapshot and RTP.
 #[derive(Serialize)]
@@ -181,10 +117,6 @@ pub async fn serve(
         }
     });
     Ok(())
-}
-
-pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 async fn agents(State(state): State<ApiState>) -> Response {

@@ -14,41 +14,14 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use crate::campaign::spec::SpecError;
 use crate::campaign::{Campaign, CampaignId, CampaignSpec};
 use crate::engine::CampaignCommand;
 use crate::media::prompt::decode_wav;
 use crate::store::StoredCampaign;
 
-use super::api::{error, ApiRequest, ApiState};
+pub use super::api_requests::CampaignRequest;
+use super::api_requests::{error, ApiRequest, ApiState};
 use super::Event;
-
-/// What the engine is asked about campaigns.
-pub enum CampaignRequest {
-    Check {
-        spec: Box<CampaignSpec>,
-        uploaded_prompt: bool,
-        reply: oneshot::Sender<Result<(), SpecError>>,
-    },
-    Add {
-        stored: Box<StoredCampaign>,
-        reply: oneshot::Sender<()>,
-    },
-    List(oneshot::Sender<Vec<Value>>),
-    Get {
-        id: CampaignId,
-        reply: oneshot::Sender<Option<Value>>,
-    },
-    Command {
-        id: CampaignId,
-        command: CampaignCommand,
-        reply: oneshot::Sender<Result<&'static str, String>>,
-    },
-    DoNotCall {
-        number: String,
-        reply: oneshot::Sender<()>,
-    },
-}
 
 /// 400 naming the field.
 fn bad(field: &str, message: &str) -> Response {

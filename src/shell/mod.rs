@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod api;
 pub mod api_campaigns;
+pub mod api_requests;
 pub mod call_recordings;
 pub mod cdr_writer;
 pub mod directory_watch;

@@ -1,0 +1,118 @@
+//! What the HTTP API's handlers share: the requests they send the engine
+//! task (agents, the live view, campaigns, call controls), the state each
+//! handler holds, and the error body. The handlers live in `api` and
+//! `api_campaigns`; both depend on this, not on each other.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::campaign::spec::SpecError;
+use crate::campaign::{CampaignId, CampaignSpec};
+use crate::engine::{AgentCommand, AgentSnapshot, CampaignCommand};
+use crate::live::LiveSnapshot;
+use crate::store::StoredCampaign;
+
+use super::media::LiveRtp;
+use super::Event;
+
+/// What the API asks the engine.
+pub enum ApiRequest {
+    Agents(oneshot::Sender<Vec<AgentSnapshot>>),
+    Command {
+        agent: String,
+        command: AgentCommand,
+        reply: oneshot::Sender<Option<AgentSnapshot>>,
+    },
+    /// The live view now; `detail` adds calls and waiting callers.
+    Status {
+        detail: bool,
+        reply: oneshot::Sender<LiveSnapshot>,
+    },
+    Campaign(CampaignRequest),
+    /// Hold, resume or transfer a call in progress.
+    CallControl {
+        call_id: String,
+        action: CallAction,
+        reply: oneshot::Sender<Result<(), (u16, String)>>,
+    },
+}
+
+/// What the API may do to a call in progress.
+#[derive(Debug, Clone)]
+pub enum CallAction {
+    Hold,
+    Resume,
+    Transfer { to: String },
+}
+
+/// What the live view reads besides the engine: the media tasks' RTP
+/// counters, and the engine's change counter (see
+/// [`crate::engine::Engine::live_version`]).
+#[derive(Clone)]
+pub struct LiveSources {
+    pub rtp: Arc<LiveRtp>,
+    pub version: watch::Receiver<u64>,
+    pub alarms: Arc<crate::shell::alarms::Alarms>,
+}
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub events: mpsc::UnboundedSender<Event>,
+    pub(super) token: String,
+    pub(super) live: LiveSources,
+    /// Creates campaigns durably (`None`: no store).
+    pub store: Option<super::store::StoreCreator>,
+    /// The offset local times in requests are read in (`api.utc_offset`).
+    pub utc_offset_minutes: i32,
+    pub(super) recordings_dir: Arc<std::path::PathBuf>,
+}
+
+impl ApiState {
+    /// A request carrying the bearer token (compared in constant time).
+    pub fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| {
+                crate::sip::digest::constant_time_eq(t.trim().as_bytes(), self.token.as_bytes())
+            })
+    }
+}
+
+/// What the engine is asked about campaigns.
+pub enum CampaignRequest {
+    Check {
+        spec: Box<CampaignSpec>,
+        uploaded_prompt: bool,
+        reply: oneshot::Sender<Result<(), SpecError>>,
+    },
+    Add {
+        stored: Box<StoredCampaign>,
+        reply: oneshot::Sender<()>,
+    },
+    List(oneshot::Sender<Vec<Value>>),
+    Get {
+        id: CampaignId,
+        reply: oneshot::Sender<Option<Value>>,
+    },
+    Command {
+        id: CampaignId,
+        command: CampaignCommand,
+        reply: oneshot::Sender<Result<&'static str, String>>,
+    },
+    DoNotCall {
+        number: String,
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// An error answer: `{"error": message}` with `status`.
+pub fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
