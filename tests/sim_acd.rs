@@ -853,3 +853,43 @@ fn an_agent_on_a_pbx_extension_is_rung_through_its_trunk() {
     assert_eq!(rec.agent.as_deref(), Some("1001"));
     assert_eq!(rec.queue_result.as_deref(), Some("answered"));
 }
+
+/// A phone that cannot answer any offered digest algorithm (Debian's
+/// baresip 1.0 and SHA-256) asks again without credentials: hotline
+/// counts and logs each such retry, so the operator can tell why it never
+/// logs in. A phone that answers is never counted.
+#[test]
+fn a_phone_that_never_answers_the_challenge_is_noticed() {
+    let mut sim = Sim::new(config(|_| {}));
+    let plain = |cseq: u32| {
+        format!(
+            "REGISTER sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5082;branch=z9hG4bK-plain{cseq}\r\nMax-Forwards: 70\r\nFrom: <sip:1002@127.0.0.1>;tag=p\r\nTo: <sip:1002@127.0.0.1>\r\nCall-ID: plain-1002\r\nCSeq: {cseq} REGISTER\r\nContact: <sip:1002@127.0.0.1:5082>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    register(&mut sim, "1001");
+    sim.run_for(Duration::from_secs(30));
+    register_again(&mut sim, "1001", 1);
+    assert_eq!(
+        sim.engine.counters().challenges_unanswered,
+        0,
+        "1001 answers"
+    );
+    sim.send_bytes(phone("1002"), plain(1).as_bytes());
+    assert!(sim
+        .sent
+        .last()
+        .expect("401")
+        .text
+        .starts_with("SIP/2.0 401"));
+    assert_eq!(
+        sim.engine.counters().challenges_unanswered,
+        0,
+        "a first 401 is normal"
+    );
+    sim.run_for(Duration::from_secs(30));
+    sim.send_bytes(phone("1002"), plain(2).as_bytes());
+    sim.run_for(Duration::from_secs(30));
+    sim.send_bytes(phone("1002"), plain(3).as_bytes());
+    assert_eq!(sim.engine.counters().challenges_unanswered, 2);
+    assert!(!sim.engine.agent_registered("1002"));
+}

@@ -87,6 +87,9 @@ pub struct Counters {
     pub flood_dropped: u64,
     /// Messages over `max_message_size` (answered 513 or dropped).
     pub oversized: u64,
+    /// REGISTERs without credentials from a phone challenged before that
+    /// never answered: it cannot use any algorithm offered.
+    pub challenges_unanswered: u64,
 }
 
 /// An output waiting in the outbox, with the call it belongs to (its

@@ -93,6 +93,9 @@ pub struct Engine {
     /// their offers line is written (`no_answer`, as in the queue_log).
     ring_timeouts: HashSet<LegKey>,
     registrar: Registrar,
+    /// Phones sent a 401 (user, address) and when: one that asks again
+    /// without answering it cannot answer any offered algorithm.
+    challenged: HashMap<(String, std::net::IpAddr), Instant>,
     acd: Acd,
     agent_numbers: HashMap<String, String>,
     login_on_register: HashSet<String>,
@@ -160,6 +163,7 @@ impl Engine {
             agent_numbers: agent_numbers(&settings.agents),
             login_on_register: settings.login_on_register.iter().cloned().collect(),
             registrar,
+            challenged: HashMap::new(),
             rate_tokens: settings.max_calls_per_second as f64,
             rate_updated: now,
             ports: ports::PortPool::new(settings.port_range),
