@@ -107,6 +107,8 @@ impl EngineSettings {
                         crate::config::DigestAlgorithm::Md5 => crate::sip::digest::Algorithm::Md5,
                     })
                     .collect(),
+                // The PBX or proxy in front is on the trunk allow-list.
+                trusted_proxies: c.security.trunks.iter().map(|t| t.0).collect(),
                 ..RegistrarSettings::default()
             },
             queues: c.queues.clone(),

@@ -89,6 +89,11 @@ pub struct RegistrarSettings {
     /// Challenge algorithms, most preferred first (RFC 8760). Some clients
     /// (SIPp among them) answer only the first challenge.
     pub algorithms: Vec<Algorithm>,
+    /// Proxies in front of the registrar (the trunk allow-list): a
+    /// REGISTER from one with a Path whose `received` names the phone
+    /// counts failures and bans by the phone's address, not the proxy's,
+    /// so one wrong password does not lock out every phone behind it.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for RegistrarSettings {
@@ -104,6 +109,7 @@ impl Default for RegistrarSettings {
             ban: Duration::from_secs(300),
             max_contacts_per_user: 5,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -262,7 +268,7 @@ impl Registrar {
         req: &SipRequest,
     ) -> RegisterReply {
         self.expire(now);
-        let key = throttle_key(source.addr.ip());
+        let key = throttle_key(self.phone_address(source.addr.ip(), req));
         if let Some(until) = self.banned_until(key, now) {
             return RegisterReply::new(403, "Forbidden")
                 .with("Retry-After", ceil_secs(until - now).to_string());
@@ -652,6 +658,51 @@ fn failure_deadline(r: &FailureRecord, window: Duration) -> Instant {
 }
 
 /// Failures are counted per IPv4 address and per IPv6 /64 (one site).
+impl Registrar {
+    /// The phone's own address: the source, or, through a trusted proxy,
+    /// the `received` its Path entry carries (Kamailio's
+    /// `add_path_received()`: `<sip:proxy;lr;received=sip:IP:port>`; the
+    /// last Path value is the proxy nearest the phone).
+    fn phone_address(&self, source: IpAddr, req: &SipRequest) -> IpAddr {
+        let trusted = self
+            .settings
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&source));
+        if !trusted {
+            return source;
+        }
+        req.path
+            .last()
+            .and_then(|p| path_received(p))
+            .unwrap_or(source)
+    }
+}
+
+/// The IP in a Path value's `received` URI parameter, as Kamailio writes
+/// it (`received=sip:10.0.0.5:5062`, quoted or %-escaped or not).
+fn path_received(path: &str) -> Option<IpAddr> {
+    let uri = name_addr_uri(path);
+    let (_, params) = uri.split_once(';')?;
+    let value = crate::sip::params::find_param(params, "received")?;
+    let value = value
+        .trim_matches('"')
+        .replace("%3A", ":")
+        .replace("%3a", ":");
+    let hostport = value
+        .strip_prefix("sip:")
+        .or_else(|| value.strip_prefix("sips:"))
+        .unwrap_or(&value);
+    let hostport = hostport.split(';').next().unwrap_or(hostport);
+    if let Ok(ip) = hostport.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    hostport.rsplit_once(':')?.0.parse().ok()
+}
+
 fn throttle_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
@@ -1398,6 +1449,93 @@ mod tests {
         let mut phone = Phone::new("1001", "changed");
         phone.call_id = "new".into();
         assert_eq!(phone.register(&mut reg, t0, &[C1], None).status, 200);
+    }
+
+    /// Behind a trusted proxy, failures count per phone (Path's
+    /// `received`), so a phone with a wrong password is banned alone; a
+    /// Path from an untrusted source changes nothing.
+    #[test]
+    fn behind_a_trusted_proxy_bans_are_per_phone() {
+        let t0 = crate::time::test_epoch();
+        let creds = vec![
+            Credentials::from_password("1001", "hotline", "secret1"),
+            Credentials::from_password("1002", "hotline", "secret2"),
+        ];
+        let settings = RegistrarSettings {
+            trusted_proxies: vec!["10.0.0.0/24".parse().expect("net")],
+            ..settings()
+        };
+        let mut reg = Registrar::new(t0, settings, creds, [42; 32]);
+        let via_proxy = |phone: &mut Phone, received: &str, contacts: &[&str]| {
+            let mut req = phone.request(contacts, None);
+            req.path = vec![format!("<sip:10.0.0.9;lr;received=sip:{received}:5060>")];
+            req
+        };
+        let mut liar = Phone::new("1001", "guess");
+        liar.addr = "10.0.0.9:5060".parse().expect("proxy");
+        let r = reg.handle_register(t0, liar.source(), &via_proxy(&mut liar, "192.0.2.1", &[C1]));
+        liar.learn(&r);
+        for i in 0..5 {
+            let r = reg.handle_register(
+                t0 + secs(i),
+                liar.source(),
+                &via_proxy(&mut liar, "192.0.2.1", &[C1]),
+            );
+            assert_eq!(r.status, 403, "attempt {i}");
+        }
+        // The liar's phone is banned...
+        let r = reg.handle_register(
+            t0 + secs(6),
+            liar.source(),
+            &via_proxy(&mut liar, "192.0.2.1", &[C1]),
+        );
+        assert!(r.header("Retry-After").is_some(), "banned");
+        // ...another phone behind the same proxy is not.
+        let mut good = Phone::new("1002", "secret2");
+        good.addr = liar.addr;
+        let r = reg.handle_register(
+            t0 + secs(6),
+            good.source(),
+            &via_proxy(&mut good, "192.0.2.2", &[C1]),
+        );
+        good.learn(&r);
+        let r = reg.handle_register(
+            t0 + secs(6),
+            good.source(),
+            &via_proxy(&mut good, "192.0.2.2", &[C1]),
+        );
+        assert_eq!(r.status, 200);
+        // From a source that is not a trusted proxy, Path's received is
+        // ignored: failures count by that source.
+        let mut other = Phone::new("1001", "guess");
+        other.addr = "198.51.100.7:5060".parse().expect("addr");
+        let r = reg.handle_register(
+            t0,
+            other.source(),
+            &via_proxy(&mut other, "192.0.2.3", &[C1]),
+        );
+        other.learn(&r);
+        for i in 0..5 {
+            let fake = format!("192.0.2.{}", 10 + i);
+            reg.handle_register(
+                t0 + secs(i),
+                other.source(),
+                &via_proxy(&mut other, &fake, &[C1]),
+            );
+        }
+        let r = reg.handle_register(
+            t0 + secs(6),
+            other.source(),
+            &via_proxy(&mut other, "192.0.2.99", &[C1]),
+        );
+        assert!(
+            r.header("Retry-After").is_some(),
+            "banned by its own address"
+        );
+        assert_eq!(
+            path_received("<sip:k;lr;received=\"sip:[2001:db8::1]:5062\">"),
+            "2001:db8::1".parse().ok()
+        );
     }
 
     #[test]
