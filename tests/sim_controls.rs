@@ -380,6 +380,11 @@ fn an_attended_transfer_connects_the_caller_with_the_agent_consulted() {
     assert_eq!(r.transfers[0].result.as_deref(), Some("answered"));
     assert_eq!(r.agent.as_deref(), Some("1002"));
     assert_eq!(r.holds, 1);
+    let attended = queue_log_lines(&sim, "ATTENDEDTRANSFER");
+    assert!(
+        attended.len() == 1 && attended[0].starts_with("1001|ATTENDEDTRANSFER|BRIDGE|1002|"),
+        "{attended:?}"
+    );
     let parts: Vec<(&str, u64)> = r
         .agent_parts
         .iter()
@@ -497,6 +502,18 @@ fn a_refer_to_the_survey_lets_the_caller_rate_after_the_agent_leaves() {
     );
 }
 
+/// queue_log lines from `EVENT` on (`agent|EVENT|data...`), in order.
+fn queue_log_lines(sim: &Sim, event: &str) -> Vec<String> {
+    sim.lines
+        .iter()
+        .filter(|(f, _)| f == "queue_log")
+        .filter_map(|(_, l)| {
+            let fields: Vec<&str> = l.trim_end().split('|').collect();
+            (fields.get(4) == Some(&event)).then(|| fields[3..].join("|"))
+        })
+        .collect()
+}
+
 /// NOTIFY sipfrag lines sent to agent 1001, in order.
 fn notifies(sim: &Sim) -> Vec<String> {
     sim.sent
@@ -571,6 +588,15 @@ fn a_refer_to_another_agent_announces_the_extension_and_connects_them() {
     assert_eq!(r.transfers[0].from.as_deref(), Some("1001"));
     assert_eq!(r.transfers[0].to, "agent:1002");
     assert_eq!(r.transfers[0].result.as_deref(), Some("answered"));
+    // queue_log: 1001's call ends as a blind transfer to 008, not a
+    // COMPLETEAGENT.
+    let blind = queue_log_lines(&sim, "BLINDTRANSFER");
+    assert_eq!(blind.len(), 1, "{:?}", sim.lines);
+    assert!(
+        blind[0].starts_with("1001|BLINDTRANSFER|008|hotline|"),
+        "{blind:?}"
+    );
+    assert!(queue_log_lines(&sim, "COMPLETEAGENT").is_empty());
     // Each agent's handle time is theirs: 1001 until the REFER, 1002
     // from its answer; the announcement and ringing are nobody's.
     assert_eq!(
@@ -686,6 +712,11 @@ fn a_transfer_to_a_queue_through_the_api_queues_the_caller_after_the_announcemen
     let r = sim.records.last().expect("record");
     assert_eq!(r.transfers[0].to, "queue:complaint");
     assert_eq!(r.transfers[0].result.as_deref(), Some("queued"));
+    let blind = queue_log_lines(&sim, "BLINDTRANSFER");
+    assert!(
+        blind.len() == 1 && blind[0].starts_with("1001|BLINDTRANSFER|8003|hotline|"),
+        "{blind:?}"
+    );
     // The record keeps the visit in which the caller reached an agent:
     // their wait and service level are the first queue's (repair),
     // answered by 1001, whose talk ended with the transfer.

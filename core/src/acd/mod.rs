@@ -117,6 +117,14 @@ pub enum AcdInput {
     /// The agent is on a call the ACD did not place (a transfer straight
     /// to them), or no longer: never offered a call meanwhile.
     AgentEngaged { agent: String, engaged: bool },
+    /// The agent handed the caller on (a transfer): their call ends as
+    /// by a hang-up, logged as a transfer.
+    AgentTransferred {
+        caller: CallKey,
+        agent: String,
+        to: String,
+        attended: bool,
+    },
 }
 
 /// Why an offer failed at the agent's phone.
@@ -208,6 +216,8 @@ pub enum LeaveReason {
 pub enum EndedBy {
     Caller,
     Agent,
+    /// The agent handed the caller on (a transfer).
+    Transfer,
 }
 
 /// Why a caller could not join.
@@ -374,7 +384,7 @@ impl Acd {
                 caller_id,
             } => self.join(now, caller, queue, priority, caller_id),
             AcdInput::CallerHungUp { caller } => match self.bridged_agent(caller) {
-                Some(agent) => self.end_call(now, caller, agent, EndedBy::Caller),
+                Some(agent) => self.end_call(now, caller, agent, EndedBy::Caller, None),
                 None => self.remove_caller(now, caller, Exit::Abandon),
             },
             AcdInput::CallerPressedExit { caller, key } => {
@@ -434,7 +444,19 @@ impl Acd {
             AcdInput::AgentHungUp { caller, agent } => {
                 if let Some(a) = self.agent_index(&agent) {
                     if self.bridged_agent(caller) == Some(a) {
-                        self.end_call(now, caller, a, EndedBy::Agent);
+                        self.end_call(now, caller, a, EndedBy::Agent, None);
+                    }
+                }
+            }
+            AcdInput::AgentTransferred {
+                caller,
+                agent,
+                to,
+                attended,
+            } => {
+                if let Some(a) = self.agent_index(&agent) {
+                    if self.bridged_agent(caller) == Some(a) {
+                        self.end_call(now, caller, a, EndedBy::Transfer, Some((to, attended)));
                     }
                 }
             }
@@ -943,7 +965,16 @@ impl Acd {
 
     /// A connected call ended: the agent wraps up (unless logged out) and
     /// the caller leaves.
-    fn end_call(&mut self, now: Instant, id: CallKey, a: u32, ended_by: EndedBy) {
+    /// `transfer`: where the caller went (an extension, or the agent
+    /// taking the call when attended), for the queue_log.
+    fn end_call(
+        &mut self,
+        now: Instant,
+        id: CallKey,
+        a: u32,
+        ended_by: EndedBy,
+        transfer: Option<(String, bool)>,
+    ) {
         if self.bridged_agent(id) != Some(a) {
             return;
         }
@@ -961,13 +992,25 @@ impl Acd {
             q,
             Some(id),
             Some(a),
-            match ended_by {
-                EndedBy::Caller => QueueLogKind::CompleteCaller {
+            match (ended_by, transfer) {
+                (EndedBy::Caller, _) => QueueLogKind::CompleteCaller {
                     hold,
                     talk,
                     orig_position,
                 },
-                EndedBy::Agent => QueueLogKind::CompleteAgent {
+                (_, Some((to, false))) => QueueLogKind::BlindTransfer {
+                    extension: to,
+                    hold,
+                    talk,
+                    orig_position,
+                },
+                (_, Some((to, true))) => QueueLogKind::AttendedTransfer {
+                    to_agent: to,
+                    hold,
+                    talk,
+                    orig_position,
+                },
+                (_, None) => QueueLogKind::CompleteAgent {
                     hold,
                     talk,
                     orig_position,

@@ -14,6 +14,8 @@
 //! | `CONNECT` | holdtime, bridged-channel-uniqueid, ringtime |
 //! | `COMPLETECALLER` | holdtime, calltime, origposition |
 //! | `COMPLETEAGENT` | holdtime, calltime, origposition |
+//! | `BLINDTRANSFER` | extension, context (`hotline`), holdtime, calltime, origposition |
+//! | `ATTENDEDTRANSFER` | `BRIDGE`, the agent taking the call, holdtime, calltime, origposition |
 //! | `ABANDON` | position, origposition, waittime |
 //! | `EXITWITHTIMEOUT` | position, origposition, waittime |
 //! | `EXITEMPTY` | position, origposition, waittime |
@@ -74,6 +76,20 @@ pub enum QueueLogKind {
         talk: Duration,
         orig_position: usize,
     },
+    /// The agent transferred the caller (blind) to `extension`.
+    BlindTransfer {
+        extension: String,
+        hold: Duration,
+        talk: Duration,
+        orig_position: usize,
+    },
+    /// The agent joined the caller with the colleague they consulted.
+    AttendedTransfer {
+        to_agent: String,
+        hold: Duration,
+        talk: Duration,
+        orig_position: usize,
+    },
     Abandon {
         position: usize,
         orig_position: usize,
@@ -123,6 +139,8 @@ impl QueueLogKind {
             QueueLogKind::Connect { .. } => "CONNECT",
             QueueLogKind::CompleteCaller { .. } => "COMPLETECALLER",
             QueueLogKind::CompleteAgent { .. } => "COMPLETEAGENT",
+            QueueLogKind::BlindTransfer { .. } => "BLINDTRANSFER",
+            QueueLogKind::AttendedTransfer { .. } => "ATTENDEDTRANSFER",
             QueueLogKind::Abandon { .. } => "ABANDON",
             QueueLogKind::ExitWithTimeout { .. } => "EXITWITHTIMEOUT",
             QueueLogKind::ExitEmpty { .. } => "EXITEMPTY",
@@ -170,6 +188,30 @@ impl QueueLogKind {
                 talk,
                 orig_position,
             } => write!(out, "{}|{}|{orig_position}", secs(hold), secs(talk)),
+            QueueLogKind::BlindTransfer {
+                extension,
+                hold,
+                talk,
+                orig_position,
+            } => write!(
+                out,
+                "{}|hotline|{}|{}|{orig_position}",
+                clean(extension),
+                secs(hold),
+                secs(talk)
+            ),
+            QueueLogKind::AttendedTransfer {
+                to_agent,
+                hold,
+                talk,
+                orig_position,
+            } => write!(
+                out,
+                "BRIDGE|{}|{}|{}|{orig_position}",
+                clean(to_agent),
+                secs(hold),
+                secs(talk)
+            ),
             QueueLogKind::Abandon {
                 position,
                 orig_position,
@@ -307,6 +349,30 @@ mod tests {
                     },
                 ),
                 "1700000000|1700000000.7|repair|1001|COMPLETEAGENT|12|95|1",
+            ),
+            (
+                event(
+                    Some("1001"),
+                    QueueLogKind::BlindTransfer {
+                        extension: "8003".into(),
+                        hold: s(12),
+                        talk: s(40),
+                        orig_position: 1,
+                    },
+                ),
+                "1700000000|1700000000.7|repair|1001|BLINDTRANSFER|8003|hotline|12|40|1",
+            ),
+            (
+                event(
+                    Some("1001"),
+                    QueueLogKind::AttendedTransfer {
+                        to_agent: "1002".into(),
+                        hold: s(12),
+                        talk: s(40),
+                        orig_position: 1,
+                    },
+                ),
+                "1700000000|1700000000.7|repair|1001|ATTENDEDTRANSFER|BRIDGE|1002|12|40|1",
             ),
             (
                 event(

@@ -267,9 +267,11 @@ impl Engine {
         if let Some(agent) = from {
             self.acd.handle(
                 now,
-                AcdInput::AgentHungUp {
+                AcdInput::AgentTransferred {
                     caller: call,
                     agent,
+                    to: k.agent,
+                    attended: true,
                 },
             );
             self.apply_acd(now);

@@ -436,14 +436,7 @@ impl Engine {
         self.media(call, MediaCommand::Unbridge);
         self.hangup_leg(now, call, partner);
         if let Some(agent) = from {
-            self.acd.handle(
-                now,
-                AcdInput::AgentHungUp {
-                    caller: call,
-                    agent,
-                },
-            );
-            self.apply_acd(now);
+            self.agent_transferred(now, call, agent);
         }
         self.start_survey(call);
         Ok(())
@@ -683,15 +676,41 @@ impl Engine {
         let agent = self.calls.get(&call).and_then(|c| c.agent_of(leg));
         self.hangup_leg(now, call, leg);
         if let Some(agent) = agent {
-            self.acd.handle(
-                now,
-                AcdInput::AgentHungUp {
-                    caller: call,
-                    agent,
-                },
-            );
-            self.apply_acd(now);
+            self.agent_transferred(now, call, agent);
         }
+    }
+
+    /// The ACD hears that `agent` handed the caller on by the call's last
+    /// (blind) transfer: their call ends, logged as BLINDTRANSFER to the
+    /// extension the caller was told.
+    pub(super) fn agent_transferred(&mut self, now: Instant, call: CallKey, agent: String) {
+        let target = self
+            .calls
+            .get(&call)
+            .and_then(|c| c.controls.transfers.last())
+            .map(|t| t.to.clone());
+        let to = match target {
+            Some(TransferTarget::Survey) => "survey".to_string(),
+            Some(t) => {
+                let extension = self.extension_of(&t);
+                if extension.is_empty() {
+                    t.describe()
+                } else {
+                    extension
+                }
+            }
+            None => String::new(),
+        };
+        self.acd.handle(
+            now,
+            AcdInput::AgentTransferred {
+                caller: call,
+                agent,
+                to,
+                attended: false,
+            },
+        );
+        self.apply_acd(now);
     }
 
     /// The agent who transferred hung up (as phones do after a REFER):
@@ -719,14 +738,7 @@ impl Engine {
         let agent = self.calls.get(&call).and_then(|c| c.agent_of(leg));
         self.end_leg(call, leg);
         if let Some(agent) = agent {
-            self.acd.handle(
-                now,
-                AcdInput::AgentHungUp {
-                    caller: call,
-                    agent,
-                },
-            );
-            self.apply_acd(now);
+            self.agent_transferred(now, call, agent);
         }
         true
     }

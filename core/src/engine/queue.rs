@@ -639,7 +639,7 @@ impl Engine {
             LeaveReason::Completed { ended_by, .. } => {
                 let outcome = match ended_by {
                     EndedBy::Caller => Outcome::CallerHangup,
-                    EndedBy::Agent => Outcome::Completed,
+                    EndedBy::Agent | EndedBy::Transfer => Outcome::Completed,
                 };
                 debug!(?outcome, "bridged call over");
             }
