@@ -165,6 +165,14 @@ impl Call {
         self.leg_mut(key)
     }
 
+    /// The leg the customer is with: bridged with, or held by.
+    pub fn partner(&self) -> Option<LegKey> {
+        match (self.bridge, self.controls.held_partner) {
+            (Some((a, b)), _) => Some(if a == self.customer { b } else { a }),
+            (None, held) => held,
+        }
+    }
+
     /// The agent a leg rings or connects, if it is an agent's.
     pub fn agent_of(&self, leg: LegKey) -> Option<String> {
         self.agent_legs

@@ -358,12 +358,7 @@ impl Engine {
         if c.controls.transferring.is_some() {
             return Err(ControlError::Transferring);
         }
-        let partner = match (c.bridge, c.controls.held_partner) {
-            (Some((a, b)), _) => Some(if a == c.customer { b } else { a }),
-            (None, Some(p)) => Some(p),
-            (None, None) => None,
-        }
-        .ok_or(ControlError::NotBridged)?;
+        let partner = c.partner().ok_or(ControlError::NotBridged)?;
         let from = c.agent_of(partner);
         self.end_hold(now, call);
         let extension = self.extension_of(&target);
@@ -410,12 +405,7 @@ impl Engine {
         if c.controls.transferring.is_some() || c.controls.survey.is_some() {
             return Err(ControlError::Transferring);
         }
-        let partner = match (c.bridge, c.controls.held_partner) {
-            (Some((a, b)), _) => Some(if a == c.customer { b } else { a }),
-            (None, Some(p)) => Some(p),
-            (None, None) => None,
-        }
-        .ok_or(ControlError::NotBridged)?;
+        let partner = c.partner().ok_or(ControlError::NotBridged)?;
         let from = c.agent_of(partner);
         info!("transfer to the survey");
         self.end_hold(now, call);

@@ -328,16 +328,14 @@ mod tests {
         }
     }
 
-    /// A real worker end to end: paced RTP to a socket of ours, a prompt's
-    /// end reported through the event channel, and the port released once
-    /// the handle is dropped.
-    #[test]
-    fn worker_plays_reports_and_releases_the_port() {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let _guard = runtime.enter();
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-        let live = Arc::new(LiveRtp::default());
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// A pool of `workers` media threads whose recordings go under `dir`.
+    fn test_pool(
+        workers: usize,
+        dir: &tempfile::TempDir,
+        runtime: &tokio::runtime::Runtime,
+        events_tx: mpsc::UnboundedSender<Event>,
+        live: Arc<LiveRtp>,
+    ) -> MediaPool {
         let recordings = Recordings::new(
             dir.path().to_path_buf(),
             events_tx.clone(),
@@ -350,8 +348,20 @@ mod tests {
             Default::default(),
         )
         .expect("writer");
-        let pool = MediaPool::start(2, 0, events_tx, live.clone(), recordings, call_recordings)
-            .expect("pool");
+        MediaPool::start(workers, 0, events_tx, live, recordings, call_recordings).expect("pool")
+    }
+
+    /// A real worker end to end: paced RTP to a socket of ours, a prompt's
+    /// end reported through the event channel, and the port released once
+    /// the handle is dropped.
+    #[test]
+    fn worker_plays_reports_and_releases_the_port() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let _guard = runtime.enter();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let live = Arc::new(LiveRtp::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = test_pool(2, &dir, &runtime, events_tx, live.clone());
         let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
         phone
             .set_read_timeout(Some(Duration::from_secs(2)))
@@ -445,20 +455,7 @@ mod tests {
         let (events_tx, _events_rx) = mpsc::unbounded_channel();
         let live = Arc::new(LiveRtp::default());
         let dir = tempfile::tempdir().expect("tempdir");
-        let recordings = Recordings::new(
-            dir.path().to_path_buf(),
-            events_tx.clone(),
-            runtime.handle().clone(),
-        );
-        let call_recordings = CallRecordings::start(
-            dir.path().join("calls"),
-            1,
-            events_tx.clone(),
-            Default::default(),
-        )
-        .expect("writer");
-        let pool = MediaPool::start(1, 0, events_tx, live.clone(), recordings, call_recordings)
-            .expect("pool");
+        let pool = test_pool(1, &dir, &runtime, events_tx, live.clone());
         let phone = UdpSocket::bind("127.0.0.1:0").expect("phone");
         let prompts = Arc::new(PromptSet::default());
         let handle = pool.open(CallKey(1), prompts.clone());
