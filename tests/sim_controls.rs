@@ -30,6 +30,17 @@ fn bridged(sim: &mut Sim) -> (CallKey, String, String) {
     (call, tag, inv)
 }
 
+/// The caller presses `digit` (RFC 4733).
+fn press(sim: &mut Sim, call: CallKey, digit: char) {
+    sim.media_event(
+        call,
+        MediaEvent::Digit {
+            digit,
+            source: DigitSource::Rfc4733,
+        },
+    );
+}
+
 /// A request from the agent's phone inside the agent leg's dialog.
 fn from_agent(sim: &mut Sim, inv: &str, method: &str, cseq: u32, sdp: Option<&str>) {
     let body = sdp.unwrap_or("");
@@ -142,13 +153,7 @@ fn after_the_agent_hangs_up_the_caller_rates_the_service() {
     );
     assert_eq!(sim.played_names(), ["survey"]);
     sim.run_for(sim.duration_of("survey") + secs(1));
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: '4',
-            source: DigitSource::Rfc4733,
-        },
-    );
+    press(&mut sim, call, '4');
     assert_eq!(sim.played_names(), ["survey", "survey_thanks"]);
     sim.run_for(sim.duration_of("survey_thanks") + secs(1));
     assert!(sim
@@ -172,13 +177,7 @@ fn a_caller_who_does_not_rate_is_asked_once_more_then_the_call_ends() {
     from_agent(&mut sim, &inv, "BYE", 2, None);
     // A key that is not a rating is not one.
     sim.run_for(sim.duration_of("survey"));
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: '9',
-            source: DigitSource::Rfc4733,
-        },
-    );
+    press(&mut sim, call, '9');
     sim.run_for(secs(6) + sim.duration_of("survey") + secs(6));
     assert_eq!(sim.played_names(), ["survey", "survey"]);
     let r = sim.records.last().expect("ended without a rating");
@@ -208,13 +207,7 @@ fn the_surveys_keys_wait_and_prompts_are_configured_per_queue() {
     assert_eq!(sim.played_names(), ["main_menu"]);
     sim.run_for(secs(3));
     assert_eq!(sim.played_names(), ["main_menu", "main_menu"]);
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: '5',
-            source: DigitSource::Rfc4733,
-        },
-    );
+    press(&mut sim, call, '5');
     assert_eq!(sim.played_names(), ["main_menu", "main_menu", "goodbye"]);
     sim.run_for(sim.duration_of("goodbye") + secs(1));
     let r = sim.records.last().expect("record");
@@ -479,13 +472,7 @@ fn a_refer_to_the_survey_lets_the_caller_rate_after_the_agent_leaves() {
     );
     assert_eq!(sim.played_names(), ["survey"]);
     sim.run_for(sim.duration_of("survey"));
-    sim.media_event(
-        call,
-        MediaEvent::Digit {
-            digit: '2',
-            source: DigitSource::Rfc4733,
-        },
-    );
+    press(&mut sim, call, '2');
     sim.run_for(sim.duration_of("survey_thanks") + secs(1));
     let r = sim.records.last().expect("record");
     assert!(r.survey_offered);
