@@ -90,6 +90,7 @@ impl Bench {
             queue: "q".into(),
             priority: 1 + (n % 3) as u8,
             caller_id: "13800138000".into(),
+            preferred: None,
         })
     }
 
@@ -158,6 +159,7 @@ fn run(name: &str, strategy: Strategy) {
                 queue: "q".into(),
                 priority: 1 + (n % 3) as u8,
                 caller_id: "13800138000".into(),
+                preferred: None,
             },
         );
         assert!(offers(&out).is_empty());

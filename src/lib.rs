@@ -62,7 +62,7 @@
 
 pub use hotline_core::{
     acd, call, campaign, cdr, config, directory, engine, forms, ids, io, ivr, leg, live, media,
-    setup, sip, sla, store, time, voicemail, wire,
+    number, setup, sip, sla, store, tasks, time, voicemail, wire,
 };
 
 pub mod shell;

@@ -413,6 +413,7 @@ impl Driver {
                     queue: format!("q{queue}"),
                     priority: *priority,
                     caller_id: format!("{}", caller.0),
+                    preferred: None,
                 });
             }
             Op::HangUp(i) if !alive.is_empty() => {

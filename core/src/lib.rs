@@ -53,6 +53,7 @@ pub mod setup;
 pub mod sip;
 pub mod sla;
 pub mod store;
+pub mod tasks;
 pub mod time;
 pub mod voicemail;
 pub mod wire;

@@ -49,10 +49,13 @@ pub enum QueueResult {
     /// An agent answered but the call ended during the agent's
     /// announcement, before the bridge: not answered, not an abandon.
     EndedBeforeBridge,
+    /// The caller asked to be called back, keeping their place: not an
+    /// abandon.
+    Callback,
 }
 
 impl QueueResult {
-    pub const ALL: [QueueResult; 8] = [
+    pub const ALL: [QueueResult; 9] = [
         QueueResult::Answered,
         QueueResult::Abandoned,
         QueueResult::Timeout,
@@ -61,6 +64,7 @@ impl QueueResult {
         QueueResult::ExitKey,
         QueueResult::Refused,
         QueueResult::EndedBeforeBridge,
+        QueueResult::Callback,
     ];
 
     /// The label used in metrics and JSON (as `queue_result` in records).
@@ -74,6 +78,7 @@ impl QueueResult {
             QueueResult::ExitKey => "exit_key",
             QueueResult::Refused => "refused",
             QueueResult::EndedBeforeBridge => "ended_before_bridge",
+            QueueResult::Callback => "callback",
         }
     }
 

@@ -6,6 +6,7 @@
 //! before its INVITE leaves).
 
 use crate::campaign::{Attempt, Campaign, CampaignId, CampaignState, NumberState};
+use crate::tasks::Task;
 
 /// One write, in the order the engine asked for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,12 +39,21 @@ pub enum StoreWrite {
     },
     /// A number joins the do-not-call list (its owner opted out).
     DoNotCall { number: String },
+    /// A task, whole, as it now stands (created or changed). `ack`: the
+    /// engine waits for it (a dial about to start, a task the API created).
+    Task { task: Box<Task>, ack: bool },
+    /// A call an agent took (or any answered call), for first-contact
+    /// routing after a restart.
+    Contact(Contact),
 }
 
 impl StoreWrite {
     /// Whether the engine waits for this write before acting.
     pub fn needs_ack(&self) -> bool {
-        matches!(self, StoreWrite::AttemptStarted { .. })
+        matches!(
+            self,
+            StoreWrite::AttemptStarted { .. } | StoreWrite::Task { ack: true, .. }
+        )
     }
 }
 
@@ -71,4 +81,19 @@ pub struct StoredWork {
     pub campaigns: Vec<StoredCampaign>,
     pub do_not_call: Vec<String>,
     pub notices: Vec<Notice>,
+    /// Every task not yet closed, and those closed in the last days (for
+    /// first-contact routing and the lists).
+    pub tasks: Vec<Task>,
+    /// Calls answered by an agent lately, for first-contact routing.
+    pub contacts: Vec<Contact>,
+}
+
+/// A call an agent took, remembered so that the caller's next call can go
+/// to the same agent (首问负责制) and be counted as a repeat contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub number: String,
+    pub call_id: String,
+    pub agent: Option<String>,
+    pub at_ms: u64,
 }

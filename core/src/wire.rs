@@ -51,6 +51,8 @@ pub enum Wake {
     Acd,
     /// The next campaign call may be due.
     Campaigns,
+    /// A task's retry time, or its deadline coming at risk.
+    Tasks,
     /// The drain timeout after SIGTERM ran out.
     Drain,
 }
@@ -70,6 +72,10 @@ pub enum CallTimer {
     Survey,
     /// A transfer's target has rung long enough.
     TransferRing,
+    /// A waiting caller has waited long enough to be offered a callback.
+    CallbackOffer,
+    /// The caller asked for a callback and has not confirmed the number.
+    CallbackKey,
 }
 
 /// Counters for operations and tests.

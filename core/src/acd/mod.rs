@@ -84,7 +84,36 @@ pub enum AcdInput {
         queue: String,
         priority: u8,
         caller_id: String,
+        /// A repeat caller's agent (first-contact responsibility): offered
+        /// to that agent alone until the instant, if the agent is
+        /// available; then to anyone.
+        preferred: Option<(String, Instant)>,
     },
+    /// A waiting caller asked to be called back: their entry stays where
+    /// it is (priority, arrival) under the callback's id `callback`, with
+    /// no timers; the caller leaves ([`LeaveReason::CallbackRequested`]).
+    /// `dial_first`: the customer is dialled before any agent is rung.
+    KeepPlace {
+        caller: CallKey,
+        callback: CallKey,
+        dial_first: bool,
+    },
+    /// Work with no caller on the line (a task, a callback after a
+    /// restart) joins a queue, ordered by `order` among equal priorities.
+    WorkJoined {
+        caller: CallKey,
+        queue: String,
+        priority: u8,
+        order: Instant,
+        dial_first: bool,
+    },
+    /// A dial-first entry's customer answered: offered to agents now,
+    /// from its place.
+    CustomerReached { caller: CallKey },
+    /// Work taken out of its queue (not reached, cancelled, draining).
+    WorkWithdrawn { caller: CallKey },
+    /// A task at risk of missing its deadline: new priority, same order.
+    Reprioritise { caller: CallKey, priority: u8 },
     /// The caller hung up: while waiting or ringing (an abandon), or
     /// during the connected call.
     CallerHungUp { caller: CallKey },
@@ -157,6 +186,9 @@ pub enum AcdAction {
     },
     /// Play "sorry for the wait" (once per caller).
     Apologise { caller: CallKey },
+    /// A dial-first entry is at the head with an agent free: dial the
+    /// customer, then report [`AcdInput::CustomerReached`] (or withdraw).
+    DialCustomer { caller: CallKey },
     /// The caller is out of the ACD for good; exactly once per caller.
     Leave {
         caller: CallKey,
@@ -209,6 +241,11 @@ pub enum LeaveReason {
     EmptyQueue,
     /// The caller pressed the exit key.
     ExitKey { key: char },
+    /// The caller will be called back; their place is kept by the
+    /// callback's entry.
+    CallbackRequested { callback: CallKey },
+    /// Work withdrawn by the engine.
+    Withdrawn,
 }
 
 /// Which side ended a connected call.
@@ -304,6 +341,8 @@ pub struct Acd {
     is_dirty: Vec<bool>,
     /// Join counter: breaks ties between equal arrivals.
     seq: u64,
+    /// Repeat callers waiting for their own agent, by agent.
+    reserved: HashMap<u32, std::collections::BTreeSet<CallerKey>>,
 }
 
 impl Acd {
@@ -370,6 +409,7 @@ impl Acd {
             dirty: Vec::new(),
             is_dirty: vec![false; n],
             seq: 0,
+            reserved: HashMap::new(),
         })
     }
 
@@ -382,7 +422,28 @@ impl Acd {
                 queue,
                 priority,
                 caller_id,
-            } => self.join(now, caller, queue, priority, caller_id),
+                preferred,
+            } => {
+                self.join(now, caller, queue, priority, caller_id);
+                if let Some((agent, until)) = preferred {
+                    self.prefer(now, caller, &agent, until);
+                }
+            }
+            AcdInput::KeepPlace {
+                caller,
+                callback,
+                dial_first,
+            } => self.keep_place(now, caller, callback, dial_first),
+            AcdInput::WorkJoined {
+                caller,
+                queue,
+                priority,
+                order,
+                dial_first,
+            } => self.join_work(caller, &queue, priority, order, dial_first),
+            AcdInput::CustomerReached { caller } => self.customer_reached(caller),
+            AcdInput::WorkWithdrawn { caller } => self.withdraw_work(caller),
+            AcdInput::Reprioritise { caller, priority } => self.reprioritise(caller, priority),
             AcdInput::CallerHungUp { caller } => match self.bridged_agent(caller) {
                 Some(agent) => self.end_call(now, caller, agent, EndedBy::Caller, None),
                 None => self.remove_caller(now, caller, Exit::Abandon),
@@ -492,12 +553,18 @@ impl Acd {
 
     /// Lengths, waits, agents and totals of one queue.
     pub fn queue_stats(&self, now: Instant, queue: &str) -> Option<QueueStats> {
-        let q = &self.queues[*self.queue_names.get(queue)?];
+        let q_index = *self.queue_names.get(queue)?;
+        let q = &self.queues[q_index];
         Some(QueueStats {
             name: q.config.name.clone(),
             strategy: q.config.strategy.clone(),
-            waiting: q.members.len(),
-            ringing: q.members.len() - q.unoffered.len(),
+            waiting: q.members.len() - q.work,
+            work: q.work,
+            ringing: self
+                .callers
+                .values()
+                .filter(|c| c.queue == q_index && matches!(c.phase, Phase::Ringing { .. }))
+                .count(),
             longest_wait: q.longest_wait(now),
             agents: q.agents.len(),
             logged_in: q.logged_in,
@@ -563,7 +630,7 @@ impl Acd {
         let q = &self.queues[c.queue];
         let agent_id = |a: &u32| self.agents[*a as usize].config.id.as_str();
         let (position, phase) = match &c.phase {
-            Phase::Waiting => (Some(q.position(&c.key)), CallerPhase::Waiting),
+            Phase::Waiting | Phase::Dialing => (Some(q.position(&c.key)), CallerPhase::Waiting),
             Phase::Ringing { agents } => (
                 Some(q.position(&c.key)),
                 CallerPhase::Ringing {
@@ -586,6 +653,14 @@ impl Acd {
             position,
             phase,
         })
+    }
+
+    /// A waiting caller's expected wait at their place (see
+    /// [`QueueStats`]); `None` without an available agent to estimate by.
+    pub fn expected_wait(&self, id: CallKey) -> Option<Duration> {
+        let c = self.callers.get(&id)?;
+        let q = &self.queues[c.queue];
+        q.expected_wait(q.position(&c.key))
     }
 
     /// Callers the ACD is tracking (waiting, ringing or connected).
@@ -611,7 +686,8 @@ impl Acd {
             self.log(q, Some(id), None, QueueLogKind::JoinEmpty);
             return self.refuse(id, RefuseReason::NoAgents);
         }
-        if max_len.is_some_and(|max| self.queues[q].members.len() >= max) {
+        let waiting = self.queues[q].members.len() - self.queues[q].work;
+        if max_len.is_some_and(|max| waiting >= max) {
             self.log(q, Some(id), None, QueueLogKind::Full);
             match self.queues[q].config.overflow.clone() {
                 Some(target) => {
@@ -636,7 +712,7 @@ impl Acd {
             id,
         };
         let queue = &mut self.queues[q];
-        queue.insert(key);
+        queue.insert(key, true);
         queue.counters.entered += 1;
         let orig_position = queue.position(&key);
         let at = |d: Option<Duration>| d.map(|d| now + d);
@@ -649,6 +725,9 @@ impl Acd {
             announce_at: at(queue.config.announce_every),
             apology_at: at(queue.config.apology_after),
             max_wait_at: at(queue.config.max_wait),
+            work: None,
+            reserved_for: None,
+            prefer_until: None,
         };
         for (at, timer) in [
             (caller.announce_at, Timer::Announce(id)),
@@ -694,6 +773,7 @@ impl Acd {
         if matches!(caller.phase, Phase::Bridged { .. }) {
             return;
         }
+        self.release_reserved(id);
         let Some(caller) = self.callers.remove(&id) else {
             return;
         };
@@ -709,6 +789,15 @@ impl Acd {
         }
         self.queues[q].remove(&caller.key);
         self.cancel_caller_timers(id, &caller);
+        if caller.is_work() {
+            // Work is never "abandoned": only the engine withdraws it.
+            self.queues[q].work -= 1;
+            self.actions.push_back(AcdAction::Leave {
+                caller: id,
+                reason: LeaveReason::Withdrawn,
+            });
+            return;
+        }
         let wait = now.saturating_duration_since(caller.key.arrival);
         let orig_position = caller.orig_position;
         let overflow = self.queues[q].config.overflow.clone();
@@ -778,12 +867,274 @@ impl Acd {
         self.timers.cancel(caller.announce_at, Timer::Announce(id));
         self.timers.cancel(caller.apology_at, Timer::Apology(id));
         self.timers.cancel(caller.max_wait_at, Timer::MaxWait(id));
+        self.timers
+            .cancel(caller.prefer_until, Timer::Preference(id));
+    }
+
+    // ----- work: callbacks and tasks -----
+
+    /// A waiting caller becomes a callback with the same place: same
+    /// priority, arrival and join order, under the callback's id.
+    fn keep_place(&mut self, now: Instant, id: CallKey, callback: CallKey, dial_first: bool) {
+        if self.callers.contains_key(&callback) {
+            return;
+        }
+        let Some(caller) = self.callers.get(&id) else {
+            return;
+        };
+        if matches!(caller.phase, Phase::Bridged { .. }) {
+            return;
+        }
+        self.release_reserved(id);
+        let Some(mut caller) = self.callers.remove(&id) else {
+            return;
+        };
+        let q = caller.queue;
+        if let Phase::Ringing { agents } = &caller.phase {
+            for &a in agents {
+                let ring = self.ring_time(now, a);
+                self.cancel_offer(id, a, CancelReason::CallerLeft);
+                self.log(q, Some(id), Some(a), QueueLogKind::RingCanceled { ring });
+                self.set_state(a, AgentState::Idle, None);
+            }
+        }
+        self.cancel_caller_timers(id, &caller);
+        let position = self.queues[q].position(&caller.key);
+        let wait = now.saturating_duration_since(caller.key.arrival);
+        let orig_position = caller.orig_position;
+        self.queues[q].remove(&caller.key);
+        self.queues[q].counters.callbacks += 1;
+        self.log(
+            q,
+            Some(id),
+            None,
+            QueueLogKind::Callback {
+                position,
+                orig_position,
+                wait,
+            },
+        );
+        self.actions.push_back(AcdAction::Leave {
+            caller: id,
+            reason: LeaveReason::CallbackRequested { callback },
+        });
+        let key = CallerKey {
+            id: callback,
+            ..caller.key
+        };
+        caller.key = key;
+        caller.phase = Phase::Waiting;
+        caller.declined.clear();
+        caller.announce_at = None;
+        caller.apology_at = None;
+        caller.max_wait_at = None;
+        caller.reserved_for = None;
+        caller.prefer_until = None;
+        caller.work = Some(dial_first);
+        self.queues[q].insert(key, false);
+        self.queues[q].work += 1;
+        self.callers.insert(callback, caller);
+        self.mark_dirty(q);
+    }
+
+    fn join_work(
+        &mut self,
+        id: CallKey,
+        queue: &str,
+        priority: u8,
+        order: Instant,
+        dial_first: bool,
+    ) {
+        let Some(&q) = self.queue_names.get(queue) else {
+            return self.refuse(id, RefuseReason::UnknownQueue);
+        };
+        if self.callers.contains_key(&id) {
+            return self.refuse(id, RefuseReason::DuplicateCaller);
+        }
+        self.seq += 1;
+        let key = CallerKey {
+            priority: std::cmp::Reverse(priority),
+            arrival: order,
+            seq: self.seq,
+            id,
+        };
+        let queue = &mut self.queues[q];
+        queue.insert(key, false);
+        queue.work += 1;
+        let orig_position = queue.position(&key);
+        self.callers.insert(
+            id,
+            Caller {
+                queue: q,
+                key,
+                orig_position,
+                phase: Phase::Waiting,
+                declined: Vec::new(),
+                announce_at: None,
+                apology_at: None,
+                max_wait_at: None,
+                work: Some(dial_first),
+                reserved_for: None,
+                prefer_until: None,
+            },
+        );
+        self.mark_dirty(q);
+    }
+
+    fn customer_reached(&mut self, id: CallKey) {
+        let Some(caller) = self.callers.get_mut(&id) else {
+            return;
+        };
+        if caller.phase != Phase::Dialing {
+            return;
+        }
+        caller.phase = Phase::Waiting;
+        caller.work = Some(false);
+        let q = caller.queue;
+        let key = caller.key;
+        self.queues[q].unoffered.insert(key);
+        self.mark_dirty(q);
+    }
+
+    fn withdraw_work(&mut self, id: CallKey) {
+        let Some(caller) = self.callers.get(&id) else {
+            return;
+        };
+        if !caller.is_work() || matches!(caller.phase, Phase::Bridged { .. }) {
+            return;
+        }
+        let q = caller.queue;
+        if let Phase::Ringing { agents } = &caller.phase {
+            for a in agents.clone() {
+                self.cancel_offer(id, a, CancelReason::CallerLeft);
+                self.set_state(a, AgentState::Idle, None);
+            }
+        }
+        if let Some(caller) = self.callers.remove(&id) {
+            self.queues[q].remove(&caller.key);
+            self.queues[q].work -= 1;
+            self.actions.push_back(AcdAction::Leave {
+                caller: id,
+                reason: LeaveReason::Withdrawn,
+            });
+        }
+    }
+
+    fn reprioritise(&mut self, id: CallKey, priority: u8) {
+        let Some(caller) = self.callers.get_mut(&id) else {
+            return;
+        };
+        if matches!(caller.phase, Phase::Bridged { .. }) {
+            return;
+        }
+        let old = caller.key;
+        let key = CallerKey {
+            priority: std::cmp::Reverse(priority),
+            ..old
+        };
+        caller.key = key;
+        let q = caller.queue;
+        let queue = &mut self.queues[q];
+        queue.members.remove(&old);
+        queue.members.insert(key);
+        if queue.unoffered.remove(&old) {
+            queue.unoffered.insert(key);
+        }
+        self.mark_dirty(q);
+    }
+
+    /// A repeat caller waits for their own agent, if that agent serves
+    /// the queue and is available (busy is fine: they may finish in
+    /// time); until `until`, nobody else is offered them.
+    fn prefer(&mut self, now: Instant, id: CallKey, agent: &str, until: Instant) {
+        let Some(a) = self.agent_index(agent) else {
+            return;
+        };
+        let Some(caller) = self.callers.get(&id) else {
+            return;
+        };
+        let q = caller.queue;
+        let agent = &self.agents[a as usize];
+        let serves = agent.queues.contains(&q);
+        if !serves || agent.status != AgentStatus::Available || !agent.reachable || until <= now {
+            return;
+        }
+        if caller.phase != Phase::Waiting {
+            return;
+        }
+        let key = caller.key;
+        self.queues[q].unoffered.remove(&key);
+        if let Some(c) = self.callers.get_mut(&id) {
+            c.reserved_for = Some(a);
+            c.prefer_until = Some(until);
+        }
+        self.timers.schedule(until, Timer::Preference(id));
+        self.reserved.entry(a).or_default().insert(key);
+        if self.agents[a as usize].usable() {
+            self.offer_reserved(now, a);
+        }
+    }
+
+    /// The caller no longer waits for one agent: back in the queue's
+    /// order, for anyone.
+    fn release_reserved(&mut self, id: CallKey) {
+        let Some(c) = self.callers.get_mut(&id) else {
+            return;
+        };
+        let Some(a) = c.reserved_for.take() else {
+            return;
+        };
+        let until = c.prefer_until.take();
+        let key = c.key;
+        let q = c.queue;
+        self.timers.cancel(until, Timer::Preference(id));
+        if let Some(set) = self.reserved.get_mut(&a) {
+            set.retain(|k| k.id != id);
+            if set.is_empty() {
+                self.reserved.remove(&a);
+            }
+        }
+        if c.phase == Phase::Waiting {
+            self.queues[q].unoffered.insert(key);
+            self.mark_dirty(q);
+        }
+    }
+
+    /// Every caller waiting for agent `a` goes back to the queue.
+    fn release_reserved_for(&mut self, a: u32) {
+        let ids: Vec<CallKey> = self
+            .reserved
+            .get(&a)
+            .map(|s| s.iter().map(|k| k.id).collect())
+            .unwrap_or_default();
+        for id in ids {
+            self.release_reserved(id);
+        }
+    }
+
+    /// Offers agent `a` the first caller waiting for it alone.
+    fn offer_reserved(&mut self, now: Instant, a: u32) {
+        let Some(key) = self.reserved.get(&a).and_then(|s| s.first().copied()) else {
+            return;
+        };
+        self.release_reserved(key.id);
+        // Released into the queue's order: take it out again for this offer.
+        if let Some(q) = self.callers.get(&key.id).map(|c| c.queue) {
+            self.queues[q].unoffered.remove(&key);
+        }
+        self.offer(now, key.id, a);
     }
 
     /// Every caller waiting in queue `q` leaves: its last agent logged out.
     /// From the back, so each caller's logged position is its own.
     fn empty_queue(&mut self, now: Instant, q: usize) {
-        let ids: Vec<CallKey> = self.queues[q].members.iter().rev().map(|k| k.id).collect();
+        let ids: Vec<CallKey> = self.queues[q]
+            .members
+            .iter()
+            .rev()
+            .map(|k| k.id)
+            .filter(|id| self.callers.get(id).is_some_and(|c| !c.is_work()))
+            .collect();
         for id in ids {
             self.remove_caller(now, id, Exit::Empty);
         }
@@ -808,7 +1159,7 @@ impl Acd {
                 caller.phase = Phase::Ringing { agents: vec![a] };
             }
             Phase::Ringing { ref mut agents } => agents.push(a),
-            Phase::Bridged { .. } => return,
+            Phase::Bridged { .. } | Phase::Dialing => return,
         }
         if queue.config.strategy == Strategy::RoundRobin {
             queue.cursor = Some(a);
@@ -927,6 +1278,7 @@ impl Acd {
         };
         let q = caller.queue;
         let key = caller.key;
+        let caller_is_work = caller.is_work();
         let timers = (
             caller.announce_at.take(),
             caller.apology_at.take(),
@@ -936,6 +1288,9 @@ impl Acd {
         self.timers.cancel(timers.1, Timer::Apology(id));
         self.timers.cancel(timers.2, Timer::MaxWait(id));
         self.queues[q].remove(&key);
+        if caller_is_work {
+            self.queues[q].work -= 1;
+        }
         self.queues[q].counters.answered += 1;
         let ring = self.ring_time(now, a);
         let agent = &mut self.agents[a as usize];
@@ -1123,6 +1478,7 @@ impl Acd {
         self.update_presence(a, before);
         if self.agents[a as usize].status != AgentStatus::Available {
             self.withdraw_offer(a);
+            self.release_reserved_for(a);
         }
         self.reindex(a);
         self.emit_agent(a);
@@ -1145,6 +1501,7 @@ impl Acd {
         self.update_presence(a, before);
         if !reachable {
             self.withdraw_offer(a);
+            self.release_reserved_for(a);
         }
         self.reindex(a);
         self.emit_agent(a);
@@ -1230,6 +1587,18 @@ impl Acd {
     /// both. Across queues the best caller (priority, then arrival) goes
     /// first; within a queue the strategy picks the agent.
     fn settle(&mut self, now: Instant) {
+        // Repeat callers first, each to their own agent once it is free.
+        if !self.reserved.is_empty() {
+            let free: Vec<u32> = self
+                .reserved
+                .keys()
+                .copied()
+                .filter(|&a| self.agents[a as usize].usable())
+                .collect();
+            for a in free {
+                self.offer_reserved(now, a);
+            }
+        }
         loop {
             let mut best: Option<(CallerKey, usize)> = None;
             for &q in &self.dirty {
@@ -1246,6 +1615,19 @@ impl Acd {
             let Some((key, q)) = best else {
                 break;
             };
+            // Customer first: dial them now; agents are offered the entry
+            // once they answer (it keeps its place meanwhile).
+            if let Some(c) = self
+                .callers
+                .get_mut(&key.id)
+                .filter(|c| c.work == Some(true))
+            {
+                c.phase = Phase::Dialing;
+                self.queues[q].unoffered.remove(&key);
+                self.actions
+                    .push_back(AcdAction::DialCustomer { caller: key.id });
+                continue;
+            }
             let queue = &self.queues[q];
             let declined = self
                 .callers
@@ -1291,6 +1673,12 @@ impl Acd {
                 if let Some(c) = self.callers.get_mut(&id) {
                     c.max_wait_at = None;
                     self.remove_caller(now, id, Exit::Timeout);
+                }
+            }
+            Timer::Preference(id) => {
+                if let Some(c) = self.callers.get_mut(&id) {
+                    c.prefer_until = None;
+                    self.release_reserved(id);
                 }
             }
             Timer::Apology(id) => {

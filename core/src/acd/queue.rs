@@ -107,6 +107,38 @@ pub struct QueueConfig {
     /// asked once more, then the call ends.
     #[serde(default = "default_survey_timeout", with = "crate::forms::duration")]
     pub survey_timeout: Duration,
+    /// Offer a callback ("press 1 to be called back, keeping your place")
+    /// to a caller who has waited this long. Used by the engine.
+    #[serde(default, with = "crate::forms::duration::option")]
+    pub callback_after: Option<Duration>,
+    /// Offer it on arrival when the expected wait is over this.
+    #[serde(default, with = "crate::forms::duration::option")]
+    pub callback_wait_over: Option<Duration>,
+    #[serde(default = "default_callback_key")]
+    pub callback_key: char,
+    /// Agent first (ring the agent, then dial the customer) or customer
+    /// first (dial the customer, then queue them at the head).
+    #[serde(default)]
+    pub callback_mode: crate::tasks::CallbackMode,
+    /// Attempts to reach the customer, and the time between them.
+    #[serde(default = "default_callback_attempts")]
+    pub callback_attempts: u32,
+    #[serde(default = "default_callback_retry", with = "crate::forms::duration")]
+    pub callback_retry: Duration,
+    /// The trunk callbacks and this queue's tasks dial through (the only
+    /// trunk when the config has one).
+    #[serde(default)]
+    pub callback_trunk: Option<String>,
+}
+
+fn default_callback_key() -> char {
+    '1'
+}
+fn default_callback_attempts() -> u32 {
+    3
+}
+fn default_callback_retry() -> Duration {
+    Duration::from_secs(5 * 60)
 }
 
 fn default_survey_prompt() -> String {
@@ -182,6 +214,13 @@ impl QueueConfig {
             survey_thanks: default_survey_thanks(),
             survey_keys: default_survey_keys(),
             survey_timeout: default_survey_timeout(),
+            callback_after: None,
+            callback_wait_over: None,
+            callback_key: default_callback_key(),
+            callback_mode: Default::default(),
+            callback_attempts: default_callback_attempts(),
+            callback_retry: default_callback_retry(),
+            callback_trunk: None,
         }
     }
 
@@ -205,6 +244,9 @@ pub(crate) struct CallerKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Phase {
     Waiting,
+    /// A dial-first entry whose customer is being dialled: keeps its
+    /// place, offered to nobody until the customer answers.
+    Dialing,
     /// Offered to these agents (several only for ring-all).
     Ringing {
         agents: Vec<u32>,
@@ -227,6 +269,17 @@ pub(crate) struct Caller {
     pub announce_at: Option<Instant>,
     pub apology_at: Option<Instant>,
     pub max_wait_at: Option<Instant>,
+    /// Work, not a caller on the line: `Some(dial_first)`.
+    pub work: Option<bool>,
+    /// Waiting for this agent alone (first-contact), until `prefer_until`.
+    pub reserved_for: Option<u32>,
+    pub prefer_until: Option<Instant>,
+}
+
+impl Caller {
+    pub fn is_work(&self) -> bool {
+        self.work.is_some()
+    }
 }
 
 /// A queue at run time.
@@ -247,6 +300,8 @@ pub(crate) struct Queue {
     pub available: u32,
     /// Round-robin memory: the last agent offered a call.
     pub cursor: Option<u32>,
+    /// Of `members`, entries that are work (callbacks, tasks).
+    pub work: usize,
     pub counters: QueueCounters,
     handled: u64,
     handle_total: Duration,
@@ -264,16 +319,20 @@ impl Queue {
             logged_in: 0,
             available: 0,
             cursor: None,
+            work: 0,
             counters: QueueCounters::default(),
             handled: 0,
             handle_total: Duration::ZERO,
         }
     }
 
-    pub fn insert(&mut self, key: CallerKey) {
+    /// A caller on the line counts for the longest wait; work does not.
+    pub fn insert(&mut self, key: CallerKey, live: bool) {
         self.members.insert(key);
         self.unoffered.insert(key);
-        self.by_arrival.insert((key.arrival, key.seq));
+        if live {
+            self.by_arrival.insert((key.arrival, key.seq));
+        }
     }
 
     pub fn remove(&mut self, key: &CallerKey) {
@@ -363,6 +422,8 @@ pub struct QueueCounters {
     pub exited_key: u64,
     /// Callers refused at the door (no agents, or full with no overflow).
     pub refused: u64,
+    /// Callers who asked to be called back (left keeping their place).
+    pub callbacks: u64,
 }
 
 /// A read-only look at one queue, for status pages and metrics.
@@ -370,8 +431,10 @@ pub struct QueueCounters {
 pub struct QueueStats {
     pub name: String,
     pub strategy: Strategy,
-    /// Callers in the queue (waiting or ringing an agent).
+    /// Callers in the queue (waiting or ringing an agent), work aside.
     pub waiting: usize,
+    /// Callbacks and tasks in the queue.
+    pub work: usize,
     /// Of those, callers ringing an agent.
     pub ringing: usize,
     /// Wait of the caller who joined first.

@@ -105,6 +105,13 @@ pub enum QueueLogKind {
         orig_position: usize,
         wait: Duration,
     },
+    /// The caller asked to be called back (hotline's own event: Asterisk
+    /// has no callbacks); the callback keeps this place.
+    Callback {
+        position: usize,
+        orig_position: usize,
+        wait: Duration,
+    },
     ExitWithKey {
         key: char,
         position: usize,
@@ -145,6 +152,7 @@ impl QueueLogKind {
             QueueLogKind::ExitWithTimeout { .. } => "EXITWITHTIMEOUT",
             QueueLogKind::ExitEmpty { .. } => "EXITEMPTY",
             QueueLogKind::ExitWithKey { .. } => "EXITWITHKEY",
+            QueueLogKind::Callback { .. } => "EXITWITHCALLBACK",
             QueueLogKind::RingNoAnswer { .. } => "RINGNOANSWER",
             QueueLogKind::RingCanceled { .. } => "RINGCANCELED",
             QueueLogKind::JoinEmpty => "JOINEMPTY",
@@ -223,6 +231,11 @@ impl QueueLogKind {
                 wait,
             }
             | QueueLogKind::ExitEmpty {
+                position,
+                orig_position,
+                wait,
+            }
+            | QueueLogKind::Callback {
                 position,
                 orig_position,
                 wait,

@@ -83,6 +83,7 @@ impl Sim {
             queue: queue.into(),
             priority,
             caller_id: format!("1380013{:04}", caller.0),
+            preferred: None,
         })
     }
 
@@ -1049,6 +1050,7 @@ fn queue_log_lines_of_a_call_are_exact() {
         queue: "repair".into(),
         priority: 1,
         caller_id: "13800138000".into(),
+        preferred: None,
     });
     sim.run_until(s(17));
     sim.answer(CallKey(7), "1002");

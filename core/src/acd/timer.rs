@@ -22,6 +22,8 @@ pub(crate) enum Timer {
     Apology(CallKey),
     /// A caller's next position announcement.
     Announce(CallKey),
+    /// A repeat caller has waited long enough for their own agent.
+    Preference(CallKey),
 }
 
 #[derive(Debug, Default)]

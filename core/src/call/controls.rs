@@ -45,6 +45,8 @@ pub struct Controls {
     /// when a transfer queues them again: the record's wait and service
     /// level are the caller's first wait, not the transfer's.
     pub first_visit: Option<QueueVisit>,
+    /// The caller's key for the callback exchange is due by then.
+    pub callback_key_at: Option<Instant>,
 }
 
 /// A consultation call: the holding agent's phone called another agent

@@ -5,6 +5,7 @@
 pub mod controls;
 pub mod notice;
 pub mod record;
+pub mod work;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub enum Feature {
     Logout(usize),
     Break(usize),
     Available(usize),
+    /// The outcome of the agent's last task call.
+    TaskOutcome(usize, crate::tasks::TaskOutcome),
     /// Dialled by someone who is not a registered agent.
     Refused,
 }
@@ -44,6 +47,14 @@ pub enum AfterSequence {
     Transfer,
     /// A failed transfer with nobody to go back to: queue again.
     Requeue,
+    /// A task's briefing to the agent is over: dial the customer.
+    DialCustomer,
+    /// The callback number was read back: wait for the caller's key.
+    CallbackListen,
+    /// The callback is booked and said: hang up.
+    Hangup,
+    /// A customer called back first has heard why: wait for an agent.
+    WaitForAgent,
 }
 
 /// How a queued call left its queue.
@@ -56,6 +67,8 @@ pub enum QueueExit {
     Empty,
     ExitKey,
     Refused,
+    /// Left to be called back, keeping the place.
+    Callback,
 }
 
 impl QueueExit {
@@ -68,6 +81,7 @@ impl QueueExit {
             QueueExit::Empty => "empty",
             QueueExit::ExitKey => "exit_key",
             QueueExit::Refused => "refused",
+            QueueExit::Callback => "callback",
         }
     }
 }
@@ -144,6 +158,12 @@ pub struct Call {
     pub notified_by: Option<(crate::campaign::CampaignId, String)>,
     /// In-call controls: hold, the survey, transfers.
     pub controls: controls::Controls,
+    /// A call placed to work a task.
+    pub work: Option<work::WorkCall>,
+    /// A waiting caller's callback request.
+    pub callback: Option<work::CallbackAsk>,
+    /// A caller who called lately (first-contact responsibility).
+    pub repeat: Option<work::RepeatContact>,
 }
 
 impl Call {
@@ -203,6 +223,15 @@ impl Call {
         self.prompts
             .get(self.ivr.language, name)
             .or_else(|| self.prompts.get(fallback, name))
+    }
+
+    /// The leg prompts play to: the agent while a task's call briefs them
+    /// (the customer is not on the line yet), else the customer.
+    pub fn prompt_leg(&self) -> LegKey {
+        match &self.work {
+            Some(w) if w.stage == work::WorkStage::Briefing => w.agent_leg.unwrap_or(self.customer),
+            _ => self.customer,
+        }
     }
 
     /// The next playback token for the customer's prompts.

@@ -77,6 +77,10 @@ pub fn build(
     record.business_type = call.ivr.business.clone();
     record.collected = call.ivr.variables.clone();
     record.customer_class = Some(call.info.class.as_str().to_string());
+    if let Some(super::work::CallbackAsk::Booked { task }) = &call.callback {
+        record.callback_task = Some(task.0);
+    }
+    record.repeat_of = call.repeat.as_ref().map(|r| r.earlier_call.clone());
     record.vip = call.info.vip;
     record.customer_name = call.info.name.clone();
     record.message_file = call.message_file.clone();

@@ -213,6 +213,26 @@ pub struct CallRecord {
     pub recording_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording_error: Option<String>,
+    /// The caller asked to be called back: the callback's task id (their
+    /// queue_result is `callback`, not an abandon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_task: Option<u64>,
+    /// A call placed to work a task: its id and kind (`callback`,
+    /// `message`, `follow_up`, `complaint`), and the record id of the call
+    /// the task came from. `attempt` and `attempt_result` say which try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_call: Option<String>,
+    /// The caller called within `tasks.repeat_window` before: the earlier
+    /// call's record id (a repeat contact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<String>,
+    /// Follow-up or message tasks this call left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks_created: Vec<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {

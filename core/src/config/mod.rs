@@ -14,12 +14,14 @@ mod limits;
 pub mod outbound;
 pub mod recordings;
 pub mod source;
+pub mod tasks;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
 pub use outbound::{OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
 pub use recordings::RecordingsConfig;
 pub use source::{did_you_mean, Mistake, Source};
+pub use tasks::TasksConfig;
 
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -86,6 +88,9 @@ pub struct Config {
     /// Call recordings (queues with `record = true`).
     #[serde(default)]
     pub recordings: RecordingsConfig,
+    /// Callbacks, follow-ups and first-contact routing.
+    #[serde(default)]
+    pub tasks: TasksConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -488,6 +493,24 @@ pub struct FeatureCodes {
     #[serde(rename = "break")]
     pub on_break: String,
     pub available: String,
+    /// The outcome of the agent's last task call: satisfied, not
+    /// satisfied, not reached (tried again on its schedule).
+    #[serde(default = "default_task_satisfied")]
+    pub task_satisfied: String,
+    #[serde(default = "default_task_not_satisfied")]
+    pub task_not_satisfied: String,
+    #[serde(default = "default_task_not_reached")]
+    pub task_not_reached: String,
+}
+
+fn default_task_satisfied() -> String {
+    "*71".into()
+}
+fn default_task_not_satisfied() -> String {
+    "*72".into()
+}
+fn default_task_not_reached() -> String {
+    "*73".into()
 }
 
 impl Default for FeatureCodes {
@@ -497,6 +520,9 @@ impl Default for FeatureCodes {
             logout: "*2".into(),
             on_break: "*3".into(),
             available: "*4".into(),
+            task_satisfied: default_task_satisfied(),
+            task_not_satisfied: default_task_not_satisfied(),
+            task_not_reached: default_task_not_reached(),
         }
     }
 }
@@ -575,6 +601,7 @@ impl Config {
                 ));
             }
         }
+        self.check_tasks()?;
         if self.media.realtime_priority > 99 {
             return Err(at.mistake("media.realtime_priority", "must be 0 (off) or 1..=99"));
         }
@@ -721,6 +748,64 @@ impl Config {
     /// The demo's secrets are public (in this repository): the API token
     /// `demo-token` and agents whose password is `secret` are refused
     /// once hotline listens beyond loopback.
+    /// Callback settings and task rules name queues and trunks that exist.
+    fn check_tasks(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        let queue_known = |name: &str| self.queues.iter().any(|q| q.name == name);
+        for (i, q) in self.queues.iter().enumerate() {
+            let key = |k: &str| format!("queues[{i}].{k}");
+            let offered = q.callback_after.is_some() || q.callback_wait_over.is_some();
+            if !offered {
+                continue;
+            }
+            if q.exit_key == Some(q.callback_key) {
+                return Err(at.mistake(&key("callback_key"), "is the queue's exit_key too"));
+            }
+            if !(q.callback_key.is_ascii_digit() || q.callback_key == '*') {
+                return Err(at.mistake(&key("callback_key"), "a key 0-9 or *"));
+            }
+            if !(1..=10).contains(&q.callback_attempts) {
+                return Err(at.mistake(&key("callback_attempts"), "must be 1..=10"));
+            }
+            match &q.callback_trunk {
+                Some(t) if !self.trunks.iter().any(|x| &x.name == t) => {
+                    return Err(at.mistake(
+                        &key("callback_trunk"),
+                        format!("no [[trunks]] entry is named {t:?}"),
+                    ))
+                }
+                None if self.trunks.len() != 1 => {
+                    return Err(at.mistake(
+                        &key("callback_after"),
+                        "callbacks dial through a trunk: name it in callback_trunk (the config has none, or several)",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let Some(q) = &self.tasks.message_queue {
+            if !queue_known(q) {
+                return Err(at.mistake("tasks.message_queue", format!("no queue {q:?}")));
+            }
+        }
+        for (i, rule) in self.tasks.after_call.iter().enumerate() {
+            let key = |k: &str| format!("tasks.after_call[{i}].{k}");
+            if let Some(q) = rule.queue.as_deref().filter(|q| !queue_known(q)) {
+                return Err(at.mistake(&key("queue"), format!("no queue {q:?}")));
+            }
+            if !(1..=10).contains(&rule.attempts) {
+                return Err(at.mistake(&key("attempts"), "must be 1..=10"));
+            }
+            if rule.kind == crate::tasks::TaskKind::Callback {
+                return Err(at.mistake(
+                    &key("kind"),
+                    "follow_up, complaint or message (callbacks come from queues)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn check_demo_secrets(&self) -> Result<(), Mistake> {
         let at = &self.source;
         if let Some(api) = &self.api {

@@ -72,6 +72,7 @@ impl Engine {
             None => (NodeId(0), self.settings.default_language),
         };
         let info = self.directory.lookup(req.caller_number());
+        let repeat = self.repeat_contact(now, req.caller_number());
         let notified_by = self
             .recent_notice(now, req.caller_number())
             .map(|n| (n.campaign, n.campaign_name.clone()));
@@ -113,6 +114,9 @@ impl Engine {
             notice: None,
             notified_by,
             controls: Default::default(),
+            work: None,
+            callback: None,
+            repeat,
         };
         self.calls.insert(key, call);
 
@@ -296,7 +300,10 @@ impl Engine {
                 }
             }
             CallTimer::Ivr => self.ivr_timeout(now, key),
+            CallTimer::RingTimeout if call.work.is_some() => self.work_ring_timeout(now, key),
             CallTimer::RingTimeout | CallTimer::KeyWait => self.notice_timeout(now, key, timer),
+            CallTimer::CallbackOffer => self.offer_callback(now, key),
+            CallTimer::CallbackKey => self.callback_key_timeout(now, key),
             CallTimer::Survey => self.survey_timeout(now, key),
             CallTimer::TransferRing => self.transfer_ring_timeout(now, key),
         }
@@ -329,6 +336,10 @@ impl Engine {
         let notice = self.calls.get(&call).is_some_and(|c| c.notice.is_some());
         if notice && party == Party::Customer {
             return self.notice_leg_event(now, call, leg, event);
+        }
+        let work = self.calls.get(&call).is_some_and(|c| c.work.is_some());
+        if work && party == Party::Customer {
+            return self.work_leg_event(now, call, leg, event);
         }
         if self.is_consult_leg(call, leg) {
             return self.consult_leg_event(now, call, leg, event);
@@ -644,7 +655,12 @@ impl Engine {
             let caller_id = self.trunks[n.trunk].config.caller_id.clone();
             record::add_notice(&mut record, n, &caller_id);
             self.notice_call_ended(now, n, record.call_id.clone());
+        } else if call.work.is_some() {
+            self.work_call_ended(now, &call, &mut record);
+            self.remember_contact(now, &record);
         } else {
+            self.remember_contact(now, &record);
+            self.tasks_after_call(now, &call, &mut record);
             if let Some((campaign, name)) = &call.notified_by {
                 record.campaign = Some(campaign.0);
                 record.campaign_name = Some(name.clone());

@@ -32,9 +32,14 @@ impl Engine {
             return;
         };
         // The IVR listens to the customer only: an agent's keys and
-        // silence, and the end of the whisper, drive nothing.
+        // silence, and the end of the whisper, drive nothing. A task's
+        // briefing plays to the agent: only its end counts.
         if leg != call.customer {
-            return;
+            let briefing =
+                leg == call.prompt_leg() && matches!(event, MediaEvent::PlaybackFinished { .. });
+            if !briefing {
+                return;
+            }
         }
         let call_id = call
             .customer_leg()
@@ -122,7 +127,7 @@ impl Engine {
         if call.notice.is_some() {
             return self.notice_key(now, key, digit);
         }
-        if self.survey_key(now, key, digit) {
+        if self.survey_key(now, key, digit) || self.callback_digit(now, key, digit) {
             return;
         }
         let Some(call) = self.calls.get_mut(&key) else {

@@ -24,8 +24,10 @@
 //! the engine was created with.
 
 mod agents_api;
+mod callbacks;
 mod consult;
 mod controls;
+mod first_contact;
 mod flow;
 pub mod guard;
 mod ingress;
@@ -38,6 +40,7 @@ mod queue;
 mod register;
 pub mod settings;
 mod trunks;
+mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -122,6 +125,17 @@ pub struct Engine {
     completed_written: HashSet<crate::campaign::CampaignId>,
     /// Notices heard lately, by number.
     notices: HashMap<String, crate::store::Notice>,
+    /// Tasks: callbacks, messages to return, follow-ups.
+    tasks: crate::tasks::TaskBook,
+    /// ACD entries that are tasks, and each queued task's entry.
+    work_entries: HashMap<CallKey, crate::tasks::TaskId>,
+    task_entry: HashMap<crate::tasks::TaskId, CallKey>,
+    /// Task attempts written and not yet acknowledged, by write.
+    pending_work_dials: HashMap<u64, CallKey>,
+    /// Each agent's last task call, for the outcome feature codes.
+    last_task_of_agent: HashMap<String, crate::tasks::TaskId>,
+    /// The last answered call of each number, for first-contact routing.
+    contacts: HashMap<String, crate::store::Contact>,
 }
 
 impl Engine {
@@ -136,6 +150,7 @@ impl Engine {
         seed: u64,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
+        let settings_margin_ms = settings.tasks.at_risk_margin.as_millis() as u64;
         let registrar = Registrar::new(
             now,
             settings.registrar.clone(),
@@ -190,6 +205,12 @@ impl Engine {
             campaign_prompts: HashMap::new(),
             completed_written: HashSet::new(),
             notices: HashMap::new(),
+            tasks: crate::tasks::TaskBook::new(settings_margin_ms),
+            work_entries: HashMap::new(),
+            task_entry: HashMap::new(),
+            pending_work_dials: HashMap::new(),
+            last_task_of_agent: HashMap::new(),
+            contacts: HashMap::new(),
         }
         .with_trunks(now)
         .with_pbx_agents(now)
@@ -299,6 +320,7 @@ impl Engine {
                 Wake::Registrar => self.registrar_timeout(now),
                 Wake::Acd => self.acd_timeout(now),
                 Wake::Campaigns => self.poll_campaigns(now),
+                Wake::Tasks => self.poll_tasks(now),
                 Wake::Drain => self.shutdown(now),
             }
         }
@@ -327,6 +349,8 @@ impl Engine {
         }
         self.registrar
             .reconfigure(settings.registrar.clone(), settings.credentials.clone());
+        self.tasks
+            .set_margin(settings.tasks.at_risk_margin.as_millis() as u64);
         self.guard.set_settings(settings.guard.clone());
         self.agent_numbers = agent_numbers(&settings.agents);
         self.login_on_register = settings.login_on_register.iter().cloned().collect();
@@ -355,6 +379,7 @@ impl Engine {
         self.wire
             .timers
             .schedule(now + self.settings.drain_timeout, Wake::Drain);
+        self.withdraw_queued_work(now);
     }
 
     pub fn draining(&self) -> bool {

@@ -92,6 +92,16 @@ impl Engine {
             self.add_campaign(now, stored);
         }
         self.poll_campaigns(now);
+        for contact in work.contacts {
+            self.contacts
+                .insert(crate::number::number_key(&contact.number), contact);
+        }
+        let now_ms = self.wall_ms(now);
+        for id in self.tasks.restore(work.tasks, now_ms) {
+            warn!(task = id.0, "task interrupted by a restart: open again");
+            self.write_task(id, false);
+        }
+        self.poll_tasks(now);
     }
 
     /// A campaign the store holds: the engine starts running it.
@@ -362,11 +372,17 @@ impl Engine {
             self.dial_notice(now, dial);
             self.poll_campaigns(now);
         }
+        if let Some(call) = self.pending_work_dials.remove(&id) {
+            self.work_attempt_stored(now, call);
+        }
     }
 
     /// The store failed a write: a pending attempt is not made (it will be
     /// tried again as a retry, never silently dropped).
     pub(super) fn store_failed(&mut self, now: Instant, id: u64) {
+        if let Some(call) = self.pending_work_dials.remove(&id) {
+            self.work_store_failed(now, call);
+        }
         if let Some(dial) = self.pending_dials.remove(&id) {
             warn!(campaign = dial.campaign.0, number = %dial.number, "attempt not written: not dialled");
             self.trunks[dial.trunk].unreserve();
@@ -473,6 +489,9 @@ impl Engine {
             notice: Some(notice),
             notified_by: None,
             controls: Default::default(),
+            work: None,
+            callback: None,
+            repeat: None,
         };
         let deadline = now + spec.ring_timeout;
         self.calls.insert(key, call);

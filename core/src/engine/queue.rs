@@ -47,6 +47,12 @@ impl Engine {
             joined_at: Some(now),
             ..QueueVisit::default()
         });
+        // A repeat caller waits a little for their own agent first.
+        let preferred = call
+            .repeat
+            .as_ref()
+            .and_then(|r| r.agent.clone())
+            .map(|agent| (agent, now + self.settings.tasks.owner_wait));
         info!(%queue, priority, "caller queued");
         self.live_event(
             now,
@@ -63,11 +69,13 @@ impl Engine {
                 queue,
                 priority,
                 caller_id,
+                preferred,
             },
         );
         self.apply_acd(now);
         if self.waiting(key) {
             self.play_named(key, "moh");
+            self.arm_callback_offer(now, key);
         }
     }
 
@@ -97,15 +105,23 @@ impl Engine {
                     }
                 }
                 AcdAction::Bridge { caller, agent } => self.connect(now, caller, &agent),
+                AcdAction::Announce { caller, .. } if self.in_callback_exchange(caller) => {}
                 AcdAction::Announce {
                     caller,
                     position,
                     expected_wait,
                 } => self.announce_position(now, caller, position, expected_wait),
+                AcdAction::Apologise { caller } if self.in_callback_exchange(caller) => {}
                 // "Sorry to have kept you waiting"; the music resumes when it
                 // ends, as after any prompt while waiting.
                 AcdAction::Apologise { caller } => self.play_named(caller, "sorry_wait"),
-                AcdAction::Leave { caller, reason } => self.left_queue(now, caller, reason),
+                AcdAction::DialCustomer { caller } => self.work_dial_customer_first(now, caller),
+                AcdAction::Leave { caller, reason } => {
+                    self.work_left_acd(caller);
+                    if self.calls.contains_key(&caller) {
+                        self.left_queue(now, caller, reason);
+                    }
+                }
                 AcdAction::JoinRefused { caller, reason } => {
                     info!(%caller, ?reason, "queue refused the caller");
                     self.live_event(
@@ -178,6 +194,11 @@ impl Engine {
     /// Rings the agent's newest registered phone with the caller, through
     /// the proxy it registered through (its Path) when there is one.
     fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
+        // A task's entry becomes a call when an agent is offered it.
+        if self.work_entries.contains_key(&caller) && !self.open_work_call(now, caller) {
+            self.acd.handle(now, AcdInput::WorkWithdrawn { caller });
+            return;
+        }
         let binding = self.registrar.bindings(&agent).first().map(|b| {
             let route = b.path.clone();
             (
@@ -203,6 +224,13 @@ impl Engine {
             .and_then(|l| l.invite.as_ref())
             .map(|i| i.caller_number().to_string())
             .unwrap_or_default();
+        let work = self.work_headers(caller);
+        let number = work.as_ref().map_or(number, |(n, _, _)| n.clone());
+        let repeat_of = call
+            .repeat
+            .as_ref()
+            .map(|r| r.earlier_call.clone())
+            .unwrap_or_default();
         let target = binding.map(|(contact, addr, reliable, conn, route)| LegTarget {
             uri: contact,
             peer: Peer {
@@ -224,17 +252,27 @@ impl Engine {
         let target = self.pbx_target(&agent).or(target);
         let leg = target.and_then(|target| {
             // What the agent's phone shows: queue, business type, class.
-            let whisper = [
+            let mut whisper = vec![
                 ("X-Hotline-Queue", queue.as_str()),
                 ("X-Hotline-Business", business.as_str()),
                 ("X-Hotline-Class", class),
                 ("X-Hotline-Caller", number.as_str()),
             ];
+            if let Some((_, task, kind)) = &work {
+                whisper.push(("X-Hotline-Task", task.as_str()));
+                whisper.push(("X-Hotline-Task-Kind", kind));
+            }
+            if !repeat_of.is_empty() {
+                // First-contact responsibility: the phone shows the caller
+                // called before, and which call that was.
+                whisper.push(("X-Hotline-Repeat-Of", repeat_of.as_str()));
+            }
             self.place_leg(now, caller, &target, &whisper).ok()
         });
         match leg {
             Some(leg) => {
                 info!(%agent, %leg, "offering the call to an agent");
+                self.work_offered(caller);
                 if let Some(call) = self.calls.get_mut(&caller) {
                     call.agent_legs.push((leg, agent));
                     if let Some(q) = call.queue.as_mut() {
@@ -253,6 +291,7 @@ impl Engine {
                         reason: RejectReason::Failed,
                     },
                 );
+                self.drop_unanswered_work_call(caller);
             }
         }
     }
@@ -275,7 +314,15 @@ impl Engine {
                 self.start_media(now, call, leg);
                 // The whisper: the agent hears the business type ("报修业务")
                 // while the caller hears the agent's number.
+                // A repeat caller: "this caller called before" first. A
+                // task's call briefs the agent itself once connected.
                 let whisper = self.calls.get(&call).and_then(|c| {
+                    if c.work.as_ref().is_some_and(|w| !w.customer_first) {
+                        return None;
+                    }
+                    if c.repeat.is_some() {
+                        return c.prompt("repeat_caller", self.settings.default_language);
+                    }
                     let business = c.ivr.business.as_deref()?;
                     c.prompt(business, self.settings.default_language)
                 });
@@ -303,6 +350,7 @@ impl Engine {
                 }
                 if cancelled {
                     // Our own CANCEL: the ACD already moved on.
+                    self.drop_unanswered_work_call(call);
                     return;
                 }
                 AcdInput::OfferRejected {
@@ -329,6 +377,9 @@ impl Engine {
                 // After a REFER the transferring phone hangs up: the
                 // caller stays.
                 if self.transferring_agent_left(now, call, leg) {
+                    return;
+                }
+                if self.work_agent_left_early(now, call, leg) {
                     return;
                 }
                 self.end_leg(call, leg);
@@ -373,8 +424,12 @@ impl Engine {
             }
             _ => return,
         };
+        let rejected = matches!(input, AcdInput::OfferRejected { .. });
         self.acd.handle(now, input);
         self.apply_acd(now);
+        if rejected {
+            self.drop_unanswered_work_call(call);
+        }
     }
 
     /// A response to a leg CANCELled as its call ended: ACKed (a 2xx that
@@ -416,6 +471,17 @@ impl Engine {
         let Some(leg) = self.ringing_leg_of(caller, agent) else {
             return;
         };
+        let agent_first = self
+            .calls
+            .get(&caller)
+            .and_then(|c| c.work.as_ref())
+            .map(|w| !w.customer_first);
+        if let Some(agent_first) = agent_first {
+            self.work_agent_answered(now, caller, agent, leg);
+            if agent_first {
+                return;
+            }
+        }
         let number = self.agent_numbers.get(agent).cloned();
         let queue = self
             .calls
@@ -496,6 +562,10 @@ impl Engine {
                 }
             }
             AfterSequence::Moh => self.play_named(caller, "moh"),
+            AfterSequence::DialCustomer => self.work_write_attempt(now, caller),
+            AfterSequence::CallbackListen => self.rearm_callback_key(now, caller),
+            AfterSequence::Hangup => self.callback_said(now, caller),
+            AfterSequence::WaitForAgent => self.work_wait_for_agent(now, caller),
             AfterSequence::Transfer => self.continue_transfer(now, caller),
             AfterSequence::Requeue => self.requeue(now, caller),
             AfterSequence::Rebridge { leg } => {
@@ -607,6 +677,9 @@ impl Engine {
             LeaveReason::Overflow { .. } => QueueExit::Overflow,
             LeaveReason::EmptyQueue => QueueExit::Empty,
             LeaveReason::ExitKey { .. } => QueueExit::ExitKey,
+            LeaveReason::CallbackRequested { .. } => QueueExit::Callback,
+            // A task's entry: its call's end says what happened.
+            LeaveReason::Withdrawn => return,
         };
         let mut bridged = false;
         if let Some(q) = self.calls.get_mut(&caller).and_then(|c| c.queue.as_mut()) {
@@ -625,6 +698,8 @@ impl Engine {
             LeaveReason::Overflow { .. } => Some(QueueResult::Overflow),
             LeaveReason::EmptyQueue => Some(QueueResult::Empty),
             LeaveReason::ExitKey { .. } => Some(QueueResult::ExitKey),
+            LeaveReason::CallbackRequested { .. } => Some(QueueResult::Callback),
+            LeaveReason::Withdrawn => None,
         };
         if let Some(result) = live {
             self.live_event(
@@ -643,7 +718,9 @@ impl Engine {
                 };
                 debug!(?outcome, "bridged call over");
             }
-            LeaveReason::Abandoned => {}
+            LeaveReason::Abandoned | LeaveReason::Withdrawn => {}
+            // The caller hears the callback is booked, then goodbye.
+            LeaveReason::CallbackRequested { .. } => {}
             // Overflow to another queue, or to a node of the IVR program.
             LeaveReason::Overflow { target } => self.overflow(now, caller, &target),
             // Not answered in time, or nobody left: the IVR's fallback
@@ -756,7 +833,7 @@ impl Engine {
             return;
         };
         let token = call.next_play_token();
-        let leg = call.customer;
+        let leg = call.prompt_leg();
         self.media(key, MediaCommand::Play { leg, prompt, token });
     }
 
@@ -766,6 +843,7 @@ impl Engine {
     pub(super) fn feature_for(&self, req: &SipRequest, peer: Peer) -> Option<Feature> {
         let dialled = req.uri_user();
         let f = &self.settings.features;
+        use crate::tasks::TaskOutcome;
         let make: fn(usize) -> Feature = if dialled == f.login {
             Feature::Login
         } else if dialled == f.logout {
@@ -774,6 +852,12 @@ impl Engine {
             Feature::Break
         } else if dialled == f.available {
             Feature::Available
+        } else if dialled == f.task_satisfied {
+            |i| Feature::TaskOutcome(i, TaskOutcome::Satisfied)
+        } else if dialled == f.task_not_satisfied {
+            |i| Feature::TaskOutcome(i, TaskOutcome::NotSatisfied)
+        } else if dialled == f.task_not_reached {
+            |i| Feature::TaskOutcome(i, TaskOutcome::NotReached)
         } else {
             return None;
         };
@@ -813,6 +897,17 @@ impl Engine {
                 Some(AcdInput::AgentAvailable { agent: agent(i) }),
                 "agent_logged_in",
             ),
+            Feature::TaskOutcome(i, outcome) => {
+                let saved = self.agent_task_outcome(now, &agent(i), outcome);
+                (
+                    None,
+                    if saved {
+                        "task_outcome_saved"
+                    } else {
+                        "agent_unknown"
+                    },
+                )
+            }
             Feature::Refused => (None, "agent_unknown"),
         };
         if let Some(input) = input {

@@ -56,6 +56,8 @@ pub struct EngineSettings {
     pub trunks: Vec<crate::config::TrunkConfig>,
     /// How long a heard notice is remembered for its number's calls.
     pub notice_memory_days: u32,
+    /// Callbacks, follow-ups, first-contact routing.
+    pub tasks: crate::config::TasksConfig,
 }
 
 impl EngineSettings {
@@ -137,6 +139,7 @@ impl EngineSettings {
             limits: c.sip.limits.parse_limits(),
             trunks: c.trunks.clone(),
             notice_memory_days: c.outbound.notice_memory_days,
+            tasks: c.tasks.clone(),
             login_on_register: c
                 .agents
                 .iter()

@@ -35,6 +35,8 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("store: campaign {campaign}: {problem}")]
     Corrupt { campaign: u64, problem: String },
+    #[error("store: task {task}: {problem}")]
+    CorruptTask { task: u64, problem: String },
     #[error("store: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -11,7 +11,8 @@ use crate::campaign::{
     Attempt, AttemptResult, Campaign, CampaignId, CampaignSpec, CampaignState, NumberState, Target,
 };
 use crate::media::prompt::decode_wav;
-use crate::store::{Notice, StoreWrite, StoredCampaign, StoredWork};
+use crate::store::{Contact, Notice, StoreWrite, StoredCampaign, StoredWork};
+use crate::tasks::Task;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -45,7 +46,30 @@ CREATE TABLE IF NOT EXISTS do_not_call (
     number TEXT PRIMARY KEY,
     added_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    due_ms INTEGER,
+    closed_ms INTEGER,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks (state, closed_ms);
+CREATE TABLE IF NOT EXISTS contacts (
+    number_key TEXT PRIMARY KEY,
+    number TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    agent TEXT,
+    at_ms INTEGER NOT NULL
+);
 ";
+
+/// Closed tasks are read back for this long (the lists and reports show
+/// them); open ones always.
+const CLOSED_TASKS_DAYS: u64 = 7;
+/// Contacts are read back for this long; the engine keeps those inside
+/// its repeat window.
+const CONTACT_DAYS: u64 = 30;
 
 /// id, spec, state, created_ms, prompt_wav.
 type CampaignRow = (i64, String, String, i64, Option<Vec<u8>>);
@@ -165,6 +189,47 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Open tasks, and those closed in the last days. A row that does not
+    /// read back is an error naming it, not a task silently dropped.
+    fn load_tasks(&self, now_ms: u64) -> Result<Vec<Task>, StoreError> {
+        let since = now_ms.saturating_sub(CLOSED_TASKS_DAYS * 86_400_000) as i64;
+        let mut stmt = self.db.prepare(
+            "SELECT id, body FROM tasks WHERE closed_ms IS NULL OR closed_ms >= ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([since], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut tasks = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            let task =
+                serde_json::from_str::<Task>(&body).map_err(|e| StoreError::CorruptTask {
+                    task: id as u64,
+                    problem: e.to_string(),
+                })?;
+            tasks.push(task);
+        }
+        Ok(tasks)
+    }
+
+    fn load_contacts(&self, now_ms: u64) -> Result<Vec<Contact>, StoreError> {
+        let since = now_ms.saturating_sub(CONTACT_DAYS * 86_400_000) as i64;
+        let mut stmt = self
+            .db
+            .prepare("SELECT number, call_id, agent, at_ms FROM contacts WHERE at_ms >= ?1")?;
+        let rows = stmt.query_map([since], |r| {
+            Ok(Contact {
+                number: r.get(0)?,
+                call_id: r.get(1)?,
+                agent: r.get(2)?,
+                at_ms: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 impl Store for SqliteStore {
     fn load(&mut self, now_ms: u64, notice_days: u32) -> Result<StoredWork, StoreError> {
         let mut work = StoredWork::default();
@@ -217,6 +282,8 @@ impl Store for SqliteStore {
                 r.get::<_, i64>(3)?,
             ))
         })?;
+        work.tasks = self.load_tasks(now_ms)?;
+        work.contacts = self.load_contacts(now_ms)?;
         for row in rows {
             let (number, campaign, spec, at) = row?;
             let name = serde_json::from_str::<serde_json::Value>(&spec)
@@ -314,6 +381,40 @@ impl Store for SqliteStore {
                 tx.execute(
                     "UPDATE campaigns SET state = ?2 WHERE id = ?1",
                     params![campaign.0 as i64, state.as_str()],
+                )?;
+            }
+            StoreWrite::Task { task, .. } => {
+                let body = serde_json::to_string(task).map_err(|e| StoreError::CorruptTask {
+                    task: task.id.0,
+                    problem: e.to_string(),
+                })?;
+                // Versioned: an older write never replaces a newer one.
+                tx.execute(
+                    "INSERT INTO tasks (id, state, due_ms, closed_ms, version, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET state = ?2, due_ms = ?3, closed_ms = ?4,
+                        version = ?5, body = ?6 WHERE tasks.version <= ?5",
+                    params![
+                        task.id.0 as i64,
+                        task.state.as_str(),
+                        task.due_ms.map(|d| d as i64),
+                        task.closed_ms.map(|d| d as i64),
+                        task.version as i64,
+                        body
+                    ],
+                )?;
+            }
+            StoreWrite::Contact(c) => {
+                tx.execute(
+                    "INSERT OR REPLACE INTO contacts (number_key, number, call_id, agent, at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        crate::number::number_key(&c.number),
+                        c.number,
+                        c.call_id,
+                        c.agent,
+                        c.at_ms as i64
+                    ],
                 )?;
             }
             StoreWrite::DoNotCall { number } => {

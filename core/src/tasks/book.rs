@@ -1,0 +1,526 @@
+//! The task book: every task the engine knows, and the pure rules for
+//! them. Which task enters its queue when (its retry time has come),
+//! which is at risk of missing its deadline (ahead of new calls from
+//! then on), and where an attempt or an agent's outcome leaves it. Times
+//! are wall-clock milliseconds passed in; nothing here reads a clock.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{AttemptEnd, Task, TaskAttempt, TaskId, TaskOutcome, TaskState};
+
+/// The queue priority of a task at risk: above any caller's (group VIP
+/// is 6), so it is offered ahead of new calls.
+pub const AT_RISK_PRIORITY: u8 = 10;
+
+/// What the engine should do with a task now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskDecision {
+    /// Put it in its queue with this priority, ordered by `order_ms`.
+    Enter {
+        id: TaskId,
+        priority: u8,
+        order_ms: u64,
+    },
+    /// It is in its queue and now at risk: raise it to
+    /// [`AT_RISK_PRIORITY`].
+    Escalate { id: TaskId },
+}
+
+/// Why an outcome could not be recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeError {
+    #[error("no task {0}")]
+    Unknown(u64),
+    #[error("task {id} is {state}: the customer has not been reached on it")]
+    NotReached { id: u64, state: &'static str },
+}
+
+#[derive(Debug, Default)]
+pub struct TaskBook {
+    tasks: BTreeMap<TaskId, Task>,
+    /// Tasks in their queue now, and whether raised for being at risk.
+    entered: HashMap<TaskId, bool>,
+    /// How long before its deadline a task counts as at risk.
+    margin_ms: u64,
+    next_id: u64,
+}
+
+impl TaskBook {
+    pub fn new(margin_ms: u64) -> TaskBook {
+        TaskBook {
+            margin_ms,
+            next_id: 1,
+            ..TaskBook::default()
+        }
+    }
+
+    pub fn set_margin(&mut self, margin_ms: u64) {
+        self.margin_ms = margin_ms;
+    }
+
+    /// A fresh id, past every stored one.
+    pub fn next_id(&mut self) -> TaskId {
+        let id = TaskId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Tasks read back at start. One a crash caught on an agent's phone or
+    /// on the line is open again; an attempt it was making ends as failed
+    /// (tried again after its retry time, never silently twice). Returns
+    /// the tasks that changed, to be written back.
+    pub fn restore(&mut self, tasks: Vec<Task>, now_ms: u64) -> Vec<TaskId> {
+        let mut changed = Vec::new();
+        for mut task in tasks {
+            self.next_id = self.next_id.max(task.id.0 + 1);
+            if matches!(
+                task.state,
+                TaskState::Offered | TaskState::Dialing | TaskState::Connected
+            ) {
+                let mut retry_at = now_ms;
+                if let Some(a) = task.attempts.last_mut().filter(|a| a.result.is_none()) {
+                    a.ended_ms = Some(now_ms);
+                    if a.answered_ms.is_some() {
+                        a.result = Some(AttemptEnd::Answered);
+                    } else {
+                        a.result = Some(AttemptEnd::Failed);
+                        retry_at = now_ms + task.retry_ms;
+                    }
+                }
+                let answered = task
+                    .attempts
+                    .last()
+                    .is_some_and(|a| a.result == Some(AttemptEnd::Answered));
+                if answered {
+                    task.state = TaskState::Done;
+                    task.closed_ms = Some(now_ms);
+                } else if task.failed_attempts() >= task.max_attempts {
+                    task.state = TaskState::Failed;
+                    task.closed_ms = Some(now_ms);
+                } else {
+                    task.state = TaskState::Open;
+                    task.not_before_ms = retry_at;
+                }
+                task.version += 1;
+                changed.push(task.id);
+            }
+            self.tasks.insert(task.id, task);
+        }
+        changed
+    }
+
+    /// A new task (its id from [`next_id`](Self::next_id)).
+    pub fn insert(&mut self, task: Task) {
+        self.next_id = self.next_id.max(task.id.0 + 1);
+        self.tasks.insert(task.id, task);
+    }
+
+    /// A task already in its queue (a callback that kept its caller's
+    /// place).
+    pub fn mark_entered(&mut self, id: TaskId) {
+        self.entered.insert(id, false);
+    }
+
+    pub fn get(&self, id: TaskId) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.values()
+    }
+
+    pub fn is_entered(&self, id: TaskId) -> bool {
+        self.entered.contains_key(&id)
+    }
+
+    fn at_risk_from(&self, task: &Task) -> Option<u64> {
+        task.due_ms.map(|due| due.saturating_sub(self.margin_ms))
+    }
+
+    /// What to do now: open tasks whose time has come enter their queue
+    /// (at risk ones raised at once), and queued ones that became at risk
+    /// are raised. Earliest deadline first within a queue comes from
+    /// `order_ms`.
+    pub fn poll(&mut self, now_ms: u64) -> Vec<TaskDecision> {
+        let mut out = Vec::new();
+        for task in self.tasks.values() {
+            let at_risk = self.at_risk_from(task).is_some_and(|at| now_ms >= at);
+            match self.entered.get(&task.id) {
+                None if task.state == TaskState::Open && task.not_before_ms <= now_ms => {
+                    out.push(TaskDecision::Enter {
+                        id: task.id,
+                        priority: if at_risk {
+                            AT_RISK_PRIORITY
+                        } else {
+                            task.priority
+                        },
+                        order_ms: task.order_ms,
+                    });
+                }
+                Some(false) if at_risk && task.state == TaskState::Open => {
+                    out.push(TaskDecision::Escalate { id: task.id });
+                }
+                _ => {}
+            }
+        }
+        for d in &out {
+            match *d {
+                TaskDecision::Enter { id, priority, .. } => {
+                    self.entered.insert(id, priority == AT_RISK_PRIORITY);
+                }
+                TaskDecision::Escalate { id } => {
+                    self.entered.insert(id, true);
+                }
+            }
+        }
+        out
+    }
+
+    /// When [`poll`](Self::poll) next has something to say.
+    pub fn next_wake(&self, now_ms: u64) -> Option<u64> {
+        self.tasks
+            .values()
+            .filter(|t| t.state == TaskState::Open)
+            .filter_map(|t| match self.entered.get(&t.id) {
+                // Not yet in its queue: its retry time.
+                None => Some(t.not_before_ms),
+                Some(false) => self.at_risk_from(t),
+                Some(true) => None,
+            })
+            .filter(|at| *at > now_ms)
+            .min()
+    }
+
+    /// The task left its queue (being worked, or withdrawn).
+    pub fn left_queue(&mut self, id: TaskId) {
+        self.entered.remove(&id);
+    }
+
+    fn change(&mut self, id: TaskId, f: impl FnOnce(&mut Task)) -> Option<&Task> {
+        let task = self.tasks.get_mut(&id)?;
+        f(task);
+        task.version += 1;
+        Some(task)
+    }
+
+    /// An agent's phone rings with it.
+    pub fn offered(&mut self, id: TaskId) -> Option<&Task> {
+        self.change(id, |t| t.state = TaskState::Offered)
+    }
+
+    /// The agent's phone did not take it: open again, still queued.
+    pub fn offer_ended(&mut self, id: TaskId) -> Option<&Task> {
+        self.change(id, |t| {
+            if t.state == TaskState::Offered {
+                t.state = TaskState::Open;
+            }
+        })
+    }
+
+    /// The customer is about to be dialled, by `agent` (none when the
+    /// customer is dialled first).
+    pub fn dialing(&mut self, id: TaskId, agent: Option<&str>, now_ms: u64) -> Option<&Task> {
+        self.change(id, |t| {
+            t.state = TaskState::Dialing;
+            let number = t.attempts.len() as u32 + 1;
+            t.attempts.push(TaskAttempt {
+                number,
+                agent: agent.map(str::to_string),
+                started_ms: now_ms,
+                answered_ms: None,
+                ended_ms: None,
+                result: None,
+                sip_status: 0,
+                call_id: None,
+            });
+        })
+    }
+
+    /// The customer answered.
+    pub fn answered(&mut self, id: TaskId, now_ms: u64) -> Option<&Task> {
+        self.change(id, |t| {
+            t.state = TaskState::Connected;
+            if let Some(a) = t.attempts.last_mut() {
+                a.answered_ms = Some(now_ms);
+                a.sip_status = 200;
+            }
+        })
+    }
+
+    /// The agent of a connected attempt, once known (customer first).
+    pub fn set_attempt_agent(&mut self, id: TaskId, agent: &str) -> Option<&Task> {
+        self.change(id, |t| {
+            if let Some(a) = t.attempts.last_mut() {
+                a.agent = Some(agent.to_string());
+            }
+        })
+    }
+
+    /// The attempt is over: done when the customer was reached; otherwise
+    /// tried again after the retry time, or failed when the attempts are
+    /// used up.
+    pub fn attempt_ended(
+        &mut self,
+        id: TaskId,
+        end: AttemptEnd,
+        sip_status: u16,
+        call_id: Option<String>,
+        now_ms: u64,
+    ) -> Option<&Task> {
+        self.entered.remove(&id);
+        self.change(id, |t| {
+            if let Some(a) = t.attempts.last_mut().filter(|a| a.result.is_none()) {
+                a.result = Some(end);
+                a.ended_ms = Some(now_ms);
+                if a.sip_status == 0 {
+                    a.sip_status = sip_status;
+                }
+                a.call_id = call_id;
+            }
+            settle(t, end, now_ms);
+        })
+    }
+
+    /// What the agent recorded. `not_reached` after an answered call (the
+    /// wrong person, a line that dropped) counts as an attempt that did
+    /// not reach the customer.
+    pub fn record_outcome(
+        &mut self,
+        id: TaskId,
+        outcome: TaskOutcome,
+        now_ms: u64,
+    ) -> Result<&Task, OutcomeError> {
+        let task = self.tasks.get(&id).ok_or(OutcomeError::Unknown(id.0))?;
+        let reached = task.attempts.iter().any(|a| a.answered_ms.is_some());
+        if !reached || !matches!(task.state, TaskState::Done | TaskState::Connected) {
+            return Err(OutcomeError::NotReached {
+                id: id.0,
+                state: task.state.as_str(),
+            });
+        }
+        let connected = task.state == TaskState::Connected;
+        let task = self
+            .change(id, |t| match outcome {
+                TaskOutcome::NotReached => {
+                    if let Some(a) = t
+                        .attempts
+                        .iter_mut()
+                        .rev()
+                        .find(|a| a.answered_ms.is_some())
+                    {
+                        a.result = Some(AttemptEnd::NotReached);
+                    }
+                    t.outcome = None;
+                    if !connected {
+                        t.closed_ms = None;
+                        settle(t, AttemptEnd::NotReached, now_ms);
+                    }
+                }
+                _ => t.outcome = Some(outcome),
+            })
+            .ok_or(OutcomeError::Unknown(id.0))?;
+        Ok(task)
+    }
+
+    pub fn cancel(&mut self, id: TaskId, now_ms: u64) -> Option<&Task> {
+        self.entered.remove(&id);
+        self.change(id, |t| {
+            if !t.state.is_final() {
+                t.state = TaskState::Cancelled;
+                t.closed_ms = Some(now_ms);
+            }
+        })
+    }
+
+    /// An open task for this number key (see `number::number_key`).
+    pub fn open_for(&self, number_key: &str) -> Option<&Task> {
+        self.tasks
+            .values()
+            .filter(|t| !t.state.is_final())
+            .find(|t| crate::number::number_key(&t.number) == number_key)
+    }
+}
+
+/// Where a task goes after an attempt ended with `end`.
+fn settle(t: &mut Task, end: AttemptEnd, now_ms: u64) {
+    let answered = end == AttemptEnd::Answered
+        && t.attempts
+            .last()
+            .is_some_and(|a| a.result == Some(AttemptEnd::Answered));
+    if answered {
+        t.state = TaskState::Done;
+        t.closed_ms = Some(now_ms);
+    } else if t.failed_attempts() >= t.max_attempts {
+        t.state = TaskState::Failed;
+        t.closed_ms = Some(now_ms);
+    } else {
+        t.state = TaskState::Open;
+        t.not_before_ms = match end {
+            AttemptEnd::AgentLeft => now_ms,
+            _ => now_ms + t.retry_ms,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::{CallbackMode, TaskKind};
+
+    const MIN: u64 = 60_000;
+
+    fn task(id: u64, due_ms: Option<u64>) -> Task {
+        Task {
+            id: TaskId(id),
+            kind: TaskKind::FollowUp,
+            number: format!("1380000000{id}"),
+            queue: "repair".into(),
+            business: None,
+            note: String::new(),
+            created_ms: 0,
+            due_ms,
+            state: TaskState::Open,
+            attempts: Vec::new(),
+            max_attempts: 2,
+            retry_ms: 10 * MIN,
+            not_before_ms: 0,
+            priority: 0,
+            order_ms: due_ms.unwrap_or(0),
+            owner: None,
+            origin_call: None,
+            mode: CallbackMode::AgentFirst,
+            outcome: None,
+            closed_ms: None,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn tasks_enter_by_deadline_and_are_raised_when_at_risk() {
+        let mut book = TaskBook::new(30 * MIN);
+        book.insert(task(1, Some(120 * MIN)));
+        book.insert(task(2, Some(40 * MIN)));
+        let first = book.poll(0);
+        assert_eq!(first.len(), 2);
+        assert!(first
+            .iter()
+            .all(|d| matches!(d, TaskDecision::Enter { priority, .. } if *priority == 0)));
+        assert_eq!(book.poll(0), vec![], "entered once");
+        // Task 2 is at risk 30 minutes before its deadline.
+        assert_eq!(book.next_wake(0), Some(10 * MIN));
+        assert_eq!(book.poll(10 * MIN - 1), vec![]);
+        assert_eq!(
+            book.poll(10 * MIN),
+            vec![TaskDecision::Escalate { id: TaskId(2) }]
+        );
+        assert_eq!(book.next_wake(10 * MIN), Some(90 * MIN));
+    }
+
+    #[test]
+    fn a_task_already_at_risk_enters_raised() {
+        let mut book = TaskBook::new(30 * MIN);
+        book.insert(task(1, Some(20 * MIN)));
+        assert_eq!(
+            book.poll(0),
+            vec![TaskDecision::Enter {
+                id: TaskId(1),
+                priority: AT_RISK_PRIORITY,
+                order_ms: 20 * MIN
+            }]
+        );
+    }
+
+    #[test]
+    fn not_reached_retries_after_the_delay_then_fails() {
+        let mut book = TaskBook::new(0);
+        book.insert(task(1, Some(1000 * MIN)));
+        book.poll(0);
+        book.offered(TaskId(1));
+        book.dialing(TaskId(1), Some("1001"), MIN);
+        let t = book
+            .attempt_ended(TaskId(1), AttemptEnd::NotReached, 486, None, 2 * MIN)
+            .expect("task");
+        assert_eq!(t.state, TaskState::Open);
+        assert_eq!(t.not_before_ms, 12 * MIN);
+        assert_eq!(book.poll(12 * MIN - 1), vec![], "not before the retry time");
+        assert_eq!(book.next_wake(2 * MIN), Some(12 * MIN));
+        assert_eq!(book.poll(12 * MIN).len(), 1);
+        book.dialing(TaskId(1), Some("1001"), 12 * MIN);
+        let t = book
+            .attempt_ended(TaskId(1), AttemptEnd::NotReached, 480, None, 13 * MIN)
+            .expect("task");
+        assert_eq!(t.state, TaskState::Failed, "two attempts used");
+        assert_eq!(t.closed_ms, Some(13 * MIN));
+        assert_eq!(book.poll(100 * MIN), vec![]);
+    }
+
+    #[test]
+    fn an_agent_leaving_is_not_counted_against_the_customer() {
+        let mut book = TaskBook::new(0);
+        book.insert(task(1, None));
+        book.poll(0);
+        book.dialing(TaskId(1), Some("1001"), MIN);
+        let t = book
+            .attempt_ended(TaskId(1), AttemptEnd::AgentLeft, 0, None, 2 * MIN)
+            .expect("task");
+        assert_eq!((t.state, t.not_before_ms), (TaskState::Open, 2 * MIN));
+        assert_eq!(t.failed_attempts(), 0);
+    }
+
+    #[test]
+    fn outcomes_close_or_reopen_a_reached_task() {
+        let mut book = TaskBook::new(0);
+        book.insert(task(1, Some(60 * MIN)));
+        assert!(book
+            .record_outcome(TaskId(1), TaskOutcome::Satisfied, 0)
+            .is_err());
+        book.poll(0);
+        book.dialing(TaskId(1), Some("1001"), MIN);
+        book.answered(TaskId(1), MIN + 5000);
+        book.attempt_ended(TaskId(1), AttemptEnd::Answered, 200, None, 3 * MIN);
+        let t = book
+            .record_outcome(TaskId(1), TaskOutcome::NotReached, 4 * MIN)
+            .expect("reached");
+        assert_eq!(t.state, TaskState::Open, "the wrong person answered");
+        assert_eq!(t.not_before_ms, 14 * MIN);
+        book.poll(14 * MIN);
+        book.dialing(TaskId(1), Some("1002"), 15 * MIN);
+        book.answered(TaskId(1), 15 * MIN);
+        book.attempt_ended(TaskId(1), AttemptEnd::Answered, 200, None, 16 * MIN);
+        let t = book
+            .record_outcome(TaskId(1), TaskOutcome::Satisfied, 17 * MIN)
+            .expect("reached");
+        assert_eq!(
+            (t.state, t.outcome, t.on_time()),
+            (TaskState::Done, Some(TaskOutcome::Satisfied), Some(true))
+        );
+    }
+
+    #[test]
+    fn a_restart_reopens_interrupted_work_without_repeating_it_at_once() {
+        let mut dialing = task(1, None);
+        dialing.state = TaskState::Dialing;
+        dialing.attempts.push(TaskAttempt {
+            number: 1,
+            agent: Some("1001".into()),
+            started_ms: MIN,
+            answered_ms: None,
+            ended_ms: None,
+            result: None,
+            sip_status: 0,
+            call_id: None,
+        });
+        let mut talking = task(2, None);
+        talking.state = TaskState::Connected;
+        talking.attempts = dialing.attempts.clone();
+        talking.attempts[0].answered_ms = Some(MIN + 1);
+        let mut book = TaskBook::new(0);
+        let changed = book.restore(vec![dialing, talking, task(7, None)], 2 * MIN);
+        assert_eq!(changed, vec![TaskId(1), TaskId(2)]);
+        let one = book.get(TaskId(1)).expect("1");
+        assert_eq!((one.state, one.not_before_ms), (TaskState::Open, 12 * MIN));
+        assert_eq!(one.attempts[0].result, Some(AttemptEnd::Failed));
+        assert_eq!(book.get(TaskId(2)).map(|t| t.state), Some(TaskState::Done));
+        assert_eq!(book.next_id(), TaskId(8));
+    }
+}
