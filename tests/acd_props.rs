@@ -299,6 +299,9 @@ impl Driver {
                 assert!(!self.bridged.contains_key(caller), "announce while bridged");
             }
             AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
+            AcdAction::DialCustomer { caller } => {
+                panic!("{caller}: this model queues no dial-first work")
+            }
         }
     }
 

@@ -340,6 +340,7 @@ fn scrape_until(port: u16, limit: Duration, what: &str, done: impl Fn(&Scrape) -
 const FAMILIES: &[(&str, &str)] = &[
     ("hotline_agents", "gauge"),
     ("hotline_agents_registered", "gauge"),
+    ("hotline_callbacks_waiting", "gauge"),
     ("hotline_calls_answered_total", "counter"),
     ("hotline_calls_ended_total", "counter"),
     ("hotline_calls_in_progress", "gauge"),
@@ -354,16 +355,20 @@ const FAMILIES: &[(&str, &str)] = &[
     ("hotline_queue_service_level_today_ratio", "gauge"),
     ("hotline_queue_short_abandons_total", "counter"),
     ("hotline_queue_waiting_calls", "gauge"),
+    ("hotline_repeat_contacts_total", "counter"),
     ("hotline_rtp_errors_total", "counter"),
     ("hotline_rtp_packets_total", "counter"),
     ("hotline_service_level_target_ratio", "gauge"),
     ("hotline_service_level_threshold_seconds", "gauge"),
     ("hotline_sip_responses_total", "counter"),
     ("hotline_storage_failures_total", "counter"),
+    ("hotline_tasks_at_risk", "gauge"),
+    ("hotline_tasks_open", "gauge"),
+    ("hotline_tasks_overdue", "gauge"),
 ];
 
 const QUEUES: [&str; 3] = ["consultation", "repair", "complaint"];
-const RESULTS: [&str; 8] = [
+const RESULTS: [&str; 9] = [
     "answered",
     "abandoned",
     "timeout",
@@ -372,6 +377,7 @@ const RESULTS: [&str; 8] = [
     "exit_key",
     "refused",
     "ended_before_bridge",
+    "callback",
 ];
 
 // ---- server-sent events -------------------------------------------------------

@@ -661,6 +661,14 @@ impl Engine {
         } else {
             self.remember_contact(now, &record);
             self.tasks_after_call(now, &call, &mut record);
+            if record.repeat_of.is_some() && !record.outcome.is_invalid() {
+                self.live_event(
+                    now,
+                    LiveEvent::RepeatContact {
+                        arrival: call.arrived_at,
+                    },
+                );
+            }
             if let Some((campaign, name)) = &call.notified_by {
                 record.campaign = Some(campaign.0);
                 record.campaign_name = Some(name.clone());

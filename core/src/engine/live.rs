@@ -61,6 +61,7 @@ impl Engine {
                 })
                 .collect(),
         };
+        snapshot.tasks = self.tasks_view(now);
         if detail {
             let mut list: Vec<(Instant, CallKey, CallView)> = self
                 .calls

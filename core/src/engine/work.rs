@@ -825,4 +825,76 @@ impl Engine {
         };
         self.task_outcome(now, id, outcome).is_ok()
     }
+
+    /// Tasks now, for the live view: per kind open, at risk and overdue,
+    /// and today's closes; callbacks waiting and today's.
+    pub(super) fn tasks_view(&self, now: Instant) -> crate::live::TasksView {
+        use crate::live::{CallbacksView, TaskKindView, TasksView};
+        let now_ms = self.wall_ms(now);
+        let offset = self.settings.live.utc_offset_minutes;
+        let today = crate::time::LocalTime::at(now_ms, offset).day;
+        let is_today = |ms: u64| crate::time::LocalTime::at(ms, offset).day == today;
+        let margin = self.settings.tasks.at_risk_margin.as_millis() as u64;
+        let mut kinds: Vec<TaskKindView> = crate::tasks::TASK_KINDS
+            .iter()
+            .map(|k| TaskKindView {
+                kind: k.as_str(),
+                ..TaskKindView::default()
+            })
+            .collect();
+        let mut callbacks = CallbacksView::default();
+        let mut answer_ms = Vec::new();
+        for t in self.tasks.tasks() {
+            let Some(v) = crate::tasks::TASK_KINDS
+                .iter()
+                .position(|k| *k == t.kind)
+                .and_then(|i| kinds.get_mut(i))
+            else {
+                continue;
+            };
+            if !t.state.is_final() {
+                v.open += 1;
+                if let Some(due) = t.due_ms {
+                    if now_ms > due {
+                        v.overdue += 1;
+                    } else if now_ms + margin >= due {
+                        v.at_risk += 1;
+                    }
+                }
+            } else if t.closed_ms.is_some_and(is_today) {
+                match (t.state, t.on_time()) {
+                    (TaskState::Done, Some(true)) => v.done_on_time_today += 1,
+                    (TaskState::Done, _) => v.done_late_today += 1,
+                    (TaskState::Failed, _) => v.failed_today += 1,
+                    _ => {}
+                }
+            }
+            if t.kind == TaskKind::Callback {
+                if !t.state.is_final() {
+                    callbacks.waiting += 1;
+                }
+                if is_today(t.created_ms) {
+                    callbacks.requested_today += 1;
+                }
+                if t.closed_ms.is_some_and(is_today) {
+                    match t.state {
+                        TaskState::Done => {
+                            callbacks.completed_today += 1;
+                            answer_ms.extend(t.time_to_answer_ms());
+                        }
+                        TaskState::Failed => callbacks.failed_today += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        for v in &mut kinds {
+            let closed = v.done_on_time_today + v.done_late_today + v.failed_today;
+            v.on_time_rate_today =
+                (closed > 0).then(|| v.done_on_time_today as f64 / closed as f64);
+        }
+        answer_ms.sort_unstable();
+        callbacks.answer_ms_median_today = answer_ms.get(answer_ms.len() / 2).copied();
+        TasksView { kinds, callbacks }
+    }
 }

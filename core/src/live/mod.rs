@@ -150,6 +150,9 @@ pub enum LiveEvent<'a> {
         outcome: Outcome,
         answered: bool,
     },
+    /// An inbound call that ended was a repeat contact (the number called
+    /// within the repeat window, or has an open task).
+    RepeatContact { arrival: Instant },
     /// The IVR put the caller in `queue`.
     QueueJoined {
         call: CallKey,
@@ -180,6 +183,8 @@ pub struct CallFigures {
     pub invalid: u64,
     /// Ended calls by outcome, in [`OUTCOMES`] order.
     pub ended: [u64; OUTCOMES.len()],
+    /// Offered calls from a number that called within the repeat window.
+    pub repeat_contacts: u64,
 }
 
 impl CallFigures {
@@ -425,6 +430,12 @@ impl LiveStats {
                     }
                 }
             }
+            LiveEvent::RepeatContact { arrival } => {
+                self.calls_total.repeat_contacts += 1;
+                if self.is_today(arrival) {
+                    self.calls_today.repeat_contacts += 1;
+                }
+            }
             LiveEvent::QueueJoined {
                 call,
                 queue,
@@ -641,6 +652,7 @@ impl LiveStats {
             agents,
             sip_responses,
             outbound: OutboundView::default(),
+            tasks: TasksView::default(),
         }
     }
 
@@ -701,6 +713,45 @@ pub struct LiveSnapshot {
     /// Calls hotline places: trunks in use and campaigns' progress (set by
     /// the engine).
     pub outbound: OutboundView,
+    /// Tasks and callbacks now, and today's (set by the engine).
+    pub tasks: TasksView,
+}
+
+/// Work owed to customers: each kind's open tasks, those at risk of
+/// missing their deadline and those past it, and today's closes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TasksView {
+    pub kinds: Vec<TaskKindView>,
+    pub callbacks: CallbacksView,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskKindView {
+    pub kind: &'static str,
+    pub open: u64,
+    /// Open, within `tasks.at_risk_margin` of the deadline.
+    pub at_risk: u64,
+    /// Open, past the deadline.
+    pub overdue: u64,
+    /// Closed today (local date): done by the deadline, done after it,
+    /// failed (nobody reached); on time / (those three).
+    pub done_on_time_today: u64,
+    pub done_late_today: u64,
+    pub failed_today: u64,
+    pub on_time_rate_today: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallbacksView {
+    /// Booked and not yet done (keeping their callers' places).
+    pub waiting: u64,
+    /// Booked today, done today (the customer answered), failed today.
+    pub requested_today: u64,
+    pub completed_today: u64,
+    pub failed_today: u64,
+    /// Median time from the request to the customer's answer, of the
+    /// callbacks completed today.
+    pub answer_ms_median_today: Option<u64>,
 }
 
 /// Trunks and campaigns, now.
@@ -765,6 +816,11 @@ pub struct CallsFiguresView {
     pub invalid: u64,
     /// answered / offered.
     pub connection_rate: Option<f64>,
+    /// Offered calls from a number that called within the repeat window
+    /// (3 days by default), and their share of offered calls (target at
+    /// most 5%).
+    pub repeat_contacts: u64,
+    pub repeat_contact_rate: Option<f64>,
     /// Ended calls by outcome (outcomes with none left out).
     pub ended: BTreeMap<&'static str, u64>,
 }
@@ -776,6 +832,9 @@ impl CallsFiguresView {
             answered: f.answered,
             invalid: f.invalid,
             connection_rate: sla::connection_rate(f.answered, f.offered),
+            repeat_contacts: f.repeat_contacts,
+            repeat_contact_rate: (f.offered > 0)
+                .then(|| f.repeat_contacts as f64 / f.offered as f64),
             ended: OUTCOMES
                 .iter()
                 .zip(f.ended)

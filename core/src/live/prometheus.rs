@@ -328,6 +328,44 @@ pub fn encode_with(snapshot: &LiveSnapshot, rtp: RtpTotals, alarms: StorageAlarm
         "Each campaign's numbers by state (pending, dialing, waiting_retry, confirmed, failed, invalid, opted_out, cancelled)",
         campaign_numbers,
     );
+    let tasks_open = Family::<Labels, Gauge>::default();
+    let tasks_at_risk = Family::<Labels, Gauge>::default();
+    let tasks_overdue = Family::<Labels, Gauge>::default();
+    for k in &snapshot.tasks.kinds {
+        let l = labels(&[("kind", k.kind)]);
+        tasks_open.get_or_create(&l).set(k.open as i64);
+        tasks_at_risk.get_or_create(&l).set(k.at_risk as i64);
+        tasks_overdue.get_or_create(&l).set(k.overdue as i64);
+    }
+    registry.register(
+        "tasks_open",
+        "Tasks not yet done, by kind (callback, message, follow_up, complaint)",
+        tasks_open,
+    );
+    registry.register(
+        "tasks_at_risk",
+        "Open tasks within tasks.at_risk_margin of their deadline, by kind",
+        tasks_at_risk,
+    );
+    registry.register(
+        "tasks_overdue",
+        "Open tasks past their deadline, by kind",
+        tasks_overdue,
+    );
+    let callbacks_waiting = Gauge::<i64>::default();
+    callbacks_waiting.set(snapshot.tasks.callbacks.waiting as i64);
+    registry.register(
+        "callbacks_waiting",
+        "Callbacks booked and not yet done, keeping their callers' places",
+        callbacks_waiting,
+    );
+    let repeat = Counter::<u64>::default();
+    repeat.inc_by(calls.repeat_contacts);
+    registry.register(
+        "repeat_contacts",
+        "Offered calls from a number that called within tasks.repeat_window (or has an open task)",
+        repeat,
+    );
     let storage = Family::<Labels, Counter>::default();
     for (kind, value) in [
         ("record_write_retried", alarms.record_write_failures),
