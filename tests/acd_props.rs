@@ -299,6 +299,9 @@ impl Driver {
                 assert!(!self.bridged.contains_key(caller), "announce while bridged");
             }
             AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
+            // Only work queued dial-first asks for a dial: this traffic
+            // is callers alone.
+            AcdAction::DialCustomer { caller } => panic!("dial asked for caller {caller}"),
         }
     }
 
