@@ -1,6 +1,8 @@
 //! The HTTP API (axum), on one listener:
 //! * agents' status, and log in / log out / break / available behind a
 //!   bearer token;
+//! * campaigns (`api_campaigns`) and tasks (`api_tasks`), behind the
+//!   token;
 //! * the live operations view, read-only and open (no personal data; the
 //!   listener is on loopback by default): `/metrics` for Prometheus,
 //!   `/api/v1/status` (JSON), `/api/v1/events` (server-sent events) and
@@ -31,10 +33,10 @@ use crate::engine::AgentCommand;
 use crate::live::prometheus::{self, RtpTotals};
 use crate::live::LiveSnapshot;
 
-use super::api_campaigns;
 pub use super::api_requests::{error, ApiRequest, ApiState, CallAction, LiveSources};
 use super::media::LiveRtp;
 use super::Event;
+use super::{api_campaigns, api_tasks};
 
 /// The wallboard: one page, its CSS and script inline, no external fetch.
 const WALLBOARD: &str = include_str!("wallboard.html");
@@ -99,6 +101,13 @@ pub async fn serve(
             post(api_campaigns::command),
         )
         .route("/api/v1/do-not-call", post(api_campaigns::do_not_call))
+        .route(
+            "/api/v1/tasks",
+            get(api_tasks::list).post(api_tasks::create),
+        )
+        .route("/api/v1/tasks/{id}", get(api_tasks::get_one))
+        .route("/api/v1/tasks/{id}/outcome", post(api_tasks::outcome))
+        .route("/api/v1/tasks/{id}/cancel", post(api_tasks::cancel))
         .route("/api/v1/calls/{id}/{action}", post(call_control))
         .route("/api/v1/recordings/{id}", get(recording))
         // WAVs and number lists come with campaigns: up to 64 MiB.

@@ -1,7 +1,8 @@
 //! What the HTTP API's handlers share: the requests they send the engine
-//! task (agents, the live view, campaigns, call controls), the state each
-//! handler holds, and the error body. The handlers live in `api` and
-//! `api_campaigns`; both depend on this, not on each other.
+//! task (agents, the live view, campaigns, tasks, call controls), the
+//! state each handler holds, and the error body. The handlers live in
+//! `api`, `api_campaigns` and `api_tasks`; each depends on this, not on
+//! the others.
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ use crate::campaign::{CampaignId, CampaignSpec};
 use crate::engine::{AgentCommand, AgentSnapshot, CampaignCommand};
 use crate::live::LiveSnapshot;
 use crate::store::StoredCampaign;
+use crate::tasks::book::OutcomeError;
+use crate::tasks::{Task, TaskId, TaskOutcome, TaskSpec, TaskState};
 
 use super::media::LiveRtp;
 use super::Event;
@@ -34,6 +37,7 @@ pub enum ApiRequest {
         reply: oneshot::Sender<LiveSnapshot>,
     },
     Campaign(CampaignRequest),
+    Task(TaskRequest),
     /// Hold, resume or transfer a call in progress.
     CallControl {
         call_id: String,
@@ -110,6 +114,70 @@ pub enum CampaignRequest {
         number: String,
         reply: oneshot::Sender<()>,
     },
+}
+
+/// What the engine is asked about tasks (follow-ups, messages to
+/// return, complaints, callbacks).
+pub enum TaskRequest {
+    /// A new task. Answered once the store has committed it (the engine
+    /// task keeps `reply` until the write is acknowledged).
+    Create {
+        spec: Box<TaskSpec>,
+        reply: oneshot::Sender<Result<Task, TaskCreateError>>,
+    },
+    /// The tasks that pass `filter`, in no particular order.
+    List {
+        filter: TaskFilter,
+        reply: oneshot::Sender<Vec<Task>>,
+    },
+    Get {
+        id: TaskId,
+        reply: oneshot::Sender<Option<Task>>,
+    },
+    /// The agent's outcome, after the customer was reached.
+    Outcome {
+        id: TaskId,
+        outcome: TaskOutcome,
+        reply: oneshot::Sender<Result<Task, OutcomeError>>,
+    },
+    Cancel {
+        id: TaskId,
+        reply: oneshot::Sender<Result<Task, TaskCancelError>>,
+    },
+}
+
+/// Why a task was not cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskCancelError {
+    Unknown,
+    /// Being worked now (`offered`, `dialing`, `connected`): the call in
+    /// progress would carry on and settle it anyway; or already `done`
+    /// or `failed`.
+    NotCancellable(TaskState),
+}
+
+/// Which tasks a list holds; `None` lets any through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    pub state: Option<TaskState>,
+    pub queue: Option<String>,
+}
+
+impl TaskFilter {
+    pub fn admits(&self, task: &Task) -> bool {
+        self.state.is_none_or(|s| task.state == s)
+            && self.queue.as_ref().is_none_or(|q| &task.queue == q)
+    }
+}
+
+/// Why a task was not created.
+#[derive(Debug)]
+pub enum TaskCreateError {
+    /// The running config refuses it (an unknown queue, a queue with no
+    /// trunk, an unknown owner): 400 naming the field.
+    Invalid(SpecError),
+    /// The store could not commit it: 503 (the engine drops it, cancelled).
+    NotStored,
 }
 
 /// An error answer: `{"error": message}` with `status`.

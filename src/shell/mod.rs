@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod api;
 pub mod api_campaigns;
 pub mod api_requests;
+pub mod api_tasks;
 pub mod call_recordings;
 pub mod cdr_writer;
 pub mod directory_watch;
@@ -267,6 +268,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         next_trunk_conn: TRUNK_CONNS,
         sip_ip,
         tcp_limits: tcp::TcpLimits::from(&config.sip.limits),
+        pending_tasks: api_tasks::PendingTasks::default(),
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -417,6 +419,8 @@ struct Shell {
     /// Where outgoing TCP connections are made from.
     sip_ip: std::net::IpAddr,
     tcp_limits: tcp::TcpLimits,
+    /// Tasks created through the API, answered once the store has them.
+    pending_tasks: api_tasks::PendingTasks,
 }
 
 /// Ids of connections we open ourselves; accepted ones are numbered from
@@ -435,8 +439,14 @@ impl Shell {
                 engine.handle_input(now, Input::MediaFailed { call, leg })
             }
             Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
-            Event::Stored { id } => engine.handle_input(now, Input::Stored { id }),
-            Event::StoreFailed { id } => engine.handle_input(now, Input::StoreFailed { id }),
+            Event::Stored { id } => {
+                engine.handle_input(now, Input::Stored { id });
+                self.pending_tasks.stored(id);
+            }
+            Event::StoreFailed { id } => {
+                engine.handle_input(now, Input::StoreFailed { id });
+                self.pending_tasks.store_failed(engine, now, id);
+            }
             Event::TcpOpened { conn, writer } => {
                 self.tcp.insert(conn, writer);
             }
@@ -480,6 +490,9 @@ impl Shell {
             }
             Event::Api(api::ApiRequest::Campaign(request)) => {
                 campaign_request(engine, now, request)
+            }
+            Event::Api(api::ApiRequest::Task(request)) => {
+                api_tasks::handle(engine, now, request, &mut self.pending_tasks)
             }
             Event::Api(api::ApiRequest::CallControl {
                 call_id,

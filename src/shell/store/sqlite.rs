@@ -570,4 +570,168 @@ mod tests {
             .expect("cancel");
         assert!(store.load(T0, 7).expect("load").campaigns.is_empty());
     }
+
+    // ---- tasks and contacts ---------------------------------------------
+
+    const DAY: u64 = 86_400_000;
+
+    fn task(id: u64, version: u64) -> Task {
+        use crate::tasks::{
+            AttemptEnd, CallbackMode, TaskAttempt, TaskId, TaskKind, TaskOutcome, TaskState,
+        };
+        Task {
+            id: TaskId(id),
+            kind: TaskKind::FollowUp,
+            number: "13800000001".into(),
+            queue: "repair".into(),
+            business: Some("gas_meter".into()),
+            note: "燃气表已更换\n请回访".into(),
+            created_ms: T0,
+            due_ms: Some(T0 + DAY),
+            state: TaskState::Open,
+            attempts: vec![TaskAttempt {
+                number: 1,
+                agent: Some("1001".into()),
+                started_ms: T0 + 60_000,
+                answered_ms: None,
+                ended_ms: Some(T0 + 90_000),
+                result: Some(AttemptEnd::NotReached),
+                sip_status: 486,
+                call_id: Some("hl-1-3".into()),
+            }],
+            max_attempts: 3,
+            retry_ms: 30 * 60_000,
+            not_before_ms: T0 + 90_000 + 30 * 60_000,
+            priority: 0,
+            order_ms: T0 + DAY,
+            owner: Some("1001".into()),
+            origin_call: Some("hl-1-1".into()),
+            mode: CallbackMode::AgentFirst,
+            outcome: None::<TaskOutcome>,
+            closed_ms: None,
+            version,
+        }
+    }
+
+    fn write_task(store: &mut SqliteStore, task: &Task) {
+        store
+            .apply(
+                &StoreWrite::Task {
+                    task: Box::new(task.clone()),
+                    ack: true,
+                },
+                T0,
+            )
+            .expect("task written");
+    }
+
+    #[test]
+    fn a_task_reads_back_as_it_was_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hotline.db");
+        let mut store = SqliteStore::open(&path).expect("open");
+        let written = task(1, 3);
+        write_task(&mut store, &written);
+        drop(store);
+
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        let work = store.load(T0 + 60 * DAY, 7).expect("load");
+        assert_eq!(
+            work.tasks,
+            vec![written],
+            "an open task is always read back"
+        );
+    }
+
+    #[test]
+    fn an_older_task_write_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hotline.db");
+        let mut store = SqliteStore::open(&path).expect("open");
+        let newer = Task {
+            state: crate::tasks::TaskState::Cancelled,
+            closed_ms: Some(T0 + 1000),
+            ..task(1, 5)
+        };
+        write_task(&mut store, &newer);
+        // A write from before the cancel arrives late: it is ignored.
+        write_task(&mut store, &task(1, 4));
+        assert_eq!(store.load(T0, 7).expect("load").tasks, vec![newer.clone()]);
+        // The same version again (a write repeated) is taken; a newer one too.
+        write_task(&mut store, &newer);
+        let newest = Task {
+            note: "changed".into(),
+            ..newer.clone()
+        };
+        let newest = Task {
+            version: 6,
+            ..newest
+        };
+        write_task(&mut store, &newest);
+        drop(store);
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.load(T0, 7).expect("load").tasks, vec![newest]);
+    }
+
+    #[test]
+    fn closed_tasks_are_read_back_for_seven_days_open_ones_always() {
+        use crate::tasks::TaskState;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hotline.db");
+        let mut store = SqliteStore::open(&path).expect("open");
+        let open = task(1, 1);
+        let done = Task {
+            state: TaskState::Done,
+            closed_ms: Some(T0 + DAY),
+            ..task(2, 2)
+        };
+        let cancelled = Task {
+            state: TaskState::Cancelled,
+            closed_ms: Some(T0 + 3 * DAY),
+            ..task(3, 2)
+        };
+        for t in [&open, &done, &cancelled] {
+            write_task(&mut store, t);
+        }
+        let ids = |store: &mut SqliteStore, now_ms: u64| -> Vec<u64> {
+            let work = store.load(now_ms, 7).expect("load");
+            work.tasks.iter().map(|t| t.id.0).collect()
+        };
+        assert_eq!(ids(&mut store, T0 + 2 * DAY), vec![1, 2, 3]);
+        // Exactly seven days after it closed, a task is still read back.
+        assert_eq!(ids(&mut store, T0 + 8 * DAY), vec![1, 2, 3]);
+        assert_eq!(ids(&mut store, T0 + 8 * DAY + 1), vec![1, 3]);
+        assert_eq!(ids(&mut store, T0 + 11 * DAY), vec![1]);
+        // Open for a year, still there.
+        assert_eq!(ids(&mut store, T0 + 365 * DAY), vec![1]);
+    }
+
+    #[test]
+    fn contacts_read_back_one_per_number_for_thirty_days() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("hotline.db");
+        let mut store = SqliteStore::open(&path).expect("open");
+        let contact = |number: &str, call: &str, agent: Option<&str>, at_ms: u64| Contact {
+            number: number.into(),
+            call_id: call.into(),
+            agent: agent.map(str::to_string),
+            at_ms,
+        };
+        let first = contact("13800000001", "hl-1-1", Some("1001"), T0);
+        let again = contact("138 0000 0001", "hl-1-7", Some("1002"), T0 + DAY);
+        let other = contact("13800000002", "hl-1-2", None, T0 + 2 * DAY);
+        for c in [&first, &again, &other] {
+            store
+                .apply(&StoreWrite::Contact(c.clone()), T0)
+                .expect("contact written");
+        }
+        drop(store);
+        let mut store = SqliteStore::open(&path).expect("reopen");
+        let mut contacts = store.load(T0 + 3 * DAY, 7).expect("load").contacts;
+        contacts.sort_by_key(|c| c.at_ms);
+        // The same number's later call replaced its earlier one.
+        assert_eq!(contacts, vec![again.clone(), other.clone()]);
+        let contacts = store.load(T0 + 31 * DAY + 1, 7).expect("load").contacts;
+        assert_eq!(contacts, vec![other], "older than 30 days: not read back");
+    }
 }
