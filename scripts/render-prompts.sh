@@ -6,7 +6,7 @@
 #   OUTPUT_DIR defaults to <repo>/prompts. Writes
 #     OUTPUT_DIR/<lang>/<name>.wav       for lang in zh, en
 #     OUTPUT_DIR/<lang>/digits/<d>.wav   d = 0..9, tightly trimmed
-#     OUTPUT_DIR/beep.wav
+#     OUTPUT_DIR/beep.wav, OUTPUT_DIR/pause.wav
 #   Every file is WAV, 8000 Hz, mono, 16-bit signed PCM.
 #
 # Idempotent: re-running overwrites the files with identical output
@@ -91,6 +91,18 @@ PROMPTS=(
     "survey|请对本次服务进行评价：非常满意请按1，满意请按2，一般请按3，不满意请按4，非常不满意请按5。|Please rate our service: very satisfied press 1, satisfied 2, neutral 3, dissatisfied 4, very dissatisfied 5."
     "survey_thanks|感谢您的评价，再见！|Thank you for your rating. Goodbye!"
     "notice_example|这是一条服务通知：明天上午九点到十二点，您所在的小区将暂停供气。确认收到请按1，重听请按2，不再接收此类通知请按9。|This is a service notice. Tomorrow from nine a.m. to twelve noon, the gas supply to your area will be suspended. To confirm, press 1. To hear this again, press 2. To stop receiving notices like this, press 9."
+    "callback_offer|如需回电并保留您的排队位置，请按1。|To be called back and keep your place in the queue, press 1."
+    "callback_number_is|您的回电号码是|We will call you back on"
+    "callback_confirm|确认请按1，更改号码请输入新号码并以井号键结束。|Press 1 to confirm, or key another number followed by the hash key."
+    "callback_enter_number|请输入回电号码，并以井号键结束。|Please key the number to call you back on, followed by the hash key."
+    "callback_booked|好的，我们将按您的排队顺序给您回电，请挂机。|Thank you. We will call you back in your turn. Please hang up."
+    "callback_intro|您好，这里是热线服务中心，您预约的回电，正在为您接通客服。|Hello, this is the hotline returning your call. Connecting you to an agent."
+    "task_callback|回电任务，客户号码|Callback for"
+    "task_message|留言回复，客户号码|Message to return, number"
+    "task_follow_up|回访任务，客户号码|Follow-up call, number"
+    "task_complaint|投诉回复，客户号码|Complaint reply, number"
+    "repeat_caller|该客户近期来电过|This caller called recently"
+    "task_outcome_saved|回访结果已记录|Outcome saved"
 )
 
 # Mixed-language prompts: name | lang:text | lang:text ...
@@ -118,6 +130,8 @@ DIGITS_EN=(zero one two three four five six seven eight nine)
 #   服务通知  务 toneless again (only this phrase is fixed: see below)
 #   重听  read zhòng tīng; should be chóng tīng ("hear again")
 #   不再  不 keeps its 4th tone before a 4th tone; should be bú
+#   任务  务 toneless ("rèn wu"); should be rèn wù
+#   更改  read gèng gǎi; should be gēng gǎi
 # 服务 on its own is deliberately not fixed, so `greeting` (热线服务中心)
 # stays as previously rendered and `night_closed` matches it.
 ZH_FIXES=(
@@ -127,6 +141,8 @@ ZH_FIXES=(
     "服务通知|服[[w'u51]]通知"
     "重听|[[ts.h'ong35]]听"
     "不再|[[p'u35]]再"
+    "任务|任[[w'u51]]"
+    "更改|[[k'@55N]]改"
 )
 zh_spoken() {
     local text="$1" fix from to
@@ -207,6 +223,12 @@ echo "rendered digits 0-9 (zh: ${DIGITS_ZH[*]}; en: ${DIGITS_EN[*]})"
 sox -R -n "${FMT[@]}" "$tmp_dir/beep.wav" synth 0.3 sine 1000 vol 0.5 fade h 0.01 0.3 0.01
 mv -f "$tmp_dir/beep.wav" "$out_dir/beep.wav"
 echo "rendered beep"
+
+# Pause: 400 ms of digital silence, played between the digit groups when a
+# number is read back (138 0013 8000). Language independent, like the beep.
+sox -R -n "${FMT[@]}" "$tmp_dir/pause.wav" trim 0 0.4
+mv -f "$tmp_dir/pause.wav" "$out_dir/pause.wav"
+echo "rendered pause"
 
 # Music on hold for queued callers: four soft chords, looped by the engine.
 sox -R -n "${FMT[@]}" "$tmp_dir/moh.wav" \
