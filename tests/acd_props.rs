@@ -298,6 +298,9 @@ impl Driver {
                 assert!(self.alive.contains(caller));
                 assert!(!self.bridged.contains_key(caller), "announce while bridged");
             }
+            // A dial-first entry (a customer-first callback) at the head
+            // with an agent free. The model makes none; should it, the
+            // entry is in the ACD and with no agent yet.
             AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
             AcdAction::DialCustomer { caller } => {
                 panic!("{caller}: this model queues no dial-first work")

@@ -95,6 +95,27 @@ fn left(mut r: CallRecord, result: &str, wait: u64, message: bool) -> CallRecord
     r
 }
 
+/// Attempt `n` at task `task` of `kind` (a call hotline placed),
+/// started `start` ms after BASE and ended `result`; an answered attempt
+/// was answered 10 s in.
+fn task_call(task: u64, kind: &str, n: u32, result: &str, start: u64) -> CallRecord {
+    let mut r = call(&format!("t{task}-{n}-{start}"), start, Outcome::Unanswered);
+    r.direction = Some("outbound".into());
+    r.dialled_number = "13800138000".into();
+    r.trunk = Some("pstn".into());
+    r.task = Some(task);
+    r.task_kind = Some(kind.into());
+    r.origin_call = Some(format!("hl-1-{task}"));
+    r.attempt = Some(n);
+    r.attempt_result = Some(result.into());
+    if result == "answered" {
+        r.answered_at = Some(at(start + 10_000));
+        r.outcome = Outcome::Completed;
+        r.ended_at = at(start + 100_000);
+    }
+    r
+}
+
 /// Fifteen records over two local hours (10:00 and 11:00, +08:00).
 fn fixture() -> Vec<CallRecord> {
     use Outcome::*;
@@ -464,7 +485,7 @@ fn from_and_to_select_by_arrival() {
 fn arb_record() -> impl Strategy<Value = CallRecord> {
     (
         0u64..3 * 86_400_000,
-        0u8..10,
+        0u8..13,
         0u64..20_000,
         0u64..400_000,
         0u64..400_000,
@@ -512,6 +533,25 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
                     wait,
                     flag,
                 ),
+                // A callback booked: its task id from a few, so that
+                // attempts below meet their requests.
+                10 => CallRecord {
+                    callback_task: Some(arrival % 7),
+                    ..left(
+                        queued(&id, arrival, 4000, queues[queue]),
+                        "callback",
+                        wait,
+                        false,
+                    )
+                },
+                // A task's call: a callback or a follow-up, some answered.
+                11 | 12 => task_call(
+                    arrival % 7,
+                    if kind == 11 { "callback" } else { "follow_up" },
+                    (wait % 3) as u32 + 1,
+                    ["answered", "not_reached", "failed", "agent_left"][agent],
+                    arrival,
+                ),
                 _ => left(
                     queued(&id, arrival, 4000, queues[queue]),
                     "exit_key",
@@ -519,8 +559,11 @@ fn arb_record() -> impl Strategy<Value = CallRecord> {
                     flag,
                 ),
             };
-            if kind >= 4 {
+            if (4..=10).contains(&kind) {
                 r.customer_class = Some(if flag { "group" } else { "public" }.into());
+            }
+            if kind == 3 && flag {
+                r.repeat_of = Some("hl-1-1".into());
             }
             r
         })
@@ -580,9 +623,17 @@ proptest! {
         prop_assert_eq!(
             t.asked_for_agent,
             t.agent_answered + t.abandoned + t.short_abandons + t.timeouts + t.overflows
-                + t.exit_key + t.empty + t.refused + t.other_queue_results
+                + t.exit_key + t.empty + t.refused + t.callbacks + t.other_queue_results
         );
-        prop_assert_eq!(report.total.figures.offered + report.total.figures.invalid, records.len() as u64);
+        // Task calls are outbound: in no inbound figure.
+        let inbound = records.iter().filter(|r| !r.is_outbound()).count() as u64;
+        prop_assert_eq!(report.total.figures.offered + report.total.figures.invalid, inbound);
+        let attempts: u64 = report.tasks.task_calls.iter().map(|k| k.attempts).sum();
+        prop_assert_eq!(attempts, records.len() as u64 - inbound);
+        prop_assert!(report.outbound.is_empty(), "task calls are no campaign's");
+        let tasks = &report.tasks;
+        prop_assert!(tasks.callback_answer_p50_ms <= tasks.callback_answer_p90_ms);
+        prop_assert!(tasks.callbacks_timed <= tasks.callbacks_completed);
     }
 
     #[test]
@@ -1049,4 +1100,172 @@ fn outbound_attempts_have_their_own_figures_and_leave_the_inbound_ones_alone() {
     let table = hotline::report::format::table::render(&both);
     assert!(table.contains("Outbound"), "{table}");
     assert!(table.contains("3 payment reminder"), "{table}");
+}
+
+/// Callbacks, task calls and repeat contacts: the fixture with three
+/// callbacks booked, two repeat callers and the calls placed for tasks;
+/// figures from `report_of`, then the same records through the command.
+#[test]
+fn callbacks_task_calls_and_repeat_contacts() {
+    let inbound = report_of(&fixture(), settings(Some(5_000)));
+    let booked = |id: &str, arrival: u64, task: u64| CallRecord {
+        callback_task: Some(task),
+        ..left(
+            queued(id, arrival, 5_000, "repair"),
+            "callback",
+            90_000,
+            false,
+        )
+    };
+    // Requests end 1 s after arrival: at 11:15:01, 11:20:01, 11:25:01.
+    let (r1, r2, r3) = (HOUR + 900_000, HOUR + 1_200_000, HOUR + 1_500_000);
+    let mut records = fixture();
+    // 5 (served by the IVR) and 9 (slow) called within the window before.
+    records[4].repeat_of = Some("hl-1-50".into());
+    records[8].repeat_of = Some("hl-1-90".into());
+    records.extend([
+        booked("cb1", r1, 101),
+        booked("cb2", r2, 102),
+        booked("cb3", r3, 103),
+        // 101: not reached, then answered (10 s into the call) 20 min
+        // after the request ended.
+        task_call(101, "callback", 1, "not_reached", r1 + 300_000),
+        task_call(
+            101,
+            "callback",
+            2,
+            "answered",
+            r1 + 1000 + 1_200_000 - 10_000,
+        ),
+        // 102: answered at the first attempt, 40 min after the request.
+        task_call(
+            102,
+            "callback",
+            1,
+            "answered",
+            r2 + 1000 + 2_400_000 - 10_000,
+        ),
+        // 103: not reached, then the trunk failed: a failed callback.
+        task_call(103, "callback", 1, "not_reached", r3 + 300_000),
+        task_call(103, "callback", 2, "failed", r3 + 900_000),
+        // Tasks left by calls.
+        task_call(201, "follow_up", 1, "answered", 2 * HOUR),
+        task_call(202, "message", 1, "not_reached", 2 * HOUR),
+        task_call(202, "message", 2, "agent_left", 2 * HOUR + 600_000),
+    ]);
+    let report = report_of(&records, settings(Some(5_000)));
+    let (f, before) = (&report.total.figures, &inbound.total.figures);
+    // The three callbacks: offered, asked for an agent, neither abandoned
+    // nor lost.
+    assert_eq!(f.offered, before.offered + 3);
+    assert_eq!(f.asked_for_agent, before.asked_for_agent + 3);
+    assert_eq!((f.callbacks, before.callbacks), (3, 0));
+    assert_eq!(f.abandoned, before.abandoned);
+    assert_eq!(f.lost, before.lost, "a booked callback is not lost");
+    assert_eq!(f.other_queue_results, 0);
+    // Repeat contacts: 2 of 13 + 3 = 16 offered: 12.5%.
+    assert_eq!(f.repeat_contacts, 2);
+    assert!(close(f.repeat_contact_rate, 2.0 / 16.0));
+    // Task calls are no campaign's, and not inbound.
+    assert!(report.outbound.is_empty());
+    let t = &report.tasks;
+    assert_eq!(t.callbacks_requested, 3);
+    assert_eq!((t.callbacks_completed, t.callbacks_failed), (2, 1));
+    // Times: 20 min and 40 min. Nearest rank: p50 = 1st, p90 = 2nd.
+    assert_eq!(t.callbacks_timed, 2);
+    assert_eq!(t.callback_answer_p50_ms, Some(1_200_000));
+    assert_eq!(t.callback_answer_p90_ms, Some(2_400_000));
+    let kinds: Vec<(&str, u64, u64)> = t
+        .task_calls
+        .iter()
+        .map(|k| (k.kind.as_str(), k.attempts, k.answered))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("callback", 5, 2),
+            ("message", 2, 0),
+            ("follow_up", 1, 1),
+            ("complaint", 0, 0),
+        ]
+    );
+    assert!(t.repeat_contact_above_target);
+    // The order of the records does not matter.
+    let mut reversed = records.clone();
+    reversed.reverse();
+    assert_eq!(report_of(&reversed, settings(Some(5_000))), report);
+
+    // The same through `hotline report`: JSON and the table.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text: String = records.iter().map(CallRecord::to_line).collect();
+    std::fs::write(dir.path().join("2026-11-25.jsonl"), text).expect("write");
+    let (json, _) = report_cmd(dir.path(), &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let tasks = &v["tasks"];
+    assert_eq!(tasks["callbacks_requested"], 3);
+    assert_eq!(tasks["callbacks_completed"], 2);
+    assert_eq!(tasks["callbacks_failed"], 1);
+    assert_eq!(tasks["callback_answer_p50_ms"], 1_200_000);
+    assert_eq!(tasks["callback_answer_p90_ms"], 2_400_000);
+    assert_eq!(tasks["task_calls"][0]["kind"], "callback");
+    assert_eq!(tasks["task_calls"][0]["attempts"], 5);
+    assert_eq!(tasks["task_calls"][2]["answered"], 1);
+    assert_eq!(tasks["repeat_contacts"], 2);
+    assert_eq!(tasks["repeat_contact_rate"], 0.125);
+    assert_eq!(tasks["repeat_contact_target"], 0.05);
+    assert_eq!(tasks["repeat_contact_above_target"], true);
+    assert_eq!(v["total"]["figures"]["callbacks"], 3);
+    assert_eq!(v["total"]["figures"]["repeat_contact_rate"], 0.125);
+    assert_eq!(v["outbound"].as_array().map(Vec::len), Some(0));
+    let (table, _) = report_cmd(dir.path(), &[]);
+    for line in table.lines() {
+        assert!(line.chars().count() <= 100, "too wide: {line:?}");
+    }
+    assert!(table.contains("Callbacks and tasks"), "{table}");
+    let row = |label: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label:?} in\n{table}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("Callbacks completed"), "Callbacks completed 2");
+    assert_eq!(row("Callbacks failed"), "Callbacks failed 1");
+    assert_eq!(
+        row("Request to answer, median"),
+        "Request to answer, median 20m 00s"
+    );
+    assert_eq!(
+        row("Request to answer, p90"),
+        "Request to answer, p90 40m 00s"
+    );
+    // The figures' own row has a value per hour; the section's one the
+    // verdict.
+    let verdict = table
+        .lines()
+        .find(|l| l.contains("target"))
+        .expect("the repeat-contact verdict");
+    assert!(
+        verdict.starts_with("Repeat-contact rate")
+            && verdict.ends_with("12.5%  ABOVE the 5.0% target"),
+        "{verdict}"
+    );
+    assert_eq!(row("follow_up"), "follow_up 1 1 100.0%");
+    // Without repeat callers the rate is within the target.
+    for r in &mut records {
+        r.repeat_of = None;
+    }
+    let calm = report_of(&records, settings(None));
+    assert_eq!(calm.tasks.repeat_contact_rate, Some(0.0));
+    assert!(!calm.tasks.repeat_contact_above_target);
+    let calm_table = hotline::report::format::table::render(&calm);
+    assert!(
+        calm_table.contains("within the 5.0% target"),
+        "{calm_table}"
+    );
+    // With no callbacks, tasks or repeat callers, no section.
+    let plain = hotline::report::format::table::render(&inbound);
+    assert!(!plain.contains("Callbacks and tasks"), "{plain}");
 }

@@ -239,6 +239,16 @@ pub fn satisfaction_rate(satisfied: u64, rated: u64) -> Option<f64> {
     ratio(satisfied, rated)
 }
 
+/// The repeat-contact rate aimed at: at most 5% of inbound calls come
+/// from a caller who called within the repeat window before.
+pub const REPEAT_CONTACT_TARGET: f64 = 0.05;
+
+/// Repeat-contact rate: offered calls from a caller who called within
+/// `tasks.repeat_window` before (`repeat_of`) / offered calls.
+pub fn repeat_contact_rate(repeat_contacts: u64, offered: u64) -> Option<f64> {
+    ratio(repeat_contacts, offered)
+}
+
 /// Waits in whole seconds (rounded up) and how many calls waited that
 /// long: memory grows with the number of distinct seconds, not calls.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -345,6 +345,7 @@ fn counters_per_result() {
     );
     let snap = st.snapshot(t0 + s(5), false, no_ids);
     let q = repair(&snap);
+    // One visit per result, and call 100.
     assert_eq!(q.total.offered, QueueResult::ALL.len() as u64 + 1);
     for result in QueueResult::ALL {
         let want = if result == QueueResult::Abandoned {

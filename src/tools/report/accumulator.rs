@@ -81,6 +81,8 @@ pub struct Accumulator {
     total: Tally,
     /// Calls hotline placed: their own figures, never in the inbound ones.
     outbound: super::outbound::OutboundTally,
+    /// Callback requests and task calls, joined by task id.
+    tasks: super::tasks::TasksTally,
     outside_range: u64,
     bad_timestamps: u64,
 }
@@ -107,6 +109,7 @@ impl Accumulator {
             agents: BTreeMap::new(),
             total: Tally::default(),
             outbound: Default::default(),
+            tasks: Default::default(),
             outside_range: 0,
             bad_timestamps: 0,
         }
@@ -128,8 +131,13 @@ impl Accumulator {
             return;
         }
         if r.is_outbound() {
+            // A task's call (a callback, a follow-up) is no campaign's.
+            if r.task.is_some() {
+                return self.tasks.add_attempt(r);
+            }
             return self.outbound.add(r);
         }
+        self.tasks.add_inbound(r);
         let t = s.thresholds;
         let start = s.interval.start_of(arrival, s.utc_offset);
         self.intervals.entry(start).or_default().add(r, &t);
@@ -229,13 +237,15 @@ impl Accumulator {
         let agents = self.agents.iter().map(|(a, t)| t.row(a)).collect();
         let waits = self.total.waits.clone();
         let outbound = self.outbound.rows();
+        let total = row(None, None, self.total);
+        let tasks = self.tasks.figures(&total.figures);
         Report {
             source: Source {
                 outside_range: self.outside_range,
                 bad_timestamps: self.bad_timestamps,
                 ..read
             },
-            total: row(None, None, self.total),
+            total,
             settings: s,
             rows,
             intervals: interval_rows,
@@ -243,6 +253,7 @@ impl Accumulator {
             agents,
             waits,
             outbound,
+            tasks,
         }
     }
 }
@@ -306,4 +317,6 @@ pub struct Report {
     pub waits: WaitHistogram,
     /// Per campaign, the calls hotline placed.
     pub outbound: Vec<super::outbound::CampaignRow>,
+    /// Callbacks, task calls per kind, the repeat-contact rate.
+    pub tasks: super::tasks::TaskFigures,
 }

@@ -31,6 +31,9 @@ pub struct Tally {
     pub exit_key: u64,
     pub empty: u64,
     pub refused: u64,
+    /// Left the queue asking to be called back (`queue_result`
+    /// `callback`): the callback task keeps their place.
+    pub callbacks: u64,
     /// Asked for an agent, not connected, and none of the results above
     /// (such as a caller hanging up while the agent's number is read out).
     pub other_queue_results: u64,
@@ -60,6 +63,9 @@ pub struct Tally {
     pub hold_ms: u64,
     /// Calls transferred at least once.
     pub transferred: u64,
+    /// Calls from a caller who called within the repeat window before
+    /// (`repeat_of`).
+    pub repeat_contacts: u64,
 }
 
 /// Whether a record is not a call to the hotline at all
@@ -88,6 +94,9 @@ impl Tally {
         }
         if r.outcome == Outcome::SilentHangup {
             self.silent_calls += 1;
+        }
+        if r.repeat_of.is_some() {
+            self.repeat_contacts += 1;
         }
         if r.queued_at.is_none() {
             return;
@@ -143,9 +152,10 @@ impl Tally {
             return;
         }
         // Asked for an agent, never connected: lost unless a message was
-        // left (the promised call back). Counted once even when the engine
-        // did not answer (it always did, to queue the call).
-        if r.message_file.is_none() && engine_answered {
+        // left or a callback booked (the promised call back). Counted once
+        // even when the engine did not answer (it always did, to queue the
+        // call).
+        if r.message_file.is_none() && r.callback_task.is_none() && engine_answered {
             self.lost += 1;
         }
         // "answered" without a bridge, or a label this version never
@@ -163,6 +173,7 @@ impl Tally {
             Some(QueueResult::ExitKey) => self.exit_key += 1,
             Some(QueueResult::Empty) => self.empty += 1,
             Some(QueueResult::Refused) => self.refused += 1,
+            Some(QueueResult::Callback) => self.callbacks += 1,
             _ => self.other_queue_results += 1,
         }
     }
@@ -185,6 +196,7 @@ impl Tally {
         self.exit_key += o.exit_key;
         self.empty += o.empty;
         self.refused += o.refused;
+        self.callbacks += o.callbacks;
         self.other_queue_results += o.other_queue_results;
         self.lost += o.lost;
         self.silent_calls += o.silent_calls;
@@ -203,6 +215,7 @@ impl Tally {
         self.held_calls += o.held_calls;
         self.hold_ms += o.hold_ms;
         self.transferred += o.transferred;
+        self.repeat_contacts += o.repeat_contacts;
     }
 
     /// The figures, ratios and means computed now.
@@ -244,9 +257,12 @@ impl Tally {
             exit_key: self.exit_key,
             empty: self.empty,
             refused: self.refused,
+            callbacks: self.callbacks,
             other_queue_results: self.other_queue_results,
             lost: self.lost,
             call_loss_rate: sla::call_loss_rate(self.lost, self.offered),
+            repeat_contacts: self.repeat_contacts,
+            repeat_contact_rate: sla::repeat_contact_rate(self.repeat_contacts, self.offered),
             aht_ms: sla::aht_ms(self.talk_ms, self.wrap_up_ms, answered),
             mean_talk_ms: sla::mean_ms(self.talk_ms, answered),
             mean_wrap_up_ms: sla::mean_ms(self.wrap_up_ms, answered),
@@ -304,9 +320,15 @@ pub struct Figures {
     pub exit_key: u64,
     pub empty: u64,
     pub refused: u64,
+    /// Left the queue for a callback (`queue_result` `callback`).
+    pub callbacks: u64,
     pub other_queue_results: u64,
     pub lost: u64,
     pub call_loss_rate: Option<f64>,
+    /// Offered calls with `repeat_of`, and their share of offered calls
+    /// (target: at most [`sla::REPEAT_CONTACT_TARGET`]).
+    pub repeat_contacts: u64,
+    pub repeat_contact_rate: Option<f64>,
     pub aht_ms: Option<u64>,
     pub mean_talk_ms: Option<u64>,
     pub mean_wrap_up_ms: Option<u64>,
@@ -331,4 +353,67 @@ pub struct Figures {
     pub satisfaction_rate: Option<f64>,
     /// 1 (very satisfied) to 5.
     pub mean_rating: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Queued, answered by the engine, left the queue with `result`.
+    fn left(result: &str) -> CallRecord {
+        CallRecord {
+            outcome: Outcome::Completed,
+            answered_at: Some("2026-11-25T02:00:00.000Z".into()),
+            queued_at: Some("2026-11-25T02:00:05.000Z".into()),
+            wait_ms: Some(60_000),
+            queue_result: Some(result.into()),
+            ..CallRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_callback_is_neither_an_abandon_nor_lost() {
+        let t = Thresholds::default();
+        let mut tally = Tally::default();
+        tally.add(
+            &CallRecord {
+                callback_task: Some(4),
+                ..left("callback")
+            },
+            &t,
+        );
+        tally.add(&left("abandoned"), &t);
+        let f = tally.figures();
+        assert_eq!((f.asked_for_agent, f.callbacks, f.abandoned), (2, 1, 1));
+        assert_eq!(f.other_queue_results, 0);
+        assert_eq!(
+            f.lost, 1,
+            "the abandon only: a callback is a promised call back"
+        );
+        // Still in the abandon rate's denominator, as not answered in time.
+        assert_eq!(f.abandon_rate, Some(0.5));
+    }
+
+    #[test]
+    fn repeat_contacts_are_offered_calls_with_repeat_of() {
+        let t = Thresholds::default();
+        let mut tally = Tally::default();
+        for repeat in [true, false, false, false] {
+            tally.add(
+                &CallRecord {
+                    outcome: Outcome::Completed,
+                    repeat_of: repeat.then(|| "hl-1-1".to_string()),
+                    ..CallRecord::default()
+                },
+                &t,
+            );
+        }
+        let f = tally.figures();
+        assert_eq!((f.repeat_contacts, f.offered), (1, 4));
+        assert_eq!(f.repeat_contact_rate, Some(0.25));
+        let mut merged = Tally::default();
+        merged.merge(&tally);
+        merged.merge(&tally);
+        assert_eq!(merged.figures().repeat_contacts, 2);
+    }
 }

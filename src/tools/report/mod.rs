@@ -13,6 +13,7 @@ pub mod format;
 pub mod group;
 pub mod interval;
 pub mod outbound;
+pub mod tasks;
 
 pub use accumulator::{Accumulator, Report, Row, Settings, Source, StateSize};
 pub use figures::{Figures, Tally, Thresholds, WaitHistogram};

@@ -69,6 +69,7 @@ pub fn render(report: &Report) -> String {
     charts(&mut out, report);
     agents(&mut out, report);
     outbound(&mut out, report);
+    tasks(&mut out, report);
     if report.settings.by.is_some() {
         groups(&mut out, report);
     }
@@ -400,6 +401,50 @@ fn outbound(out: &mut String, r: &Report) {
         );
     }
     out.push_str("</tbody></table><p class=\"meta\">Calls hotline placed are counted here only, never in the inbound figures.</p></section>");
+}
+
+/// Callbacks, the repeat-contact rate and task calls, when the records
+/// have any.
+fn tasks(out: &mut String, r: &Report) {
+    let t = &r.tasks;
+    if t.is_empty() {
+        return;
+    }
+    let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
+    let above = t.repeat_contact_above_target;
+    let _ = write!(
+        out,
+        "<section><h2>Callbacks and tasks 回电与任务</h2><div class=\"two\"><table class=\"figures\"><tbody>\
+         <tr><td>Callbacks requested</td><td>{}</td></tr>\
+         <tr><td>Callbacks completed</td><td>{}</td></tr>\
+         <tr><td>Callbacks failed</td><td>{}</td></tr>\
+         <tr><td>Request to answer, median</td><td>{}</td></tr>\
+         <tr><td>Request to answer, p90</td><td>{}</td></tr>\
+         <tr><td>Repeat-contact rate<span class=\"zh\">重复来电率</span></td><td{}>{} <span class=\"meta\">({} of {} · target ≤ {})</span></td></tr>\
+         </tbody></table>",
+        t.callbacks_requested,
+        t.callbacks_completed,
+        t.callbacks_failed,
+        esc(&ms(t.callback_answer_p50_ms)),
+        esc(&ms(t.callback_answer_p90_ms)),
+        if above { " class=\"flag\"" } else { "" },
+        t.repeat_contact_rate.map_or_else(|| "-".into(), percent),
+        t.repeat_contacts,
+        t.offered,
+        percent(t.repeat_contact_target),
+    );
+    out.push_str("<table class=\"agents\"><thead><tr><th>Task calls</th><th>Attempts</th><th>Answered</th><th>Answer rate</th></tr></thead><tbody>");
+    for k in &t.task_calls {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&k.kind),
+            k.attempts,
+            k.answered,
+            k.answer_rate.map_or_else(|| "-".into(), percent)
+        );
+    }
+    out.push_str("</tbody></table></div><p class=\"meta\">Task calls are counted here only, never in the inbound figures or the campaigns. A callback fails when no attempt in these records was answered and the last was not reached or failed.</p></section>");
 }
 
 /// The key figures, one row per line of `rows` and a total row.

@@ -20,6 +20,8 @@ struct Document<'a> {
     agents: &'a [AgentRow],
     /// Per campaign: the calls hotline placed (never in the figures above).
     outbound: &'a [crate::report::outbound::CampaignRow],
+    /// Callbacks, task calls per kind, the repeat-contact rate.
+    tasks: &'a crate::report::tasks::TaskFigures,
     /// [seconds waited (rounded up), calls] for every call that asked for
     /// an agent.
     wait_histogram: Vec<(u64, u64)>,
@@ -36,6 +38,7 @@ pub fn render(report: &Report) -> String {
         groups: &report.groups,
         agents: &report.agents,
         outbound: &report.outbound,
+        tasks: &report.tasks,
         wait_histogram: report.waits.iter().collect(),
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {

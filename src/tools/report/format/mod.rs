@@ -188,9 +188,17 @@ pub const COLUMNS: &[Column] = &[
     col!(exit_key, Count, "Left with the exit key"),
     col!(empty, Count, "Queue emptied"),
     col!(refused, Count, "Refused by the queue"),
+    col!(callbacks, Count, "Left for a callback", "预约回电"),
     col!(other_queue_results, Count, "Other unanswered queue ends"),
     col!(lost, Count, "Lost calls", "呼损"),
     col!(call_loss_rate, Ratio, "Call-loss rate", "呼损率"),
+    col!(repeat_contacts, Count, "Repeat contacts", "重复来电"),
+    col!(
+        repeat_contact_rate,
+        Ratio,
+        "Repeat-contact rate",
+        "重复来电率"
+    ),
     col!(aht_ms, Ms, "AHT (talk + wrap-up)", "平均处理时长"),
     col!(mean_talk_ms, Ms, "Mean talk time"),
     col!(mean_wrap_up_ms, Ms, "Mean wrap-up"),

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{duration_ms, period, settings_line, source_line, COLUMNS};
+use super::{duration_ms, percent, period, settings_line, source_line, COLUMNS};
 use crate::report::{Report, Row};
 
 const WIDTH: usize = 100;
@@ -53,7 +53,81 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
         outbound(&mut out, report);
     }
+    if !report.tasks.is_empty() {
+        out.push('\n');
+        tasks(&mut out, report);
+    }
     out
+}
+
+/// Callbacks, the repeat-contact rate against its target, and the calls
+/// placed to work tasks, per kind.
+fn tasks(out: &mut String, report: &Report) {
+    let t = &report.tasks;
+    let ms = |v: Option<u64>| v.map(duration_ms).unwrap_or_else(|| "-".into());
+    let _ = writeln!(out, "Callbacks and tasks");
+    let _ = writeln!(out, "{}", "-".repeat(LABEL + CELL + 1));
+    let line = |out: &mut String, label: &str, value: String| {
+        let _ = writeln!(out, "{label:LABEL$} {value:>CELL$}");
+    };
+    line(
+        out,
+        "Callbacks requested",
+        t.callbacks_requested.to_string(),
+    );
+    line(
+        out,
+        "Callbacks completed",
+        t.callbacks_completed.to_string(),
+    );
+    line(out, "Callbacks failed", t.callbacks_failed.to_string());
+    line(
+        out,
+        "Request to answer, median",
+        ms(t.callback_answer_p50_ms),
+    );
+    line(out, "Request to answer, p90", ms(t.callback_answer_p90_ms));
+    let rate = t
+        .repeat_contact_rate
+        .map(percent)
+        .unwrap_or_else(|| "-".into());
+    let verdict = match t.repeat_contact_rate {
+        None => String::new(),
+        Some(_) if t.repeat_contact_above_target => {
+            format!("  ABOVE the {} target", percent(t.repeat_contact_target))
+        }
+        Some(_) => format!("  within the {} target", percent(t.repeat_contact_target)),
+    };
+    let _ = writeln!(
+        out,
+        "{:LABEL$} {rate:>CELL$}{verdict}",
+        "Repeat-contact rate"
+    );
+    let _ = writeln!(
+        out,
+        "{:LABEL$} {:>CELL$}  of {} offered calls",
+        "Repeat contacts", t.repeat_contacts, t.offered
+    );
+    if t.task_calls.iter().all(|k| k.attempts == 0) {
+        return;
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "{:16} {:>9} {:>9} {:>12}",
+        "Task calls", "Attempts", "Answered", "Answer rate"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(49));
+    for k in &t.task_calls {
+        let _ = writeln!(
+            out,
+            "{:16} {:>9} {:>9} {:>12}",
+            cut(&k.kind, 16),
+            k.attempts,
+            k.answered,
+            k.answer_rate.map(percent).unwrap_or_else(|| "-".into()),
+        );
+    }
 }
 
 /// Campaigns: numbers and their outcomes, then attempts by result.
