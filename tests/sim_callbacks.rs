@@ -658,3 +658,37 @@ fn a_repair_call_leaves_a_follow_up_owned_by_its_agent() {
         "{inv}"
     );
 }
+
+#[test]
+fn a_task_cancelled_while_it_rings_an_agent_stops_ringing_and_is_never_dialled() {
+    let mut sim = sim_with(CallbackMode::AgentFirst);
+    register(&mut sim, "1001");
+    let id = follow_up(&mut sim, "13800000041", secs(3600));
+    let inv = next_agent_invite(&mut sim, "1001", 0);
+    assert!(inv.contains(&format!("X-Hotline-Task: {}", id.0)), "{inv}");
+    assert_eq!(
+        sim.engine.task(id).map(|t| t.state),
+        Some(TaskState::Offered)
+    );
+    let cancelled = sim.act(|e, now| e.cancel_task(now, id)).expect("known");
+    assert_eq!(cancelled.state, TaskState::Cancelled);
+    let cancel = sim
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.peer == phone("1001") && s.text.starts_with("CANCEL "))
+        .expect("the agent's phone stops ringing")
+        .text
+        .clone();
+    respond(&mut sim, phone("1001"), &cancel, 200);
+    answer(&mut sim, "1001", &inv, 487);
+    sim.run_for(secs(3600));
+    assert_eq!(
+        invites_to(&sim, phone("1001")).len(),
+        1,
+        "not offered again"
+    );
+    assert!(invites_to(&sim, trunk_peer()).is_empty(), "never dialled");
+    let task = sim.engine.task(id).expect("kept");
+    assert_eq!(task.state, TaskState::Cancelled);
+}

@@ -301,9 +301,9 @@ pub async fn outcome(
     }
 }
 
-/// `POST /api/v1/tasks/{id}/cancel`: an open task is cancelled (one
-/// already cancelled is answered as it is); one being worked, done or
-/// failed is 409.
+/// `POST /api/v1/tasks/{id}/cancel`: an open task, or one ringing an
+/// agent's phone (the ringing stops), is cancelled (one already cancelled
+/// is answered as it is); one on the line, done or failed is 409.
 pub async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -410,15 +410,15 @@ pub fn handle(engine: &mut Engine, now: Instant, request: TaskRequest, pending: 
         TaskRequest::Cancel { id, reply } => {
             let result = match engine.task(id).map(|t| t.state) {
                 None => Err(TaskCancelError::Unknown),
-                Some(TaskState::Open) => {
+                Some(TaskState::Open | TaskState::Offered) => {
                     engine.cancel_task(now, id).ok_or(TaskCancelError::Unknown)
                 }
                 // Asked again: answered as it is, nothing written.
                 Some(TaskState::Cancelled) => {
                     engine.task(id).cloned().ok_or(TaskCancelError::Unknown)
                 }
-                // A call in progress settles the task when it ends, over
-                // a cancel; done and failed are final.
+                // On the line: the agent finishes it (and records the
+                // outcome); done and failed are final.
                 Some(st) => Err(TaskCancelError::NotCancellable(st)),
             };
             let _ = reply.send(result);

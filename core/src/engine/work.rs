@@ -174,12 +174,20 @@ impl Engine {
         Ok(task)
     }
 
-    /// Cancels an open task (a finished one stays as it is).
+    /// Cancels a task not yet closed: out of its queue, and an agent's
+    /// phone ringing with it stops. Once the agent has taken it the call
+    /// goes on, but the task is not tried again (a finished one stays as
+    /// it is).
     pub fn cancel_task(&mut self, now: Instant, id: TaskId) -> Option<Task> {
         let now_ms = self.wall_ms(now);
         let task = self.tasks.cancel(id, now_ms)?.clone();
         if let Some(key) = self.task_entry.remove(&id) {
-            if !self.calls.contains_key(&key) {
+            let ringing = self.calls.get(&key).is_none_or(|c| {
+                c.work
+                    .as_ref()
+                    .is_some_and(|w| w.stage == WorkStage::AgentRinging)
+            });
+            if ringing {
                 self.acd
                     .handle(now, AcdInput::WorkWithdrawn { caller: key });
                 self.apply_acd(now);
@@ -302,6 +310,9 @@ impl Engine {
         let Some(task) = self.tasks.get(id).cloned() else {
             return false;
         };
+        if task.state.is_final() {
+            return false;
+        }
         let Some(trunk) = self.task_trunk_for(&task.queue) else {
             warn!(task = id.0, queue = %task.queue, "no trunk for the task's queue");
             return false;

@@ -205,7 +205,11 @@ impl TaskBook {
 
     /// An agent's phone rings with it.
     pub fn offered(&mut self, id: TaskId) -> Option<&Task> {
-        self.change(id, |t| t.state = TaskState::Offered)
+        self.change(id, |t| {
+            if !t.state.is_final() {
+                t.state = TaskState::Offered;
+            }
+        })
     }
 
     /// The agent's phone did not take it: open again, still queued.
@@ -239,7 +243,9 @@ impl TaskBook {
     /// The customer answered.
     pub fn answered(&mut self, id: TaskId, now_ms: u64) -> Option<&Task> {
         self.change(id, |t| {
-            t.state = TaskState::Connected;
+            if !t.state.is_final() {
+                t.state = TaskState::Connected;
+            }
             if let Some(a) = t.attempts.last_mut() {
                 a.answered_ms = Some(now_ms);
                 a.sip_status = 200;
@@ -343,6 +349,10 @@ impl TaskBook {
 
 /// Where a task goes after an attempt ended with `end`.
 fn settle(t: &mut Task, end: AttemptEnd, now_ms: u64) {
+    // A task cancelled while it was worked stays cancelled: no retry.
+    if t.state == TaskState::Cancelled {
+        return;
+    }
     let answered = end == AttemptEnd::Answered
         && t.attempts
             .last()
