@@ -383,27 +383,6 @@ fn with_no_agent_logged_in_the_caller_is_offered_a_message() {
         .all(|s| !s.text.starts_with("INVITE sip:100")));
 }
 
-/// The agent's phone dials a feature code; returns the prompts played.
-fn agent_dials(sim: &mut Sim, agent: &str, code: &str, call_id: &str) -> Vec<String> {
-    let port = phone(agent).addr.port();
-    let sdp = SDP_OFFER;
-    let inv = format!(
-        "INVITE sip:{code}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-f{call_id}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=f{agent}\r\nTo: <sip:{code}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{agent}@127.0.0.1:{port}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    );
-    let before = sim.played.len();
-    sim.send_bytes(phone(agent), inv.as_bytes());
-    sim.run_for(ms(2000));
-    let tag = sim.to_tag_for(call_id);
-    let ack = format!(
-        "ACK sip:hotline@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-fa{call_id}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=f{agent}\r\nTo: <sip:{code}@127.0.0.1>;tag={tag}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
-    );
-    sim.send_bytes(phone(agent), ack.as_bytes());
-    sim.run_for(secs(6));
-    let names = sim.played_names();
-    names[before..].to_vec()
-}
-
 #[test]
 fn feature_codes_put_an_agent_on_break_and_back() {
     let mut sim = Sim::new(config(|_| {}));

@@ -692,3 +692,109 @@ fn a_task_cancelled_while_it_rings_an_agent_stops_ringing_and_is_never_dialled()
     let task = sim.engine.task(id).expect("kept");
     assert_eq!(task.state, TaskState::Cancelled);
 }
+
+#[test]
+fn the_agent_records_the_outcome_by_feature_code_and_not_reached_tries_again() {
+    let mut sim = sim_with(CallbackMode::AgentFirst);
+    register(&mut sim, "1001");
+    on_break(&mut sim, "1001");
+    let id = follow_up(&mut sim, "13800000051", secs(86_400));
+    // Before any task call the code has nothing to apply to.
+    assert_eq!(
+        agent_dials(&mut sim, "1001", "*71", "o0")
+            .last()
+            .map(String::as_str),
+        Some("agent_unknown")
+    );
+    available(&mut sim, "1001");
+    let inv = next_agent_invite(&mut sim, "1001", 0);
+    answer(&mut sim, "1001", &inv, 200);
+    run_until(&mut sim, secs(30), "dialled", |s| {
+        !invites_to(s, trunk_peer()).is_empty()
+    });
+    let out = invites_to(&sim, trunk_peer())[0].clone();
+    trunk_says(&mut sim, &out, 200);
+    sim.run_for(secs(20));
+    callee_hangs_up(&mut sim, &out);
+    assert_eq!(sim.engine.task(id).map(|t| t.state), Some(TaskState::Done));
+    on_break(&mut sim, "1001");
+    // *73: the wrong person answered; the follow-up is open again and
+    // waits its retry time (30 min by default).
+    assert_eq!(
+        agent_dials(&mut sim, "1001", "*73", "o1")
+            .last()
+            .map(String::as_str),
+        Some("task_outcome_saved")
+    );
+    let task = sim.engine.task(id).expect("task").clone();
+    assert_eq!(task.state, TaskState::Open);
+    assert_eq!(
+        task.attempts[0].result,
+        Some(hotline::tasks::AttemptEnd::NotReached)
+    );
+    let wrote = sim.writes.iter().rev().find_map(|w| match w {
+        hotline::store::StoreWrite::Task { task, .. } if task.id == id => Some(task.state),
+        _ => None,
+    });
+    assert_eq!(wrote, Some(TaskState::Open), "the reopening is written");
+    available(&mut sim, "1001");
+    sim.run_for(secs(29 * 60));
+    // The phone refreshes its registration (600 s) as phones do.
+    register_again(&mut sim, "1001", 1);
+    assert_eq!(
+        invites_to(&sim, phone("1001")).len(),
+        1,
+        "not before the retry"
+    );
+    let inv = next_agent_invite(&mut sim, "1001", 1);
+    answer(&mut sim, "1001", &inv, 200);
+    run_until(&mut sim, secs(30), "dialled again", |s| {
+        invites_to(s, trunk_peer()).len() == 2
+    });
+    let out = invites_to(&sim, trunk_peer())[1].clone();
+    trunk_says(&mut sim, &out, 200);
+    sim.run_for(secs(10));
+    callee_hangs_up(&mut sim, &out);
+    on_break(&mut sim, "1001");
+    assert_eq!(
+        agent_dials(&mut sim, "1001", "*71", "o2")
+            .last()
+            .map(String::as_str),
+        Some("task_outcome_saved")
+    );
+    let task = sim.engine.task(id).expect("task");
+    assert_eq!(
+        (task.state, task.outcome, task.on_time()),
+        (TaskState::Done, Some(TaskOutcome::Satisfied), Some(true))
+    );
+}
+
+#[test]
+fn a_long_expected_wait_offers_the_callback_on_arrival() {
+    let mut sim = Sim::new(config(|c| {
+        c.trunks.push(trunk());
+        c.media.inactivity_timeout = secs(3600);
+        for q in &mut c.queues {
+            q.callback_wait_over = Some(secs(120));
+        }
+    }));
+    register(&mut sim, "1001");
+    // Two callers ahead, the agent busy with neither answering: with the
+    // default 3-minute handle time the third waits about 9 minutes.
+    let first = call_in(&mut sim, "w1", "13800000061", '2');
+    let inv = next_agent_invite(&mut sim, "1001", 0);
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(secs(5));
+    let second = call_in(&mut sim, "w2", "13800000062", '2');
+    let third = call_in(&mut sim, "w3", "13800000063", '2');
+    sim.run_for(secs(1));
+    assert!(!played_to(&sim, first).iter().any(|n| n == "callback_offer"));
+    assert!(
+        played_to(&sim, second)
+            .iter()
+            .any(|n| n == "callback_offer"),
+        "{:?}",
+        played_to(&sim, second)
+    );
+    assert!(played_to(&sim, third).iter().any(|n| n == "callback_offer"));
+}

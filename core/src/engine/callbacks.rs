@@ -37,7 +37,12 @@ impl Engine {
         };
         let (after, over) = (q.callback_after, q.callback_wait_over);
         if let Some(over) = over {
-            let long = self.acd.expected_wait(key).is_some_and(|w| w > over);
+            // Not to a caller already being offered to an agent.
+            let waiting = self
+                .acd
+                .caller(key)
+                .is_some_and(|c| c.phase == crate::acd::CallerPhase::Waiting);
+            let long = waiting && self.acd.expected_wait(key).is_some_and(|w| w > over);
             if long {
                 return self.offer_callback(now, key);
             }
