@@ -1,4 +1,6 @@
-//! Random traffic through the ACD: joins, hang-ups, exit keys, logins,
+//! Random traffic through the ACD: joins (some repeat callers waiting for
+//! their own agent), hang-ups, exit keys, callbacks that keep a caller's
+//! place, tasks (some dialled first, some raised when at risk), logins,
 //! logouts, breaks, registration flaps, answers, rejections, agent
 //! hang-ups, stale inputs and time steps (always to the earliest timer).
 //! After every step the action stream and the ACD's own views must agree
@@ -36,7 +38,22 @@ enum Op {
     Join {
         queue: usize,
         priority: u8,
+        /// A repeat caller: their own agent, and how long they wait for it.
+        preferred: Option<(usize, u64)>,
     },
+    /// A waiting caller books a callback that keeps their place.
+    KeepPlace(Index, bool),
+    /// A task joins a queue, ordered `order` s from now.
+    Work {
+        queue: usize,
+        priority: u8,
+        order: u64,
+        dial_first: bool,
+    },
+    /// A dial-first entry's customer answered.
+    Reached(Index),
+    Withdraw(Index),
+    Raise(Index),
     HangUp(Index),
     Exit(Index),
     Login(usize),
@@ -144,7 +161,28 @@ fn setup() -> impl Strategy<Value = Setup> {
 fn op() -> impl Strategy<Value = Op> {
     let agent = 0..AGENTS;
     prop_oneof![
-        6 => (0..QUEUES, 1u8..=6).prop_map(|(queue, priority)| Op::Join { queue, priority }),
+        6 => (
+            0..QUEUES,
+            1u8..=6,
+            prop::option::weighted(0.3, (0..AGENTS, 1u64..30_000))
+        )
+            .prop_map(|(queue, priority, preferred)| Op::Join {
+                queue,
+                priority,
+                preferred
+            }),
+        1 => (any::<Index>(), any::<bool>()).prop_map(|(i, d)| Op::KeepPlace(i, d)),
+        2 => (0..QUEUES, 0u8..=10, 0u64..7200, any::<bool>()).prop_map(
+            |(queue, priority, order, dial_first)| Op::Work {
+                queue,
+                priority,
+                order,
+                dial_first
+            }
+        ),
+        2 => any::<Index>().prop_map(Op::Reached),
+        1 => any::<Index>().prop_map(Op::Withdraw),
+        1 => any::<Index>().prop_map(Op::Raise),
         2 => any::<Index>().prop_map(Op::HangUp),
         1 => any::<Index>().prop_map(Op::Exit),
         2 => agent.clone().prop_map(Op::Login),
@@ -184,6 +222,10 @@ struct Driver {
     alive: BTreeSet<CallKey>,
     offers: BTreeSet<(CallKey, String)>,
     bridged: BTreeMap<CallKey, String>,
+    /// Entries that are work, and those whose customer is being dialled.
+    work: BTreeSet<CallKey>,
+    dial_first: BTreeSet<CallKey>,
+    dialing: BTreeSet<CallKey>,
     made: u64,
     answered: u64,
     rejected: u64,
@@ -203,6 +245,9 @@ impl Driver {
             alive: BTreeSet::new(),
             offers: BTreeSet::new(),
             bridged: BTreeMap::new(),
+            work: BTreeSet::new(),
+            dial_first: BTreeSet::new(),
+            dialing: BTreeSet::new(),
             made: 0,
             answered: 0,
             rejected: 0,
@@ -251,6 +296,10 @@ impl Driver {
                     !self.bridged.contains_key(caller),
                     "{caller} already bridged"
                 );
+                assert!(
+                    !self.dialing.contains(caller),
+                    "{caller} offered while its customer is dialled"
+                );
                 self.offers.insert((*caller, agent.clone()));
                 self.made += 1;
             }
@@ -278,6 +327,21 @@ impl Driver {
                     "leave of {caller} not in the ACD"
                 );
                 *self.terminal.entry(*caller).or_default() += 1;
+                let work = self.work.remove(caller);
+                self.dial_first.remove(caller);
+                self.dialing.remove(caller);
+                if matches!(reason, LeaveReason::Withdrawn) {
+                    assert!(work, "{caller} withdrawn but not work");
+                }
+                if work {
+                    assert!(
+                        matches!(
+                            reason,
+                            LeaveReason::Withdrawn | LeaveReason::Completed { .. }
+                        ),
+                        "work {caller} left for {reason:?}"
+                    );
+                }
                 assert!(
                     !self.offers.iter().any(|(c, _)| c == caller),
                     "{caller} left with an offer ringing"
@@ -303,7 +367,13 @@ impl Driver {
             // entry is in the ACD and with no agent yet.
             AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
             AcdAction::DialCustomer { caller } => {
-                panic!("{caller}: this model queues no dial-first work")
+                assert!(self.alive.contains(caller), "dial of gone {caller}");
+                assert!(
+                    self.dial_first.contains(caller),
+                    "{caller} is not dial-first"
+                );
+                assert!(self.dialing.insert(*caller), "{caller} dialled twice");
+                assert!(!self.offers.iter().any(|(c, _)| c == caller));
             }
         }
     }
@@ -354,8 +424,23 @@ impl Driver {
             let mut waiting = 0;
             for c in &order {
                 let view = self.acd.caller(*c).expect("queued caller is tracked");
+                assert_eq!(view.work, self.work.contains(c), "{c} work or not");
                 match view.phase {
+                    // A repeat caller waits for their own agent, who must
+                    // not be free (or they would have been offered).
+                    CallerPhase::Waiting if view.reserved_for.is_some() => {
+                        let own = view.reserved_for.unwrap_or_default();
+                        let free = self.acd.agent(own).is_some_and(|v| {
+                            v.status == &AgentStatus::Available
+                                && v.reachable
+                                && v.state == AgentState::Idle
+                        });
+                        assert!(!free, "{c} waits for {own}, who is free");
+                    }
                     CallerPhase::Waiting => waiting += 1,
+                    CallerPhase::Dialing => {
+                        assert!(self.dialing.contains(c), "{c} dialling unannounced")
+                    }
                     CallerPhase::Ringing { agents } => {
                         assert!(!agents.is_empty());
                         assert!(
@@ -409,7 +494,11 @@ impl Driver {
         let bridged: Vec<(CallKey, String)> =
             self.bridged.iter().map(|(c, a)| (*c, a.clone())).collect();
         match op {
-            Op::Join { queue, priority } => {
+            Op::Join {
+                queue,
+                priority,
+                preferred,
+            } => {
                 let caller = CallKey(self.next_id);
                 self.next_id += 1;
                 self.joined.insert(caller);
@@ -419,8 +508,105 @@ impl Driver {
                     queue: format!("q{queue}"),
                     priority: *priority,
                     caller_id: format!("{}", caller.0),
-                    preferred: None,
+                    preferred: preferred
+                        .map(|(a, ms)| (agent(a), self.now + Duration::from_millis(ms))),
                 });
+            }
+            Op::KeepPlace(i, dial_first) if !alive.is_empty() => {
+                let caller = *i.get(&alive);
+                let before = self
+                    .acd
+                    .caller(caller)
+                    .map(|v| (v.queue.to_string(), v.position));
+                let callback = CallKey(self.next_id);
+                self.next_id += 1;
+                let live = !self.bridged.contains_key(&caller) && !self.work.contains(&caller);
+                if live {
+                    self.joined.insert(callback);
+                    self.alive.insert(callback);
+                    self.work.insert(callback);
+                    if *dial_first {
+                        self.dial_first.insert(callback);
+                    }
+                }
+                let out = self.input(AcdInput::KeepPlace {
+                    caller,
+                    callback,
+                    dial_first: *dial_first,
+                });
+                if live {
+                    assert!(out.contains(&AcdAction::Leave {
+                        caller,
+                        reason: LeaveReason::CallbackRequested { callback }
+                    }));
+                    // Same place, unless it was handed out at once.
+                    if let (Some((queue, position)), Some(after)) =
+                        (before, self.acd.caller(callback))
+                    {
+                        assert_eq!(after.queue, queue);
+                        if matches!(after.phase, CallerPhase::Waiting) {
+                            assert_eq!(after.position, position, "the callback keeps the place");
+                        }
+                    }
+                } else {
+                    assert!(
+                        out.is_empty(),
+                        "keep-place of a bridged caller or work: {out:?}"
+                    );
+                }
+            }
+            Op::Work {
+                queue,
+                priority,
+                order,
+                dial_first,
+            } => {
+                let caller = CallKey(self.next_id);
+                self.next_id += 1;
+                self.joined.insert(caller);
+                self.alive.insert(caller);
+                self.work.insert(caller);
+                if *dial_first {
+                    self.dial_first.insert(caller);
+                }
+                self.input(AcdInput::WorkJoined {
+                    caller,
+                    queue: format!("q{queue}"),
+                    priority: *priority,
+                    order: self.now + Duration::from_secs(*order),
+                    dial_first: *dial_first,
+                });
+            }
+            Op::Reached(i) if !self.dialing.is_empty() => {
+                let dialing: Vec<CallKey> = self.dialing.iter().copied().collect();
+                let caller = *i.get(&dialing);
+                self.dialing.remove(&caller);
+                self.dial_first.remove(&caller);
+                self.input(AcdInput::CustomerReached { caller });
+            }
+            Op::Withdraw(i) if !self.work.is_empty() => {
+                let work: Vec<CallKey> = self.work.iter().copied().collect();
+                let caller = *i.get(&work);
+                let bridged = self.bridged.contains_key(&caller);
+                let out = self.input(AcdInput::WorkWithdrawn { caller });
+                if bridged {
+                    assert!(out.is_empty(), "withdrawal of a bridged task: {out:?}");
+                } else {
+                    assert!(!self.alive.contains(&caller), "{caller} still there");
+                }
+            }
+            Op::Raise(i) if !self.work.is_empty() => {
+                let work: Vec<CallKey> = self.work.iter().copied().collect();
+                let caller = *i.get(&work);
+                self.input(AcdInput::Reprioritise {
+                    caller,
+                    priority: 10,
+                });
+                if let Some(v) = self.acd.caller(caller) {
+                    if v.position.is_some() {
+                        assert_eq!(v.priority, 10);
+                    }
+                }
             }
             Op::HangUp(i) if !alive.is_empty() => {
                 self.input(AcdInput::CallerHungUp {

@@ -301,8 +301,15 @@ pub struct AgentCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallerPhase<'a> {
     Waiting,
-    Ringing { agents: Vec<&'a str> },
-    Bridged { agent: &'a str, since: Instant },
+    /// A dial-first entry whose customer is being dialled.
+    Dialing,
+    Ringing {
+        agents: Vec<&'a str>,
+    },
+    Bridged {
+        agent: &'a str,
+        since: Instant,
+    },
 }
 
 /// A read-only look at one caller.
@@ -315,6 +322,10 @@ pub struct CallerView<'a> {
     /// 1-based place in the queue; `None` once connected.
     pub position: Option<usize>,
     pub phase: CallerPhase<'a>,
+    /// Work (a callback, a task), not a caller on the line.
+    pub work: bool,
+    /// A repeat caller waiting for their own agent alone, for now.
+    pub reserved_for: Option<&'a str>,
 }
 
 /// How a waiting caller leaves without being connected.
@@ -630,7 +641,8 @@ impl Acd {
         let q = &self.queues[c.queue];
         let agent_id = |a: &u32| self.agents[*a as usize].config.id.as_str();
         let (position, phase) = match &c.phase {
-            Phase::Waiting | Phase::Dialing => (Some(q.position(&c.key)), CallerPhase::Waiting),
+            Phase::Waiting => (Some(q.position(&c.key)), CallerPhase::Waiting),
+            Phase::Dialing => (Some(q.position(&c.key)), CallerPhase::Dialing),
             Phase::Ringing { agents } => (
                 Some(q.position(&c.key)),
                 CallerPhase::Ringing {
@@ -652,6 +664,8 @@ impl Acd {
             orig_position: c.orig_position,
             position,
             phase,
+            work: c.is_work(),
+            reserved_for: c.reserved_for.map(|a| agent_id(&a)),
         })
     }
 
@@ -882,7 +896,8 @@ impl Acd {
         let Some(caller) = self.callers.get(&id) else {
             return;
         };
-        if matches!(caller.phase, Phase::Bridged { .. }) {
+        // A caller on the line only: work already is what a callback is.
+        if matches!(caller.phase, Phase::Bridged { .. }) || caller.is_work() {
             return;
         }
         self.release_reserved(id);
