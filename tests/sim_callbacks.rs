@@ -597,6 +597,18 @@ fn tasks_survive_a_restart_and_an_interrupted_attempt_is_not_repeated_at_once() 
         Some(hotline::tasks::AttemptEnd::Failed)
     );
     assert!(b.not_before_ms > wall + 10_000, "retried on its schedule");
+    let interrupted = sim
+        .records
+        .iter()
+        .find(|r| r.task == Some(dialing.0))
+        .expect("the interrupted attempt has a record");
+    assert_eq!(interrupted.attempt_result.as_deref(), Some("interrupted"));
+    assert_eq!(interrupted.agent.as_deref(), Some("1001"));
+    assert_eq!(interrupted.caller_number, "13800000022");
+    assert!(
+        sim.records.iter().all(|r| r.task != Some(pending.0)),
+        "nothing was interrupted on the other"
+    );
     on_break(&mut sim, "1001");
     register(&mut sim, "1001");
     available(&mut sim, "1001");

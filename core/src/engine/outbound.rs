@@ -98,7 +98,8 @@ impl Engine {
         }
         let now_ms = self.wall_ms(now);
         for id in self.tasks.restore(work.tasks, now_ms) {
-            warn!(task = id.0, "task interrupted by a restart: open again");
+            warn!(task = id.0, "task interrupted by a restart");
+            self.task_interrupted_record(now, id, now_ms);
             self.write_task(id, false);
         }
         self.poll_tasks(now);

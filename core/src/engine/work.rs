@@ -908,4 +908,38 @@ impl Engine {
         callbacks.answer_ms_median_today = answer_ms.get(answer_ms.len() / 2).copied();
         TasksView { kinds, callbacks }
     }
+
+    /// A task's attempt a crash left on the line left no record of its
+    /// own: this one says so (`attempt_result: "interrupted"`), as an
+    /// interrupted campaign attempt's does.
+    pub(super) fn task_interrupted_record(&mut self, now: Instant, id: TaskId, now_ms: u64) {
+        let Some(task) = self.tasks.get(id) else {
+            return;
+        };
+        let Some(attempt) = task
+            .attempts
+            .last()
+            .filter(|a| a.ended_ms == Some(now_ms) && a.call_id.is_none())
+        else {
+            return;
+        };
+        let mut record = crate::call::record::base_outbound(now, self.clock, &task.number);
+        record.caller_number = task.number.clone();
+        record.invite_at = crate::cdr::format_ms(attempt.started_ms);
+        record.task = Some(task.id.0);
+        record.task_kind = Some(task.kind.as_str().to_string());
+        record.origin_call = task.origin_call.clone();
+        record.queue = Some(task.queue.clone());
+        record.agent = attempt.agent.clone();
+        record.attempt = Some(attempt.number);
+        record.attempt_result = Some("interrupted".to_string());
+        record.outcome = Outcome::Shutdown;
+        record.call_id = self.record_id(self.next_id);
+        self.next_id += 1;
+        self.wire.push(crate::io::Output::CallEnded {
+            call: CallKey(0),
+            record: Box::new(record),
+            then_send: Vec::new(),
+        });
+    }
 }
