@@ -810,3 +810,131 @@ fn a_long_expected_wait_offers_the_callback_on_arrival() {
     );
     assert!(played_to(&sim, third).iter().any(|n| n == "callback_offer"));
 }
+
+#[test]
+fn the_desk_shows_the_call_saves_notes_makes_a_repair_order_and_calls_back() {
+    let mut sim = sim_with(CallbackMode::AgentFirst);
+    register(&mut sim, "1001");
+    call_in(&mut sim, "d1", "13800000071", '2');
+    let inv = next_agent_invite(&mut sim, "1001", 0);
+    let desk = sim.engine.desk(sim.now, "1001").expect("agent");
+    let call = desk.call.expect("the ringing call is on the desk");
+    assert_eq!(
+        (
+            call.state,
+            call.number.as_str(),
+            call.business_type.as_deref()
+        ),
+        ("ringing", "13800000071", Some("repair"))
+    );
+    assert_eq!(call.customer_class, "public");
+    assert!(call.repeat_of.is_none());
+    answer(&mut sim, "1001", &inv, 200);
+    sim.run_for(secs(10));
+    let call_id = sim
+        .engine
+        .desk(sim.now, "1001")
+        .and_then(|d| d.call)
+        .map(|c| {
+            assert_eq!(c.state, "connected");
+            c.call_id
+        })
+        .expect("connected");
+    // Another agent cannot write on this call.
+    let other = sim.act(|e, now| e.save_call_notes(now, "1002", &call_id, None, "x".into()));
+    assert!(matches!(
+        other,
+        Err(hotline::engine::DeskError::NotYourCall { .. })
+    ));
+    let bad = sim.act(|e, now| {
+        e.save_call_notes(now, "1001", &call_id, Some("gardening".into()), "x".into())
+    });
+    assert!(
+        matches!(bad, Err(hotline::engine::DeskError::Invalid(ref f)) if f.field == "business_type")
+    );
+    sim.act(|e, now| {
+        e.save_call_notes(
+            now,
+            "1001",
+            &call_id,
+            Some("repair".into()),
+            "燃气表漏气，已派维修".into(),
+        )
+    })
+    .expect("saved");
+    let (order, _) = sim
+        .act(|e, now| {
+            e.make_order(
+                now,
+                "1001",
+                &call_id,
+                hotline::engine::OrderKind::Repair,
+                None,
+                "更换燃气表".into(),
+            )
+        })
+        .expect("order made");
+    caller_hangs_up(&mut sim, "d1");
+    let record = sim
+        .records
+        .iter()
+        .find(|r| r.sip_call_id == "d1")
+        .expect("record");
+    assert_eq!(record.summary.as_deref(), Some("燃气表漏气，已派维修"));
+    assert_eq!(record.agent_business_type.as_deref(), Some("repair"));
+    assert!(sim
+        .lines
+        .iter()
+        .any(|(f, l)| f.starts_with("notes-") && l.contains("燃气表漏气")));
+    let task = sim.engine.task(order).expect("the order's task").clone();
+    assert_eq!(task.kind, TaskKind::FollowUp);
+    assert_eq!(task.owner.as_deref(), Some("1001"));
+    assert_eq!(task.origin_call.as_deref(), Some(call_id.as_str()));
+    let due = task.due_ms.expect("a deadline");
+    assert!(
+        due > sim.wall_ms() + 7 * 86_400_000 - 60_000 && due <= sim.wall_ms() + 7 * 86_400_000,
+        "due a week after the order"
+    );
+    // The follow-up is on the agent's list, first (theirs).
+    let desk = sim.engine.desk(sim.now, "1001").expect("agent");
+    assert_eq!(desk.tasks.first().map(|t| t.id), Some(order));
+
+    // "Call back": the agent's phone rings with the task once wrap-up
+    // is over (the task was offered already then: it is theirs and the
+    // only one), then the customer is dialled through the trunk.
+    run_until(&mut sim, secs(60), "the follow-up is offered", |s| {
+        invites_to(s, phone("1001")).len() == 2
+    });
+    let inv = invites_to(&sim, phone("1001"))[1].clone();
+    assert!(
+        inv.contains(&format!("X-Hotline-Task: {}", order.0)),
+        "{inv}"
+    );
+    answer(&mut sim, "1001", &inv, 486);
+    // Refused at the phone (the agent was not ready); a moment later
+    // they click "call back": their phone rings with it as soon as the
+    // phone's rest after a refusal (the queue's retry, 5 s) is over.
+    sim.run_for(secs(1));
+    // Another follow-up with an earlier deadline would come first...
+    let sooner = follow_up(&mut sim, "13800000072", secs(3600));
+    assert!(sim
+        .engine
+        .desk(sim.now, "1001")
+        .is_some_and(|d| d.tasks.iter().any(|t| t.id == sooner)));
+    // ... but the agent clicks "call back" on the order's.
+    sim.act(|e, now| e.call_back(now, "1001", order))
+        .expect("call back");
+    let clicked = sim.now;
+    let inv = next_agent_invite(&mut sim, "1001", 2);
+    assert!(sim.now - clicked <= secs(5), "{:?}", sim.now - clicked);
+    assert!(
+        inv.contains(&format!("X-Hotline-Task: {}", order.0)),
+        "{inv}"
+    );
+    answer(&mut sim, "1001", &inv, 200);
+    run_until(&mut sim, secs(30), "the customer is dialled", |s| {
+        !invites_to(s, trunk_peer()).is_empty()
+    });
+    let out = invites_to(&sim, trunk_peer())[0].clone();
+    assert!(out.starts_with("INVITE sip:13800000071@"), "{out}");
+}

@@ -114,6 +114,13 @@ pub enum AcdInput {
     WorkWithdrawn { caller: CallKey },
     /// A task at risk of missing its deadline: new priority, same order.
     Reprioritise { caller: CallKey, priority: u8 },
+    /// A waiting entry goes to `agent` alone until `until`, if the agent
+    /// is available (an agent's "call back" on a task).
+    Prefer {
+        caller: CallKey,
+        agent: String,
+        until: Instant,
+    },
     /// The caller hung up: while waiting or ringing (an abandon), or
     /// during the connected call.
     CallerHungUp { caller: CallKey },
@@ -455,6 +462,11 @@ impl Acd {
             AcdInput::CustomerReached { caller } => self.customer_reached(caller),
             AcdInput::WorkWithdrawn { caller } => self.withdraw_work(caller),
             AcdInput::Reprioritise { caller, priority } => self.reprioritise(caller, priority),
+            AcdInput::Prefer {
+                caller,
+                agent,
+                until,
+            } => self.prefer(now, caller, &agent, until),
             AcdInput::CallerHungUp { caller } => match self.bridged_agent(caller) {
                 Some(agent) => self.end_call(now, caller, agent, EndedBy::Caller, None),
                 None => self.remove_caller(now, caller, Exit::Abandon),

@@ -47,6 +47,10 @@ pub struct Controls {
     pub first_visit: Option<QueueVisit>,
     /// The caller's key for the callback exchange is due by then.
     pub callback_key_at: Option<Instant>,
+    /// What the agent saved on the desk: a summary and the business type
+    /// they chose (the IVR's may differ).
+    pub summary: Option<String>,
+    pub saved_business: Option<String>,
 }
 
 /// A consultation call: the holding agent's phone called another agent

@@ -81,6 +81,8 @@ pub fn build(
         record.callback_task = Some(task.0);
     }
     record.repeat_of = call.repeat.as_ref().map(|r| r.earlier_call.clone());
+    record.summary = call.controls.summary.clone();
+    record.agent_business_type = call.controls.saved_business.clone();
     record.vip = call.info.vip;
     record.customer_name = call.info.name.clone();
     record.message_file = call.message_file.clone();

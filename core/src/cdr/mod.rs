@@ -230,6 +230,12 @@ pub struct CallRecord {
     /// call's record id (a repeat contact).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat_of: Option<String>,
+    /// What the agent saved on the desk while the call was up: the
+    /// business type they chose and a summary (also in `notes-*.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_business_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// Follow-up or message tasks this call left.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks_created: Vec<u64>,

@@ -191,6 +191,16 @@ impl TaskBook {
             .min()
     }
 
+    /// An open task waiting for its retry time may go now (an agent asked
+    /// to call it back).
+    pub fn retry_now(&mut self, id: TaskId, now_ms: u64) -> Option<&Task> {
+        self.change(id, |t| {
+            if t.state == TaskState::Open {
+                t.not_before_ms = t.not_before_ms.min(now_ms);
+            }
+        })
+    }
+
     /// The task left its queue (being worked, or withdrawn).
     pub fn left_queue(&mut self, id: TaskId) {
         self.entered.remove(&id);
