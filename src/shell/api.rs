@@ -36,7 +36,7 @@ use crate::live::LiveSnapshot;
 pub use super::api_requests::{error, ApiRequest, ApiState, CallAction, LiveSources};
 use super::media::LiveRtp;
 use super::Event;
-use super::{api_campaigns, api_tasks};
+use super::{api_campaigns, api_desk, api_tasks};
 
 /// The wallboard: one page, its CSS and script inline, no external fetch.
 const WALLBOARD: &str = include_str!("wallboard.html");
@@ -109,6 +109,14 @@ pub async fn serve(
         .route("/api/v1/tasks/{id}/outcome", post(api_tasks::outcome))
         .route("/api/v1/tasks/{id}/cancel", post(api_tasks::cancel))
         .route("/api/v1/calls/{id}/{action}", post(call_control))
+        .route("/desk", get(api_desk::page))
+        .route("/api/v1/desk", get(api_desk::view))
+        .route("/api/v1/desk/calls/{id}/notes", post(api_desk::notes))
+        .route("/api/v1/desk/calls/{id}/orders", post(api_desk::order))
+        .route(
+            "/api/v1/desk/tasks/{id}/call-back",
+            post(api_desk::call_back),
+        )
         .route("/api/v1/recordings/{id}", get(recording))
         // WAVs and number lists come with campaigns: up to 64 MiB.
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))

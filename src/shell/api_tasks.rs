@@ -349,6 +349,17 @@ pub struct PendingTasks {
 }
 
 impl PendingTasks {
+    /// Answers `reply` with `task` once write `write` is durable (or 503
+    /// if the store fails it).
+    pub fn wait_for(
+        &mut self,
+        write: u64,
+        task: Task,
+        reply: oneshot::Sender<Result<Task, TaskCreateError>>,
+    ) {
+        self.by_write.insert(write, Pending { task, reply });
+    }
+
     /// The store committed write `id`: a task created through the API is
     /// durable, and its request is answered.
     pub fn stored(&mut self, id: u64) {

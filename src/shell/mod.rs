@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod api;
 pub mod api_campaigns;
+pub mod api_desk;
 pub mod api_requests;
 pub mod api_tasks;
 pub mod call_recordings;
@@ -493,6 +494,9 @@ impl Shell {
             }
             Event::Api(api::ApiRequest::Task(request)) => {
                 api_tasks::handle(engine, now, request, &mut self.pending_tasks)
+            }
+            Event::Api(api::ApiRequest::Desk(request)) => {
+                api_desk::handle(engine, now, request, &mut self.pending_tasks)
             }
             Event::Api(api::ApiRequest::CallControl {
                 call_id,

@@ -30,6 +30,8 @@ pub struct DeskView {
     /// Open tasks the agent may work: theirs, then their queues', each
     /// earliest deadline first.
     pub tasks: Vec<Task>,
+    /// The IVR's business types, for the notes form.
+    pub business_types: Vec<String>,
 }
 
 /// The call ringing or connected at an agent's phone.
@@ -175,6 +177,7 @@ impl Engine {
             agent: snapshot,
             call,
             tasks,
+            business_types: self.program.business_types.clone(),
         })
     }
 
