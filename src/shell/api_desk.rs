@@ -24,6 +24,8 @@ use super::Event;
 
 /// The desk page: one self-contained file.
 const DESK: &str = include_str!("desk.html");
+/// The supervisor's page, likewise.
+const SUPERVISOR: &str = include_str!("supervisor.html");
 
 /// Longest a work order may be given to be due.
 const MAX_DUE_HOURS: u64 = 90 * 24;
@@ -59,6 +61,10 @@ pub enum DeskRequest {
 
 pub async fn page() -> Html<&'static str> {
     Html(DESK)
+}
+
+pub async fn supervisor_page() -> Html<&'static str> {
+    Html(SUPERVISOR)
 }
 
 fn bad(field: &str, message: &str) -> Response {
