@@ -114,6 +114,37 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
+    /// Evaluates `expression` and waits for the promise it gives (a
+    /// `fetch`, say), returning its value.
+    pub fn eval_async(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        if let Some(exception) = result.get("exceptionDetails") {
+            panic!("{expression} threw: {exception}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    /// Goes to `url` in the same page (cookies kept).
+    pub fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }));
+        // The new document replaces the old: wait until it is there.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let here = self.eval("location.href + ' ' + document.readyState");
+            if here
+                .as_str()
+                .is_some_and(|h| h.starts_with(url) && h.ends_with("complete"))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} did not load: {here}");
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Polls `expression` until it evaluates to `want`, or panics after
     /// `limit` with the last value.
     pub fn wait_for(&mut self, expression: &str, want: &Value, limit: Duration) {
