@@ -114,17 +114,13 @@ fn a_caller_books_a_callback_and_the_agent_reaches_them_through_the_trunk() {
         ..Settings::default()
     };
     // The repair queue offers the callback after 2 s of waiting.
-    let mut config = config_toml(&ports, &settings).replacen(
+    let config = config_toml(&ports, &settings).replacen(
         "name = \"repair\"\n",
         "name = \"repair\"\ncallback_after = \"2s\"\n",
         1,
     );
     assert!(config.contains("callback_after"));
-    config.push_str(&format!(
-        "\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{}\"\ntransport = \"udp\"\n\
-         caller_id = \"4008001234\"\nmax_channels = 4\nmax_calls_per_second = 5\n",
-        ports.sipp(TRUNK).sip
-    ));
+    let config = with_trunk(config, ports.sipp(TRUNK).sip);
     let mut engine = Engine::start_config(ports, &config, &[]);
 
     // The agent logs in and goes on break: the caller waits.

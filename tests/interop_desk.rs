@@ -25,9 +25,9 @@ mod support;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use browser::{require_chromium, Browser};
 use hotline::media::g711::Codec;
 use serde_json::{json, Value};
-use browser::{require_chromium, Browser};
 use support::*;
 
 const AGENT: u16 = 0;
@@ -92,12 +92,8 @@ fn an_agent_works_a_repair_call_from_the_desk_and_calls_the_customer_back() {
         ],
         ..Settings::default()
     };
-    let mut config = config_toml(&ports, &settings);
-    config.push_str(&format!(
-        "\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{}\"\ntransport = \"udp\"\n\
-         caller_id = \"4008001234\"\nmax_channels = 4\nmax_calls_per_second = 5\n",
-        ports.sipp(TRUNK).sip
-    ));
+    let config = config_toml(&ports, &settings);
+    let config = with_trunk(config, ports.sipp(TRUNK).sip);
     let mut engine = Engine::start_config(ports, &config, &[]);
     let register = ["-key", "agent", "1001", "-au", "1001", "-ap", "secret"];
     Sipp::spawn(&engine, AGENT, "agent_register.xml", &register, 15).expect_success(&engine);

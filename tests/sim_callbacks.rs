@@ -11,10 +11,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hotline::config::{TrunkConfig, TrunkTransport};
 use hotline::engine::AgentCommand;
 use hotline::ids::CallKey;
-use hotline::io::{Peer, Transport};
+use hotline::io::Peer;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
 use hotline::tasks::{CallbackMode, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskState};
@@ -26,34 +25,11 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
-fn trunk_peer() -> Peer {
-    Peer {
-        transport: Transport::Udp,
-        addr: TRUNK.parse().expect("addr"),
-        conn: 0,
-    }
-}
-
-fn trunk() -> TrunkConfig {
-    TrunkConfig {
-        name: "pstn".into(),
-        address: TRUNK.parse().expect("addr"),
-        transport: TrunkTransport::Udp,
-        caller_id: "4008001234".into(),
-        max_channels: 10,
-        max_calls_per_second: 5,
-        domain: None,
-        username: None,
-        password: None,
-        password_env: None,
-    }
-}
-
 /// The demo config with a trunk; the repair queue offers a callback after
 /// 20 s of waiting, in `mode`, two attempts a minute apart.
 fn sim_with(mode: CallbackMode) -> Sim {
     Sim::new(config(|c| {
-        c.trunks.push(trunk());
+        c.trunks.push(trunk(10, 5, false));
         // Simulated callers send no RTP while they wait.
         c.media.inactivity_timeout = secs(3600);
         for q in &mut c.queues {
@@ -130,27 +106,6 @@ fn invites_to(sim: &Sim, peer: Peer) -> Vec<String> {
         .filter(|s| seen.insert(header(&s.text, "Call-ID").to_string()))
         .map(|s| s.text.clone())
         .collect()
-}
-
-/// The trunk answers `invite` with `status` (SDP on 200).
-fn trunk_says(sim: &mut Sim, invite: &str, status: u16) {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7100 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let body = if status == 200 { sdp } else { "" };
-    let ctype = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    let reply = format!(
-        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=callee\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:callee@{TRUNK}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
-        header(invite, "Via"),
-        header(invite, "From"),
-        header(invite, "To"),
-        header(invite, "Call-ID"),
-        header(invite, "CSeq"),
-        body.len()
-    );
-    sim.send_bytes(trunk_peer(), reply.as_bytes());
 }
 
 /// The callee behind the trunk hangs up the call `invite` set up.
@@ -302,7 +257,7 @@ fn an_agent_first_callback_keeps_its_place_between_two_live_callers() {
             if task.state == TaskState::Dialing)
     });
     assert!(attempt_durable, "the attempt was written before the INVITE");
-    trunk_says(&mut sim, &out, 200);
+    trunk_says(&mut sim, &out, 200, "");
     assert_eq!(only_task(&sim).state, TaskState::Connected);
     let bridged = sim.bridged.len();
     assert!(bridged > 0, "customer and agent bridged");
@@ -365,7 +320,7 @@ fn a_customer_first_callback_dials_the_customer_then_queues_them_at_the_head() {
         c_offer.contains("X-Hotline-Caller: 13700000003"),
         "{c_offer}"
     );
-    trunk_says(&mut sim, &out, 200);
+    trunk_says(&mut sim, &out, 200, "");
     // The customer answered: first for the next free agent, ahead of C.
     let inv = next_agent_invite(&mut sim, "1001", 2);
     assert!(inv.contains("X-Hotline-Task-Kind: callback"), "{inv}");
@@ -403,7 +358,7 @@ fn a_callback_nobody_answers_is_retried_on_its_schedule_then_fails() {
         });
         attempts_at.push(sim.now);
         let out = invites_to(&sim, trunk_peer())[n].clone();
-        trunk_says(&mut sim, &out, 486);
+        trunk_says(&mut sim, &out, 486, "");
         let task = only_task(&sim);
         if n == 0 {
             assert_eq!(task.state, TaskState::Open);
@@ -579,7 +534,7 @@ fn tasks_survive_a_restart_and_an_interrupted_attempt_is_not_repeated_at_once() 
     // A new process on the same store, 10 s later.
     let mut sim = Sim::with_store(
         config(|c| {
-            c.trunks.push(trunk());
+            c.trunks.push(trunk(10, 5, false));
             for q in &mut c.queues {
                 q.callback_after = Some(secs(20));
             }
@@ -622,7 +577,7 @@ fn tasks_survive_a_restart_and_an_interrupted_attempt_is_not_repeated_at_once() 
 #[test]
 fn a_repair_call_leaves_a_follow_up_owned_by_its_agent() {
     let mut sim = Sim::new(config(|c| {
-        c.trunks.push(trunk());
+        c.trunks.push(trunk(10, 5, false));
         c.tasks
             .after_call
             .push(hotline::config::tasks::AfterCallRule {
@@ -725,7 +680,7 @@ fn the_agent_records_the_outcome_by_feature_code_and_not_reached_tries_again() {
         !invites_to(s, trunk_peer()).is_empty()
     });
     let out = invites_to(&sim, trunk_peer())[0].clone();
-    trunk_says(&mut sim, &out, 200);
+    trunk_says(&mut sim, &out, 200, "");
     sim.run_for(secs(20));
     callee_hangs_up(&mut sim, &out);
     assert_eq!(sim.engine.task(id).map(|t| t.state), Some(TaskState::Done));
@@ -764,7 +719,7 @@ fn the_agent_records_the_outcome_by_feature_code_and_not_reached_tries_again() {
         invites_to(s, trunk_peer()).len() == 2
     });
     let out = invites_to(&sim, trunk_peer())[1].clone();
-    trunk_says(&mut sim, &out, 200);
+    trunk_says(&mut sim, &out, 200, "");
     sim.run_for(secs(10));
     callee_hangs_up(&mut sim, &out);
     on_break(&mut sim, "1001");
@@ -784,7 +739,7 @@ fn the_agent_records_the_outcome_by_feature_code_and_not_reached_tries_again() {
 #[test]
 fn a_long_expected_wait_offers_the_callback_on_arrival() {
     let mut sim = Sim::new(config(|c| {
-        c.trunks.push(trunk());
+        c.trunks.push(trunk(10, 5, false));
         c.media.inactivity_timeout = secs(3600);
         for q in &mut c.queues {
             q.callback_wait_over = Some(secs(120));

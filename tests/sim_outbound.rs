@@ -10,37 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use hotline::campaign::{CampaignId, NumberState};
-use hotline::config::{TrunkConfig, TrunkTransport};
-use hotline::io::{Peer, Transport};
+use hotline::config::TrunkConfig;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
 use serde_json::json;
 
-const TRUNK: &str = "127.0.0.1:5090";
 const MIN: Duration = Duration::from_secs(60);
-
-fn trunk_peer() -> Peer {
-    Peer {
-        transport: Transport::Udp,
-        addr: TRUNK.parse().expect("addr"),
-        conn: 0,
-    }
-}
-
-fn trunk(channels: u32, rate: u32, auth: bool) -> TrunkConfig {
-    TrunkConfig {
-        name: "pstn".into(),
-        address: TRUNK.parse().expect("addr"),
-        transport: TrunkTransport::Udp,
-        caller_id: "4008001234".into(),
-        max_channels: channels,
-        max_calls_per_second: rate,
-        domain: None,
-        username: auth.then(|| "hotline".into()),
-        password: auth.then(|| "trunk-secret".into()),
-        password_env: None,
-    }
-}
 
 fn sim_with(t: TrunkConfig) -> Sim {
     Sim::new(config(|c| c.trunks.push(t)))
@@ -75,31 +50,6 @@ fn requests(sim: &Sim, method: &str) -> Vec<(Instant, String)> {
 /// INVITEs sent to the trunk (not their retransmissions).
 fn invites(sim: &Sim) -> Vec<(Instant, String)> {
     requests(sim, "INVITE")
-}
-
-/// The trunk answers `invite` with `status` (SDP on 200 and 183).
-fn trunk_says(sim: &mut Sim, invite: &str, status: u16, extra: &str) {
-    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
-    let body = if status == 200 || status == 183 {
-        sdp
-    } else {
-        ""
-    };
-    let ctype = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    let reply = format!(
-        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=callee\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:callee@{TRUNK}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
-        header(invite, "Via"),
-        header(invite, "From"),
-        header(invite, "To"),
-        header(invite, "Call-ID"),
-        header(invite, "CSeq"),
-        body.len()
-    );
-    sim.send_bytes(trunk_peer(), reply.as_bytes());
 }
 
 /// The INVITEs a test has looked at so far.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hotline::campaign::{Campaign, CampaignId, CampaignSpec};
 use hotline::cdr::CallRecord;
-use hotline::config::{Config, Language};
+use hotline::config::{Config, Language, TrunkConfig, TrunkTransport};
 use hotline::engine::{Engine, EngineSettings};
 use hotline::ids::{CallKey, LegKey};
 use hotline::io::{Input, Output, Peer, Transport};
@@ -740,4 +740,59 @@ pub fn agent_dials(sim: &mut Sim, agent: &str, code: &str, call_id: &str) -> Vec
     sim.run_for(Duration::from_secs(6));
     let names = sim.played_names();
     names[before..].to_vec()
+}
+
+// ---- a trunk ------------------------------------------------------------------
+
+/// The trunk's address in the sims.
+pub const TRUNK: &str = "127.0.0.1:5090";
+
+pub fn trunk_peer() -> Peer {
+    Peer {
+        transport: Transport::Udp,
+        addr: TRUNK.parse().expect("addr"),
+        conn: 0,
+    }
+}
+
+/// The trunk at [`TRUNK`], `pstn`, with `channels` channels, `rate` calls
+/// a second, and digest credentials when `auth`.
+pub fn trunk(channels: u32, rate: u32, auth: bool) -> TrunkConfig {
+    TrunkConfig {
+        name: "pstn".into(),
+        address: TRUNK.parse().expect("addr"),
+        transport: TrunkTransport::Udp,
+        caller_id: "4008001234".into(),
+        max_channels: channels,
+        max_calls_per_second: rate,
+        domain: None,
+        username: auth.then(|| "hotline".into()),
+        password: auth.then(|| "trunk-secret".into()),
+        password_env: None,
+    }
+}
+
+/// The trunk answers `invite` with `status` (SDP on 200 and 183).
+pub fn trunk_says(sim: &mut Sim, invite: &str, status: u16, extra: &str) {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 8 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let body = if status == 200 || status == 183 {
+        sdp
+    } else {
+        ""
+    };
+    let ctype = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let reply = format!(
+        "SIP/2.0 {status} X\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=callee\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:callee@{TRUNK}>\r\n{extra}{ctype}Content-Length: {}\r\n\r\n{body}",
+        header(invite, "Via"),
+        header(invite, "From"),
+        header(invite, "To"),
+        header(invite, "Call-ID"),
+        header(invite, "CSeq"),
+        body.len()
+    );
+    sim.send_bytes(trunk_peer(), reply.as_bytes());
 }

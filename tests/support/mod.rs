@@ -252,6 +252,16 @@ impl Default for Settings {
 
 /// config/default.toml with this test's ports, folders (see
 /// [`base_config`]) and timings.
+/// `config` with one `[[trunks]]` entry, "pstn", at 127.0.0.1:`port` over
+/// UDP (4 channels, 5 calls a second).
+pub fn with_trunk(mut config: String, port: u16) -> String {
+    config.push_str(&format!(
+        "\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{port}\"\ntransport = \"udp\"\n\
+         caller_id = \"4008001234\"\nmax_channels = 4\nmax_calls_per_second = 5\n"
+    ));
+    config
+}
+
 pub fn config_toml(ports: &Ports, s: &Settings) -> String {
     let mut text = base_config(ports.engine());
     let q = |v: &str| format!("{v:?}");

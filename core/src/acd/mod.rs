@@ -730,17 +730,8 @@ impl Acd {
             }
             return;
         }
-        self.seq += 1;
-        let key = CallerKey {
-            priority: std::cmp::Reverse(priority),
-            arrival: now,
-            seq: self.seq,
-            id,
-        };
-        let queue = &mut self.queues[q];
-        queue.insert(key, true);
-        queue.counters.entered += 1;
-        let orig_position = queue.position(&key);
+        let (key, orig_position) = self.enter(q, id, priority, now, true);
+        let queue = &self.queues[q];
         let at = |d: Option<Duration>| d.map(|d| now + d);
         let caller = Caller {
             queue: q,
@@ -776,6 +767,34 @@ impl Acd {
             },
         );
         self.mark_dirty(q);
+    }
+
+    /// A new entry in queue `q`, in its place (priority, then `arrival`,
+    /// then join order): a caller on the line (`live`) or work. Returns
+    /// its key and 1-based place.
+    fn enter(
+        &mut self,
+        q: usize,
+        id: CallKey,
+        priority: u8,
+        arrival: Instant,
+        live: bool,
+    ) -> (CallerKey, usize) {
+        self.seq += 1;
+        let key = CallerKey {
+            priority: std::cmp::Reverse(priority),
+            arrival,
+            seq: self.seq,
+            id,
+        };
+        let queue = &mut self.queues[q];
+        queue.insert(key, live);
+        if live {
+            queue.counters.entered += 1;
+        } else {
+            queue.work += 1;
+        }
+        (key, queue.position(&key))
     }
 
     fn refuse(&mut self, caller: CallKey, reason: RefuseReason) {
@@ -978,17 +997,7 @@ impl Acd {
         if self.callers.contains_key(&id) {
             return self.refuse(id, RefuseReason::DuplicateCaller);
         }
-        self.seq += 1;
-        let key = CallerKey {
-            priority: std::cmp::Reverse(priority),
-            arrival: order,
-            seq: self.seq,
-            id,
-        };
-        let queue = &mut self.queues[q];
-        queue.insert(key, false);
-        queue.work += 1;
-        let orig_position = queue.position(&key);
+        let (key, orig_position) = self.enter(q, id, priority, order, false);
         self.callers.insert(
             id,
             Caller {

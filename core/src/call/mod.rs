@@ -167,6 +167,51 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call at its start: its customer's leg `customer` (in `legs`, or
+    /// to be placed), its IVR, and what the directory knows of the
+    /// caller; no queue, no agent, nothing played yet.
+    pub fn new(
+        key: CallKey,
+        prompts: Arc<PromptLibrary>,
+        customer: LegKey,
+        legs: Vec<Leg>,
+        ivr: Ivr,
+        info: CustomerInfo,
+        now: Instant,
+    ) -> Call {
+        Call {
+            key,
+            prompts,
+            customer,
+            legs,
+            agent_legs: Vec::new(),
+            bridge: None,
+            arrived_at: now,
+            answer_at: None,
+            ivr,
+            playing: None,
+            next_token: 0,
+            last_digit: None,
+            info,
+            message_file: None,
+            recording_since: None,
+            message_discarded_ms: None,
+            queue: None,
+            feature: None,
+            sequence: VecDeque::new(),
+            after_sequence: None,
+            agent_hung_up: false,
+            digits: String::new(),
+            caller_spoke: false,
+            notice: None,
+            notified_by: None,
+            controls: Default::default(),
+            work: None,
+            callback: None,
+            repeat: None,
+        }
+    }
+
     pub fn leg(&self, key: LegKey) -> Option<&Leg> {
         self.legs.iter().find(|l| l.key == key)
     }

@@ -4,7 +4,6 @@
 //! to any URI, bridging two legs of a call, replacing one leg by another,
 //! and hanging up one leg.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use thiserror::Error;
@@ -83,41 +82,22 @@ impl Engine {
             (leg.dialog.call_id.clone(), leg.dialog.local_tag.clone()),
             (key, leg_key),
         );
-        let call = Call {
-            key,
-            prompts: self.prompts.clone(),
-            customer: leg_key,
-            legs: vec![leg],
-            agent_legs: Vec::new(),
-            bridge: None,
-            arrived_at: now,
-            answer_at: None,
-            ivr: {
-                let mut ivr = Ivr::new(self.program.clone(), entry, language);
-                ivr.set_notified(notified_by.as_ref().map(|(_, name)| name.clone()));
-                ivr
-            },
-            playing: None,
-            next_token: 0,
-            last_digit: None,
-            info,
-            message_file: None,
-            recording_since: None,
-            message_discarded_ms: None,
-            queue: None,
-            feature: None,
-            sequence: VecDeque::new(),
-            after_sequence: None,
-            agent_hung_up: false,
-            digits: String::new(),
-            caller_spoke: false,
-            notice: None,
-            notified_by,
-            controls: Default::default(),
-            work: None,
-            callback: None,
-            repeat,
+        let ivr = {
+            let mut ivr = Ivr::new(self.program.clone(), entry, language);
+            ivr.set_notified(notified_by.as_ref().map(|(_, name)| name.clone()));
+            ivr
         };
+        let mut call = Call::new(
+            key,
+            self.prompts.clone(),
+            leg_key,
+            vec![leg],
+            ivr,
+            info,
+            now,
+        );
+        call.notified_by = notified_by;
+        call.repeat = repeat;
         self.calls.insert(key, call);
 
         // Refuse at once rather than leave a call ringing past the window.

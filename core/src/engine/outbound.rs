@@ -6,7 +6,6 @@
 //! the store) before its INVITE leaves, so a crash never loses one and a
 //! restart never repeats one (see `campaign::scheduler`).
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -463,37 +462,16 @@ impl Engine {
             trunk = %spec.trunk,
             "placing a notice call"
         );
-        let call = Call {
+        let mut call = Call::new(
             key,
             prompts,
-            customer: leg_key,
-            legs: vec![leg],
-            agent_legs: Vec::new(),
-            bridge: None,
-            arrived_at: now,
-            answer_at: None,
-            ivr: Ivr::new(self.program.clone(), NodeId(0), language),
-            playing: None,
-            next_token: 0,
-            last_digit: None,
-            info: Default::default(),
-            message_file: None,
-            recording_since: None,
-            message_discarded_ms: None,
-            queue: None,
-            feature: None,
-            sequence: VecDeque::new(),
-            after_sequence: None,
-            agent_hung_up: false,
-            digits: String::new(),
-            caller_spoke: false,
-            notice: Some(notice),
-            notified_by: None,
-            controls: Default::default(),
-            work: None,
-            callback: None,
-            repeat: None,
-        };
+            leg_key,
+            vec![leg],
+            Ivr::new(self.program.clone(), NodeId(0), language),
+            Default::default(),
+            now,
+        );
+        call.notice = Some(notice);
         let deadline = now + spec.ring_timeout;
         self.calls.insert(key, call);
         self.wire

@@ -6,7 +6,6 @@
 //! why, and queued at the head. The call's end is the attempt's result,
 //! its record and the task's next step (done, a retry, failed).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
@@ -320,56 +319,38 @@ impl Engine {
         let language = self.settings.default_language;
         let mut ivr = Ivr::new(self.program.clone(), NodeId(0), language);
         ivr.business = task.business.clone();
-        let call = Call {
+        let customer = LegKey(self.next_key());
+        let info = self.directory.lookup(&task.number);
+        let mut call = Call::new(
             key,
-            prompts: self.prompts.clone(),
-            customer: LegKey(self.next_key()),
-            legs: Vec::new(),
-            agent_legs: Vec::new(),
-            bridge: None,
-            arrived_at: now,
-            answer_at: None,
+            self.prompts.clone(),
+            customer,
+            Vec::new(),
             ivr,
-            playing: None,
-            next_token: 0,
-            last_digit: None,
-            info: self.directory.lookup(&task.number),
-            message_file: None,
-            recording_since: None,
-            message_discarded_ms: None,
-            queue: Some(QueueVisit {
-                queue: task.queue.clone(),
-                joined_at: Some(now),
-                ..QueueVisit::default()
-            }),
-            feature: None,
-            sequence: VecDeque::new(),
-            after_sequence: None,
-            agent_hung_up: false,
-            digits: String::new(),
-            caller_spoke: false,
-            notice: None,
-            notified_by: None,
-            controls: Default::default(),
-            work: Some(WorkCall {
-                task: id,
-                kind: task.kind,
-                number: task.number.clone(),
-                trunk,
-                trunk_name: self.trunks[trunk].config.name.clone(),
-                customer_first: task.mode == CallbackMode::CustomerFirst,
-                stage: WorkStage::AgentRinging,
-                agent: None,
-                agent_leg: None,
-                channel: false,
-                end: None,
-                sip_status: 0,
-                attempt: 0,
-                origin_call: task.origin_call.clone(),
-            }),
-            callback: None,
-            repeat: None,
-        };
+            info,
+            now,
+        );
+        call.queue = Some(QueueVisit {
+            queue: task.queue.clone(),
+            joined_at: Some(now),
+            ..QueueVisit::default()
+        });
+        call.work = Some(WorkCall {
+            task: id,
+            kind: task.kind,
+            number: task.number.clone(),
+            trunk,
+            trunk_name: self.trunks[trunk].config.name.clone(),
+            customer_first: task.mode == CallbackMode::CustomerFirst,
+            stage: WorkStage::AgentRinging,
+            agent: None,
+            agent_leg: None,
+            channel: false,
+            end: None,
+            sip_status: 0,
+            attempt: 0,
+            origin_call: task.origin_call.clone(),
+        });
         self.calls.insert(key, call);
         true
     }
