@@ -1,8 +1,8 @@
 //! The HTTP API (axum), on one listener:
 //! * agents' status, and log in / log out / break / available behind a
 //!   bearer token;
-//! * campaigns (`api_campaigns`) and tasks (`api_tasks`), behind the
-//!   token;
+//! * campaigns (`api_campaigns`), tasks (`api_tasks`) and the knowledge
+//!   base (`api_kb`), behind the token;
 //! * the live operations view, read-only and open (no personal data; the
 //!   listener is on loopback by default): `/metrics` for Prometheus,
 //!   `/api/v1/status` (JSON), `/api/v1/events` (server-sent events) and
@@ -36,7 +36,7 @@ use crate::live::LiveSnapshot;
 pub use super::api_requests::{error, ApiRequest, ApiState, CallAction, LiveSources};
 use super::media::LiveRtp;
 use super::Event;
-use super::{api_campaigns, api_desk, api_tasks};
+use super::{api_campaigns, api_desk, api_kb, api_tasks};
 
 /// The wallboard: one page, its CSS and script inline, no external fetch.
 const WALLBOARD: &str = include_str!("wallboard.html");
@@ -119,6 +119,19 @@ pub async fn serve(
             post(api_desk::call_back),
         )
         .route("/api/v1/recordings/{id}", get(recording))
+        .route(
+            "/api/v1/kb",
+            get(api_kb::search)
+                .post(api_kb::create)
+                .layer(axum::extract::DefaultBodyLimit::max(api_kb::MAX_BODY)),
+        )
+        .route(
+            "/api/v1/kb/{id}",
+            get(api_kb::get_one)
+                .put(api_kb::update)
+                .layer(axum::extract::DefaultBodyLimit::max(api_kb::MAX_BODY)),
+        )
+        .route("/api/v1/kb/{id}/history", get(api_kb::history))
         // WAVs and number lists come with campaigns: up to 64 MiB.
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(ApiState {

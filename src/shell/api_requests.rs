@@ -40,6 +40,9 @@ pub enum ApiRequest {
     Task(TaskRequest),
     /// The signed-in agent's desk.
     Desk(super::api_desk::DeskRequest),
+    /// The IVR's business types in the running config (`[ivr]
+    /// business_types`), to check a form's `business_type` against.
+    BusinessTypes(oneshot::Sender<Vec<String>>),
     /// Hold, resume or transfer a call in progress.
     CallControl {
         call_id: String,

@@ -5,6 +5,7 @@ pub mod alarms;
 pub mod api;
 pub mod api_campaigns;
 pub mod api_desk;
+pub mod api_kb;
 pub mod api_requests;
 pub mod api_tasks;
 pub mod call_recordings;
@@ -497,6 +498,9 @@ impl Shell {
             }
             Event::Api(api::ApiRequest::Desk(request)) => {
                 api_desk::handle(engine, now, request, &mut self.pending_tasks)
+            }
+            Event::Api(api::ApiRequest::BusinessTypes(reply)) => {
+                let _ = reply.send(engine.business_types().to_vec());
             }
             Event::Api(api::ApiRequest::CallControl {
                 call_id,

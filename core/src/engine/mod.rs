@@ -245,6 +245,12 @@ impl Engine {
         &self.prompts.set
     }
 
+    /// The IVR's business types (`[ivr] business_types`) in the config
+    /// running now.
+    pub fn business_types(&self) -> &[String] {
+        &self.program.business_types
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         let queued = self.wire.pop()?;
         // Counted as they leave, so every path that answers is covered.

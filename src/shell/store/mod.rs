@@ -1,5 +1,6 @@
 //! The store: where work that outlives a call is kept (campaigns, their
-//! numbers and attempts, the do-not-call list). One interface, [`Store`];
+//! numbers and attempts, the do-not-call list, tasks), and the knowledge
+//! base ([`kb`]). One interface, [`Store`];
 //! the embedded SQLite backend ([`sqlite`]) is the default, nothing to
 //! install or start, and a PostgreSQL backend for several nodes can
 //! implement the same trait.
@@ -9,6 +10,7 @@
 //! engine, which waits for the acknowledgement of an attempt before its
 //! INVITE leaves.
 
+pub mod kb;
 pub mod sqlite;
 
 use std::sync::mpsc;
@@ -43,7 +45,7 @@ pub enum StoreError {
 
 /// Work that outlives a call, kept durably. Every method commits before
 /// it returns.
-pub trait Store: Send {
+pub trait Store: kb::KbStore + Send {
     /// Everything the engine runs from, read back at start: running and
     /// paused campaigns with their numbers and attempts, the do-not-call
     /// list, and the notices answered in the last `notice_days` days.
@@ -74,6 +76,8 @@ enum Job {
         prompt_wav: Option<Vec<u8>>,
         reply: oneshot::Sender<Result<CampaignId, String>>,
     },
+    /// A knowledge base search or edit, from the API.
+    Kb(kb::KbJob),
     /// Everything before it is applied: stop. (The API's creators hold
     /// senders too, so the channel alone never closes while it serves.)
     Stop,
@@ -131,6 +135,7 @@ impl StoreThread {
                                 });
                             let _ = reply.send(created);
                         }
+                        Job::Kb(job) => kb::serve(store.as_mut(), job, now_ms),
                         Job::Stop => break,
                     }
                 }
@@ -173,7 +178,8 @@ impl StoreThread {
     }
 }
 
-/// Creates campaigns through the store thread (cheap to clone).
+/// Creates campaigns, and searches and edits the knowledge base, through
+/// the store thread (cheap to clone).
 #[derive(Clone)]
 pub struct StoreCreator {
     tx: mpsc::Sender<Job>,

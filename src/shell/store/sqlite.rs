@@ -2,6 +2,8 @@
 //! in WAL mode with `synchronous = FULL`, so a committed write survives a
 //! crash or a power cut.
 
+mod kb;
+
 use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -96,6 +98,7 @@ impl SqliteStore {
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         db.execute_batch(SCHEMA).map_err(open_err)?;
+        db.execute_batch(kb::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore { db })
     }
 
