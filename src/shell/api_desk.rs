@@ -105,18 +105,18 @@ async fn ask<T>(
 }
 
 /// A string field of a JSON body, if present.
-fn text<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, Response> {
+fn text<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, Box<Response>> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(bad(field, "expected a string")),
+        Some(_) => Err(Box::new(bad(field, "expected a string"))),
     }
 }
 
 pub async fn view(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     let agent = match state.desk_agent(&headers, false) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match ask(&state, |reply| DeskRequest::View { agent, reply }).await {
         Some(Some(view)) => Json(view).into_response(),
@@ -133,18 +133,18 @@ pub async fn notes(
 ) -> Response {
     let agent = match state.desk_agent(&headers, true) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(Json(body)) = body else {
         return bad("body", "expected a JSON object");
     };
     let business = match text(&body, "business_type") {
         Ok(b) => b.filter(|b| !b.is_empty()).map(str::to_string),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let summary = match text(&body, "summary") {
         Ok(s) => s.unwrap_or_default().to_string(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = ask(&state, |reply| DeskRequest::Notes {
         agent,
@@ -169,7 +169,7 @@ pub async fn order(
 ) -> Response {
     let agent = match state.desk_agent(&headers, true) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(Json(body)) = body else {
         return bad("body", "expected a JSON object");
@@ -180,11 +180,11 @@ pub async fn order(
             None => return bad("kind", "expected \"repair\" or \"complaint\""),
         },
         Ok(None) => return bad("kind", "required"),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let note = match text(&body, "note") {
         Ok(n) => n.unwrap_or_default().to_string(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let due = match body.get("due_hours") {
         None | Some(Value::Null) => None,
@@ -234,7 +234,7 @@ pub async fn call_back(
 ) -> Response {
     let agent = match state.desk_agent(&headers, true) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(task) = id.parse::<u64>().map(TaskId) else {
         return bad("id", "expected a task number");

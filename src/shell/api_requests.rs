@@ -84,16 +84,16 @@ pub struct ApiState {
 impl ApiState {
     /// The agent a desk request is for (provisional until per-person
     /// sign-in: the bearer token, and the agent named in `X-Hotline-Agent`).
-    pub fn desk_agent(&self, headers: &HeaderMap, _change: bool) -> Result<String, Response> {
+    pub fn desk_agent(&self, headers: &HeaderMap, _change: bool) -> Result<String, Box<Response>> {
         if !self.authorized(headers) {
-            return Err(error(StatusCode::UNAUTHORIZED, "sign in first"));
+            return Err(Box::new(error(StatusCode::UNAUTHORIZED, "sign in first")));
         }
         headers
             .get("x-hotline-agent")
             .and_then(|v| v.to_str().ok())
             .filter(|a| crate::tasks::spec::is_name(a))
             .map(str::to_string)
-            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "sign in as an agent first"))
+            .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "sign in as an agent first")))
     }
 
     /// A request carrying the bearer token (compared in constant time).
