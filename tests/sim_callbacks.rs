@@ -46,6 +46,7 @@ fn trunk() -> TrunkConfig {
         username: None,
         password: None,
         password_env: None,
+        tls_ca: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn trunk(channels: u32, rate: u32, auth: bool) -> TrunkConfig {
         username: auth.then(|| "hotline".into()),
         password: auth.then(|| "trunk-secret".into()),
         password_env: None,
+        tls_ca: None,
     }
 }
 
