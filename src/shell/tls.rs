@@ -42,9 +42,9 @@ const MAX_HANDSHAKES: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum TlsError {
-    #[error("cannot read the TLS certificate {}: {source}", path.display())]
+    #[error("cannot read the TLS certificate {}: {source} (docs/tls.md says how to make one)", path.display())]
     ReadCertificate { path: PathBuf, source: io::Error },
-    #[error("cannot read the TLS key {}: {source}", path.display())]
+    #[error("cannot read the TLS key {}: {source} (docs/tls.md says how to make one)", path.display())]
     ReadKey { path: PathBuf, source: io::Error },
     #[error(
         "the TLS certificate {} holds no PEM certificate (-----BEGIN CERTIFICATE-----){}",
@@ -161,6 +161,16 @@ pub fn load_pair(certificate: &Path, key: &Path) -> Result<CertifiedKey, TlsErro
             source,
         }),
     }
+}
+
+/// What `hotline check-config` checks beyond the text: `[tls]`'s pair
+/// reads and belongs together, and each TLS trunk's roots load.
+pub fn check(config: &Config) -> Result<(), TlsError> {
+    if let Some((certificate, key)) = config.tls_files() {
+        load_pair(&certificate, &key)?;
+    }
+    trunk_tls(config)?;
+    Ok(())
 }
 
 /// The pair every new server connection is given.
