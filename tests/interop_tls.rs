@@ -268,6 +268,18 @@ fn https_serves_the_api_refuses_plain_http_and_takes_a_new_certificate_on_sighup
     let plain_client = ureq::get(format!("http://127.0.0.1:{api}/api/v1/status")).call();
     assert!(plain_client.is_err(), "plain HTTP answered");
 
+    // `hotline campaign --config` talks HTTPS, trusting the config's pair.
+    let cli = engine::command()
+        .args(["campaign", "list", "--config"])
+        .arg(engine.config_path())
+        .output()
+        .expect("hotline campaign");
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+
     // A client that trusts another certificate is refused.
     let (_, _, stranger) = make_pair(&["127.0.0.1"]);
     assert!(https_get(api, "/api/v1/status", &stranger).is_err());

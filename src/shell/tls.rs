@@ -104,7 +104,7 @@ pub enum TlsError {
 /// lacking post-quantum key exchange; the classical suites it has are
 /// still rustls's safe defaults.
 #[allow(deprecated)]
-fn provider() -> Arc<CryptoProvider> {
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -337,6 +337,21 @@ pub fn trunk_tls(config: &Config) -> Result<HashMap<SocketAddr, TrunkTls>, TlsEr
         );
     }
     Ok(out)
+}
+
+/// What a client of our own API (`hotline campaign`) trusts: the system's
+/// roots and every certificate in `[tls]`'s file (a self-signed one is
+/// its own root). Either may be missing; an unreadable file is an error.
+pub fn api_client_roots(config: &Config) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let mut roots = rustls_native_certs::load_native_certs().certs;
+    if let Some((certificate, _)) = config.tls_files() {
+        let pem = std::fs::read(&certificate).map_err(|source| TlsError::ReadCertificate {
+            path: certificate.clone(),
+            source,
+        })?;
+        roots.extend(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
+    }
+    Ok(roots)
 }
 
 fn ca_roots(trunk: &str, path: &Path) -> Result<RootCertStore, TlsError> {
