@@ -451,12 +451,12 @@ fn reload(
                 Ok((c, trunk_tls))
             })
             .and_then(|(c, trunk_tls)| {
-                reload_tls(&c, server_tls.as_ref());
                 let setup = load::setup(c, &origin).map_err(|e| e.to_string())?;
                 Ok((setup, trunk_tls))
             });
         match setup {
             Ok((setup, trunk_tls)) => {
+                reload_tls(&setup.config, server_tls.as_ref());
                 let _ = events.send(Event::TrunkTls(trunk_tls));
                 let reload = Reload {
                     settings: EngineSettings::from_config(&setup.config),
