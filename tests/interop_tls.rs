@@ -35,10 +35,10 @@ use support::*;
 
 // ---- ports, certificates, config ---------------------------------------------
 
-/// Test `k`'s ports (k = 0..=4): SIP 15600 + 10k (UDP/TCP), SIP over TLS
-/// + 1, SIPp + 2 (control + 3), the trunk's TLS server + 8, the API
-/// 18800 + k, RTP 22700 + 40k, media 22900 + 20k, baresip 14200 + 2k (its
-/// TLS on the next port).
+/// Test `k`'s ports (k = 0..=4): SIP 15600 + 10k (UDP/TCP), and above it
+/// SIP over TLS (next port), SIPp (2 on, control 3 on) and the trunk's TLS
+/// server (8 on); the API 18800 + k, RTP 22700 + 40k, media 22900 + 20k,
+/// baresip 14200 + 2k (its TLS on the next port).
 fn ports(k: u16) -> Ports {
     assert!(k <= 4);
     let sip = 15600 + 10 * k;

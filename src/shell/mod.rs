@@ -404,27 +404,35 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
 
 /// At start: says what is exposed in clear beyond loopback (docs/tls.md).
 fn warn_in_clear(config: &crate::config::Config) {
+    for warning in in_clear(config) {
+        warn!("{warning}");
+    }
+}
+
+/// What listens beyond loopback without TLS, one sentence each.
+pub fn in_clear(config: &crate::config::Config) -> Vec<String> {
+    let mut out = Vec::new();
     let https = config.tls.as_ref().is_some_and(|t| t.https);
     if let Some(api) = config.api.as_ref().filter(|a| !a.listen.ip().is_loopback()) {
         if !https {
-            warn!(
-                listen = %api.listen,
-                "the HTTP API and desk are served in clear (plain HTTP) beyond loopback: \
-                 the bearer token, agents' status and callers' numbers can be read on the \
-                 network; configure [tls] (docs/tls.md)"
-            );
+            out.push(format!(
+                "the HTTP API and desk on {} are served in clear (plain HTTP) beyond \
+                 loopback: the bearer token, agents' status and callers' numbers can be \
+                 read on the network; configure [tls] (docs/tls.md)",
+                api.listen
+            ));
         }
     }
     if config.tls.is_none() {
         for addr in config.sip.listen.iter().filter(|a| !a.ip().is_loopback()) {
-            warn!(
-                listen = %addr,
-                "SIP listens beyond loopback in clear only (UDP and TCP): phones' logins, \
-                 callers' numbers and call signalling can be read on the network; \
-                 configure [tls] for SIP over TLS (docs/tls.md)"
-            );
+            out.push(format!(
+                "SIP on {addr} listens beyond loopback in clear only (UDP and TCP): \
+                 phones' logins, callers' numbers and call signalling can be read on the \
+                 network; configure [tls] for SIP over TLS (docs/tls.md)"
+            ));
         }
     }
+    out
 }
 
 /// SIGHUP: loads and checks the config file again on the blocking pool
@@ -852,4 +860,36 @@ fn call_control(
         crate::engine::ControlError::UnknownTarget(_) => (400, format!("to: {e}")),
         _ => (409, e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_clear;
+    use crate::config::{Config, TlsConfig};
+
+    #[test]
+    fn what_listens_beyond_loopback_in_clear_is_named() {
+        let mut c = Config::embedded();
+        assert!(in_clear(&c).is_empty(), "the demo is on loopback");
+        c.sip.listen = vec!["192.0.2.7:5060".parse().expect("addr")];
+        if let Some(api) = c.api.as_mut() {
+            api.listen = "0.0.0.0:8088".parse().expect("addr");
+        }
+        let said = in_clear(&c);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("the HTTP API and desk on 0.0.0.0:8088"));
+        assert!(said[1].starts_with("SIP on 192.0.2.7:5060 listens"));
+        c.tls = Some(TlsConfig {
+            certificate: "c.pem".into(),
+            key: "k.pem".into(),
+            sip_listen: None,
+            https: true,
+        });
+        assert!(in_clear(&c).is_empty());
+        // TLS for SIP only: the API is still in clear.
+        if let Some(tls) = c.tls.as_mut() {
+            tls.https = false;
+        }
+        assert_eq!(in_clear(&c).len(), 1);
+    }
 }
