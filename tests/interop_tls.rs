@@ -727,7 +727,7 @@ fn a_tls_trunk_is_reached_over_tls_and_its_certificate_verified() {
         1,
     );
     let (cert, key, _) = make_pair(&["127.0.0.1"]);
-    let engine = Engine::start_with_files(
+    let mut engine = Engine::start_with_files(
         p,
         &config,
         &[
@@ -759,6 +759,37 @@ fn a_tls_trunk_is_reached_over_tls_and_its_certificate_verified() {
             p.sip + 1
         )),
         "{seen}"
+    );
+    caller.expect_success(&engine);
+    let status = engine.stop();
+    assert!(status.success(), "{}", engine.log_tail());
+    drop(engine);
+
+    // The same trunk showing a certificate for pbx.test that tls_ca does
+    // not vouch for: hotline refuses the handshake, sends no INVITE, and
+    // says why.
+    let (stranger_cert, stranger_key, _) = make_pair(&["pbx.test"]);
+    let listener = TcpListener::bind(("127.0.0.1", trunk_port)).expect("trunk port");
+    let server = trunk_server(listener, &stranger_cert, &stranger_key);
+    let engine = Engine::start_with_files(
+        p,
+        &config,
+        &[
+            ("cert.pem", &cert),
+            ("key.pem", &key),
+            ("pbx-ca.pem", &trunk_cert),
+        ],
+    );
+    let caller = Sipp::spawn(&engine, 0, "uac.xml", &args, 30);
+    let refused = server
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| Err("the trunk server did not finish".into()));
+    assert!(refused.is_err(), "an untrusted trunk got {refused:?}");
+    wait_for_log(&engine, "TLS handshake with the trunk failed");
+    assert!(
+        engine.log_text().contains("invalid peer certificate"),
+        "{}",
+        engine.log_tail()
     );
     caller.expect_success(&engine);
 }
