@@ -259,6 +259,9 @@ fn main() -> ExitCode {
                 hotline::shell::load::setup(c, &origin).map_err(|e| e.to_string())
             }) {
                 Ok(setup) => {
+                    if let Err(e) = hotline::shell::tls::check(&setup.config) {
+                        return fail(&format!("{}: {e}", file.display()));
+                    }
                     println!(
                         "{}: OK ({} IVR nodes, {} prompts, {} callers in the directory)",
                         file.display(),

@@ -30,6 +30,14 @@ fn example_config_loads_with_prompts_from_disk() {
     assert_eq!(c.recordings_dir(), Path::new("config/../var/recordings"));
     assert!(c.queues[0].record && c.queues[0].recording_notice);
     assert!(c.queues[2].survey);
+    // TLS on, for files docs/tls.md's command makes.
+    assert_eq!(
+        c.tls_files(),
+        Some((
+            Path::new("config/tls/cert.pem").to_path_buf(),
+            Path::new("config/tls/key.pem").to_path_buf()
+        ))
+    );
 }
 
 /// The embedded demo records the consultation queue, with the notice,
@@ -142,8 +150,29 @@ fn check_config_names_key_and_line() {
         "{err}"
     );
 
+    // The example, with the TLS pair its comment tells how to make (here
+    // by rcgen, in a copy of its folder: the repo has no key).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prompts = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let text = std::fs::read_to_string("config/example.toml")
+        .expect("read")
+        .replace(
+            "dir = \"../prompts\"",
+            &format!("dir = {:?}", prompts.display().to_string()),
+        );
+    std::fs::write(dir.path().join("example.toml"), text).expect("write");
+    std::fs::copy("config/callers.csv", dir.path().join("callers.csv")).expect("callers");
+    std::fs::create_dir_all(dir.path().join("tls")).expect("tls folder");
+    let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    std::fs::write(dir.path().join("tls/cert.pem"), pair.cert.pem()).expect("cert");
+    std::fs::write(
+        dir.path().join("tls/key.pem"),
+        pair.signing_key.serialize_pem(),
+    )
+    .expect("key");
     let ok = engine::command()
-        .args(["check-config", "config/example.toml"])
+        .arg("check-config")
+        .arg(dir.path().join("example.toml"))
         .output()
         .expect("run hotline");
     assert!(

@@ -781,6 +781,7 @@ fn an_agent_on_a_pbx_extension_is_rung_through_its_trunk() {
             username: None,
             password: None,
             password_env: None,
+            tls_ca: None,
         });
         let agent = &mut c.agents[0];
         agent.trunk = Some("pbx".into());

@@ -19,23 +19,35 @@ use crate::voicemail::MessageRecord;
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over TLS (RFC 3261 26.2): framed as on TCP, over a TLS
+    /// connection the shell accepted (port 5061) or opened to a trunk.
+    Tls,
 }
 
 impl Transport {
+    /// As written in a Via (`SIP/2.0/TLS`).
     pub fn name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 
+    /// A stream: no retransmissions (RFC 3261 17.1.1.2), replies over the
+    /// same connection.
     pub fn reliable(self) -> bool {
-        self == Transport::Tcp
+        matches!(self, Transport::Tcp | Transport::Tls)
+    }
+
+    /// Encrypted (TLS).
+    pub fn secure(self) -> bool {
+        self == Transport::Tls
     }
 }
 
-/// Where a message came from or goes to. `conn` names the TCP connection
-/// (0 for UDP).
+/// Where a message came from or goes to. `conn` names the TCP or TLS
+/// connection (0 for UDP, and for a trunk's connection not yet opened).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub transport: Transport,

@@ -10,7 +10,7 @@ use std::time::Instant;
 use rand::{rngs::StdRng, Rng};
 
 use crate::ids::{CallKey, LegKey};
-use crate::io::{Output, Peer, Transmit};
+use crate::io::{Output, Peer, Transmit, Transport};
 use crate::sip::build;
 use crate::sip::message::{Method, SipRequest};
 use crate::sip::transaction::{
@@ -119,6 +119,10 @@ pub struct Wire {
     pub timers_base: SipTimers,
     /// host[:port] for our Via and Contact.
     pub sip_address: String,
+    /// host:port for our Via and Contact over TLS (`[tls]`'s first SIP
+    /// address, or the public address's host on its port); none without
+    /// `[tls]`.
+    pub tls_address: Option<String>,
     pub rng: StdRng,
     pub server_txs: HashMap<TxKey, (ServerTransaction, Peer)>,
     pub client_txs: HashMap<TxKey, (ClientTransaction, Peer)>,
@@ -129,10 +133,16 @@ pub struct Wire {
 }
 
 impl Wire {
-    pub fn new(timers_base: SipTimers, sip_address: String, rng: StdRng) -> Wire {
+    pub fn new(
+        timers_base: SipTimers,
+        sip_address: String,
+        tls_address: Option<String>,
+        rng: StdRng,
+    ) -> Wire {
         Wire {
             timers_base,
             sip_address,
+            tls_address,
             rng,
             server_txs: HashMap::new(),
             client_txs: HashMap::new(),
@@ -146,6 +156,40 @@ impl Wire {
     /// Our Contact.
     pub fn contact(&self) -> String {
         format!("<sip:hotline@{}>", self.sip_address)
+    }
+
+    /// Our Via sent-by over `transport`: the TLS listener's address over
+    /// TLS, so that responses and requests come back to it.
+    pub fn sent_by(&self, transport: Transport) -> &str {
+        match (transport, &self.tls_address) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => &self.sip_address,
+        }
+    }
+
+    /// Our Contact in a dialog over `transport` with a peer who addressed
+    /// us (or whom we address) with a `sips:` URI when `sips`. Over TLS it
+    /// names the TLS listener: `sips:` when the dialog is `sips:` (RFC 3261
+    /// 8.1.1.8), else `;transport=tls`, so that requests within the dialog
+    /// come back encrypted; over TCP, `;transport=tcp`.
+    pub fn contact_for(&self, transport: Transport, sips: bool) -> String {
+        match transport {
+            Transport::Udp => self.contact(),
+            Transport::Tcp => format!("<sip:hotline@{};transport=tcp>", self.sip_address),
+            Transport::Tls if sips => format!("<sips:hotline@{}>", self.sent_by(transport)),
+            Transport::Tls => format!("<sip:hotline@{};transport=tls>", self.sent_by(transport)),
+        }
+    }
+
+    /// Our Contact in the answers to a request that came over `peer`'s
+    /// transport to `request_uri`. Over UDP and TCP the listener's plain
+    /// address (as hotline always wrote it; TCP callers keep their
+    /// connection); over TLS, [`Wire::contact_for`].
+    pub fn answer_contact(&self, transport: Transport, request_uri: &str) -> String {
+        match transport {
+            Transport::Tls => self.contact_for(transport, is_sips(request_uri)),
+            _ => self.contact(),
+        }
     }
 
     pub fn token(&mut self, len: usize) -> String {
@@ -412,4 +456,59 @@ pub fn random_token(rng: &mut StdRng, len: usize) -> String {
     (0..len)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// A `sips:` URI (the scheme is case-insensitive), bare or in `<>`.
+pub fn is_sips(uri: &str) -> bool {
+    let uri = uri.trim_start().trim_start_matches('<');
+    uri.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn wire(tls: Option<&str>) -> Wire {
+        Wire::new(
+            SipTimers::default(),
+            "192.0.2.7:5060".into(),
+            tls.map(str::to_string),
+            StdRng::seed_from_u64(1),
+        )
+    }
+
+    #[test]
+    fn contacts_and_via_follow_the_transport() {
+        let w = wire(Some("192.0.2.7:5061"));
+        assert_eq!(w.sent_by(Transport::Udp), "192.0.2.7:5060");
+        assert_eq!(w.sent_by(Transport::Tcp), "192.0.2.7:5060");
+        assert_eq!(w.sent_by(Transport::Tls), "192.0.2.7:5061");
+        assert_eq!(
+            w.contact_for(Transport::Tls, false),
+            "<sip:hotline@192.0.2.7:5061;transport=tls>"
+        );
+        assert_eq!(
+            w.contact_for(Transport::Tls, true),
+            "<sips:hotline@192.0.2.7:5061>"
+        );
+        assert_eq!(
+            w.contact_for(Transport::Tcp, false),
+            "<sip:hotline@192.0.2.7:5060;transport=tcp>"
+        );
+        assert_eq!(
+            w.contact_for(Transport::Udp, false),
+            "<sip:hotline@192.0.2.7:5060>"
+        );
+        assert_eq!(
+            w.answer_contact(Transport::Tls, "SIPS:4008@example.com"),
+            "<sips:hotline@192.0.2.7:5061>"
+        );
+        assert_eq!(
+            w.answer_contact(Transport::Tcp, "sip:4008@example.com"),
+            "<sip:hotline@192.0.2.7:5060>"
+        );
+        assert!(is_sips("<sips:a@b>") && !is_sips("sip:a@b") && !is_sips("sips"));
+    }
 }

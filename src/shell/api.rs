@@ -68,6 +68,8 @@ pub struct ApiSetup {
     pub store: Option<super::store::StoreCreator>,
     /// Where call recordings are, for `/api/v1/recordings/{call id}`.
     pub recordings_dir: std::path::PathBuf,
+    /// Serve HTTPS with this (`[tls]`), and no plain HTTP.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 pub async fn serve(
@@ -81,9 +83,11 @@ pub async fn serve(
         utc_offset_minutes,
         store,
         recordings_dir,
+        tls,
     } = setup;
     let listener = TcpListener::bind(listen).await?;
-    info!(%listen, "HTTP API listening (wallboard at /wallboard, metrics at /metrics)");
+    let scheme = if tls.is_some() { "HTTPS" } else { "HTTP" };
+    info!(%listen, "{scheme} API listening (wallboard at /wallboard, metrics at /metrics)");
     let app = Router::new()
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/agents/{id}/{action}", post(command))
@@ -142,11 +146,23 @@ pub async fn serve(
             utc_offset_minutes,
             recordings_dir: Arc::new(recordings_dir),
         });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            warn!(error = %e, "HTTP API stopped");
+    match tls {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "HTTP API stopped");
+                }
+            });
         }
-    });
+        Some(acceptor) => {
+            let listener = super::tls::HttpsListener::new(listener, acceptor)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "HTTPS API stopped");
+                }
+            });
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod load;
 pub mod media;
 pub mod store;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod voicemail_store;
 
@@ -78,6 +79,8 @@ pub enum Event {
     Transmit(Vec<Transmit>),
     /// SIGHUP's config, loaded and checked on the blocking pool.
     Reload(Box<Reload>),
+    /// SIGHUP's `transport = "tls"` trunks (sent before its `Reload`).
+    TrunkTls(HashMap<SocketAddr, tls::TrunkTls>),
     /// The store made the engine's write `id` durable.
     Stored {
         id: u64,
@@ -135,6 +138,14 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let store = StoreThread::start(Box::new(store), events_tx.clone())
         .context("starting the store thread")?;
 
+    // TLS: the pair is read (and checked) before anything listens.
+    let server_tls = match config.tls_files() {
+        Some((certificate, key)) => Some(tls::ServerTls::load(&certificate, &key)?),
+        None => None,
+    };
+    let trunk_tls = tls::trunk_tls(&config)?;
+    warn_in_clear(&config);
+
     let mut udp_sockets: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     for (i, addr) in config.sip.listen.iter().enumerate() {
         let udp = Arc::new(
@@ -157,8 +168,26 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             events_tx.clone(),
             (i as u64) << 48,
             tcp::TcpLimits::from(limits),
+            None,
         ));
         udp_sockets.insert(*addr, udp);
+    }
+    if let Some(server_tls) = &server_tls {
+        let acceptor = server_tls.acceptor(&[])?;
+        let first = config.sip.listen.len();
+        for (j, addr) in config.sip_tls_listen().iter().enumerate() {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding SIP TLS {addr}"))?;
+            info!(%addr, "SIP listening on TLS");
+            tokio::spawn(tcp::accept_loop(
+                listener,
+                events_tx.clone(),
+                ((first + j) as u64) << 48,
+                tcp::TcpLimits::from(&config.sip.limits),
+                Some(acceptor.clone()),
+            ));
+        }
     }
     let udp_out = udp_sockets
         .values()
@@ -180,6 +209,10 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             utc_offset_minutes: api.utc_offset.0,
             store: store.creator(),
             recordings_dir: config.recordings_dir(),
+            tls: match (&server_tls, config.tls.as_ref().is_some_and(|t| t.https)) {
+                (Some(server_tls), true) => Some(server_tls.acceptor(&[b"http/1.1"])?),
+                _ => None,
+            },
         };
         api::serve(setup, events_tx.clone(), live)
             .await
@@ -267,6 +300,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         messages_dir: messages_dir.clone(),
         store: Some(store),
         trunk_tcp: HashMap::new(),
+        trunk_tls,
         next_trunk_conn: TRUNK_CONNS,
         sip_ip,
         tcp_limits: tcp::TcpLimits::from(&config.sip.limits),
@@ -304,7 +338,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                 }
                 engine.drain(Instant::now());
             }
-            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone()),
+            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone(), server_tls.clone()),
         }
         shell.drain(&mut engine).await;
         shell.publish_live(&engine);
@@ -370,11 +404,50 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     Ok(())
 }
 
+/// At start: says what is exposed in clear beyond loopback (docs/tls.md).
+fn warn_in_clear(config: &crate::config::Config) {
+    for warning in in_clear(config) {
+        warn!("{warning}");
+    }
+}
+
+/// What listens beyond loopback without TLS, one sentence each.
+pub fn in_clear(config: &crate::config::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let https = config.tls.as_ref().is_some_and(|t| t.https);
+    if let Some(api) = config.api.as_ref().filter(|a| !a.listen.ip().is_loopback()) {
+        if !https {
+            out.push(format!(
+                "the HTTP API and desk on {} are served in clear (plain HTTP) beyond \
+                 loopback: the bearer token, agents' status and callers' numbers can be \
+                 read on the network; configure [tls] (docs/tls.md)",
+                api.listen
+            ));
+        }
+    }
+    if config.tls.is_none() {
+        for addr in config.sip.listen.iter().filter(|a| !a.ip().is_loopback()) {
+            out.push(format!(
+                "SIP on {addr} listens beyond loopback in clear only (UDP and TCP): \
+                 phones' logins, callers' numbers and call signalling can be read on the \
+                 network; configure [tls] for SIP over TLS (docs/tls.md)"
+            ));
+        }
+    }
+    out
+}
+
 /// SIGHUP: loads and checks the config file again on the blocking pool
 /// (prompts are decoded there, not on the engine's task), then hands it
-/// to the engine as one input. A config that does not load is reported
-/// and the running one stays.
-fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>) {
+/// to the engine as one input, and reads `[tls]`'s certificate and key
+/// again for new connections. A config that does not load is reported
+/// and the running one stays; so does the running certificate when the
+/// new pair does not load.
+fn reload(
+    events: mpsc::UnboundedSender<Event>,
+    path: Option<std::path::PathBuf>,
+    server_tls: Option<tls::ServerTls>,
+) {
     let Some(path) = path else {
         info!("SIGHUP: running on the embedded default config, nothing to reload");
         return;
@@ -383,9 +456,18 @@ fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>
         let origin = path.display().to_string();
         let setup = load::config(&path)
             .map_err(|e| e.to_string())
-            .and_then(|c| load::setup(c, &origin).map_err(|e| e.to_string()));
+            .and_then(|c| {
+                let trunk_tls = tls::trunk_tls(&c).map_err(|e| e.to_string())?;
+                Ok((c, trunk_tls))
+            })
+            .and_then(|(c, trunk_tls)| {
+                let setup = load::setup(c, &origin).map_err(|e| e.to_string())?;
+                Ok((setup, trunk_tls))
+            });
         match setup {
-            Ok(setup) => {
+            Ok((setup, trunk_tls)) => {
+                reload_tls(&setup.config, server_tls.as_ref());
+                let _ = events.send(Event::TrunkTls(trunk_tls));
                 let reload = Reload {
                     settings: EngineSettings::from_config(&setup.config),
                     prompts: setup.prompts,
@@ -397,6 +479,29 @@ fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>
             Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
         }
     });
+}
+
+/// SIGHUP's `[tls]`: the pair read again for the listeners running. TLS
+/// turned on or off, or moved, takes a restart.
+fn reload_tls(config: &crate::config::Config, running: Option<&tls::ServerTls>) {
+    match (config.tls_files(), running) {
+        (Some((certificate, key)), Some(running)) => match running.reload(&certificate, &key) {
+            Ok(()) => info!(
+                certificate = %certificate.display(),
+                "SIGHUP: TLS certificate reloaded; new connections get it"
+            ),
+            Err(e) => {
+                warn!(error = %e, "SIGHUP: TLS certificate not reloaded; the running one stays")
+            }
+        },
+        (Some(_), None) => {
+            warn!("SIGHUP: [tls] was added; TLS listeners start only at a restart")
+        }
+        (None, Some(_)) => {
+            warn!("SIGHUP: [tls] was removed; TLS stays on with its certificate until a restart")
+        }
+        (None, None) => {}
+    }
 }
 
 struct Shell {
@@ -414,9 +519,12 @@ struct Shell {
     messages_dir: std::path::PathBuf,
     /// Taken at shutdown, once the engine's last writes are queued.
     store: Option<StoreThread>,
-    /// Connections we opened to TCP trunks, by address (reused by every
-    /// message sent there without a connection named).
-    trunk_tcp: HashMap<SocketAddr, u64>,
+    /// Connections we opened to TCP and TLS trunks, by transport and
+    /// address (reused by every message sent there without a connection
+    /// named).
+    trunk_tcp: HashMap<(Transport, SocketAddr), u64>,
+    /// How to reach each `transport = "tls"` trunk.
+    trunk_tls: HashMap<SocketAddr, tls::TrunkTls>,
     next_trunk_conn: u64,
     /// Where outgoing TCP connections are made from.
     sip_ip: std::net::IpAddr,
@@ -441,6 +549,7 @@ impl Shell {
                 engine.handle_input(now, Input::MediaFailed { call, leg })
             }
             Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
+            Event::TrunkTls(trunk_tls) => self.trunk_tls = trunk_tls,
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });
                 self.pending_tasks.stored(id);
@@ -568,10 +677,13 @@ impl Shell {
                     warn!(to = %peer.addr, error = %e, "UDP send failed");
                 }
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 // No connection named: a trunk's address, ours to open.
                 let conn = if peer.conn == 0 {
-                    self.trunk_conn(peer.addr)
+                    match self.trunk_conn(peer.transport, peer.addr) {
+                        Some(conn) => conn,
+                        None => return,
+                    }
                 } else {
                     peer.conn
                 };
@@ -583,18 +695,29 @@ impl Shell {
     }
 
     /// The connection to `addr` we opened, or a new one: its writer takes
-    /// messages at once and sends them once connected.
-    fn trunk_conn(&mut self, addr: SocketAddr) -> u64 {
-        if let Some(&conn) = self.trunk_tcp.get(&addr) {
+    /// messages at once and sends them once connected. None for TLS to an
+    /// address no `transport = "tls"` trunk has (nothing to verify it by).
+    fn trunk_conn(&mut self, transport: Transport, addr: SocketAddr) -> Option<u64> {
+        if let Some(&conn) = self.trunk_tcp.get(&(transport, addr)) {
             if self.tcp.contains_key(&conn) {
-                return conn;
+                return Some(conn);
             }
         }
+        let tls = match transport {
+            Transport::Tls => match self.trunk_tls.get(&addr) {
+                Some(tls) => Some(tls.clone()),
+                None => {
+                    warn!(to = %addr, "no TLS trunk at this address; message not sent");
+                    return None;
+                }
+            },
+            _ => None,
+        };
         self.next_trunk_conn += 1;
         let conn = self.next_trunk_conn;
         let (writer, writer_rx) = mpsc::unbounded_channel();
         self.tcp.insert(conn, writer);
-        self.trunk_tcp.insert(addr, conn);
+        self.trunk_tcp.insert((transport, addr), conn);
         tokio::spawn(tcp::connect(
             self.sip_ip,
             addr,
@@ -602,8 +725,9 @@ impl Shell {
             self.events.clone(),
             writer_rx,
             self.tcp_limits,
+            tls,
         ));
-        conn
+        Some(conn)
     }
 
     /// From the engine loop: UDP waits for room in the socket buffer.
@@ -744,4 +868,36 @@ fn call_control(
         crate::engine::ControlError::UnknownTarget(_) => (400, format!("to: {e}")),
         _ => (409, e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_clear;
+    use crate::config::{Config, TlsConfig};
+
+    #[test]
+    fn what_listens_beyond_loopback_in_clear_is_named() {
+        let mut c = Config::embedded();
+        assert!(in_clear(&c).is_empty(), "the demo is on loopback");
+        c.sip.listen = vec!["192.0.2.7:5060".parse().expect("addr")];
+        if let Some(api) = c.api.as_mut() {
+            api.listen = "0.0.0.0:8088".parse().expect("addr");
+        }
+        let said = in_clear(&c);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].starts_with("the HTTP API and desk on 0.0.0.0:8088"));
+        assert!(said[1].starts_with("SIP on 192.0.2.7:5060 listens"));
+        c.tls = Some(TlsConfig {
+            certificate: "c.pem".into(),
+            key: "k.pem".into(),
+            sip_listen: None,
+            https: true,
+        });
+        assert!(in_clear(&c).is_empty());
+        // TLS for SIP only: the API is still in clear.
+        if let Some(tls) = c.tls.as_mut() {
+            tls.https = false;
+        }
+        assert_eq!(in_clear(&c).len(), 1);
+    }
 }

@@ -12,8 +12,15 @@
 //!   `max_tcp_connections_per_ip` from one address, are closed on accept.
 //!
 //! Connections the engine opens itself ([`connect`], to a trunk with
-//! `transport = "tcp"`) are read and limited the same way once connected;
-//! they are not counted against the accept limits (one per trunk).
+//! `transport = "tcp"` or `"tls"`) are read and limited the same way once
+//! connected; they are not counted against the accept limits (one per
+//! trunk).
+//!
+//! SIP over TLS (RFC 3261 26.2, docs/tls.md) is this same framing inside
+//! a TLS connection: an accept loop given a [`TlsAcceptor`] counts the
+//! connection in its limits at once, gives the handshake
+//! `tcp_message_timeout` to finish, and hands what arrives to the engine
+//! as [`Transport::Tls`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -21,16 +28,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout_at, Instant};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::config::SipLimits;
 use crate::engine::{Peer, Transport};
 use crate::sip::message::find_head_end;
 
+use super::tls::TrunkTls;
 use super::Event;
 
 /// How long a closing connection waits for the answer to what it received
@@ -167,50 +176,110 @@ impl Drop for Slot {
     }
 }
 
+/// Accepts SIP connections: plain TCP, or TLS with `tls`.
 pub async fn accept_loop(
     listener: TcpListener,
     events: mpsc::UnboundedSender<Event>,
     mut next_conn: u64,
     limits: TcpLimits,
+    tls: Option<TlsAcceptor>,
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
+    let kind = if tls.is_some() { "TLS" } else { "TCP" };
     loop {
-        let Ok((stream, addr)) = listener.accept().await else {
-            continue;
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, say: wait instead of spinning.
+                debug!(error = %e, "SIP {kind} accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let Some(slot) = Slot::take(&open, addr.ip(), &limits) else {
             // Dropping the stream closes it.
-            debug!(%addr, "TCP connection refused: connection limit reached");
+            debug!(%addr, "{kind} connection refused: connection limit reached");
             continue;
         };
-        next_conn += 1;
-        let conn = next_conn;
-        let (writer_tx, writer_rx) = mpsc::unbounded_channel();
-        if events
-            .send(Event::TcpOpened {
-                conn,
-                writer: writer_tx,
-            })
-            .is_err()
-        {
+        if events.is_closed() {
             return;
         }
-        tokio::spawn(connection(
-            stream,
-            addr,
-            conn,
-            events.clone(),
-            writer_rx,
-            limits,
-            Some(slot),
-        ));
+        next_conn += 1;
+        let conn = next_conn;
+        let events = events.clone();
+        match &tls {
+            None => {
+                let _ = stream.set_nodelay(true);
+                let (reader, writer) = stream.into_split();
+                tokio::spawn(opened(
+                    reader,
+                    writer,
+                    peer(Transport::Tcp, addr, conn),
+                    events,
+                    limits,
+                    slot,
+                ));
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    // A handshake is a message: it has tcp_message_timeout.
+                    let deadline = Instant::now() + limits.message_timeout;
+                    match timeout_at(deadline, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let (reader, writer) = tokio::io::split(tls);
+                            let peer = peer(Transport::Tls, addr, conn);
+                            opened(reader, writer, peer, events, limits, slot).await;
+                        }
+                        Ok(Err(e)) => debug!(%addr, error = %e, "SIP TLS handshake failed"),
+                        Err(_) => {
+                            debug!(%addr, "SIP TLS handshake not done within tcp_message_timeout")
+                        }
+                    }
+                });
+            }
+        }
     }
 }
 
-/// Connects from `local_ip` to `addr` (a trunk) and runs the connection
-/// like an accepted one: what the engine queued on `writer_rx` meanwhile
-/// goes out first, and what arrives is handed to the engine as from
-/// `conn`. A connection that cannot be made ends as a closed one (its
+fn peer(transport: Transport, addr: SocketAddr, conn: u64) -> Peer {
+    Peer {
+        transport,
+        addr,
+        conn,
+    }
+}
+
+/// An accepted connection, ready: the engine hears of it, then of what
+/// it carries.
+async fn opened<R, W>(
+    reader: R,
+    writer: W,
+    peer: Peer,
+    events: mpsc::UnboundedSender<Event>,
+    limits: TcpLimits,
+    slot: Slot,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+    let opened = Event::TcpOpened {
+        conn: peer.conn,
+        writer: writer_tx,
+    };
+    if events.send(opened).is_err() {
+        return;
+    }
+    connection(reader, writer, peer, events, writer_rx, limits, Some(slot)).await;
+}
+
+/// Connects from `local_ip` to `addr` (a trunk), over TLS with `tls`,
+/// and runs the connection like an accepted one: what the engine queued
+/// on `writer_rx` meanwhile goes out first, and what arrives is handed to
+/// the engine as from `conn`. A connection that cannot be made (refused,
+/// or the trunk's certificate not trusted) ends as a closed one (its
 /// messages are lost, as on a broken connection; their transactions time
 /// out in the engine).
 pub async fn connect(
@@ -220,6 +289,7 @@ pub async fn connect(
     events: mpsc::UnboundedSender<Event>,
     writer_rx: mpsc::UnboundedReceiver<Vec<u8>>,
     limits: TcpLimits,
+    tls: Option<TrunkTls>,
 ) {
     let attempt = async {
         let socket = if addr.is_ipv4() {
@@ -236,8 +306,32 @@ pub async fn connect(
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Ok(Ok(stream)) => {
-            info!(%addr, "TCP connection to a trunk opened");
-            connection(stream, addr, conn, events, writer_rx, limits, None).await;
+            let _ = stream.set_nodelay(true);
+            let Some(tls) = tls else {
+                info!(%addr, "TCP connection to a trunk opened");
+                let (reader, writer) = stream.into_split();
+                let peer = peer(Transport::Tcp, addr, conn);
+                connection(reader, writer, peer, events, writer_rx, limits, None).await;
+                return;
+            };
+            let shake = tls.connector.connect(tls.server_name.clone(), stream);
+            match tokio::time::timeout(CONNECT_TIMEOUT, shake).await {
+                Ok(Ok(stream)) => {
+                    info!(%addr, server_name = ?tls.server_name, "TLS connection to a trunk opened");
+                    let (reader, writer) = tokio::io::split(stream);
+                    let peer = peer(Transport::Tls, addr, conn);
+                    connection(reader, writer, peer, events, writer_rx, limits, None).await;
+                }
+                Ok(Err(e)) => {
+                    warn!(%addr, server_name = ?tls.server_name, error = %e,
+                        "TLS handshake with the trunk failed");
+                    let _ = events.send(Event::TcpClosed { conn });
+                }
+                Err(_) => {
+                    warn!(%addr, "TLS handshake with the trunk not done within 5 s");
+                    let _ = events.send(Event::TcpClosed { conn });
+                }
+            }
         }
         Ok(Err(e)) => {
             warn!(%addr, error = %e, "cannot connect to the trunk over TCP");
@@ -258,17 +352,21 @@ enum End {
     AfterReply,
 }
 
-async fn connection(
-    stream: TcpStream,
-    addr: SocketAddr,
-    conn: u64,
+/// Runs one connection (TCP, or TLS after its handshake) from its two
+/// halves until it ends.
+async fn connection<R, W>(
+    mut reader: R,
+    mut writer: W,
+    peer: Peer,
     events: mpsc::UnboundedSender<Event>,
     mut writer_rx: mpsc::UnboundedReceiver<Vec<u8>>,
     limits: TcpLimits,
     _slot: Option<Slot>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = peer.conn;
     let (closing_tx, mut closing_rx) = oneshot::channel::<()>();
     let write_task = tokio::spawn(async move {
         loop {
@@ -294,11 +392,6 @@ async fn connection(
         }
         let _ = writer.shutdown().await;
     });
-    let peer = Peer {
-        transport: Transport::Tcp,
-        addr,
-        conn,
-    };
     let end = read_messages(&mut reader, peer, &events, &limits).await;
     match end {
         End::AfterReply => {
@@ -311,8 +404,8 @@ async fn connection(
 }
 
 /// Reads and frames messages until the connection ends or breaks a limit.
-async fn read_messages(
-    reader: &mut tokio::net::tcp::OwnedReadHalf,
+async fn read_messages<R: AsyncRead + Unpin>(
+    reader: &mut R,
     peer: Peer,
     events: &mpsc::UnboundedSender<Event>,
     limits: &TcpLimits,
@@ -333,7 +426,7 @@ async fn read_messages(
                 } else {
                     "idle for tcp_idle_timeout"
                 };
-                debug!(%addr, why, "closing TCP connection");
+                debug!(%addr, why, transport = peer.transport.name(), "closing connection");
                 return End::Abort;
             }
             Ok(Ok(0)) => return End::AfterReply,
@@ -359,7 +452,7 @@ async fn read_messages(
                     return End::AfterReply;
                 }
                 Frame::Invalid(why) => {
-                    debug!(%addr, why, "closing TCP connection");
+                    debug!(%addr, why, transport = peer.transport.name(), "closing connection");
                     return End::Abort;
                 }
             }

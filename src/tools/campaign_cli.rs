@@ -21,7 +21,7 @@ pub struct CampaignArgs {
     #[command(subcommand)]
     pub command: CampaignCommand,
     /// The engine's API, e.g. http://127.0.0.1:8088 [default: --config's
-    /// api.listen, else http://127.0.0.1:8088].
+    /// api.listen (https:// with [tls]), else http://127.0.0.1:8088].
     #[arg(long, global = true)]
     pub api: Option<String>,
     /// The API's bearer token [default: --config's api.token].
@@ -161,26 +161,45 @@ impl Api {
                 // The API's table only: no trunk secret is needed here.
                 let config = crate::shell::load::config_without_secrets(path)
                     .map_err(|e| fail(1, e.to_string()))?;
+                let https = config.tls.as_ref().is_some_and(|t| t.https);
+                // HTTPS: trust the engine's own certificate too.
+                let roots = crate::shell::tls::api_client_roots(&config)
+                    .map_err(|e| fail(1, e.to_string()))?;
                 let api = config
                     .api
                     .ok_or_else(|| fail(1, format!("{}: no [api] table", path.display())))?;
-                Some((api.listen, api.token))
+                Some((api.listen, api.token, https, roots))
             }
             None => None,
         };
         let base = match (&args.api, &from_config) {
             (Some(url), _) => url.trim_end_matches('/').to_string(),
-            (None, Some((listen, _))) => format!("http://{}", reachable(*listen)),
+            (None, Some((listen, _, https, _))) => {
+                let scheme = if *https { "https" } else { "http" };
+                format!("{scheme}://{}", reachable(*listen))
+            }
             (None, None) => "http://127.0.0.1:8088".to_string(),
         };
-        let token = args
-            .token
-            .clone()
-            .or(from_config.map(|(_, t)| t))
-            .ok_or_else(|| fail(2, "no token: give --token, or --config with an [api] token"))?;
+        let (token, roots) = match from_config {
+            Some((_, token, _, roots)) => (Some(token), roots),
+            None => (None, rustls_native_certs::load_native_certs().certs),
+        };
+        let token =
+            args.token.clone().or(token).ok_or_else(|| {
+                fail(2, "no token: give --token, or --config with an [api] token")
+            })?;
+        let roots: Vec<ureq::tls::Certificate<'static>> = roots
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(crate::shell::tls::provider())
+            .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+            .build();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(120)))
+            .tls_config(tls)
             .build()
             .into();
         Ok(Api { base, token, agent })

@@ -769,6 +769,7 @@ pub fn trunk(channels: u32, rate: u32, auth: bool) -> TrunkConfig {
         username: auth.then(|| "hotline".into()),
         password: auth.then(|| "trunk-secret".into()),
         password_env: None,
+        tls_ca: None,
     }
 }
 

@@ -320,6 +320,15 @@ impl Engine {
         }
     }
 
+    /// An engine on `ports` running `config` as given, with `files`
+    /// (name, bytes) written beside it first (a certificate and key).
+    pub fn start_with_files(ports: Ports, config: &str, files: &[(&str, &str)]) -> Engine {
+        Engine {
+            ports,
+            hotline: Hotline::start(ports.engine(), config, files),
+        }
+    }
+
     /// Stops the engine (it must exit cleanly) and returns every record.
     pub fn stop_and_read_records(&mut self) -> Vec<Value> {
         let status = self.stop();

@@ -79,7 +79,7 @@ pub struct CallRecord {
     pub caller_number: String,
     pub caller_name: Option<String>,
     pub dialled_number: String,
-    /// "udp:ip:port" or "tcp:ip:port" of the INVITE's sender.
+    /// "udp:ip:port", "tcp:ip:port" or "tls:ip:port" of the INVITE's sender.
     pub source: String,
     pub invite_at: String,
     pub ringing_at: Option<String>,

@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod recordings;
 pub mod source;
 pub mod tasks;
+pub mod tls;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
@@ -22,6 +23,7 @@ pub use outbound::{OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
 pub use recordings::RecordingsConfig;
 pub use source::{did_you_mean, Mistake, Source};
 pub use tasks::TasksConfig;
+pub use tls::TlsConfig;
 
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -91,6 +93,9 @@ pub struct Config {
     /// Callbacks, follow-ups and first-contact routing.
     #[serde(default)]
     pub tasks: TasksConfig,
+    /// HTTPS and SIP over TLS (docs/tls.md); off without `[tls]`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -633,6 +638,9 @@ impl Config {
                     "give password or password_env, not both",
                 ));
             }
+            if t.tls_ca.is_some() && t.transport != TrunkTransport::Tls {
+                return Err(at.mistake(&key("tls_ca"), "only for a trunk with transport = \"tls\""));
+            }
             let secret = t.password.is_some() || t.password_env.is_some();
             if secret != t.username.is_some() {
                 return Err(at.at(
@@ -697,6 +705,7 @@ impl Config {
             }
         }
         self.check_demo_secrets()?;
+        self.check_tls()?;
         if let Some(api) = &self.api {
             if !(0.0..=1.0).contains(&api.service_level_target) {
                 return Err(at.mistake(
@@ -806,6 +815,89 @@ impl Config {
         Ok(())
     }
 
+    /// `[tls]`'s addresses: some, each free of the other listeners (the
+    /// files themselves are read by the shell, which names them).
+    fn check_tls(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        for (key, path) in [("tls.certificate", &tls.certificate), ("tls.key", &tls.key)] {
+            if path.as_os_str().is_empty() {
+                return Err(at.mistake(key, "give the path of a PEM file"));
+            }
+        }
+        let addresses = tls.sip_addresses(&self.sip.listen);
+        // Written: the key's line; derived: the table's, with the fix.
+        let key = if tls.sip_listen.is_some() {
+            "tls.sip_listen"
+        } else {
+            "tls"
+        };
+        if addresses.is_empty() {
+            return Err(at.mistake(
+                key,
+                "give at least one address (or leave sip_listen out: port 5061 on each sip.listen host)",
+            ));
+        }
+        for (i, a) in addresses.iter().enumerate() {
+            let clash = if self
+                .sip
+                .listen
+                .iter()
+                .any(|s| s == a || same_port_any(s, a))
+            {
+                Some("a sip.listen address (its TCP listener)")
+            } else if self.api.as_ref().is_some_and(|api| &api.listen == a) {
+                Some("api.listen")
+            } else if addresses[..i].contains(a) {
+                Some("another tls.sip_listen address")
+            } else {
+                None
+            };
+            if let Some(what) = clash {
+                let fix = if tls.sip_listen.is_none() {
+                    "; set tls.sip_listen to free addresses"
+                } else {
+                    ""
+                };
+                return Err(at.mistake(
+                    key,
+                    format!("SIP over TLS on {a} is {what}: it needs a port of its own{fix}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The files `[tls]` names, relative to the config's folder.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        self.tls.as_ref().map(|t| {
+            (
+                self.base_dir.join(&t.certificate),
+                self.base_dir.join(&t.key),
+            )
+        })
+    }
+
+    /// Where SIP over TLS listens: none without `[tls]`.
+    pub fn sip_tls_listen(&self) -> Vec<SocketAddr> {
+        self.tls
+            .as_ref()
+            .map(|t| t.sip_addresses(&self.sip.listen))
+            .unwrap_or_default()
+    }
+
+    /// Host:port for our Via and Contact over TLS: `sip.public_address`'s
+    /// host (when set) on the first TLS port, else the first TLS address.
+    pub fn sip_tls_address(&self) -> Option<String> {
+        let first = *self.sip_tls_listen().first()?;
+        Some(match &self.sip.public_address {
+            Some(public) => tls::join_host_port(tls::host_of(public), first.port()),
+            None => first.to_string(),
+        })
+    }
+
     fn check_demo_secrets(&self) -> Result<(), Mistake> {
         let at = &self.source;
         if let Some(api) = &self.api {
@@ -890,6 +982,14 @@ impl Config {
             None => self.sip.listen[0].to_string(),
         }
     }
+}
+
+/// Two addresses on one port where one is the unspecified address (both
+/// cannot be bound).
+fn same_port_any(a: &SocketAddr, b: &SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 #[cfg(test)]
@@ -1109,6 +1209,81 @@ mod tests {
         assert_eq!(mistake.key, "messages.min_length");
         assert_eq!(mistake.line, Some(line_of(&text, "min_length = \"6s\"")));
         assert!(mistake.problem.contains("give at most 5s"), "{mistake}");
+    }
+
+    const TLS: &str = "\n[tls]\ncertificate = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n";
+
+    #[test]
+    fn tls_listens_on_5061_by_default_and_names_its_files_from_the_config_folder() {
+        let text = format!("{DEFAULT_TOML}{TLS}");
+        let c = Config::parse(&text, "x.toml", Path::new("/etc/hotline")).expect("valid");
+        let tls = c.tls.as_ref().expect("[tls]");
+        assert!(tls.https, "HTTPS on by default");
+        assert_eq!(
+            c.sip_tls_listen(),
+            vec!["127.0.0.1:5061".parse::<SocketAddr>().expect("addr")]
+        );
+        assert_eq!(c.sip_tls_address().as_deref(), Some("127.0.0.1:5061"));
+        assert_eq!(
+            c.tls_files(),
+            Some((
+                PathBuf::from("/etc/hotline/tls/cert.pem"),
+                PathBuf::from("/etc/hotline/tls/key.pem")
+            ))
+        );
+        // Behind NAT: the public host, on the TLS port.
+        let text = text.replace(
+            "listen = [\"127.0.0.1:5060\"]",
+            "listen = [\"127.0.0.1:5060\"]\npublic_address = \"203.0.113.5:5060\"",
+        );
+        let c = Config::parse(&text, "x.toml", Path::new(".")).expect("valid");
+        assert_eq!(c.sip_tls_address().as_deref(), Some("203.0.113.5:5061"));
+        assert!(Config::embedded().tls.is_none(), "the demo stays plain");
+        assert_eq!(Config::embedded().sip_tls_address(), None);
+    }
+
+    #[test]
+    fn tls_addresses_that_clash_are_named_with_their_line() {
+        let text = format!("{DEFAULT_TOML}{TLS}sip_listen = [\"127.0.0.1:5060\"]\n");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "tls.sip_listen");
+        assert_eq!(mistake.line, Some(line_of(&text, "sip_listen = ")));
+        assert!(mistake.problem.contains("sip.listen"), "{mistake}");
+
+        let text = format!("{DEFAULT_TOML}{TLS}sip_listen = []\n");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "tls.sip_listen");
+        assert!(mistake.problem.contains("at least one"), "{mistake}");
+
+        // The default 5061 taken by SIP itself: the table's line, and the fix.
+        let text = format!("{DEFAULT_TOML}{TLS}").replace(
+            "listen = [\"127.0.0.1:5060\"]",
+            "listen = [\"127.0.0.1:5061\"]",
+        );
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "tls");
+        assert_eq!(mistake.line, Some(line_of(&text, "[tls]")));
+        assert!(mistake.problem.contains("set tls.sip_listen"), "{mistake}");
+
+        let text = format!("{DEFAULT_TOML}{TLS}sip_listen = [\"127.0.0.1:8088\"]\n");
+        assert!(refused(&text).problem.contains("api.listen"));
+
+        let text = format!("{DEFAULT_TOML}{TLS}certificat = \"x.pem\"\n");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "tls.certificat");
+        assert!(mistake.problem.contains("certificate"), "{mistake}");
+    }
+
+    #[test]
+    fn a_trunk_ca_needs_a_tls_trunk() {
+        let trunk = "\n[[trunks]]\nname = \"pstn\"\naddress = \"192.0.2.10:5061\"\ncaller_id = \"4008001234\"\n";
+        let text = format!("{DEFAULT_TOML}{trunk}transport = \"tls\"\ntls_ca = \"ca.pem\"\n");
+        let c = Config::parse(&text, "x.toml", Path::new(".")).expect("valid");
+        assert_eq!(c.trunks[0].transport, TrunkTransport::Tls);
+        let text = format!("{DEFAULT_TOML}{trunk}tls_ca = \"ca.pem\"\n");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "trunks[0].tls_ca");
+        assert_eq!(mistake.line, Some(line_of(&text, "tls_ca")));
     }
 
     #[test]

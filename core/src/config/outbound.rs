@@ -39,6 +39,11 @@ pub struct TrunkConfig {
     /// (read by the shell at start; never logged).
     #[serde(default)]
     pub password_env: Option<String>,
+    /// With `transport = "tls"`: a PEM file of the certificate authorities
+    /// the trunk's certificate must chain to (relative to the config's
+    /// folder), instead of the system's roots.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 fn default_channels() -> u32 {
@@ -54,6 +59,10 @@ pub enum TrunkTransport {
     #[default]
     Udp,
     Tcp,
+    /// SIP over TLS: the trunk's certificate is verified against the
+    /// system's roots (or `tls_ca`), for the trunk's `domain` (or its
+    /// address).
+    Tls,
 }
 
 /// Voice-notice campaigns.

@@ -13,7 +13,7 @@ use crate::call::controls::{Survey, Transfer, TransferTarget, Transferring};
 use crate::call::AfterSequence;
 use crate::cdr::{Disposition, Outcome};
 use crate::ids::{CallKey, LegKey};
-use crate::io::{Peer, Transport};
+use crate::io::Peer;
 use crate::leg::uac::LegTarget;
 use crate::leg::{Leg, LegEvent};
 use crate::media::call_media::MediaCommand;
@@ -490,11 +490,7 @@ impl Engine {
         let target = LegTarget {
             uri: b.contact.clone(),
             peer: Peer {
-                transport: if b.transport_reliable {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                },
+                transport: b.transport,
                 addr: b.source,
                 conn: b.conn,
             },

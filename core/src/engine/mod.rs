@@ -184,7 +184,12 @@ impl Engine {
             rate_tokens: settings.max_calls_per_second as f64,
             rate_updated: now,
             ports: ports::PortPool::new(settings.port_range),
-            wire: Wire::new(settings.timers, settings.sip_address.clone(), rng),
+            wire: Wire::new(
+                settings.timers,
+                settings.sip_address.clone(),
+                settings.tls_address.clone(),
+                rng,
+            ),
             settings,
             prompts: Arc::new(prompts),
             program,
@@ -364,6 +369,7 @@ impl Engine {
         self.login_on_register = settings.login_on_register.iter().cloned().collect();
         self.wire.timers_base = settings.timers;
         self.wire.sip_address = settings.sip_address.clone();
+        self.wire.tls_address = settings.tls_address.clone();
         self.settings = settings;
         self.prompts = Arc::new(prompts);
         self.program = program;

@@ -15,7 +15,7 @@ use crate::acd::{
 use crate::call::{AfterSequence, Feature, QueueExit, QueueVisit};
 use crate::cdr::{self, Outcome};
 use crate::ids::{CallKey, LegKey};
-use crate::io::{Output, Peer, Transport};
+use crate::io::{Output, Peer};
 use crate::leg::uac::LegTarget;
 use crate::leg::{Leg, LegEvent, LegState};
 use crate::live::{LiveEvent, QueueResult};
@@ -201,13 +201,7 @@ impl Engine {
         }
         let binding = self.registrar.bindings(&agent).first().map(|b| {
             let route = b.path.clone();
-            (
-                b.contact.clone(),
-                b.source,
-                b.transport_reliable,
-                b.conn,
-                route,
-            )
+            (b.contact.clone(), b.source, b.transport, b.conn, route)
         });
         let Some(call) = self.calls.get(&caller) else {
             return;
@@ -231,14 +225,10 @@ impl Engine {
             .as_ref()
             .map(|r| r.earlier_call.clone())
             .unwrap_or_default();
-        let target = binding.map(|(contact, addr, reliable, conn, route)| LegTarget {
+        let target = binding.map(|(contact, addr, transport, conn, route)| LegTarget {
             uri: contact,
             peer: Peer {
-                transport: if reliable {
-                    Transport::Tcp
-                } else {
-                    Transport::Udp
-                },
+                transport,
                 addr,
                 conn,
             },

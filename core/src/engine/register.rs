@@ -19,7 +19,7 @@ impl Engine {
     pub(super) fn handle_register(&mut self, now: Instant, peer: Peer, req: &SipRequest) {
         let source = Source {
             addr: peer.addr,
-            reliable: peer.transport.reliable(),
+            transport: peer.transport,
             conn: peer.conn,
         };
         let reply = self.registrar.handle_register(now, source, req);

@@ -24,6 +24,8 @@ pub struct EngineSettings {
     pub drain_timeout: Duration,
     pub guard: guard::GuardSettings,
     pub sip_address: String,
+    /// host:port for Via and Contact over TLS (`[tls]`); none without it.
+    pub tls_address: Option<String>,
     pub media_address: IpAddr,
     pub port_range: (u16, u16),
     /// `calls.caller_id_from`: the header that names the caller.
@@ -80,6 +82,7 @@ impl EngineSettings {
                 flood_ban: c.security.flood_ban,
             },
             sip_address: c.sip_public_address(),
+            tls_address: c.sip_tls_address(),
             media_address: c.media.advertised_address,
             port_range: c.port_range(),
             min_message: c.messages.min_length,

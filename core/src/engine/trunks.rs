@@ -103,6 +103,7 @@ impl Trunk {
                 transport: match c.transport {
                     TrunkTransport::Udp => Transport::Udp,
                     TrunkTransport::Tcp => Transport::Tcp,
+                    TrunkTransport::Tls => Transport::Tls,
                 },
                 addr: c.address,
                 conn: 0,
@@ -137,6 +138,7 @@ mod tests {
             username: Some("hl".into()),
             password: Some("s3cret".into()),
             password_env: None,
+            tls_ca: None,
         };
         Trunk::new(config, crate::time::test_epoch())
     }

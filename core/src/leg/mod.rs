@@ -235,7 +235,7 @@ impl Leg {
             target: &d.remote_target,
             route: &d.route,
             via_transport: d.peer.transport.name(),
-            via_sent_by: &wire.sip_address,
+            via_sent_by: wire.sent_by(d.peer.transport),
             branch,
             from: &d.local_party,
             to: &d.remote_party,
@@ -435,13 +435,14 @@ impl Leg {
             self.media.sdp_version += 1;
         }
         let body = self.media.local_sdp(media_address);
+        let contact = wire.answer_contact(peer.transport, &req.uri);
         let response = build::response(
             req,
             peer.addr,
             200,
             "OK",
             None,
-            &[("Contact", &wire.contact()), ("Allow", ALLOW)],
+            &[("Contact", &contact), ("Allow", ALLOW)],
             Some(Body {
                 content_type: "application/sdp",
                 bytes: body.as_bytes(),

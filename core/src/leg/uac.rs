@@ -10,14 +10,14 @@ use tracing::warn;
 
 use super::{Dialog, Leg, LegEvent, LegMedia, LegState, Role};
 use crate::ids::{CallKey, LegKey};
-use crate::io::{Peer, Transport};
+use crate::io::Peer;
 use crate::media::g711::Codec;
 use crate::sip::build::{self, Body, DialogRequest, ALLOW};
 use crate::sip::digest::{self, Challenge, Secret};
 use crate::sip::message::{Method, SipResponse};
 use crate::sip::sdp::{self, Direction, LocalMedia};
 use crate::sip::transaction::InviteResponse;
-use crate::wire::{TxKey, Wire};
+use crate::wire::{is_sips, TxKey, Wire};
 
 /// Where a leg is placed: any SIP URI, the next hop it is sent to, and
 /// the route set to reach it (a registration's Path, a trunk's proxy).
@@ -102,11 +102,9 @@ impl Leg {
             ),
             _ => body,
         };
-        // Over TCP, so that requests within the dialog come back over TCP.
-        let contact = match target.peer.transport {
-            Transport::Tcp => format!("<sip:hotline@{host};transport=tcp>"),
-            Transport::Udp => wire.contact(),
-        };
+        // Over TCP or TLS, so that requests within the dialog come back
+        // the same way (to a sips: URI, a sips: Contact).
+        let contact = wire.contact_for(target.peer.transport, is_sips(&target.uri));
         let mut headers: Vec<(&str, &str)> = vec![("Contact", &contact), ("Allow", ALLOW)];
         headers.extend_from_slice(offer.headers);
         let outgoing = Outgoing {
@@ -124,7 +122,7 @@ impl Leg {
             target: &target.uri,
             route: &target.route,
             via_transport: target.peer.transport.name(),
-            via_sent_by: &host,
+            via_sent_by: wire.sent_by(target.peer.transport),
             branch: &branch,
             from: &local_party,
             to: &to,
@@ -304,7 +302,7 @@ impl Leg {
             target: &self.request_uri,
             route: &d.route,
             via_transport: d.peer.transport.name(),
-            via_sent_by: &wire.sip_address,
+            via_sent_by: wire.sent_by(d.peer.transport),
             branch: &branch,
             from: &d.local_party,
             to: &d.remote_party,
@@ -353,7 +351,7 @@ impl Leg {
             target: &self.request_uri,
             route: &d.route,
             via_transport: d.peer.transport.name(),
-            via_sent_by: &wire.sip_address,
+            via_sent_by: wire.sent_by(d.peer.transport),
             branch: &self.invite_tx.branch,
             from: &d.local_party,
             to: &to,

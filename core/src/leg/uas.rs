@@ -97,13 +97,14 @@ impl Leg {
     /// 180 Ringing, with our tag and Contact.
     pub fn ring(&mut self, now: Instant, wire: &mut Wire) {
         let Some(invite) = &self.invite else { return };
+        let contact = wire.answer_contact(self.dialog.peer.transport, &invite.uri);
         let ringing = build::response(
             invite,
             self.dialog.peer.addr,
             180,
             "Ringing",
             Some(&self.dialog.local_tag),
-            &[("Contact", &wire.contact())],
+            &[("Contact", &contact)],
             None,
         );
         if let Some((tx, _)) = wire.server_txs.get_mut(&self.invite_tx) {
@@ -121,17 +122,14 @@ impl Leg {
         }
         let Some(invite) = &self.invite else { return };
         let body = self.media.local_sdp(media_address);
+        let contact = wire.answer_contact(self.dialog.peer.transport, &invite.uri);
         let response = build::response(
             invite,
             self.dialog.peer.addr,
             200,
             "OK",
             Some(&self.dialog.local_tag),
-            &[
-                ("Contact", &wire.contact()),
-                ("Allow", ALLOW),
-                ("Supported", ""),
-            ],
+            &[("Contact", &contact), ("Allow", ALLOW), ("Supported", "")],
             Some(Body {
                 content_type: "application/sdp",
                 bytes: body.as_bytes(),

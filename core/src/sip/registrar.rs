@@ -25,6 +25,7 @@
 //! kept with each of its bindings as the Route set for requests to it, and
 //! echoed in the 200 when the phone said `Supported: path`.
 
+use crate::io::Transport;
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
 use crate::sip::message::{uri_user, SipRequest};
 use crate::sip::params::{header_param, name_addr_uri};
@@ -121,7 +122,9 @@ pub struct Binding {
     /// The URI inside the Contact's `<>`.
     pub contact: String,
     pub source: SocketAddr,
-    pub transport_reliable: bool,
+    /// How the phone registered: it is rung the same way, over the same
+    /// TCP or TLS connection (`conn`).
+    pub transport: Transport,
     pub conn: u64,
     pub expires_at: Instant,
     pub call_id: String,
@@ -193,7 +196,7 @@ impl RegisterReply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Source {
     pub addr: SocketAddr,
-    pub reliable: bool,
+    pub transport: Transport,
     pub conn: u64,
 }
 
@@ -541,7 +544,7 @@ impl Registrar {
             user: aor.to_string(),
             contact,
             source: source.addr,
-            transport_reliable: source.reliable,
+            transport: source.transport,
             conn: source.conn,
             expires_at: now + Duration::from_secs(expires),
             call_id: req.call_id.clone(),
@@ -769,7 +772,7 @@ mod tests {
         fn source(&self) -> Source {
             Source {
                 addr: self.addr,
-                reliable: false,
+                transport: Transport::Udp,
                 conn: 0,
             }
         }
