@@ -63,7 +63,7 @@ struct BreakBody {
 /// Where the API's requests go, and what it needs besides the engine.
 pub struct ApiSetup {
     pub listen: SocketAddr,
-    pub token: String,
+    pub token: Option<String>,
     pub utc_offset_minutes: i32,
     pub store: Option<super::store::StoreCreator>,
     /// Where call recordings are, for `/api/v1/recordings/{call id}`.

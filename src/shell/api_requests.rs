@@ -67,7 +67,8 @@ pub struct LiveSources {
 #[derive(Clone)]
 pub struct ApiState {
     pub events: mpsc::UnboundedSender<Event>,
-    pub(super) token: String,
+    /// The shared `[api] token`, if any.
+    pub(super) token: Option<String>,
     pub(super) live: LiveSources,
     /// Creates campaigns durably (`None`: no store).
     pub store: Option<super::store::StoreCreator>,
@@ -84,7 +85,9 @@ impl ApiState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| {
-                crate::sip::digest::constant_time_eq(t.trim().as_bytes(), self.token.as_bytes())
+                self.token.as_deref().is_some_and(|token| {
+                    crate::sip::digest::constant_time_eq(t.trim().as_bytes(), token.as_bytes())
+                })
             })
     }
 }

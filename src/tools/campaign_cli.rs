@@ -176,7 +176,7 @@ impl Api {
         let token = args
             .token
             .clone()
-            .or(from_config.map(|(_, t)| t))
+            .or(from_config.and_then(|(_, t)| t))
             .ok_or_else(|| fail(2, "no token: give --token, or --config with an [api] token"))?;
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
