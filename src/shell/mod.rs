@@ -16,6 +16,7 @@ pub mod store;
 pub mod tcp;
 pub mod udp;
 pub mod voicemail_store;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
