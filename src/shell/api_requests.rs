@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,6 +22,7 @@ use crate::tasks::book::OutcomeError;
 use crate::tasks::{Task, TaskId, TaskOutcome, TaskSpec, TaskState};
 
 use super::media::LiveRtp;
+use super::web::WebAuth;
 use super::Event;
 
 /// What the API asks the engine.
@@ -67,8 +69,10 @@ pub struct LiveSources {
 #[derive(Clone)]
 pub struct ApiState {
     pub events: mpsc::UnboundedSender<Event>,
-    /// The shared `[api] token`, if any.
-    pub(super) token: Option<String>,
+    /// Sign-in, sessions, tokens and the audit log: handlers take a
+    /// [`Caller`](super::web::Caller) and write changes with
+    /// [`WebAuth::audited`].
+    pub web: Arc<WebAuth>,
     pub(super) live: LiveSources,
     /// Creates campaigns durably (`None`: no store).
     pub store: Option<super::store::StoreCreator>,
@@ -78,17 +82,23 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// A request carrying the bearer token (compared in constant time).
+    /// A request carrying a valid bearer token, of any role (the shared
+    /// `[api] token` or one of `[[api.tokens]]`, compared in constant
+    /// time). Handlers that change things take a
+    /// [`Caller`](super::web::Caller) instead, which knows the role and
+    /// also accepts a session.
     pub fn authorized(&self, headers: &HeaderMap) -> bool {
         headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| {
-                self.token.as_deref().is_some_and(|token| {
-                    crate::sip::digest::constant_time_eq(t.trim().as_bytes(), token.as_bytes())
-                })
-            })
+            .is_some_and(|t| self.web.accounts().verify_token(t).is_some())
+    }
+}
+
+impl FromRef<ApiState> for Arc<WebAuth> {
+    fn from_ref(state: &ApiState) -> Arc<WebAuth> {
+        state.web.clone()
     }
 }
 

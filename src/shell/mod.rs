@@ -167,7 +167,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let sip_ip = udp_out.local_addr().context("SIP socket address")?.ip();
     let rtp = Arc::new(LiveRtp::default());
     let (live_version, version_rx) = watch::channel(0u64);
-    if let Some(api) = &config.api {
+    // Sign-in and the audit log; SIGHUP refreshes the accounts.
+    let web = config
+        .api
+        .as_ref()
+        .map(|_| web::WebAuth::from_config(&config));
+    if let (Some(api), Some(web)) = (&config.api, &web) {
         let live = api::LiveSources {
             rtp: rtp.clone(),
             version: version_rx,
@@ -175,7 +180,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         };
         let setup = api::ApiSetup {
             listen: api.listen,
-            token: api.token.clone(),
+            web: web.clone(),
             utc_offset_minutes: api.utc_offset.0,
             store: store.creator(),
             recordings_dir: config.recordings_dir(),
@@ -303,7 +308,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                 }
                 engine.drain(Instant::now());
             }
-            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone()),
+            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone(), web.clone()),
         }
         shell.drain(&mut engine).await;
         shell.publish_live(&engine);
@@ -371,9 +376,14 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
 
 /// SIGHUP: loads and checks the config file again on the blocking pool
 /// (prompts are decoded there, not on the engine's task), then hands it
-/// to the engine as one input. A config that does not load is reported
-/// and the running one stays.
-fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>) {
+/// to the engine as one input, and the web accounts (users, agents'
+/// passwords, API tokens) to sign-in. A config that does not load is
+/// reported and the running one stays.
+fn reload(
+    events: mpsc::UnboundedSender<Event>,
+    path: Option<std::path::PathBuf>,
+    web: Option<Arc<web::WebAuth>>,
+) {
     let Some(path) = path else {
         info!("SIGHUP: running on the embedded default config, nothing to reload");
         return;
@@ -385,6 +395,9 @@ fn reload(events: mpsc::UnboundedSender<Event>, path: Option<std::path::PathBuf>
             .and_then(|c| load::setup(c, &origin).map_err(|e| e.to_string()));
         match setup {
             Ok(setup) => {
+                if let Some(web) = &web {
+                    web.set_accounts(web::auth::Accounts::from_config(&setup.config));
+                }
                 let reload = Reload {
                     settings: EngineSettings::from_config(&setup.config),
                     prompts: setup.prompts,
