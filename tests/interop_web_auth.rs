@@ -14,7 +14,7 @@ mod engine;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::{base_config, EnginePorts, Hotline};
+use engine::{base_config, EnginePorts, Hotline, Signal};
 use serde_json::{json, Value};
 
 const PORTS: EnginePorts = EnginePorts {
@@ -333,6 +333,32 @@ fn sign_in_roles_csrf_throttling_tokens_and_audit() {
     let r = post_as(&sup, "/api/v1/agents/1002/available", true, json!({}));
     assert_eq!(r.status, 200, "{}", r.body);
 
+    // SIGHUP: a token added to the config counts once the engine has
+    // taken the config; a session open goes on.
+    const BOB_TOKEN: &str = "bob-0b5e-another-token";
+    let r = post_token(BOB_TOKEN, "/api/v1/agents/1001/available", json!({}));
+    assert_eq!(r.status, 401, "{}", r.body);
+    let bob = hotline::sip::digest::Algorithm::Sha256.hex(BOB_TOKEN.as_bytes());
+    let text = format!(
+        "{}\n[[api.tokens]]\nname = \"bob\"\nrole = \"admin\"\nsha256 = \"{bob}\"\n",
+        config()
+    );
+    std::fs::write(hotline.config_path(), text).expect("write the config");
+    hotline.signal(Signal::Hup);
+    hotline.wait_for_log("configuration reloaded", Duration::from_secs(10));
+    // (The accounts are swapped just after that line is logged.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let r = loop {
+        let r = post_token(BOB_TOKEN, "/api/v1/agents/1001/available", json!({}));
+        if r.status != 401 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(r.status, 200, "{}\n{}", r.body, log());
+    let r = get_with("/api/v1/session", ("Cookie", &sup.cookie));
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // The audit log: who did what to whom, and how it went.
     let lines = audit_lines(&hotline.records_dir());
     let all = lines
@@ -359,6 +385,7 @@ fn sign_in_roles_csrf_throttling_tokens_and_audit() {
         "{all}"
     );
     assert!(has(&lines, "1001", "session.logout", "1001", 200), "{all}");
+    assert!(has(&lines, "bob", "agent.status", "1001", 200), "{all}");
     let status = lines
         .iter()
         .find(|l| l["who"] == "1001" && l["action"] == "agent.status" && l["result"] == 200)
@@ -384,6 +411,7 @@ fn sign_in_roles_csrf_throttling_tokens_and_audit() {
         "not-the-password",
         "guess-",
         ALICE_TOKEN,
+        BOB_TOKEN,
         "demo-token",
         &a1001.csrf,
         a1001.cookie.trim_start_matches("hotline_session="),

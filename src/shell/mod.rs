@@ -76,7 +76,11 @@ pub enum Event {
     /// Messages whose calls' records are now durable.
     Transmit(Vec<Transmit>),
     /// SIGHUP's config, loaded and checked on the blocking pool.
-    Reload(Box<Reload>),
+    Reload {
+        reload: Box<Reload>,
+        /// The accounts it names, for sign-in (`None`: no API).
+        web: Option<(Arc<web::WebAuth>, Box<web::auth::Accounts>)>,
+    },
     /// The store made the engine's write `id` durable.
     Stored {
         id: u64,
@@ -376,9 +380,10 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
 
 /// SIGHUP: loads and checks the config file again on the blocking pool
 /// (prompts are decoded there, not on the engine's task), then hands it
-/// to the engine as one input, and the web accounts (users, agents'
-/// passwords, API tokens) to sign-in. A config that does not load is
-/// reported and the running one stays.
+/// to the engine task with the web accounts it names (users, agents'
+/// passwords, API tokens), which sign-in takes once the engine has taken
+/// the config. A config that does not load is reported and the running
+/// one stays.
 fn reload(
     events: mpsc::UnboundedSender<Event>,
     path: Option<std::path::PathBuf>,
@@ -395,16 +400,20 @@ fn reload(
             .and_then(|c| load::setup(c, &origin).map_err(|e| e.to_string()));
         match setup {
             Ok(setup) => {
-                if let Some(web) = &web {
-                    web.set_accounts(web::auth::Accounts::from_config(&setup.config));
-                }
+                let web = web.map(|w| {
+                    let accounts = web::auth::Accounts::from_config(&setup.config);
+                    (w, Box::new(accounts))
+                });
                 let reload = Reload {
                     settings: EngineSettings::from_config(&setup.config),
                     prompts: setup.prompts,
                     program: setup.program,
                     directory: setup.directory,
                 };
-                let _ = events.send(Event::Reload(Box::new(reload)));
+                let _ = events.send(Event::Reload {
+                    reload: Box::new(reload),
+                    web,
+                });
             }
             Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
         }
@@ -452,7 +461,16 @@ impl Shell {
             Event::MediaFailed { call, leg } => {
                 engine.handle_input(now, Input::MediaFailed { call, leg })
             }
-            Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
+            // The accounts change only with the config: a reload the
+            // engine refuses leaves sign-in as it was too.
+            Event::Reload { reload, web } => match engine.reload(*reload) {
+                Ok(()) => {
+                    if let Some((auth, accounts)) = web {
+                        auth.set_accounts(*accounts);
+                    }
+                }
+                Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
+            },
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });
                 self.pending_tasks.stored(id);
