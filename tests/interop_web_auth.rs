@@ -256,6 +256,18 @@ fn sign_in_roles_csrf_throttling_tokens_and_audit() {
     let r = get_with("/api/v1/campaigns", ("Cookie", &sup.cookie));
     assert_eq!(r.status, 200, "{}", r.body);
 
+    // Signing in again from a browser ends its old session.
+    let first = signed_in("sup", "supervisor");
+    let r = reply(
+        agent()
+            .post(&url("/login"))
+            .header("Cookie", &first.cookie)
+            .send_json(json!({"user": "sup", "password": "supervisor"})),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get_with("/api/v1/session", ("Cookie", &first.cookie));
+    assert_eq!(r.status, 401, "the old session is gone: {}", r.body);
+
     // A form sign-in goes on to the page asked for (only on this site).
     let r = reply(agent().post(&url("/login")).send_form([
         ("user", "sup"),

@@ -27,6 +27,9 @@ const LOGIN_PAGE: &str = include_str!("login.html");
 const MAX_USER: usize = 64;
 const MAX_PASSWORD: usize = 1024;
 
+/// A browser's request from another site (its `Origin` names another
+/// host, or `Sec-Fetch-Site` says cross-site): refused at sign-in and
+/// sign-out, so no other site can sign a browser in or out.
 fn cross_site(headers: &HeaderMap) -> bool {
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     if text(header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
@@ -45,6 +48,7 @@ fn cross_site(headers: &HeaderMap) -> bool {
     }
 }
 
+/// A form post (the page without script), not JSON.
 fn is_form(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -62,6 +66,7 @@ fn local_path(next: Option<&str>) -> Option<&str> {
     })
 }
 
+/// `303 See Other` to `location`: where a form post goes next.
 fn see_other(location: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
@@ -126,6 +131,8 @@ async fn login(State(web): State<Arc<WebAuth>>, request: Request) -> Response {
     if cross_site(request.headers()) {
         return forbidden("sign in from this site's own page");
     }
+    // A browser signing in again gets a new session; its old one ends.
+    let old_session = cookie(request.headers(), web.cookie_name());
     let body = if form {
         Form::<LoginBody>::from_request(request, &())
             .await
@@ -236,11 +243,13 @@ async fn login(State(web): State<Arc<WebAuth>>, request: Request) -> Response {
             "no randomness for a session; try again",
         );
     }
-    let issued = web
-        .sessions
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .create(Instant::now(), &who.id, random);
+    let issued = {
+        let mut sessions = web.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = &old_session {
+            sessions.remove(old);
+        }
+        sessions.create(Instant::now(), &who.id, random)
+    };
     info!(user = %who.id, role = who.role.as_str(), client = %ip, "web sign-in");
     let caller = Caller::new(
         who,

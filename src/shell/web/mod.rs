@@ -371,9 +371,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// A browser's request from another site (its `Origin` names another
-/// host, or `Sec-Fetch-Site` says cross-site): refused at sign-in and
-/// sign-out, so no other site can sign a browser in or out.
 #[cfg(test)]
 mod tests {
     use super::*;
