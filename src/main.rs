@@ -44,6 +44,9 @@ enum Command {
     Report(ReportArgs),
     /// Voice-notice campaigns on the running engine, through its HTTP API.
     Campaign(hotline::tools::campaign_cli::CampaignArgs),
+    /// Read a password from standard input and print its Argon2id hash,
+    /// for `[[web.users]] password_hash` or an agent's `web_password_hash`.
+    HashPassword,
 }
 
 #[derive(Args)]
@@ -317,6 +320,16 @@ fn main() -> ExitCode {
                 ExitCode::from(f.code)
             }
         },
+        Command::HashPassword => {
+            use hotline::tools::hash_password::{hash, read_password};
+            match read_password().and_then(|p| hash(&p)) {
+                Ok(phc) => {
+                    println!("{phc}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e.to_string()),
+            }
+        }
         Command::DefaultConfig => {
             print!("{}", hotline::config::DEFAULT_TOML);
             ExitCode::SUCCESS

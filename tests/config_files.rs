@@ -21,7 +21,10 @@ fn example_config_loads_with_prompts_from_disk() {
     assert!(setup.program.nodes.len() >= 10);
     // Everything an operator needs is in it.
     let c = &setup.config;
-    assert!(c.api.as_ref().is_some_and(|api| !api.token.is_empty()));
+    assert!(c
+        .api
+        .as_ref()
+        .is_some_and(|api| api.token.as_deref().is_some_and(|t| !t.is_empty())));
     assert!(!c.security.trunks.is_empty());
     assert_eq!(c.agents.len(), 2);
     let queues: Vec<&str> = c.queues.iter().map(|q| q.name.as_str()).collect();

@@ -75,7 +75,6 @@ fn screenshot(page: &mut Browser, name: &str) {
 }
 
 #[test]
-#[ignore = "needs per-person sign-in (/login, /api/v1/session): on branch web-auth, not merged yet"]
 fn an_agent_works_a_repair_call_from_the_desk_and_calls_the_customer_back() {
     if !require_tool("sipp") || !require_root() || !require_chromium() {
         return;

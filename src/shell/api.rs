@@ -1,8 +1,12 @@
 //! The HTTP API (axum), on one listener:
-//! * agents' status, and log in / log out / break / available behind a
-//!   bearer token;
-//! * campaigns (`api_campaigns`), tasks (`api_tasks`) and the knowledge
-//!   base (`api_kb`), behind the token;
+//! * sign-in (`/login`, `/logout`, `/api/v1/session`) and who may do
+//!   what ([`super::web`]): every change needs a bearer token or a
+//!   session (with its CSRF token), a role that allows it, and is written
+//!   to the audit log;
+//! * agents' status, and log in / log out / break / available (an agent
+//!   for themselves, a supervisor or admin for anyone);
+//! * campaigns (`api_campaigns`), tasks (`api_tasks`), the knowledge
+//!   base (`api_kb`) and the agent's desk (`api_desk`);
 //! * the live operations view, read-only and open (no personal data; the
 //!   listener is on loopback by default): `/metrics` for Prometheus,
 //!   `/api/v1/status` (JSON), `/api/v1/events` (server-sent events) and
@@ -17,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,12 +33,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::config::Role;
 use crate::engine::AgentCommand;
 use crate::live::prometheus::{self, RtpTotals};
 use crate::live::LiveSnapshot;
 
 pub use super::api_requests::{error, ApiRequest, ApiState, CallAction, LiveSources};
 use super::media::LiveRtp;
+use super::web::{self, Caller, WebAuth};
 use super::Event;
 use super::{api_campaigns, api_desk, api_kb, api_tasks};
 
@@ -63,7 +69,8 @@ struct BreakBody {
 /// Where the API's requests go, and what it needs besides the engine.
 pub struct ApiSetup {
     pub listen: SocketAddr,
-    pub token: String,
+    /// Accounts, sessions and the audit log.
+    pub web: Arc<WebAuth>,
     pub utc_offset_minutes: i32,
     pub store: Option<super::store::StoreCreator>,
     /// Where call recordings are, for `/api/v1/recordings/{call id}`.
@@ -79,7 +86,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let ApiSetup {
         listen,
-        token,
+        web,
         utc_offset_minutes,
         store,
         recordings_dir,
@@ -136,16 +143,20 @@ pub async fn serve(
                 .layer(axum::extract::DefaultBodyLimit::max(api_kb::MAX_BODY)),
         )
         .route("/api/v1/kb/{id}/history", get(api_kb::history))
+        .merge(web::routes())
         // WAVs and number lists come with campaigns: up to 64 MiB.
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(ApiState {
             events,
-            token,
+            web,
             live,
             store,
             utc_offset_minutes,
             recordings_dir: Arc::new(recordings_dir),
         });
+    // The peer's address: the audit log's `client`, and the key of the
+    // failed sign-in throttle.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         None => {
             tokio::spawn(async move {
@@ -155,7 +166,12 @@ pub async fn serve(
             });
         }
         Some(acceptor) => {
-            let listener = super::tls::HttpsListener::new(listener, acceptor)?;
+            // tap_io: so that axum gives the peer's address (ConnectInfo)
+            // for a listener of our own, as it does for a TcpListener.
+            let listener = axum::serve::ListenerExt::tap_io(
+                super::tls::HttpsListener::new(listener, acceptor)?,
+                |_| {},
+            );
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     warn!(error = %e, "HTTPS API stopped");
@@ -181,23 +197,42 @@ async fn agents(State(state): State<ApiState>) -> Response {
     }
 }
 
+/// `POST /api/v1/agents/{id}/{login | logout | break | available}`: an
+/// agent for themselves, a supervisor or admin for anyone; audited as
+/// `agent.status`.
 async fn command(
     State(state): State<ApiState>,
     Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Option<Json<BreakBody>>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    let reason = body.and_then(|Json(b)| b.reason);
+    let mut detail = serde_json::json!({ "status": action });
+    if let (Some(r), Some(obj)) = (&reason, detail.as_object_mut()) {
+        obj.insert("reason".into(), r.clone().into());
     }
-    let command = match action.as_str() {
+    let response = match caller.require_for_agent(&id) {
+        Ok(()) => agent_command(&state, id.clone(), &action, reason).await,
+        Err(r) => r.into_response(),
+    };
+    state
+        .web
+        .audited(&caller, "agent.status", &id, Some(detail), response)
+        .await
+}
+
+async fn agent_command(
+    state: &ApiState,
+    id: String,
+    action: &str,
+    reason: Option<String>,
+) -> Response {
+    let command = match action {
         "login" => AgentCommand::Login,
         "logout" => AgentCommand::Logout,
         "available" => AgentCommand::Available,
         "break" => AgentCommand::Break {
-            reason: body
-                .and_then(|Json(b)| b.reason)
-                .unwrap_or_else(|| "break".into()),
+            reason: reason.unwrap_or_else(|| "break".into()),
         },
         _ => {
             return error(
@@ -228,16 +263,15 @@ struct TransferBody {
     to: Option<String>,
 }
 
-/// `POST /api/v1/calls/{id}/hold|resume|transfer` (`{"to": ...}`).
 /// A call's recording as a stereo WAV (customer left, agent right), by
-/// the call's id from its record.
+/// the call's id from its record: supervisors and admins.
 async fn recording(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    if let Err(r) = caller.require(Role::Supervisor) {
+        return r.into_response();
     }
     let dir = state.recordings_dir.clone();
     let id = id.trim_end_matches(".wav").to_string();
@@ -256,19 +290,37 @@ async fn recording(
     }
 }
 
+/// `POST /api/v1/calls/{id}/hold|resume|transfer` (`{"to": ...}`):
+/// supervisors and admins (a person's session or token, or the shared
+/// token). Which agent is on a call is the engine's to know, so an agent
+/// cannot yet be allowed their own calls only; audited as `call.<action>`.
 async fn call_control(
     State(state): State<ApiState>,
     Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Option<Json<TransferBody>>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    }
-    let action = match action.as_str() {
+    let to = body.and_then(|Json(b)| b.to);
+    let detail = to.as_ref().map(|to| serde_json::json!({ "to": to }));
+    let response = match caller.require(Role::Supervisor) {
+        Ok(()) => control_call(&state, id.clone(), &action, to).await,
+        Err(r) => r.into_response(),
+    };
+    let name = match action.as_str() {
+        "hold" | "resume" | "transfer" => format!("call.{action}"),
+        _ => "call.unknown".to_string(),
+    };
+    state
+        .web
+        .audited(&caller, &name, &id, detail, response)
+        .await
+}
+
+async fn control_call(state: &ApiState, id: String, action: &str, to: Option<String>) -> Response {
+    let action = match action {
         "hold" => CallAction::Hold,
         "resume" => CallAction::Resume,
-        "transfer" => match body.and_then(|Json(b)| b.to).filter(|t| !t.trim().is_empty()) {
+        "transfer" => match to.filter(|t| !t.trim().is_empty()) {
             Some(to) => CallAction::Transfer { to },
             None => {
                 return (

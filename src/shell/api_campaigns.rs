@@ -1,4 +1,5 @@
-//! Campaigns through the HTTP API, behind the bearer token:
+//! Campaigns through the HTTP API, for supervisors and admins (a
+//! session or a bearer token; every change audited):
 //! `POST /api/v1/campaigns` (JSON, or multipart with a `campaign` JSON
 //! part, a `numbers` CSV and a `prompt` WAV), `GET /api/v1/campaigns`,
 //! `GET /api/v1/campaigns/{id}`, `POST /api/v1/campaigns/{id}/{pause |
@@ -15,12 +16,14 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::campaign::{Campaign, CampaignId, CampaignSpec};
+use crate::config::Role;
 use crate::engine::CampaignCommand;
 use crate::media::prompt::decode_wav;
 use crate::store::StoredCampaign;
 
 pub use super::api_requests::CampaignRequest;
 use super::api_requests::{error, ApiRequest, ApiState};
+use super::web::Caller;
 use super::Event;
 
 /// 400 naming the field.
@@ -48,30 +51,41 @@ fn stopping() -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "engine stopping")
 }
 
-pub async fn create(State(state): State<ApiState>, request: Request) -> Response {
-    if !state.authorized(request.headers()) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    }
+/// `POST /api/v1/campaigns`, audited as `campaign.create`.
+pub async fn create(State(state): State<ApiState>, caller: Caller, request: Request) -> Response {
+    let (response, target) = match caller.require(Role::Supervisor) {
+        Ok(()) => match create_campaign(&state, request).await {
+            Ok(id) => (
+                (StatusCode::CREATED, Json(json!({ "id": id }))).into_response(),
+                id.to_string(),
+            ),
+            Err(r) => (r, String::new()),
+        },
+        Err(r) => (r.into_response(), String::new()),
+    };
+    state
+        .web
+        .audited(&caller, "campaign.create", &target, None, response)
+        .await
+}
+
+/// Checks, stores and hands a new campaign to the engine: its id.
+async fn create_campaign(state: &ApiState, request: Request) -> Result<u64, Response> {
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("multipart/form-data"));
     let (json, csv, wav) = if multipart {
-        match read_parts(request).await {
-            Ok(parts) => parts,
-            Err(r) => return r,
-        }
+        read_parts(request).await?
     } else {
         match Json::<Value>::from_request(request, &()).await {
             Ok(Json(v)) => (v, None, None),
-            Err(e) => return bad("body", &e.body_text()),
+            Err(e) => return Err(bad("body", &e.body_text())),
         }
     };
-    let spec = match CampaignSpec::parse(&json, csv.as_deref(), state.utc_offset_minutes) {
-        Ok(s) => s,
-        Err(e) => return bad(&e.field, &e.message),
-    };
+    let spec = CampaignSpec::parse(&json, csv.as_deref(), state.utc_offset_minutes)
+        .map_err(|e| bad(&e.field, &e.message))?;
     let audio = match &wav {
         Some(bytes) => match decode_wav(
             &spec.prompt,
@@ -79,12 +93,12 @@ pub async fn create(State(state): State<ApiState>, request: Request) -> Response
             bytes.as_slice(),
         ) {
             Ok(samples) if !samples.is_empty() => Some(samples),
-            Ok(_) => return bad("prompt", "the WAV holds no audio"),
-            Err(e) => return bad("prompt", &e.to_string()),
+            Ok(_) => return Err(bad("prompt", "the WAV holds no audio")),
+            Err(e) => return Err(bad("prompt", &e.to_string())),
         },
         None => None,
     };
-    let check = ask(&state, |reply| CampaignRequest::Check {
+    let check = ask(state, |reply| CampaignRequest::Check {
         spec: Box::new(spec.clone()),
         uploaded_prompt: audio.is_some(),
         reply,
@@ -92,30 +106,30 @@ pub async fn create(State(state): State<ApiState>, request: Request) -> Response
     .await;
     match check {
         Some(Ok(())) => {}
-        Some(Err(e)) => return bad(&e.field, &e.message),
-        None => return stopping(),
+        Some(Err(e)) => return Err(bad(&e.field, &e.message)),
+        None => return Err(stopping()),
     }
     let Some(store) = &state.store else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "no store");
+        return Err(error(StatusCode::SERVICE_UNAVAILABLE, "no store"));
     };
-    let (id, created_ms) = match store.create(spec.clone(), wav).await {
-        Ok(created) => created,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e),
-    };
+    let (id, created_ms) = store
+        .create(spec.clone(), wav)
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     let stored = StoredCampaign {
         campaign: Campaign::new(id, spec, created_ms),
         prompt_audio: audio,
     };
-    if ask(&state, |reply| CampaignRequest::Add {
+    if ask(state, |reply| CampaignRequest::Add {
         stored: Box::new(stored),
         reply,
     })
     .await
     .is_none()
     {
-        return stopping();
+        return Err(stopping());
     }
-    (StatusCode::CREATED, Json(json!({ "id": id.0 }))).into_response()
+    Ok(id.0)
 }
 
 /// The parts of a multipart upload: the campaign JSON, the numbers CSV,
@@ -154,9 +168,9 @@ async fn read_parts(
     Ok((json, csv, wav))
 }
 
-pub async fn list(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+pub async fn list(State(state): State<ApiState>, caller: Caller) -> Response {
+    if let Err(r) = caller.require(Role::Supervisor) {
+        return r.into_response();
     }
     match ask(&state, CampaignRequest::List).await {
         Some(list) => Json(list).into_response(),
@@ -167,10 +181,10 @@ pub async fn list(State(state): State<ApiState>, headers: axum::http::HeaderMap)
 pub async fn get_one(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    if let Err(r) = caller.require(Role::Supervisor) {
+        return r.into_response();
     }
     let Ok(id) = id.parse::<u64>() else {
         return bad("id", "a campaign id is a number");
@@ -187,24 +201,35 @@ pub async fn get_one(
     }
 }
 
+/// `POST /api/v1/campaigns/{id}/{pause | resume | cancel}`, audited as
+/// `campaign.<action>`.
 pub async fn command(
     State(state): State<ApiState>,
     Path((id, action)): Path<(String, String)>,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    }
+    let response = match caller.require(Role::Supervisor) {
+        Ok(()) => campaign_command(&state, &id, &action).await,
+        Err(r) => r.into_response(),
+    };
+    let name = match action.as_str() {
+        "pause" | "resume" | "cancel" => format!("campaign.{action}"),
+        _ => "campaign.unknown".to_string(),
+    };
+    state.web.audited(&caller, &name, &id, None, response).await
+}
+
+async fn campaign_command(state: &ApiState, id: &str, action: &str) -> Response {
     let Ok(id) = id.parse::<u64>() else {
         return bad("id", "a campaign id is a number");
     };
-    let command = match action.as_str() {
+    let command = match action {
         "pause" => CampaignCommand::Pause,
         "resume" => CampaignCommand::Resume,
         "cancel" => CampaignCommand::Cancel,
         _ => return error(StatusCode::NOT_FOUND, "actions: pause, resume, cancel"),
     };
-    match ask(&state, |reply| CampaignRequest::Command {
+    match ask(state, |reply| CampaignRequest::Command {
         id: CampaignId(id),
         command,
         reply,
@@ -218,14 +243,34 @@ pub async fn command(
     }
 }
 
+/// `POST /api/v1/do-not-call`, audited as `campaign.do_not_call` with the
+/// number as the target.
 pub async fn do_not_call(
     State(state): State<ApiState>,
-    headers: axum::http::HeaderMap,
+    caller: Caller,
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-    }
+    let number = body
+        .as_ref()
+        .ok()
+        .and_then(|Json(b)| b.get("number"))
+        .and_then(Value::as_str)
+        .map(crate::campaign::number_key)
+        .unwrap_or_default();
+    let response = match caller.require(Role::Supervisor) {
+        Ok(()) => add_do_not_call(&state, body).await,
+        Err(r) => r.into_response(),
+    };
+    state
+        .web
+        .audited(&caller, "campaign.do_not_call", &number, None, response)
+        .await
+}
+
+async fn add_do_not_call(
+    state: &ApiState,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Response {
     let Ok(Json(body)) = body else {
         return bad(
             "body",
@@ -236,7 +281,7 @@ pub async fn do_not_call(
         Some(n) if crate::campaign::number_key(n).len() >= 3 => n.to_string(),
         _ => return bad("number", "a phone number is expected"),
     };
-    match ask(&state, |reply| CampaignRequest::DoNotCall {
+    match ask(state, |reply| CampaignRequest::DoNotCall {
         number: number.clone(),
         reply,
     })

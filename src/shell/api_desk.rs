@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -20,7 +20,9 @@ use crate::tasks::{Task, TaskId};
 
 use super::api_requests::{error, ApiRequest, ApiState, TaskCreateError};
 use super::api_tasks::PendingTasks;
+use super::web::{Caller, Refusal};
 use super::Event;
+use crate::config::Role;
 
 /// The desk page: one self-contained file.
 const DESK: &str = include_str!("desk.html");
@@ -63,8 +65,16 @@ pub async fn page() -> Html<&'static str> {
     Html(DESK)
 }
 
-pub async fn supervisor_page() -> Html<&'static str> {
-    Html(SUPERVISOR)
+/// Supervisors and admins only; anyone else signed in is refused, and
+/// someone not signed in is sent to sign in.
+pub async fn supervisor_page(caller: Result<Caller, Refusal>) -> Response {
+    match caller {
+        Ok(c) => match c.require(Role::Supervisor) {
+            Ok(()) => Html(SUPERVISOR).into_response(),
+            Err(r) => r.into_response(),
+        },
+        Err(_) => axum::response::Redirect::to("/login?next=/supervisor").into_response(),
+    }
 }
 
 fn bad(field: &str, message: &str) -> Response {
@@ -113,11 +123,8 @@ fn text<'a>(body: &'a Value, field: &str) -> Result<Option<&'a str>, Box<Respons
     }
 }
 
-pub async fn view(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    let agent = match state.desk_agent(&headers, false) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+pub async fn view(State(state): State<ApiState>, caller: Caller) -> Response {
+    let agent = caller.id.clone();
     match ask(&state, |reply| DeskRequest::View { agent, reply }).await {
         Some(Some(view)) => Json(view).into_response(),
         Some(None) => error(StatusCode::NOT_FOUND, "not an agent"),
@@ -128,13 +135,24 @@ pub async fn view(State(state): State<ApiState>, headers: HeaderMap) -> Response
 pub async fn notes(
     State(state): State<ApiState>,
     Path(call_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Option<Json<Value>>,
 ) -> Response {
-    let agent = match state.desk_agent(&headers, true) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    let agent = caller.id.clone();
+    let target = call_id.clone();
+    let response = notes_for(&state, agent, call_id, body).await;
+    state
+        .web
+        .audited(&caller, "desk.notes", &target, None, response)
+        .await
+}
+
+async fn notes_for(
+    state: &ApiState,
+    agent: String,
+    call_id: String,
+    body: Option<Json<Value>>,
+) -> Response {
     let Some(Json(body)) = body else {
         return bad("body", "expected a JSON object");
     };
@@ -146,7 +164,7 @@ pub async fn notes(
         Ok(s) => s.unwrap_or_default().to_string(),
         Err(r) => return *r,
     };
-    let result = ask(&state, |reply| DeskRequest::Notes {
+    let result = ask(state, |reply| DeskRequest::Notes {
         agent,
         call_id,
         business,
@@ -164,13 +182,24 @@ pub async fn notes(
 pub async fn order(
     State(state): State<ApiState>,
     Path(call_id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Option<Json<Value>>,
 ) -> Response {
-    let agent = match state.desk_agent(&headers, true) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    let agent = caller.id.clone();
+    let target = call_id.clone();
+    let response = order_for(&state, agent, call_id, body).await;
+    state
+        .web
+        .audited(&caller, "desk.order", &target, None, response)
+        .await
+}
+
+async fn order_for(
+    state: &ApiState,
+    agent: String,
+    call_id: String,
+    body: Option<Json<Value>>,
+) -> Response {
     let Some(Json(body)) = body else {
         return bad("body", "expected a JSON object");
     };
@@ -199,7 +228,7 @@ pub async fn order(
         },
     };
     let (refused_tx, refused_rx) = oneshot::channel();
-    let result = ask(&state, |reply| DeskRequest::Order {
+    let result = ask(state, |reply| DeskRequest::Order {
         agent,
         call_id,
         kind,
@@ -230,20 +259,21 @@ pub async fn order(
 pub async fn call_back(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
-    let agent = match state.desk_agent(&headers, true) {
-        Ok(a) => a,
-        Err(r) => return *r,
+    let agent = caller.id.clone();
+    let response = match id.parse::<u64>().map(TaskId) {
+        Err(_) => bad("id", "expected a task number"),
+        Ok(task) => match ask(&state, |reply| DeskRequest::CallBack { agent, task, reply }).await {
+            Some(Ok(())) => Json(json!({ "calling": true })).into_response(),
+            Some(Err(e)) => refused(e),
+            None => stopping(),
+        },
     };
-    let Ok(task) = id.parse::<u64>().map(TaskId) else {
-        return bad("id", "expected a task number");
-    };
-    match ask(&state, |reply| DeskRequest::CallBack { agent, task, reply }).await {
-        Some(Ok(())) => Json(json!({ "calling": true })).into_response(),
-        Some(Err(e)) => refused(e),
-        None => stopping(),
-    }
+    state
+        .web
+        .audited(&caller, "desk.call_back", &id, None, response)
+        .await
 }
 
 /// The engine task's side: answers each desk request; an order is

@@ -11,7 +11,7 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
@@ -22,6 +22,7 @@ use super::api_requests::{error, ApiRequest, ApiState};
 use super::api_tasks::local_time;
 use super::store::kb::{KbEntry, KbError, KbFields, KbQuery, MAX_RESULTS};
 use super::store::StoreCreator;
+use super::web::Caller;
 use super::Event;
 
 pub const MAX_TITLE: usize = 200;
@@ -119,14 +120,10 @@ fn answer(result: Result<Response, Refusal>, state: &ApiState) -> Response {
     result.unwrap_or_else(|r| r.respond(state.utc_offset_minutes))
 }
 
-/// Who is asking. Until per-person sign-in, anyone with the bearer token,
-/// recorded as "api"; then the person signed in (this function only).
-fn author(state: &ApiState, headers: &HeaderMap) -> Result<String, Refusal> {
-    if state.authorized(headers) {
-        Ok("api".to_string())
-    } else {
-        Err(Refusal::Unauthorized)
-    }
+/// Who is asking: the person signed in (or the token's name), whom an
+/// entry's `updated_by` names. Anyone signed in may read and write.
+fn author(caller: &Caller) -> Result<String, Refusal> {
+    Ok(caller.id.clone())
 }
 
 fn store(state: &ApiState) -> Result<&StoreCreator, Refusal> {
@@ -442,11 +439,11 @@ fn list_json(entries: &[KbEntry], state: &ApiState) -> Response {
 /// `GET /api/v1/kb`: entries matching `q`, newest first, at most 50.
 pub async fn search(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     let result = async {
-        author(&state, &headers)?;
+        author(&caller)?;
         let Query(params) = params.map_err(|e| field_error("query", e.body_text()))?;
         let query = parse_query(&params)?;
         let found = store(&state)?.kb_search(query).await?;
@@ -459,10 +456,10 @@ pub async fn search(
 pub async fn get_one(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
     let result = async {
-        author(&state, &headers)?;
+        author(&caller)?;
         let id = entry_id(&id)?;
         let entry = store(&state)?.kb_get(id).await?;
         Ok(Json(entry_json(&entry, state.utc_offset_minutes)).into_response())
@@ -473,11 +470,11 @@ pub async fn get_one(
 /// `POST /api/v1/kb`: `201` with the entry (its `id`, `version` 1).
 pub async fn create(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
     let result = async {
-        let who = author(&state, &headers)?;
+        let who = author(&caller)?;
         let (fields, _) = parse_fields(&json_body(body)?, false)?;
         check_business_type(&state, &fields).await?;
         let entry = store(&state)?.kb_create(fields, who).await?;
@@ -487,7 +484,11 @@ pub async fn create(
         )
             .into_response())
     };
-    answer(result.await, &state)
+    let response = answer(result.await, &state);
+    state
+        .web
+        .audited(&caller, "kb.create", "", None, response)
+        .await
 }
 
 /// `PUT /api/v1/kb/{id}`: the new text with the `version` it was edited
@@ -496,28 +497,33 @@ pub async fn create(
 pub async fn update(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
+    let id_text = id.clone();
     let result = async {
-        let who = author(&state, &headers)?;
+        let who = author(&caller)?;
         let id = entry_id(&id)?;
         let (fields, version) = parse_fields(&json_body(body)?, true)?;
         check_business_type(&state, &fields).await?;
         let entry = store(&state)?.kb_update(id, version, fields, who).await?;
         Ok(Json(entry_json(&entry, state.utc_offset_minutes)).into_response())
     };
-    answer(result.await, &state)
+    let response = answer(result.await, &state);
+    state
+        .web
+        .audited(&caller, "kb.update", &id_text, None, response)
+        .await
 }
 
 /// `GET /api/v1/kb/{id}/history`: every version, newest (current) first.
 pub async fn history(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
     let result = async {
-        author(&state, &headers)?;
+        author(&caller)?;
         let id = entry_id(&id)?;
         let versions = store(&state)?.kb_history(id).await?;
         Ok(list_json(&versions, &state))

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,6 +22,7 @@ use crate::tasks::book::OutcomeError;
 use crate::tasks::{Task, TaskId, TaskOutcome, TaskSpec, TaskState};
 
 use super::media::LiveRtp;
+use super::web::WebAuth;
 use super::Event;
 
 /// What the API asks the engine.
@@ -72,7 +74,10 @@ pub struct LiveSources {
 #[derive(Clone)]
 pub struct ApiState {
     pub events: mpsc::UnboundedSender<Event>,
-    pub(super) token: String,
+    /// Sign-in, sessions, tokens and the audit log: handlers take a
+    /// [`Caller`](super::web::Caller) and write changes with
+    /// [`WebAuth::audited`].
+    pub web: Arc<WebAuth>,
     pub(super) live: LiveSources,
     /// Creates campaigns durably (`None`: no store).
     pub store: Option<super::store::StoreCreator>,
@@ -82,29 +87,23 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    /// The agent a desk request is for (provisional until per-person
-    /// sign-in: the bearer token, and the agent named in `X-Hotline-Agent`).
-    pub fn desk_agent(&self, headers: &HeaderMap, _change: bool) -> Result<String, Box<Response>> {
-        if !self.authorized(headers) {
-            return Err(Box::new(error(StatusCode::UNAUTHORIZED, "sign in first")));
-        }
-        headers
-            .get("x-hotline-agent")
-            .and_then(|v| v.to_str().ok())
-            .filter(|a| crate::tasks::spec::is_name(a))
-            .map(str::to_string)
-            .ok_or_else(|| Box::new(error(StatusCode::UNAUTHORIZED, "sign in as an agent first")))
-    }
-
-    /// A request carrying the bearer token (compared in constant time).
+    /// A request carrying a valid bearer token, of any role (the shared
+    /// `[api] token` or one of `[[api.tokens]]`, compared in constant
+    /// time). Handlers that change things take a
+    /// [`Caller`](super::web::Caller) instead, which knows the role and
+    /// also accepts a session.
     pub fn authorized(&self, headers: &HeaderMap) -> bool {
         headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| {
-                crate::sip::digest::constant_time_eq(t.trim().as_bytes(), self.token.as_bytes())
-            })
+            .is_some_and(|t| self.web.accounts().verify_token(t).is_some())
+    }
+}
+
+impl FromRef<ApiState> for Arc<WebAuth> {
+    fn from_ref(state: &ApiState) -> Arc<WebAuth> {
+        state.web.clone()
     }
 }
 

@@ -1,7 +1,12 @@
-//! Tasks through the HTTP API, behind the bearer token (docs/tasks-api.md):
-//! `POST /api/v1/tasks` (JSON), `GET /api/v1/tasks` (`?state=`,
-//! `?queue=`), `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/outcome`
+//! Tasks through the HTTP API (docs/tasks-api.md): `POST /api/v1/tasks`
+//! (JSON), `GET /api/v1/tasks` (`?state=`, `?queue=`),
+//! `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/outcome`
 //! (`{"outcome"}`) and `POST /api/v1/tasks/{id}/cancel`.
+//!
+//! Anyone signed in (or with a token) reads; supervisors and admins
+//! create and cancel; an outcome is recorded by the task's agent (its
+//! owner, or the agent of its last attempt) or a supervisor or admin.
+//! Every change is audited (`task.create`, `task.outcome`, `task.cancel`).
 //!
 //! A new task is checked field by field (400 naming the field), then
 //! against the running config by the engine, and answered `201` with the
@@ -17,13 +22,14 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use crate::config::Role;
 use crate::engine::Engine;
 use crate::tasks::book::OutcomeError;
 use crate::tasks::spec::is_name;
@@ -31,6 +37,7 @@ use crate::tasks::{Task, TaskId, TaskOutcome, TaskSpec, TaskState};
 
 use super::api_requests::{error, ApiRequest, ApiState};
 pub use super::api_requests::{TaskCancelError, TaskCreateError, TaskFilter, TaskRequest};
+use super::web::Caller;
 use super::Event;
 
 /// Every state, for `?state=` and its error message.
@@ -51,10 +58,6 @@ fn bad(field: &str, message: &str) -> Response {
         Json(json!({ "error": format!("{field}: {message}"), "field": field })),
     )
         .into_response()
-}
-
-fn unauthorized() -> Response {
-    error(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
 }
 
 fn stopping() -> Response {
@@ -169,52 +172,67 @@ fn filter(params: &[(String, String)]) -> Result<TaskFilter, (String, String)> {
 
 // ---- the handlers --------------------------------------------------------------
 
-/// `POST /api/v1/tasks`.
+/// `POST /api/v1/tasks`: supervisors and admins.
 pub async fn create(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return unauthorized();
-    }
+    let (response, target) = match caller.require(Role::Supervisor) {
+        Ok(()) => create_task(&state, body).await,
+        Err(r) => (r.into_response(), String::new()),
+    };
+    state
+        .web
+        .audited(&caller, "task.create", &target, None, response)
+        .await
+}
+
+/// The answer, and the new task's id (empty if none).
+async fn create_task(
+    state: &ApiState,
+    body: Result<Json<Value>, JsonRejection>,
+) -> (Response, String) {
     let body = match json_body(body) {
         Ok(v) => v,
-        Err(r) => return *r,
+        Err(r) => return (*r, String::new()),
     };
     let spec = match TaskSpec::parse(&body) {
         Ok(s) => s,
-        Err(e) => return bad(&e.field, &e.message),
+        Err(e) => return (bad(&e.field, &e.message), String::new()),
     };
-    let created = ask(&state, |reply| TaskRequest::Create {
+    let created = ask(state, |reply| TaskRequest::Create {
         spec: Box::new(spec),
         reply,
     })
     .await;
-    match created {
-        Some(Ok(task)) => (
-            StatusCode::CREATED,
-            Json(task_json(&task, state.utc_offset_minutes)),
-        )
-            .into_response(),
+    let response = match created {
+        Some(Ok(task)) => {
+            return (
+                (
+                    StatusCode::CREATED,
+                    Json(task_json(&task, state.utc_offset_minutes)),
+                )
+                    .into_response(),
+                task.id.0.to_string(),
+            )
+        }
         Some(Err(TaskCreateError::Invalid(e))) => bad(&e.field, &e.message),
         Some(Err(TaskCreateError::NotStored)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the store could not write the task; it was not created",
         ),
         None => stopping(),
-    }
+    };
+    (response, String::new())
 }
 
 /// `GET /api/v1/tasks[?state=open][&queue=repair]`.
 pub async fn list(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _caller: Caller,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return unauthorized();
-    }
     let Ok(Query(params)) = query else {
         return bad("query", "not a valid query string");
     };
@@ -239,11 +257,8 @@ pub async fn list(
 pub async fn get_one(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _caller: Caller,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return unauthorized();
-    }
     let id = match task_id(&id) {
         Ok(id) => id,
         Err(r) => return *r,
@@ -256,20 +271,71 @@ pub async fn get_one(
 }
 
 /// `POST /api/v1/tasks/{id}/outcome` with `{"outcome": "satisfied" |
-/// "not_satisfied" | "not_reached"}`.
+/// "not_satisfied" | "not_reached"}`: the task's agent (its owner, or
+/// the agent of its last attempt), a supervisor or an admin.
 pub async fn outcome(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return unauthorized();
+    let detail = body
+        .as_ref()
+        .ok()
+        .and_then(|Json(b)| b.get("outcome"))
+        .map(|o| json!({ "outcome": o }));
+    let response = record_outcome(&state, &caller, &id, body).await;
+    state
+        .web
+        .audited(&caller, "task.outcome", &id, detail, response)
+        .await
+}
+
+/// Whether `caller` may record task `id`'s outcome: supervisors and
+/// admins always; an agent when the task is theirs. `Err` is the answer.
+async fn may_record_outcome(
+    state: &ApiState,
+    caller: &Caller,
+    id: TaskId,
+) -> Result<(), Box<Response>> {
+    if caller.role.at_least(Role::Supervisor) {
+        return Ok(());
     }
-    let id = match task_id(&id) {
+    match ask(state, |reply| TaskRequest::Get { id, reply }).await {
+        Some(Some(task)) => {
+            let worked = task.attempts.last().and_then(|a| a.agent.as_deref());
+            let theirs = task.owner.as_deref() == Some(caller.id.as_str())
+                || worked == Some(caller.id.as_str());
+            if theirs {
+                Ok(())
+            } else {
+                Err(Box::new(error(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "task {} is not {}'s (neither its owner nor the agent who worked it)",
+                        id.0, caller.id
+                    ),
+                )))
+            }
+        }
+        Some(None) => Err(Box::new(not_found(id.0))),
+        None => Err(Box::new(stopping())),
+    }
+}
+
+async fn record_outcome(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let id = match task_id(id) {
         Ok(id) => id,
         Err(r) => return *r,
     };
+    if let Err(r) = may_record_outcome(state, caller, id).await {
+        return *r;
+    }
     let body = match json_body(body) {
         Ok(v) => v,
         Err(r) => return *r,
@@ -291,7 +357,7 @@ pub async fn outcome(
             None => return bad("outcome", &format!("{v}: {expected}")),
         },
     };
-    match ask(&state, |reply| TaskRequest::Outcome { id, outcome, reply }).await {
+    match ask(state, |reply| TaskRequest::Outcome { id, outcome, reply }).await {
         Some(Ok(task)) => Json(task_json(&task, state.utc_offset_minutes)).into_response(),
         Some(Err(OutcomeError::Unknown(id))) => not_found(id),
         Some(Err(e @ OutcomeError::NotReached { .. })) => {
@@ -304,19 +370,28 @@ pub async fn outcome(
 /// `POST /api/v1/tasks/{id}/cancel`: an open task, or one ringing an
 /// agent's phone (the ringing stops), is cancelled (one already cancelled
 /// is answered as it is); one on the line, done or failed is 409.
+/// Supervisors and admins.
 pub async fn cancel(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Response {
-    if !state.authorized(&headers) {
-        return unauthorized();
-    }
-    let id = match task_id(&id) {
+    let response = match caller.require(Role::Supervisor) {
+        Ok(()) => cancel_task(&state, &id).await,
+        Err(r) => r.into_response(),
+    };
+    state
+        .web
+        .audited(&caller, "task.cancel", &id, None, response)
+        .await
+}
+
+async fn cancel_task(state: &ApiState, id: &str) -> Response {
+    let id = match task_id(id) {
         Ok(id) => id,
         Err(r) => return *r,
     };
-    match ask(&state, |reply| TaskRequest::Cancel { id, reply }).await {
+    match ask(state, |reply| TaskRequest::Cancel { id, reply }).await {
         Some(Ok(task)) => Json(task_json(&task, state.utc_offset_minutes)).into_response(),
         Some(Err(TaskCancelError::Unknown)) => not_found(id.0),
         Some(Err(TaskCancelError::NotCancellable(st))) => {

@@ -19,6 +19,7 @@ pub mod tcp;
 pub mod tls;
 pub mod udp;
 pub mod voicemail_store;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -78,7 +79,11 @@ pub enum Event {
     /// Messages whose calls' records are now durable.
     Transmit(Vec<Transmit>),
     /// SIGHUP's config, loaded and checked on the blocking pool.
-    Reload(Box<Reload>),
+    Reload {
+        reload: Box<Reload>,
+        /// The accounts it names, for sign-in (`None`: no API).
+        web: Option<(Arc<web::WebAuth>, Box<web::auth::Accounts>)>,
+    },
     /// SIGHUP's `transport = "tls"` trunks (sent before its `Reload`).
     TrunkTls(HashMap<SocketAddr, tls::TrunkTls>),
     /// The store made the engine's write `id` durable.
@@ -197,7 +202,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let sip_ip = udp_out.local_addr().context("SIP socket address")?.ip();
     let rtp = Arc::new(LiveRtp::default());
     let (live_version, version_rx) = watch::channel(0u64);
-    if let Some(api) = &config.api {
+    // Sign-in and the audit log; SIGHUP refreshes the accounts.
+    let web = config
+        .api
+        .as_ref()
+        .map(|_| web::WebAuth::from_config(&config));
+    if let (Some(api), Some(web)) = (&config.api, &web) {
         let live = api::LiveSources {
             rtp: rtp.clone(),
             version: version_rx,
@@ -205,7 +215,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         };
         let setup = api::ApiSetup {
             listen: api.listen,
-            token: api.token.clone(),
+            web: web.clone(),
             utc_offset_minutes: api.utc_offset.0,
             store: store.creator(),
             recordings_dir: config.recordings_dir(),
@@ -338,7 +348,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                 }
                 engine.drain(Instant::now());
             }
-            _ = sighup.recv() => reload(events_tx.clone(), config_path.clone(), server_tls.clone()),
+            _ = sighup.recv() => reload(
+                events_tx.clone(),
+                config_path.clone(),
+                server_tls.clone(),
+                web.clone(),
+            ),
         }
         shell.drain(&mut engine).await;
         shell.publish_live(&engine);
@@ -439,14 +454,17 @@ pub fn in_clear(config: &crate::config::Config) -> Vec<String> {
 
 /// SIGHUP: loads and checks the config file again on the blocking pool
 /// (prompts are decoded there, not on the engine's task), then hands it
-/// to the engine as one input, and reads `[tls]`'s certificate and key
-/// again for new connections. A config that does not load is reported
-/// and the running one stays; so does the running certificate when the
-/// new pair does not load.
+/// to the engine as one input with the web accounts it names (users,
+/// agents' passwords, API tokens), which sign-in takes once the engine
+/// has taken the config, and reads `[tls]`'s certificate and key again
+/// for new connections. A config that does not load is reported and the
+/// running one stays; so does the running certificate when the new pair
+/// does not load.
 fn reload(
     events: mpsc::UnboundedSender<Event>,
     path: Option<std::path::PathBuf>,
     server_tls: Option<tls::ServerTls>,
+    web: Option<Arc<web::WebAuth>>,
 ) {
     let Some(path) = path else {
         info!("SIGHUP: running on the embedded default config, nothing to reload");
@@ -468,13 +486,20 @@ fn reload(
             Ok((setup, trunk_tls)) => {
                 reload_tls(&setup.config, server_tls.as_ref());
                 let _ = events.send(Event::TrunkTls(trunk_tls));
+                let web = web.map(|w| {
+                    let accounts = web::auth::Accounts::from_config(&setup.config);
+                    (w, Box::new(accounts))
+                });
                 let reload = Reload {
                     settings: EngineSettings::from_config(&setup.config),
                     prompts: setup.prompts,
                     program: setup.program,
                     directory: setup.directory,
                 };
-                let _ = events.send(Event::Reload(Box::new(reload)));
+                let _ = events.send(Event::Reload {
+                    reload: Box::new(reload),
+                    web,
+                });
             }
             Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
         }
@@ -548,7 +573,16 @@ impl Shell {
             Event::MediaFailed { call, leg } => {
                 engine.handle_input(now, Input::MediaFailed { call, leg })
             }
-            Event::Reload(reload) => engine.handle_input(now, Input::Reload(reload)),
+            // The accounts change only with the config: a reload the
+            // engine refuses leaves sign-in as it was too.
+            Event::Reload { reload, web } => match engine.reload(*reload) {
+                Ok(()) => {
+                    if let Some((auth, accounts)) = web {
+                        auth.set_accounts(*accounts);
+                    }
+                }
+                Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
+            },
             Event::TrunkTls(trunk_tls) => self.trunk_tls = trunk_tls,
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });

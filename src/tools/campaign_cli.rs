@@ -181,7 +181,7 @@ impl Api {
             (None, None) => "http://127.0.0.1:8088".to_string(),
         };
         let (token, roots) = match from_config {
-            Some((_, token, _, roots)) => (Some(token), roots),
+            Some((_, token, _, roots)) => (token, roots),
             None => (None, rustls_native_certs::load_native_certs().certs),
         };
         let token =

@@ -2,6 +2,7 @@
 //! staffing plan, voice messages), and `hotline campaign`, a client of the
 //! running engine's API.
 pub mod campaign_cli;
+pub mod hash_password;
 pub mod plan;
 pub mod records;
 pub mod report;

@@ -35,7 +35,8 @@ pub struct ReadStats {
 
 /// The call-record files behind `paths`: files as given, and in
 /// directories the `*.jsonl` files that hold call records (not the
-/// `offers-*.jsonl` agent-attempt stream), sorted by name (so by date).
+/// `offers-*.jsonl` agent-attempt stream, nor the `audit-*.jsonl` log of
+/// changes made through the API), sorted by name (so by date).
 pub fn record_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
     let mut files = Vec::new();
     for path in paths {
@@ -66,7 +67,10 @@ fn is_record_file(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };
-    name.ends_with(".jsonl") && !name.starts_with("offers-") && path.is_file()
+    name.ends_with(".jsonl")
+        && !name.starts_with("offers-")
+        && !name.starts_with("audit-")
+        && path.is_file()
 }
 
 /// Calls `each` with every record in `files`, in file order, and `progress`
@@ -142,6 +146,7 @@ mod tests {
         f.write_all(good.to_line().as_bytes()).expect("write");
         // The agent-attempt stream lives beside records and is not one.
         std::fs::write(dir.path().join("offers-2026-11-25.jsonl"), "{}\n").expect("write");
+        std::fs::write(dir.path().join("audit-2026-11-25.jsonl"), "{}\n").expect("write");
         let files = record_files(&[dir.path().to_path_buf()]).expect("files");
         assert_eq!(files.len(), 1);
         let mut seen = Vec::new();

@@ -341,11 +341,11 @@ impl Engine {
     }
 
     /// The call records written so far: the daily `<date>.jsonl` files,
-    /// not the offers stream beside them.
+    /// not the offers stream or the audit log beside them.
     pub fn records(&self) -> Vec<Value> {
         files_ending(&self.records_dir(), ".jsonl")
             .iter()
-            .filter(|f| !file_name(f).starts_with("offers-"))
+            .filter(|f| !file_name(f).starts_with("offers-") && !file_name(f).starts_with("audit-"))
             .flat_map(|file| read_jsonl(file))
             .collect()
     }

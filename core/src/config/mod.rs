@@ -16,6 +16,7 @@ pub mod recordings;
 pub mod source;
 pub mod tasks;
 pub mod tls;
+pub mod web;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
@@ -24,6 +25,7 @@ pub use recordings::RecordingsConfig;
 pub use source::{did_you_mean, Mistake, Source};
 pub use tasks::TasksConfig;
 pub use tls::TlsConfig;
+pub use web::{ApiToken, Role, WebConfig, WebUser};
 
 /// The configuration `hotline run` uses when given no file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -32,6 +34,11 @@ pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 /// loopback ([`Config`]'s checks).
 pub const DEMO_TOKEN: &str = "demo-token";
 pub const DEMO_PASSWORD: &str = "secret";
+/// The demo supervisor's web password, and its Argon2id hash as
+/// config/default.toml has it: refused beyond loopback too.
+pub const DEMO_SUPERVISOR_PASSWORD: &str = "supervisor";
+pub const DEMO_SUPERVISOR_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$EGLAjfWbKTERxHe0DQx31g$GF7AX7F0vwg2gZ/+27+gCyia4YpFlRm95WzelQd9cCg";
 
 /// Longest ringing time the operators' standard allows (3 rings / 15 s).
 pub const ANSWER_WINDOW: Duration = Duration::from_secs(15);
@@ -96,6 +103,9 @@ pub struct Config {
     /// HTTPS and SIP over TLS (docs/tls.md); off without `[tls]`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Sign-in on the web: users, sessions, throttling.
+    #[serde(default)]
+    pub web: WebConfig,
     /// Directory relative paths are resolved against (the config's folder).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -444,14 +454,25 @@ pub struct AgentEntry {
     /// Record every call this agent answers, whatever the queue says.
     #[serde(default)]
     pub record: bool,
+    /// Argon2id PHC string of a web password (`hotline hash-password`);
+    /// when set, the agent signs in on the web with it, not with the SIP
+    /// password.
+    #[serde(default)]
+    pub web_password_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
-    /// Bearer token required for changes (log in, log out, break).
-    pub token: String,
+    /// A bearer token with the admin role (the shared token of old); see
+    /// `tokens` for tokens per person or system.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// `[[api.tokens]]`: bearer tokens with a name and a role, stored as
+    /// their SHA-256.
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
     /// Local time's offset from UTC: the live view's "today" starts at
     /// local midnight.
     #[serde(default)]
@@ -704,6 +725,7 @@ impl Config {
                 }
             }
         }
+        self.check_web()?;
         self.check_demo_secrets()?;
         self.check_tls()?;
         if let Some(api) = &self.api {
@@ -754,9 +776,6 @@ impl Config {
         Ok(())
     }
 
-    /// The demo's secrets are public (in this repository): the API token
-    /// `demo-token` and agents whose password is `secret` are refused
-    /// once hotline listens beyond loopback.
     /// Callback settings and task rules name queues and trunks that exist.
     fn check_tasks(&self) -> Result<(), Mistake> {
         let at = &self.source;
@@ -870,6 +889,84 @@ impl Config {
         Ok(())
     }
 
+    /// Web users, web passwords and API tokens: well formed, and every
+    /// name signs in as one person only.
+    fn check_web(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        let web = &self.web;
+        for (key, d) in [
+            ("web.session_ttl", web.session_ttl),
+            ("web.failure_window", web.failure_window),
+        ] {
+            if d.is_zero() {
+                return Err(at.mistake(key, "must be above 0s"));
+            }
+        }
+        if web.max_failures == 0 {
+            return Err(at.mistake(
+                "web.max_failures",
+                "must be at least 1 (failed sign-ins before a ban)",
+            ));
+        }
+        for (i, u) in web.users.iter().enumerate() {
+            let key = |k: &str| format!("web.users[{i}].{k}");
+            if !web::is_user_id(&u.id) {
+                return Err(at.mistake(&key("id"), "1 to 64 letters, digits, '.', '_', '-' or '@'"));
+            }
+            if web.users[..i].iter().any(|o| o.id == u.id) {
+                return Err(at.mistake(&key("id"), "another web user has this id"));
+            }
+            if self.agents.iter().any(|a| a.id == u.id) {
+                return Err(at.mistake(
+                    &key("id"),
+                    "an [[agents]] entry has this id (agents sign in as themselves; \
+                     give them web_password_hash there)",
+                ));
+            }
+            if let Err(problem) = web::check_password_hash(&u.password_hash) {
+                return Err(at.at(&key("password_hash"), problem));
+            }
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            if let Some(h) = &a.web_password_hash {
+                if let Err(problem) = web::check_password_hash(h) {
+                    return Err(at.at(
+                        &format!("agents[{i}].web_password_hash"),
+                        format!("agent {:?}: {problem}", a.id),
+                    ));
+                }
+            }
+        }
+        if let Some(api) = &self.api {
+            if api.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(at.at("api.token", "empty: give a long random token, or none"));
+            }
+            for (i, t) in api.tokens.iter().enumerate() {
+                let key = |k: &str| format!("api.tokens[{i}].{k}");
+                if t.name.trim().is_empty() || t.name.len() > 64 {
+                    return Err(at.mistake(&key("name"), "1 to 64 characters"));
+                }
+                if api.tokens[..i].iter().any(|o| o.name == t.name) {
+                    return Err(at.mistake(&key("name"), "another token has this name"));
+                }
+                if !web::is_sha256_hex(&t.sha256) {
+                    return Err(at.at(
+                        &key("sha256"),
+                        "64 hex digits: the SHA-256 of the token \
+                         (printf %s \"$TOKEN\" | sha256sum), never the token itself",
+                    ));
+                }
+                if api.tokens[..i]
+                    .iter()
+                    .any(|o| o.sha256.eq_ignore_ascii_case(&t.sha256))
+                {
+                    return Err(at.at(&key("sha256"), "another token has the same hash"));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The files `[tls]` names, relative to the config's folder.
     pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
         self.tls.as_ref().map(|t| {
@@ -898,10 +995,29 @@ impl Config {
         })
     }
 
+    /// Whether the session cookie is marked `Secure`: `web.secure_cookie`,
+    /// else on unless the API listens on loopback (plain HTTP there).
+    pub fn secure_cookie(&self) -> bool {
+        self.web.secure_cookie.unwrap_or_else(|| {
+            self.api
+                .as_ref()
+                .is_none_or(|api| !api.listen.ip().is_loopback())
+        })
+    }
+
+    /// The demo's secrets are public (in this repository): the API token
+    /// `demo-token`, agents whose password is `secret` and web users
+    /// whose password is `supervisor` are refused once hotline listens
+    /// beyond loopback (SIP for the agents' phones, the API for sign-in).
     fn check_demo_secrets(&self) -> Result<(), Mistake> {
         let at = &self.source;
+        let api_exposed = self
+            .api
+            .as_ref()
+            .map(|api| api.listen)
+            .filter(|a| !a.ip().is_loopback());
         if let Some(api) = &self.api {
-            if api.token == DEMO_TOKEN && !api.listen.ip().is_loopback() {
+            if api.token.as_deref() == Some(DEMO_TOKEN) && !api.listen.ip().is_loopback() {
                 return Err(at.at(
                     "api.token",
                     format!(
@@ -912,12 +1028,50 @@ impl Config {
                 ));
             }
         }
-        let Some(exposed) = self.sip.listen.iter().find(|a| !a.ip().is_loopback()) else {
-            return Ok(());
-        };
+        if let Some(listen) = api_exposed {
+            for (i, u) in self.web.users.iter().enumerate() {
+                if web::verify_password(&u.password_hash, DEMO_SUPERVISOR_PASSWORD) {
+                    return Err(at.at(
+                        &format!("web.users[{i}].password_hash"),
+                        format!(
+                            "web user {:?} has the demo password {DEMO_SUPERVISOR_PASSWORD:?}; \
+                             api.listen ({listen}) is not loopback: make a hash of a password \
+                             of their own with `hotline hash-password`",
+                            u.id
+                        ),
+                    ));
+                }
+            }
+            for (i, a) in self.agents.iter().enumerate() {
+                let demo = a
+                    .web_password_hash
+                    .as_deref()
+                    .is_some_and(|h| web::verify_password(h, DEMO_PASSWORD));
+                if demo {
+                    return Err(at.at(
+                        &format!("agents[{i}].web_password_hash"),
+                        format!(
+                            "agent {:?} has the demo password {DEMO_PASSWORD:?}; api.listen \
+                             ({listen}) is not loopback",
+                            a.id
+                        ),
+                    ));
+                }
+            }
+        }
+        // Agents sign in with their SIP password on the web too (unless
+        // they have a web password): exposed by either listener.
+        let sip_exposed = self.sip.listen.iter().find(|a| !a.ip().is_loopback());
         use crate::sip::digest::{ha1, Algorithm};
         let realm = &self.registrar.realm;
         for (i, a) in self.agents.iter().enumerate() {
+            let exposed = match (sip_exposed, api_exposed) {
+                (Some(sip), _) => format!("sip.listen ({sip})"),
+                (None, Some(api)) if a.web_password_hash.is_none() => {
+                    format!("api.listen ({api}), where agents sign in with it,")
+                }
+                _ => continue,
+            };
             for (key, given, alg) in [
                 ("ha1_md5", &a.ha1_md5, Algorithm::Md5),
                 ("ha1_sha256", &a.ha1_sha256, Algorithm::Sha256),
@@ -930,8 +1084,8 @@ impl Config {
                     return Err(at.at(
                         &format!("agents[{i}].{key}"),
                         format!(
-                            "agent {:?} has the demo password {DEMO_PASSWORD:?}; sip.listen \
-                             ({exposed}) is not loopback: give each agent a password of its own",
+                            "agent {:?} has the demo password {DEMO_PASSWORD:?}; {exposed} \
+                             is not loopback: give each agent a password of its own",
                             a.id
                         ),
                     ));
@@ -1284,6 +1438,117 @@ mod tests {
         let mistake = refused(&text);
         assert_eq!(mistake.key, "trunks[0].tls_ca");
         assert_eq!(mistake.line, Some(line_of(&text, "tls_ca")));
+    }
+
+    /// The default config with the API on a public address and a token
+    /// of its own: only the web secrets are left to refuse.
+    fn public_api(text: &str) -> String {
+        let out = text
+            .replace("listen = \"127.0.0.1:8088\"", "listen = \"192.0.2.7:8088\"")
+            .replace(
+                "token = \"demo-token\"",
+                "token = \"a-long-random-token-of-its-own\"",
+            );
+        assert_ne!(out, text);
+        out
+    }
+
+    #[test]
+    fn web_users_and_tokens_are_checked_with_lines() {
+        let c = Config::embedded();
+        assert_eq!(c.web.users.len(), 1, "the demo supervisor");
+        assert_eq!(c.web.users[0].role, Role::Supervisor);
+        assert_eq!(c.web.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(c.web.max_failures, 5);
+        assert_eq!(c.web.failure_window, Duration::from_secs(600));
+        assert_eq!(c.web.ban, Duration::from_secs(900));
+        assert!(!c.secure_cookie(), "plain HTTP on loopback");
+        let mut public = c.clone();
+        if let Some(api) = public.api.as_mut() {
+            api.listen = "192.0.2.7:8088".parse().expect("addr");
+        }
+        assert!(public.secure_cookie(), "on by default off loopback");
+        let text = DEFAULT_TOML.replace("# secure_cookie = true ", "secure_cookie = true ");
+        let forced = Config::parse(&text, "x", Path::new(".")).expect("parses");
+        assert!(forced.secure_cookie(), "behind a TLS proxy on loopback");
+
+        let text = DEFAULT_TOML.replace(DEMO_SUPERVISOR_HASH, "supervisor");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "web.users[0].password_hash");
+        assert_eq!(
+            mistake.line,
+            Some(line_of(&text, "password_hash = \"supervisor\""))
+        );
+        assert!(
+            mistake.problem.contains("hotline hash-password"),
+            "{mistake}"
+        );
+
+        let text = DEFAULT_TOML.replace("id = \"sup\"", "id = \"1001\"");
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "web.users[0].id");
+        assert!(mistake.problem.contains("[[agents]]"), "{mistake}");
+
+        let text = DEFAULT_TOML.replace("role = \"supervisor\"", "role = \"boss\"");
+        assert_eq!(refused(&text).key, "web.users[0].role");
+
+        let text = format!(
+            "{DEFAULT_TOML}\n[[api.tokens]]\nname = \"crm\"\nrole = \"admin\"\nsha256 = \"crm-token\"\n"
+        );
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "api.tokens[0].sha256");
+        assert!(
+            mistake.problem.contains("never the token itself"),
+            "{mistake}"
+        );
+        assert_eq!(mistake.line, Some(line_of(&text, "sha256 = \"crm-token\"")));
+        let token = |name: &str, hex: &str| {
+            format!("[[api.tokens]]\nname = \"{name}\"\nrole = \"agent\"\nsha256 = \"{hex}\"\n")
+        };
+        let text = format!(
+            "{DEFAULT_TOML}\n{}{}",
+            token("a", &"a".repeat(64)),
+            token("a", &"b".repeat(64))
+        );
+        assert_eq!(refused(&text).key, "api.tokens[1].name");
+        let text = format!(
+            "{DEFAULT_TOML}\n{}{}",
+            token("a", &"a".repeat(64)),
+            token("b", &"A".repeat(64))
+        );
+        assert_eq!(refused(&text).key, "api.tokens[1].sha256");
+
+        let text = DEFAULT_TOML.replace("session_ttl = \"8h\"", "session_ttl = \"0s\"");
+        assert_eq!(refused(&text).key, "web.session_ttl");
+        let text = DEFAULT_TOML.replace("max_failures = 5 ", "max_failures = 0 ");
+        assert_eq!(refused(&text).key, "web.max_failures");
+    }
+
+    #[test]
+    fn the_demo_web_passwords_are_refused_beyond_loopback() {
+        // The demo supervisor's hash on a public API.
+        let text = public_api(DEFAULT_TOML);
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "web.users[0].password_hash");
+        assert_eq!(
+            mistake.line,
+            Some(line_of(
+                &text,
+                &format!("password_hash = \"{DEMO_SUPERVISOR_HASH}\"")
+            ))
+        );
+        assert!(mistake.problem.contains("\"supervisor\""), "{mistake}");
+        // Then the agents: they sign in on the web with "secret".
+        let text = public_api(&DEFAULT_TOML.replace(
+            &format!("password_hash = \"{DEMO_SUPERVISOR_HASH}\""),
+            "password_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$kJvjTZHdrzbANOA0ZKmS8mjBiZjJwyi6m1rSNkHwNbQ\"",
+        ));
+        let mistake = refused(&text);
+        assert_eq!(mistake.key, "agents[0].ha1_md5");
+        assert!(
+            mistake.problem.contains("api.listen (192.0.2.7:8088)"),
+            "{mistake}"
+        );
     }
 
     #[test]
