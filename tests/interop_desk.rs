@@ -183,6 +183,11 @@ fn an_agent_works_a_repair_call_from_the_desk_and_calls_the_customer_back() {
         Duration::from_secs(15),
     );
     assert_eq!(text_of(&mut page, "call-business"), json!("repair"));
+    // A first call from this number: no repeat-caller tag shown.
+    assert_eq!(
+        page.eval("getComputedStyle(document.getElementById('call-repeat')).display"),
+        json!("none")
+    );
     page.wait_for(
         "document.getElementById('call-state').textContent",
         &json!("通话中"),
