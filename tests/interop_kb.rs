@@ -190,7 +190,8 @@ fn knowledge_base_edits_never_lose_each_other_and_survive_a_restart() {
     assert_eq!(status, 201, "{created}\n{}", hotline.log_tail());
     let g = created["id"].as_u64().expect("an id");
     assert_eq!(created["version"], 1);
-    assert_eq!(created["updated_by"], "api");
+    // The author is who asked: the shared token acts as "api.token".
+    assert_eq!(created["updated_by"], "api.token");
     assert_eq!(created["tags"], json!(["燃气", "抄表"]));
     let (status, created) = post("/api/v1/kb", &broadband());
     assert_eq!(status, 201, "{created}");
