@@ -195,6 +195,39 @@ fn an_agent_works_a_repair_call_from_the_desk_and_calls_the_customer_back() {
     );
     screenshot(&mut page, "desk.png");
 
+    // The agent holds the call and takes it back, from the desk.
+    let call_id = page.eval("desk.call.call_id");
+    let call_id = call_id.as_str().expect("the call's id").to_string();
+    // (Once bridged: the caller hears the agent's number first.)
+    let mut held = (0, Value::Null);
+    for _ in 0..40 {
+        held = fetch(
+            &mut page,
+            "POST",
+            &format!("/api/v1/calls/{call_id}/hold"),
+            Some(json!({})),
+            Some(&csrf),
+        );
+        if held.0 != 409 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(held.0, 200, "{}", held.1);
+    page.wait_for(
+        "document.getElementById('call-state').textContent",
+        &json!("保持中"),
+        Duration::from_secs(5),
+    );
+    let (status, body) = fetch(
+        &mut page,
+        "POST",
+        &format!("/api/v1/calls/{call_id}/resume"),
+        Some(json!({})),
+        Some(&csrf),
+    );
+    assert_eq!(status, 200, "{body}");
+
     // Notes, then a repair order.
     page.eval("document.getElementById('notes-business').value = 'repair'");
     page.eval("document.getElementById('notes-summary').value = '燃气表漏气，已派维修'");

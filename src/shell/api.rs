@@ -302,10 +302,10 @@ async fn call_control(
 ) -> Response {
     let to = body.and_then(|Json(b)| b.to);
     let detail = to.as_ref().map(|to| serde_json::json!({ "to": to }));
-    let response = match caller.require(Role::Supervisor) {
-        Ok(()) => control_call(&state, id.clone(), &action, to).await,
-        Err(r) => r.into_response(),
-    };
+    // A supervisor on any call; an agent on the call at their own phone
+    // (checked by the engine task).
+    let agent = (!caller.role.at_least(Role::Supervisor)).then(|| caller.id.clone());
+    let response = control_call(&state, id.clone(), &action, to, agent).await;
     let name = match action.as_str() {
         "hold" | "resume" | "transfer" => format!("call.{action}"),
         _ => "call.unknown".to_string(),
@@ -316,7 +316,13 @@ async fn call_control(
         .await
 }
 
-async fn control_call(state: &ApiState, id: String, action: &str, to: Option<String>) -> Response {
+async fn control_call(
+    state: &ApiState,
+    id: String,
+    action: &str,
+    to: Option<String>,
+    agent: Option<String>,
+) -> Response {
     let action = match action {
         "hold" => CallAction::Hold,
         "resume" => CallAction::Resume,
@@ -336,6 +342,7 @@ async fn control_call(state: &ApiState, id: String, action: &str, to: Option<Str
     let request = ApiRequest::CallControl {
         call_id: id,
         action,
+        agent,
         reply,
     };
     if state.events.send(Event::Api(request)).is_err() {

@@ -49,6 +49,8 @@ pub enum ApiRequest {
     CallControl {
         call_id: String,
         action: CallAction,
+        /// An agent may act only on the call at their own phone.
+        agent: Option<String>,
         reply: oneshot::Sender<Result<(), (u16, String)>>,
     },
 }

@@ -648,9 +648,20 @@ impl Shell {
             Event::Api(api::ApiRequest::CallControl {
                 call_id,
                 action,
+                agent,
                 reply,
             }) => {
-                let _ = reply.send(call_control(engine, now, &call_id, action));
+                let ours = agent.is_none_or(|a| {
+                    engine
+                        .desk(now, &a)
+                        .and_then(|d| d.call)
+                        .is_some_and(|c| c.call_id == call_id)
+                });
+                let _ = reply.send(if ours {
+                    call_control(engine, now, &call_id, action)
+                } else {
+                    Err((403, format!("{call_id} is not the call at your phone")))
+                });
             }
         }
     }
