@@ -4,7 +4,7 @@
 //! then on), and where an attempt or an agent's outcome leaves it. Times
 //! are wall-clock milliseconds passed in; nothing here reads a clock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::{AttemptEnd, Task, TaskAttempt, TaskId, TaskOutcome, TaskState};
 
@@ -40,6 +40,9 @@ pub struct TaskBook {
     tasks: BTreeMap<TaskId, Task>,
     /// Tasks in their queue now, and whether raised for being at risk.
     entered: HashMap<TaskId, bool>,
+    /// Open tasks by number key (`number::number_key`): every INVITE asks
+    /// whether its caller has one, so that is a lookup, not a scan.
+    open_by_number: HashMap<String, BTreeSet<TaskId>>,
     /// How long before its deadline a task counts as at risk.
     margin_ms: u64,
     next_id: u64,
@@ -104,15 +107,37 @@ impl TaskBook {
                 task.version += 1;
                 changed.push(task.id);
             }
-            self.tasks.insert(task.id, task);
+            let id = task.id;
+            self.tasks.insert(id, task);
+            self.index(id);
         }
         changed
+    }
+
+    /// Keeps `open_by_number` in step with task `id`'s state.
+    fn index(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.get(&id) else {
+            return;
+        };
+        let key = crate::number::number_key(&t.number);
+        if t.state.is_final() {
+            if let Some(set) = self.open_by_number.get_mut(&key) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.open_by_number.remove(&key);
+                }
+            }
+        } else {
+            self.open_by_number.entry(key).or_default().insert(id);
+        }
     }
 
     /// A new task (its id from [`next_id`](Self::next_id)).
     pub fn insert(&mut self, task: Task) {
         self.next_id = self.next_id.max(task.id.0 + 1);
-        self.tasks.insert(task.id, task);
+        let id = task.id;
+        self.tasks.insert(id, task);
+        self.index(id);
     }
 
     /// A task already in its queue (a callback that kept its caller's
@@ -210,7 +235,8 @@ impl TaskBook {
         let task = self.tasks.get_mut(&id)?;
         f(task);
         task.version += 1;
-        Some(task)
+        self.index(id);
+        self.tasks.get(&id)
     }
 
     /// An agent's phone rings with it.
@@ -350,10 +376,8 @@ impl TaskBook {
 
     /// An open task for this number key (see `number::number_key`).
     pub fn open_for(&self, number_key: &str) -> Option<&Task> {
-        self.tasks
-            .values()
-            .filter(|t| !t.state.is_final())
-            .find(|t| crate::number::number_key(&t.number) == number_key)
+        let id = self.open_by_number.get(number_key)?.first()?;
+        self.tasks.get(id)
     }
 }
 
@@ -513,6 +537,30 @@ mod tests {
         assert_eq!(
             (t.state, t.outcome, t.on_time()),
             (TaskState::Done, Some(TaskOutcome::Satisfied), Some(true))
+        );
+    }
+
+    #[test]
+    fn open_tasks_are_found_by_number_until_they_close() {
+        let mut book = TaskBook::new(0);
+        book.insert(task(1, None));
+        book.insert(task(2, None));
+        let key = crate::number::number_key("+86 138-0000-0001");
+        assert_eq!(book.open_for(&key).map(|t| t.id), Some(TaskId(1)));
+        book.cancel(TaskId(1), MIN);
+        assert_eq!(book.open_for(&key), None, "a cancelled task is not open");
+        book.poll(0);
+        book.dialing(TaskId(2), Some("1001"), MIN);
+        book.answered(TaskId(2), MIN);
+        book.attempt_ended(TaskId(2), AttemptEnd::Answered, 200, None, 2 * MIN);
+        let key2 = crate::number::number_key("13800000002");
+        assert_eq!(book.open_for(&key2), None, "done");
+        book.record_outcome(TaskId(2), TaskOutcome::NotReached, 3 * MIN)
+            .expect("reached");
+        assert_eq!(
+            book.open_for(&key2).map(|t| t.id),
+            Some(TaskId(2)),
+            "reopened by a not-reached outcome"
         );
     }
 
