@@ -20,7 +20,7 @@ pub mod web;
 
 pub use ivr::IvrConfig;
 pub use limits::SipLimits;
-pub use outbound::{OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
+pub use outbound::{NodeConfig, OutboundConfig, StoreConfig, TrunkConfig, TrunkTransport};
 pub use recordings::RecordingsConfig;
 pub use source::{did_you_mean, Mistake, Source};
 pub use tasks::TasksConfig;
@@ -94,6 +94,9 @@ pub struct Config {
     /// Where work that outlives a call is kept.
     #[serde(default)]
     pub store: StoreConfig,
+    /// This node among several sharing `store.url`.
+    #[serde(default)]
+    pub node: NodeConfig,
     /// Call recordings (queues with `record = true`).
     #[serde(default)]
     pub recordings: RecordingsConfig,
@@ -628,6 +631,7 @@ impl Config {
             }
         }
         self.check_tasks()?;
+        self.check_cluster()?;
         if self.media.realtime_priority > 99 {
             return Err(at.mistake("media.realtime_priority", "must be 0 (off) or 1..=99"));
         }
@@ -777,6 +781,36 @@ impl Config {
     }
 
     /// Callback settings and task rules name queues and trunks that exist.
+    fn check_cluster(&self) -> Result<(), Mistake> {
+        let at = &self.source;
+        if let Some(url) = &self.store.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(at.mistake(
+                    "store.url",
+                    "a PostgreSQL URL, such as \"postgres://hotline@db.example/hotline\"",
+                ));
+            }
+        }
+        if let Some(id) = &self.node.id {
+            let fits = !id.is_empty()
+                && id.len() <= 32
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !fits {
+                return Err(at.mistake(
+                    "node.id",
+                    "1 to 32 letters, digits, '-' or '_' (it becomes part of call ids)",
+                ));
+            }
+        }
+        let lease = self.node.lease;
+        if lease < Duration::from_secs(1) || lease > Duration::from_secs(300) {
+            return Err(at.mistake("node.lease", "between 1s and 300s"));
+        }
+        Ok(())
+    }
+
     fn check_tasks(&self) -> Result<(), Mistake> {
         let at = &self.source;
         let queue_known = |name: &str| self.queues.iter().any(|q| q.name == name);

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -100,6 +101,10 @@ pub struct StoreConfig {
     /// folder. Nothing to install or start.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// Shared state in PostgreSQL for several nodes
+    /// (`postgres://user@host/db`, docs/cluster.md); `path` is then unused.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 fn default_store_path() -> PathBuf {
@@ -110,6 +115,35 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: default_store_path(),
+            url: None,
+        }
+    }
+}
+
+/// `[node]`: this process among several sharing one store (docs/cluster.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's name, in its call ids and records; the host name when
+    /// not given.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// How long the node's claims (agents offered, entries, dialing
+    /// attempts) outlive its last heartbeat; a dead node's are released
+    /// after this.
+    #[serde(default = "default_lease", with = "crate::forms::duration")]
+    pub lease: Duration,
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: None,
+            lease: default_lease(),
         }
     }
 }
