@@ -61,8 +61,8 @@
 //!   live view, answered by the engine task through the channel.
 
 pub use hotline_core::{
-    acd, call, campaign, cdr, config, directory, engine, forms, ids, io, ivr, leg, live, media,
-    number, setup, sip, sla, store, tasks, time, voicemail, wire,
+    acd, call, campaign, cdr, cluster, config, directory, engine, forms, ids, io, ivr, leg, live,
+    media, number, setup, sip, sla, store, tasks, time, voicemail, wire,
 };
 
 pub mod shell;

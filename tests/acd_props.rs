@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use hotline::acd::{
     self, Acd, AcdAction, AcdInput, AgentConfig, AgentState, AgentStatus, CallerPhase, LeaveReason,
-    QueueConfig, RejectReason,
+    QueueConfig, QueueLogEvent, QueueLogKind, RejectReason,
 };
 use hotline::ids::CallKey;
 use proptest::prelude::*;
@@ -64,6 +64,19 @@ enum Op {
     Answer(Index),
     Reject(Index, RejectReason),
     AgentHangUp(Index),
+    /// Another node sharing the store takes the agent, or lets it go.
+    HeldElsewhere(usize, bool),
+    /// The store refuses the claim behind an offer (another node got the
+    /// agent first).
+    Taken(Index),
+    /// A caller waiting unoffered on another node, `ahead` ms before now
+    /// (entry ids 1..=4), or gone.
+    Remote {
+        entry: u64,
+        queue: usize,
+        ahead: u64,
+    },
+    RemoteGone(u64),
     Advance(u64),
     /// An answer, rejection or agent hang-up that matches nothing.
     Stale {
@@ -201,6 +214,14 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(i, r)| Op::Reject(i, r)),
         3 => any::<Index>().prop_map(Op::AgentHangUp),
+        1 => (agent.clone(), any::<bool>()).prop_map(|(a, h)| Op::HeldElsewhere(a, h)),
+        1 => any::<Index>().prop_map(Op::Taken),
+        1 => (1u64..=4, 0..QUEUES, 0u64..60_000).prop_map(|(entry, queue, ahead)| Op::Remote {
+            entry,
+            queue,
+            ahead
+        }),
+        1 => (1u64..=4).prop_map(Op::RemoteGone),
         5 => (0u64..40_000).prop_map(Op::Advance),
         1 => (0u64..40, agent, 0u8..3).prop_map(|(caller, agent, kind)| Op::Stale {
             caller: CallKey(caller),
@@ -226,6 +247,12 @@ struct Driver {
     work: BTreeSet<CallKey>,
     dial_first: BTreeSet<CallKey>,
     dialing: BTreeSet<CallKey>,
+    /// Callers the ACD says wait unoffered (shared with other nodes).
+    published: BTreeSet<CallKey>,
+    /// Agents another node holds.
+    held: BTreeSet<String>,
+    /// Callers waiting on other nodes: entry -> queue.
+    remote: BTreeMap<u64, usize>,
     made: u64,
     answered: u64,
     rejected: u64,
@@ -234,7 +261,9 @@ struct Driver {
 
 impl Driver {
     fn new(setup: Setup) -> Driver {
-        let acd = Acd::new(setup.queues.clone(), setup.agents.clone()).expect("valid");
+        let mut acd = Acd::new(setup.queues.clone(), setup.agents.clone()).expect("valid");
+        // Shared with other nodes: the waiting callers are published too.
+        acd.share_waiting();
         let mut d = Driver {
             acd,
             setup,
@@ -248,6 +277,9 @@ impl Driver {
             work: BTreeSet::new(),
             dial_first: BTreeSet::new(),
             dialing: BTreeSet::new(),
+            published: BTreeSet::new(),
+            held: BTreeSet::new(),
+            remote: BTreeMap::new(),
             made: 0,
             answered: 0,
             rejected: 0,
@@ -299,6 +331,14 @@ impl Driver {
                 assert!(
                     !self.dialing.contains(caller),
                     "{caller} offered while its customer is dialled"
+                );
+                assert!(
+                    !self.held.contains(agent),
+                    "{agent} offered while another node holds it"
+                );
+                assert!(
+                    !self.published.contains(caller),
+                    "{caller} offered while published as waiting"
                 );
                 self.offers.insert((*caller, agent.clone()));
                 self.made += 1;
@@ -366,6 +406,20 @@ impl Driver {
             // with an agent free. The model makes none; should it, the
             // entry is in the ACD and with no agent yet.
             AcdAction::QueueLog(_) | AcdAction::AgentState { .. } => {}
+            AcdAction::Waiting { caller, .. } => {
+                assert!(self.alive.contains(caller), "{caller} waiting but gone");
+                assert!(
+                    !self.bridged.contains_key(caller),
+                    "{caller} waiting, bridged"
+                );
+                self.published.insert(*caller);
+            }
+            AcdAction::NotWaiting { caller } => {
+                assert!(
+                    self.published.remove(caller),
+                    "{caller} not waiting, but never said to be"
+                );
+            }
             AcdAction::DialCustomer { caller } => {
                 assert!(self.alive.contains(caller), "dial of gone {caller}");
                 assert!(
@@ -434,14 +488,20 @@ impl Driver {
                             v.status == &AgentStatus::Available
                                 && v.reachable
                                 && v.state == AgentState::Idle
+                                && !self.held.contains(own)
                         });
                         assert!(!free, "{c} waits for {own}, who is free");
                     }
-                    CallerPhase::Waiting => waiting += 1,
+                    CallerPhase::Waiting => {
+                        assert!(self.published.contains(c), "{c} waits unpublished");
+                        waiting += 1
+                    }
                     CallerPhase::Dialing => {
-                        assert!(self.dialing.contains(c), "{c} dialling unannounced")
+                        assert!(self.dialing.contains(c), "{c} dialling unannounced");
+                        assert!(!self.published.contains(c), "{c} dialling, published");
                     }
                     CallerPhase::Ringing { agents } => {
+                        assert!(!self.published.contains(c), "{c} ringing, published");
                         assert!(!agents.is_empty());
                         assert!(
                             agents.len() == 1 || config.strategy.rings_all(),
@@ -460,12 +520,15 @@ impl Driver {
                         && v.status == &AgentStatus::Available
                         && v.reachable
                         && v.state == AgentState::Idle
+                        && !self.held.contains(v.id)
                 })
                 .count();
             let stats = self.acd.queue_stats(self.now, &config.name).expect("stats");
             assert_eq!(stats.idle, usable, "idle index of {}", config.name);
+            // A caller waiting on another node may be ahead of ours.
+            let remote_here = self.remote.values().any(|&rq| rq == q);
             assert!(
-                waiting == 0 || usable == 0,
+                waiting == 0 || usable == 0 || remote_here,
                 "{} has {waiting} waiting and {usable} usable agents",
                 config.name
             );
@@ -677,6 +740,60 @@ impl Driver {
                         reason: LeaveReason::Completed { .. }
                     } if *c == caller
                 )));
+            }
+            Op::HeldElsewhere(a, held) => {
+                if *held {
+                    self.held.insert(agent(*a));
+                } else {
+                    self.held.remove(&agent(*a));
+                }
+                let out = self.input(AcdInput::AgentClaimedElsewhere {
+                    agent: agent(*a),
+                    claimed: *held,
+                });
+                // A ringing offer is cancelled (the cancel is accounted).
+                let _ = out;
+            }
+            Op::Taken(i) if !offers.is_empty() => {
+                let (caller, agent) = i.get(&offers).clone();
+                // Nothing rang: the offer ends without a cancel (counted
+                // with the refusals).
+                self.offers.remove(&(caller, agent.clone()));
+                self.rejected += 1;
+                self.held.insert(agent.clone());
+                let out = self.input(AcdInput::OfferTaken {
+                    caller,
+                    agent: agent.clone(),
+                });
+                assert!(!out.iter().any(|a| matches!(
+                    a,
+                    AcdAction::CancelOffer { .. }
+                        | AcdAction::QueueLog(QueueLogEvent {
+                            kind: QueueLogKind::RingNoAnswer { .. },
+                            ..
+                        })
+                )));
+            }
+            Op::Remote {
+                entry,
+                queue,
+                ahead,
+            } => {
+                let arrival = self
+                    .now
+                    .checked_sub(Duration::from_millis(*ahead))
+                    .unwrap_or(self.now);
+                self.remote.insert(*entry, *queue);
+                self.input(AcdInput::RemoteWaiting {
+                    entry: *entry,
+                    queue: self.setup.queues[*queue].name.clone(),
+                    priority: 1,
+                    arrival,
+                });
+            }
+            Op::RemoteGone(entry) => {
+                self.remote.remove(entry);
+                self.input(AcdInput::RemoteGone { entry: *entry });
             }
             Op::Advance(ms) => {
                 let target = self.now + Duration::from_millis(*ms);

@@ -37,13 +37,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use hotline::media::g711::Codec;
+use support::kamailio::{kamailio_modules, Kamailio};
 use support::*;
 
 /// SIPp instances: the agent's phone, the caller.
@@ -55,14 +52,6 @@ const AGENT_HZ: f64 = 400.0;
 /// The address the phone's Contact names: loopback, but nothing listens
 /// there (the phone "behind NAT").
 const UNREACHABLE_CONTACT_IP: &str = "127.0.0.2";
-
-/// Where Debian (and other distributions) put Kamailio's modules.
-const MODULE_DIRS: [&str; 4] = [
-    "/usr/lib/x86_64-linux-gnu/kamailio/modules",
-    "/usr/lib/aarch64-linux-gnu/kamailio/modules",
-    "/usr/lib/kamailio/modules",
-    "/usr/lib64/kamailio/modules",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Transport {
@@ -88,168 +77,7 @@ fn kamailio_port(k: u16) -> u16 {
     15910 + k
 }
 
-// ---- Kamailio ------------------------------------------------------------------
-
-/// The folder of Kamailio's modules, or a skip (failure under `CI=true`).
-fn kamailio_modules() -> Option<&'static str> {
-    let found = MODULE_DIRS
-        .into_iter()
-        .find(|d| Path::new(d).join("dispatcher.so").is_file());
-    if found.is_none() {
-        skip_or_fail(&format!(
-            "Kamailio's modules (dispatcher.so, path.so) are in none of {MODULE_DIRS:?}"
-        ));
-    }
-    found
-}
-
-/// Kamailio running config/kamailio/hotline-edge.cfg in the foreground,
-/// its log in `<engine folder>/kamailio/kamailio.log`; stopped on drop.
-struct Kamailio {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl Kamailio {
-    /// Starts Kamailio on 127.0.0.1:`port` (UDP and TCP) in front of
-    /// `engine`, reached over `to_node`, and waits until it listens.
-    fn start(engine: &Engine, port: u16, to_node: Transport, modules: &str) -> Kamailio {
-        let dir = engine.path().join("kamailio");
-        fs::create_dir_all(&dir).expect("kamailio folder");
-        let node = engine.sip_addr();
-        let suffix = match to_node {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
-        };
-        let list = dir.join("hotline-dispatcher.list");
-        fs::write(&list, format!("1 sip:{node}{suffix} 0 0\n")).expect("dispatcher list");
-        let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kamailio/hotline-edge.cfg");
-        let log = fs::File::create(dir.join("kamailio.log")).expect("kamailio log");
-        let child = Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg)
-            .args(["-DD", "-E", "-m", "32", "-M", "8"])
-            .arg("-w")
-            .arg(&dir)
-            .arg("-Y")
-            .arg(&dir)
-            .args(["-A", "LISTEN_IP=127.0.0.1"])
-            .args(["-A", &format!("SIP_PORT={port}")])
-            .args(["-A", &format!("MODULES_DIR=\"{modules}/\"")])
-            .args(["-A", &format!("DISPATCHER_LIST=\"{}\"", list.display())])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start kamailio");
-        let mut kamailio = Kamailio {
-            child,
-            dir,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        kamailio.wait_listening();
-        kamailio
-    }
-
-    /// Until Kamailio has bound UDP and accepts TCP on its port.
-    fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("kamailio exited ({status}):\n{}", self.log());
-            }
-            let udp = fs::read_to_string("/proc/net/udp")
-                .unwrap_or_default()
-                .contains(&format!("0100007F:{:04X}", self.addr.port()));
-            if udp && TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kamailio did not listen on {} within 10 s:\n{}",
-                self.addr,
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        tail(
-            &fs::read_to_string(self.dir.join("kamailio.log")).unwrap_or_default(),
-            8000,
-        )
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        // SIGTERM: the main process stops its workers.
-        terminate(&mut self.child, Duration::from_secs(5));
-    }
-}
-
 // ---- SIPp scenarios --------------------------------------------------------------
-
-/// The agent's phone registers through the proxy: REGISTER (Supported:
-/// path, a Contact where it cannot be reached), 401 from hotline (MD5),
-/// REGISTER with the digest, 200 echoing the Path Kamailio added.
-/// Keys: agent (SIP user), contact_ip.
-const AGENT_REGISTER: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<!DOCTYPE scenario SYSTEM "sipp.dtd">
-<scenario name="agent registers through kamailio">
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[agent]@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[agent]@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:[agent]@[contact_ip]:[local_port];transport=[transport]>
-      Supported: path
-      Expires: 3600
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <recv response="401" auth="true"/>
-
-  <send retrans="500">
-    <![CDATA[
-
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[agent]@[remote_ip]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[agent]@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: 2 REGISTER
-      Contact: <sip:[agent]@[contact_ip]:[local_port];transport=[transport]>
-      Supported: path
-      [authentication]
-      Expires: 3600
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-
-  <recv response="200">
-    <action>
-      <ereg regexp="expires=[0-9]+" search_in="hdr" header="Contact:"
-            check_it="true" assign_to="expires"/>
-      <ereg regexp=".+" search_in="hdr" header="Path:" check_it="true"
-            assign_to="path"/>
-      <log message="registered: [$expires]"/>
-      <log message="path: [$path]"/>
-    </action>
-  </recv>
-</scenario>
-"#;
 
 /// The agent's phone (server mode, on the port it registered from) takes
 /// hotline's INVITE as relayed by Kamailio, logs where it came from, rings
@@ -566,7 +394,12 @@ fn agent_rung_through_kamailio(k: u16, caller_side: Transport) {
     let s = settings();
     let mut engine = Engine::start(ports, &s);
     let kam_port = kamailio_port(k);
-    let kamailio = Kamailio::start(&engine, kam_port, caller_side, modules);
+    let suffix = match caller_side {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+    };
+    let node = format!("sip:{}{suffix}", engine.sip_addr());
+    let kamailio = Kamailio::start(&engine.path().join("kamailio"), kam_port, &[node], modules);
     let kam = kamailio.addr;
     let agent_port = ports.sipp(AGENT).sip;
     let fail = |what: &str| -> String {
@@ -579,7 +412,7 @@ fn agent_rung_through_kamailio(k: u16, caller_side: Transport) {
 
     // 1. The agent registers through Kamailio; hotline challenges it and
     // echoes the Path (the phone said Supported: path).
-    let register = write_scenario(&engine, "kam_agent_register.xml", AGENT_REGISTER);
+    let register = "kam_agent_register.xml";
     let args = [
         "-key",
         "agent",
@@ -592,7 +425,7 @@ fn agent_rung_through_kamailio(k: u16, caller_side: Transport) {
         "-ap",
         "secret",
     ];
-    let registered = Sipp::start_via(&engine, kam, AGENT, &register, &args, 15, 1);
+    let registered = Sipp::start_via(&engine, kam, AGENT, register, &args, 15, 1);
     let registered = registered.expect_success(&engine);
     let path = logged_one(&registered.logs(), "path").to_string();
     assert!(

@@ -95,6 +95,8 @@ pub enum Input<'a> {
     StoreFailed { id: u64 },
     /// A call's recording could not be written (and has stopped).
     CallRecordingFailed { call: CallKey, error: String },
+    /// From the store several nodes share (docs/cluster.md).
+    Cluster(crate::cluster::ClusterEvent),
 }
 
 /// A reloaded configuration with everything it names.
@@ -133,6 +135,9 @@ pub enum Output {
         id: u64,
         write: StoreWrite,
     },
+    /// For the store several nodes share, in order (docs/cluster.md); a
+    /// `Claim` is answered with `Input::Cluster(Claimed)`.
+    Cluster(crate::cluster::ClusterRequest),
     /// The call is over: write the record durably, then close its media,
     /// then send `then_send` (the call's last messages: whoever sees the
     /// call end can count on its record surviving a crash).

@@ -38,6 +38,7 @@ pub mod acd;
 pub mod call;
 pub mod campaign;
 pub mod cdr;
+pub mod cluster;
 pub mod config;
 pub mod directory;
 pub mod engine;

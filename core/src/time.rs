@@ -53,6 +53,36 @@ pub struct WallClock {
     pub base: Instant,
     /// Milliseconds since the Unix epoch at `base`.
     pub base_ms: u64,
+    /// The node's name when several share a store: part of every record
+    /// id, so that records from several nodes merge.
+    pub node: Option<NodeTag>,
+}
+
+/// A node's name (at most 32 ASCII letters, digits, `-`, `_`, as the
+/// config checks), kept inline so that the clock stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeTag {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl NodeTag {
+    /// `None` for an empty, too long or non-ASCII name.
+    pub fn new(name: &str) -> Option<NodeTag> {
+        if name.is_empty() || name.len() > 32 || !name.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(NodeTag {
+            bytes,
+            len: name.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 impl WallClock {

@@ -10,6 +10,7 @@ pub mod api_requests;
 pub mod api_tasks;
 pub mod call_recordings;
 pub mod cdr_writer;
+pub mod cluster;
 pub mod directory_watch;
 pub mod durable;
 pub mod load;
@@ -98,6 +99,8 @@ pub enum Event {
         call: CallKey,
         error: String,
     },
+    /// From the store several nodes share.
+    Cluster(hotline_core::cluster::ClusterEvent),
 }
 
 /// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
@@ -267,8 +270,21 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let mut settings = EngineSettings::from_config(&config);
+    // Several nodes: this one's name, and the thread that shares its state.
+    let cluster = match &config.store.url {
+        Some(url) => {
+            let node = config.node.id.clone().unwrap_or_else(host_name);
+            settings.node = Some(node.clone());
+            let thread =
+                cluster::ClusterThread::start(url, node, config.node.lease, events_tx.clone())
+                    .with_context(|| format!("joining the cluster at {}", redact_url(url)))?;
+            Some(thread)
+        }
+        None => None,
+    };
     let mut engine = Engine::new(
-        EngineSettings::from_config(&config),
+        settings,
         prompts,
         program,
         directory,
@@ -315,6 +331,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         sip_ip,
         tcp_limits: tcp::TcpLimits::from(&config.sip.limits),
         pending_tasks: api_tasks::PendingTasks::default(),
+        cluster,
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -367,6 +384,11 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     // The engine's last writes (attempts ended at shutdown) are durable.
     if let Some(store) = shell.store.take() {
         store.finish();
+    }
+    // This node's claims and waiting callers leave the shared store now,
+    // rather than when its lease runs out.
+    if let Some(cluster) = shell.cluster.take() {
+        cluster.finish();
     }
     // Records are durable once the writer finishes; only then are the
     // calls' media released, and a message being left is saved.
@@ -556,6 +578,42 @@ struct Shell {
     tcp_limits: tcp::TcpLimits,
     /// Tasks created through the API, answered once the store has them.
     pending_tasks: api_tasks::PendingTasks,
+    /// Several nodes share state (`store.url`); taken at shutdown.
+    cluster: Option<cluster::ClusterThread>,
+}
+
+/// This machine's name as a node name: up to the first dot, letters,
+/// digits, `-` and `_` only (`node` when nothing is left).
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(32)
+        .collect();
+    if name.is_empty() {
+        "node".into()
+    } else {
+        name
+    }
+}
+
+/// A store URL fit for a log line: the password, if any, hidden.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Ids of connections we open ourselves; accepted ones are numbered from
@@ -584,6 +642,7 @@ impl Shell {
                 Err(e) => warn!(error = %e, "SIGHUP: config not reloaded; the running one stays"),
             },
             Event::TrunkTls(trunk_tls) => self.trunk_tls = trunk_tls,
+            Event::Cluster(event) => engine.handle_input(now, Input::Cluster(event)),
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });
                 self.pending_tasks.stored(id);
@@ -802,6 +861,11 @@ impl Shell {
             Output::Store { id, write } => {
                 if let Some(store) = &self.store {
                     store.write(id, write);
+                }
+            }
+            Output::Cluster(request) => {
+                if let Some(cluster) = &self.cluster {
+                    cluster.send(request);
                 }
             }
             Output::Line { file, mut line } => {

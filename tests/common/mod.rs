@@ -67,6 +67,9 @@ pub struct Sim {
     pub store_dir: Arc<tempfile::TempDir>,
     /// Every write the engine asked for, in order.
     pub writes: Vec<StoreWrite>,
+    /// What the engine asked of the store several nodes share, in order
+    /// (answered by the test, as the shell's cluster thread would).
+    pub cluster: Vec<hotline::cluster::ClusterRequest>,
     /// Wall-clock ms at `t0`.
     pub wall0: u64,
 }
@@ -129,6 +132,7 @@ impl Sim {
             store,
             store_dir: dir,
             writes: Vec::new(),
+            cluster: Vec::new(),
             wall0: wall_ms,
         };
         sim.engine.handle_input(t0, Input::Work(Box::new(work)));
@@ -240,6 +244,7 @@ impl Sim {
                     self.engine.handle_input(self.now, Input::Stored { id });
                 }
                 Output::Line { file, line } => self.lines.push((file, line)),
+                Output::Cluster(request) => self.cluster.push(request),
                 Output::CallEnded {
                     call,
                     record,

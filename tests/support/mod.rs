@@ -12,6 +12,8 @@
 #![allow(dead_code)]
 
 pub mod engine;
+pub mod kamailio;
+pub mod postgres;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -129,6 +129,9 @@ pub(crate) struct Agent {
     /// On a call the ACD did not place (a transfer straight to the
     /// agent): not offered one meanwhile.
     pub engaged: bool,
+    /// Held by another node sharing the store (offered or on a call
+    /// there, docs/cluster.md): not offered a call here meanwhile.
+    pub claimed_elsewhere: bool,
     pub calls_answered: u64,
     pub last_call_end: Option<Instant>,
     /// Offers in a row that ended without an answer.
@@ -154,6 +157,7 @@ impl Agent {
             state: AgentState::Idle,
             reachable: false,
             engaged: false,
+            claimed_elsewhere: false,
             calls_answered: 0,
             last_call_end: None,
             no_answers: 0,
@@ -170,6 +174,7 @@ impl Agent {
         self.status == AgentStatus::Available
             && self.reachable
             && !self.engaged
+            && !self.claimed_elsewhere
             && self.state == AgentState::Idle
     }
 

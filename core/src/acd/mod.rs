@@ -153,6 +153,29 @@ pub enum AcdInput {
     /// The agent is on a call the ACD did not place (a transfer straight
     /// to them), or no longer: never offered a call meanwhile.
     AgentEngaged { agent: String, engaged: bool },
+    /// A caller waiting unoffered on another node sharing the store
+    /// (`entry` is the store's id for it, `arrival` its arrival on this
+    /// node's clock). Never offered here; callers behind it wait for it.
+    RemoteWaiting {
+        entry: u64,
+        queue: String,
+        priority: u8,
+        arrival: Instant,
+    },
+    /// That caller was offered, connected or left.
+    RemoteGone { entry: u64 },
+    /// The agent is held by another node (offered or on a call there), or
+    /// no longer.
+    AgentClaimedElsewhere { agent: String, claimed: bool },
+    /// The store refused this node's claim on `agent` for `caller` (another
+    /// node holds the agent, or a caller ahead waits elsewhere): the offer
+    /// is withdrawn before anything rang, with no no-answer counted, and
+    /// the agent is held elsewhere until the store says otherwise.
+    OfferTaken { caller: CallKey, agent: String },
+    /// No agent can be offered the waiting caller (the shared store is
+    /// out of reach): they leave as from an empty queue, to the IVR's
+    /// fallback (a message, by default).
+    SendAway { caller: CallKey },
     /// The agent handed the caller on (a transfer): their call ends as
     /// by a hang-up, logged as a transfer.
     AgentTransferred {
@@ -208,6 +231,18 @@ pub enum AcdAction {
     },
     /// A queue_log line to write.
     QueueLog(QueueLogEvent),
+    /// With [`Acd::share_waiting`]: the caller now waits unoffered in
+    /// `queue` (other nodes keep their callers behind it), or its place
+    /// changed. Said again after every offer that ends unanswered.
+    Waiting {
+        caller: CallKey,
+        queue: String,
+        priority: u8,
+        arrival: Instant,
+    },
+    /// With [`Acd::share_waiting`]: the caller is offered, connected or
+    /// gone.
+    NotWaiting { caller: CallKey },
     /// An agent's status, state or reachability changed.
     AgentState {
         agent: String,
@@ -361,6 +396,10 @@ pub struct Acd {
     seq: u64,
     /// Repeat callers waiting for their own agent, by agent.
     reserved: HashMap<u32, std::collections::BTreeSet<CallerKey>>,
+    /// Callers waiting on other nodes, by the store's entry id.
+    remote: HashMap<u64, (usize, CallerKey)>,
+    /// With `share_waiting`: the unoffered entries last published.
+    published: HashMap<CallKey, CallerKey>,
 }
 
 impl Acd {
@@ -428,7 +467,17 @@ impl Acd {
             is_dirty: vec![false; n],
             seq: 0,
             reserved: HashMap::new(),
+            remote: HashMap::new(),
+            published: HashMap::new(),
         })
+    }
+
+    /// Several nodes share the store: from now on, say which callers wait
+    /// unoffered ([`AcdAction::Waiting`], [`AcdAction::NotWaiting`]).
+    pub fn share_waiting(&mut self) {
+        for queue in &mut self.queues {
+            queue.share = true;
+        }
     }
 
     /// Takes one input at `now`; drain [`poll_action`](Self::poll_action)
@@ -523,6 +572,32 @@ impl Acd {
                         self.reindex(a);
                         self.emit_agent(a);
                     }
+                }
+            }
+            AcdInput::RemoteWaiting {
+                entry,
+                queue,
+                priority,
+                arrival,
+            } => self.remote_waiting(entry, &queue, priority, arrival),
+            AcdInput::RemoteGone { entry } => self.remote_gone(entry),
+            AcdInput::SendAway { caller } => {
+                let waiting = self.callers.get(&caller).is_some_and(|c| !c.is_work());
+                if waiting && self.bridged_agent(caller).is_none() {
+                    self.remove_caller(now, caller, Exit::Empty);
+                }
+            }
+            AcdInput::AgentClaimedElsewhere { agent, claimed } => {
+                if let Some(a) = self.agent_index(&agent) {
+                    self.set_claimed_elsewhere(a, claimed);
+                }
+            }
+            AcdInput::OfferTaken { caller, agent } => {
+                if let Some(a) = self.offered(caller, &agent) {
+                    self.agents[a as usize].offered_at = None;
+                    self.set_state(a, AgentState::Idle, None);
+                    self.stop_ringing(caller, a, false);
+                    self.set_claimed_elsewhere(a, true);
                 }
             }
             AcdInput::AgentHungUp { caller, agent } => {
@@ -797,6 +872,42 @@ impl Acd {
         (key, queue.position(&key))
     }
 
+    fn remote_waiting(&mut self, entry: u64, queue: &str, priority: u8, arrival: Instant) {
+        let Some(&q) = self.queue_names.get(queue) else {
+            return;
+        };
+        self.remote_gone(entry);
+        // Remote entries sort by their arrival; at equal instants, before
+        // local callers (seq 0), and among themselves by entry id.
+        let key = CallerKey {
+            priority: std::cmp::Reverse(priority),
+            arrival,
+            seq: 0,
+            id: CallKey(entry),
+        };
+        self.queues[q].remote.insert(key);
+        self.remote.insert(entry, (q, key));
+    }
+
+    fn remote_gone(&mut self, entry: u64) {
+        if let Some((q, key)) = self.remote.remove(&entry) {
+            self.queues[q].remote.remove(&key);
+            self.mark_dirty(q);
+        }
+    }
+
+    fn set_claimed_elsewhere(&mut self, a: u32, claimed: bool) {
+        let agent = &mut self.agents[a as usize];
+        if agent.claimed_elsewhere == claimed {
+            return;
+        }
+        agent.claimed_elsewhere = claimed;
+        if claimed {
+            self.withdraw_offer(a);
+        }
+        self.reindex(a);
+    }
+
     fn refuse(&mut self, caller: CallKey, reason: RefuseReason) {
         self.actions
             .push_back(AcdAction::JoinRefused { caller, reason });
@@ -1028,7 +1139,7 @@ impl Acd {
         caller.work = Some(false);
         let q = caller.queue;
         let key = caller.key;
-        self.queues[q].unoffered.insert(key);
+        self.queues[q].set_unoffered(key, true);
         self.mark_dirty(q);
     }
 
@@ -1073,8 +1184,8 @@ impl Acd {
         let queue = &mut self.queues[q];
         queue.members.remove(&old);
         queue.members.insert(key);
-        if queue.unoffered.remove(&old) {
-            queue.unoffered.insert(key);
+        if queue.set_unoffered(old, false) {
+            queue.set_unoffered(key, true);
         }
         self.mark_dirty(q);
     }
@@ -1099,7 +1210,7 @@ impl Acd {
             return;
         }
         let key = caller.key;
-        self.queues[q].unoffered.remove(&key);
+        self.queues[q].set_unoffered(key, false);
         if let Some(c) = self.callers.get_mut(&id) {
             c.reserved_for = Some(a);
             c.prefer_until = Some(until);
@@ -1131,7 +1242,7 @@ impl Acd {
             }
         }
         if c.phase == Phase::Waiting {
-            self.queues[q].unoffered.insert(key);
+            self.queues[q].set_unoffered(key, true);
             self.mark_dirty(q);
         }
     }
@@ -1156,7 +1267,7 @@ impl Acd {
         self.release_reserved(key.id);
         // Released into the queue's order: take it out again for this offer.
         if let Some(q) = self.callers.get(&key.id).map(|c| c.queue) {
-            self.queues[q].unoffered.remove(&key);
+            self.queues[q].set_unoffered(key, false);
         }
         self.offer(now, key.id, a);
     }
@@ -1191,7 +1302,7 @@ impl Acd {
         let queue = &mut self.queues[caller.queue];
         match caller.phase {
             Phase::Waiting => {
-                queue.unoffered.remove(&caller.key);
+                queue.set_unoffered(caller.key, false);
                 caller.phase = Phase::Ringing { agents: vec![a] };
             }
             Phase::Ringing { ref mut agents } => agents.push(a),
@@ -1201,6 +1312,8 @@ impl Acd {
             queue.cursor = Some(a);
         }
         let deadline = now + queue.config.ring_timeout;
+        // Other nodes hear the caller is no longer waiting before it rings.
+        self.publish_waiting();
         let agent = &mut self.agents[a as usize];
         agent.offered_at = Some(now);
         self.actions.push_back(AcdAction::Offer {
@@ -1250,7 +1363,7 @@ impl Acd {
         if agents.is_empty() {
             caller.phase = Phase::Waiting;
             let q = caller.queue;
-            self.queues[q].unoffered.insert(caller.key);
+            self.queues[q].set_unoffered(caller.key, true);
             self.mark_dirty(q);
         }
     }
@@ -1643,6 +1756,9 @@ impl Acd {
                     continue;
                 }
                 if let Some(head) = queue.unoffered.first() {
+                    if queue.remote_ahead_of(head) {
+                        continue;
+                    }
                     if best.is_none_or(|(key, _)| *head < key) {
                         best = Some((*head, q));
                     }
@@ -1659,7 +1775,8 @@ impl Acd {
                 .filter(|c| c.work == Some(true))
             {
                 c.phase = Phase::Dialing;
-                self.queues[q].unoffered.remove(&key);
+                self.queues[q].set_unoffered(key, false);
+                self.publish_waiting();
                 self.actions
                     .push_back(AcdAction::DialCustomer { caller: key.id });
                 continue;
@@ -1680,7 +1797,7 @@ impl Acd {
             if agents.is_empty() || !self.callers.contains_key(&key.id) {
                 // Cannot happen (idle is not empty, unoffered callers are
                 // tracked); never loop on it.
-                self.queues[q].unoffered.remove(&key);
+                self.queues[q].set_unoffered(key, false);
                 continue;
             }
             for a in agents {
@@ -1689,6 +1806,36 @@ impl Acd {
         }
         for q in self.dirty.drain(..) {
             self.is_dirty[q] = false;
+        }
+        self.publish_waiting();
+    }
+
+    /// Says which entries changed between waiting unoffered and not since
+    /// the last time (only with `share_waiting`).
+    fn publish_waiting(&mut self) {
+        for q in 0..self.queues.len() {
+            if self.queues[q].changed.is_empty() {
+                continue;
+            }
+            let changed = std::mem::take(&mut self.queues[q].changed);
+            for key in changed {
+                let queue = &self.queues[q];
+                let waiting = queue.unoffered.contains(&key);
+                let before = self.published.get(&key.id).copied();
+                if waiting && before != Some(key) {
+                    self.published.insert(key.id, key);
+                    self.actions.push_back(AcdAction::Waiting {
+                        caller: key.id,
+                        queue: queue.config.name.clone(),
+                        priority: key.priority.0,
+                        arrival: key.arrival,
+                    });
+                } else if !waiting && before == Some(key) {
+                    self.published.remove(&key.id);
+                    self.actions
+                        .push_back(AcdAction::NotWaiting { caller: key.id });
+                }
+            }
         }
     }
 

@@ -302,6 +302,14 @@ pub(crate) struct Queue {
     pub cursor: Option<u32>,
     /// Of `members`, entries that are work (callbacks, tasks).
     pub work: usize,
+    /// Callers waiting on other nodes sharing the store, unoffered there:
+    /// never offered here, but nobody behind them is offered first (one
+    /// order per queue across nodes).
+    pub remote: BTreeSet<CallerKey>,
+    /// Shared with other nodes: entries whose `unoffered` membership
+    /// changed since the ACD last published them.
+    pub share: bool,
+    pub changed: Vec<CallerKey>,
     pub counters: QueueCounters,
     handled: u64,
     handle_total: Duration,
@@ -320,6 +328,9 @@ impl Queue {
             available: 0,
             cursor: None,
             work: 0,
+            remote: BTreeSet::new(),
+            share: false,
+            changed: Vec::new(),
             counters: QueueCounters::default(),
             handled: 0,
             handle_total: Duration::ZERO,
@@ -329,7 +340,7 @@ impl Queue {
     /// A caller on the line counts for the longest wait; work does not.
     pub fn insert(&mut self, key: CallerKey, live: bool) {
         self.members.insert(key);
-        self.unoffered.insert(key);
+        self.set_unoffered(key, true);
         if live {
             self.by_arrival.insert((key.arrival, key.seq));
         }
@@ -337,13 +348,37 @@ impl Queue {
 
     pub fn remove(&mut self, key: &CallerKey) {
         self.members.remove(key);
-        self.unoffered.remove(key);
+        self.set_unoffered(*key, false);
         self.by_arrival.remove(&(key.arrival, key.seq));
     }
 
-    /// 1-based position of a caller in the queue.
+    /// Puts `key` in or out of the unoffered set; whether it changed.
+    pub fn set_unoffered(&mut self, key: CallerKey, unoffered: bool) -> bool {
+        let changed = if unoffered {
+            self.unoffered.insert(key)
+        } else {
+            self.unoffered.remove(&key)
+        };
+        if changed && self.share {
+            self.changed.push(key);
+        }
+        changed
+    }
+
+    /// 1-based position of a caller in the queue, counting callers
+    /// waiting ahead on other nodes.
     pub fn position(&self, key: &CallerKey) -> usize {
-        position(&self.members, key)
+        let remote_ahead = if self.remote.is_empty() {
+            0
+        } else {
+            self.remote.range(..*key).count()
+        };
+        position(&self.members, key) + remote_ahead
+    }
+
+    /// Whether a caller waiting on another node comes before `key`.
+    pub fn remote_ahead_of(&self, key: &CallerKey) -> bool {
+        self.remote.first().is_some_and(|r| r < key)
     }
 
     /// Records a finished call's handle time (talk plus wrap-up).

@@ -1274,3 +1274,161 @@ fn views_report_queue_and_agent_figures() {
     assert_eq!(c2.phase, CallerPhase::Ringing { agents: vec!["b"] });
     assert_eq!((c2.position, c2.orig_position, c2.queue), (Some(1), 1, "q"));
 }
+
+// ----- several nodes sharing the store -----
+
+#[test]
+fn a_caller_waiting_on_another_node_is_served_first() {
+    let mut sim = Sim::new(vec![queue("repair")], agents(&["1001"], &["repair"]));
+    // The other node's caller arrived 2 s before ours.
+    sim.run_until(s(2));
+    sim.handle(AcdInput::RemoteWaiting {
+        entry: 41,
+        queue: "repair".into(),
+        priority: 1,
+        arrival: sim.t0,
+    });
+    sim.handle(AcdInput::AgentLogin {
+        agent: "1001".into(),
+    });
+    sim.join(CallKey(1), "repair", 1);
+    let offered = offers(&sim.handle(AcdInput::AgentReachable {
+        agent: "1001".into(),
+        reachable: true,
+    }));
+    assert!(
+        offered.is_empty(),
+        "the earlier caller elsewhere goes first: {offered:?}"
+    );
+    let view = sim.acd.caller(CallKey(1)).expect("waiting");
+    assert_eq!(view.position, Some(2), "counted behind the remote caller");
+    // The other node took the agent for its caller, then the call ended
+    // and the agent is free again: now ours is offered.
+    sim.handle(AcdInput::AgentClaimedElsewhere {
+        agent: "1001".into(),
+        claimed: true,
+    });
+    assert!(offers(&sim.handle(AcdInput::RemoteGone { entry: 41 })).is_empty());
+    let offered = offers(&sim.handle(AcdInput::AgentClaimedElsewhere {
+        agent: "1001".into(),
+        claimed: false,
+    }));
+    assert_eq!(offered, vec![(CallKey(1), "1001".to_string())]);
+    // A remote caller arriving later does not block ours.
+    let mut sim = Sim::new(vec![queue("repair")], agents(&["1001"], &["repair"]));
+    sim.handle(AcdInput::AgentLogin {
+        agent: "1001".into(),
+    });
+    sim.join(CallKey(1), "repair", 1);
+    sim.run_until(s(1));
+    sim.handle(AcdInput::RemoteWaiting {
+        entry: 42,
+        queue: "repair".into(),
+        priority: 1,
+        arrival: sim.now,
+    });
+    let offered = offers(&sim.handle(AcdInput::AgentReachable {
+        agent: "1001".into(),
+        reachable: true,
+    }));
+    assert_eq!(offered, vec![(CallKey(1), "1001".to_string())]);
+}
+
+#[test]
+fn an_offer_the_store_refused_returns_the_caller_unharmed() {
+    let mut sim = Sim::new(
+        vec![queue("repair")],
+        agents(&["1001", "1002"], &["repair"]),
+    );
+    sim.ready(&["1001"]);
+    let offered = offers(&sim.join(CallKey(1), "repair", 1));
+    assert_eq!(offered, vec![(CallKey(1), "1001".to_string())]);
+    let out = sim.handle(AcdInput::OfferTaken {
+        caller: CallKey(1),
+        agent: "1001".into(),
+    });
+    assert!(
+        !out.iter().any(|a| matches!(
+            a,
+            AcdAction::QueueLog(QueueLogEvent {
+                kind: QueueLogKind::RingNoAnswer { .. },
+                ..
+            })
+        )),
+        "nothing rang, so no RINGNOANSWER: {out:?}"
+    );
+    assert!(offers(&out).is_empty(), "1001 is held elsewhere");
+    assert_eq!(sim.state("1001"), AgentState::Idle);
+    assert_eq!(
+        sim.acd.caller(CallKey(1)).expect("still waiting").position,
+        Some(1)
+    );
+    // Another agent here takes the caller at once.
+    let offered = offers(&sim.handle(AcdInput::AgentLogin {
+        agent: "1002".into(),
+    }));
+    assert!(offered.is_empty());
+    let offered = offers(&sim.handle(AcdInput::AgentReachable {
+        agent: "1002".into(),
+        reachable: true,
+    }));
+    assert_eq!(offered, vec![(CallKey(1), "1002".to_string())]);
+    // 1001's claim elsewhere ends: offered the next caller, no no-answer
+    // counted against it (no auto-break).
+    sim.handle(AcdInput::AgentClaimedElsewhere {
+        agent: "1001".into(),
+        claimed: false,
+    });
+    let offered = offers(&sim.join(CallKey(2), "repair", 1));
+    assert_eq!(offered, vec![(CallKey(2), "1001".to_string())]);
+}
+
+#[test]
+fn shared_queues_say_when_a_caller_waits_unoffered() {
+    fn shared(actions: &[AcdAction]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                AcdAction::Waiting {
+                    caller,
+                    queue,
+                    priority,
+                    ..
+                } => Some(format!("waiting {} {queue} {priority}", caller.0)),
+                AcdAction::NotWaiting { caller } => Some(format!("not {}", caller.0)),
+                _ => None,
+            })
+            .collect()
+    }
+    let mut sim = Sim::new(vec![queue("repair")], agents(&["1001"], &["repair"]));
+    sim.acd.share_waiting();
+    sim.handle(AcdInput::AgentLogin {
+        agent: "1001".into(),
+    });
+    assert_eq!(
+        shared(&sim.join(CallKey(1), "repair", 2)),
+        ["waiting 1 repair 2"]
+    );
+    // Offered: no longer waiting unoffered, as seen by other nodes.
+    let out = sim.handle(AcdInput::AgentReachable {
+        agent: "1001".into(),
+        reachable: true,
+    });
+    assert_eq!(shared(&out), ["not 1"]);
+    // Refused by the phone: waiting again, in the same place.
+    let out = sim.handle(AcdInput::OfferRejected {
+        caller: CallKey(1),
+        agent: "1001".into(),
+        reason: RejectReason::Busy,
+    });
+    assert_eq!(shared(&out), ["waiting 1 repair 2"]);
+    // A caller who hangs up while waiting is gone.
+    let out = sim.caller_hangs_up(CallKey(1));
+    assert_eq!(shared(&out), ["not 1"]);
+    // Without sharing, nothing is said.
+    let mut plain = Sim::new(vec![queue("repair")], agents(&["1001"], &["repair"]));
+    plain.handle(AcdInput::AgentLogin {
+        agent: "1001".into(),
+    });
+    assert!(shared(&plain.join(CallKey(1), "repair", 2)).is_empty());
+}

@@ -287,7 +287,16 @@ impl Call {
     }
 }
 
-/// The engine's own id for a call, as in its record: `hl-<start ms>-<n>`.
-pub fn record_id(epoch_ms: u64, key: CallKey) -> String {
-    format!("hl-{epoch_ms}-{}", key.0)
+/// The engine's own id for a call, as in its record: `hl-<start ms>-<n>`,
+/// or `hl-<node>-<start ms>-<n>` on a node sharing a store.
+pub fn record_id(clock: &crate::time::WallClock, key: CallKey) -> String {
+    record_id_of(clock, key.0)
+}
+
+/// [`record_id`] for any of the engine's keys (calls, legs, attempts).
+pub fn record_id_of(clock: &crate::time::WallClock, key: u64) -> String {
+    match &clock.node {
+        Some(node) => format!("hl-{}-{}-{key}", node.as_str(), clock.base_ms),
+        None => format!("hl-{}-{key}", clock.base_ms),
+    }
 }

@@ -42,7 +42,7 @@ pub fn build(
         // knows the call by it.
         None => CallRecord {
             version: cdr::RECORD_VERSION,
-            call_id: record_id(clock.base_ms, call.key),
+            call_id: record_id(&clock, call.key),
             sip_call_id: customer.dialog.call_id.clone(),
             invite_at: at(call.arrived_at),
             ended_at: at(now),
@@ -177,7 +177,7 @@ pub fn base(
 ) -> CallRecord {
     CallRecord {
         version: cdr::RECORD_VERSION,
-        call_id: record_id(clock.base_ms, key),
+        call_id: record_id(&clock, key),
         sip_call_id: invite.call_id.clone(),
         caller_number: invite.caller_number().to_string(),
         caller_name: invite.caller_name(),

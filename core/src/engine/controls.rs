@@ -40,8 +40,9 @@ pub enum ControlError {
 impl Engine {
     /// The call in progress with this id (as in its record, `hl-...-N`).
     pub fn call_by_id(&self, id: &str) -> Option<CallKey> {
-        let prefix = format!("hl-{}-", self.clock.base_ms);
-        let n: u64 = id.strip_prefix(&prefix)?.parse().ok()?;
+        let prefix = crate::call::record_id_of(&self.clock, 0);
+        let prefix = prefix.strip_suffix('0')?;
+        let n: u64 = id.strip_prefix(prefix)?.parse().ok()?;
         let key = CallKey(n);
         self.calls.contains_key(&key).then_some(key)
     }
@@ -793,7 +794,7 @@ impl Engine {
         let file = format!(
             "{}/{}.wav",
             date.get(..10).unwrap_or("undated"),
-            crate::call::record_id(self.clock.base_ms, call)
+            crate::call::record_id(&self.clock, call)
         );
         let Some(c) = self.calls.get_mut(&call) else {
             return;

@@ -182,7 +182,7 @@ impl Engine {
                     let invite = call.customer_leg().and_then(|l| l.invite.as_ref());
                     let message = MessageRecord {
                         id,
-                        call_id: crate::call::record_id(self.clock.base_ms, key),
+                        call_id: crate::call::record_id(&self.clock, key),
                         caller_number: invite
                             .map(|i| i.caller_number().to_string())
                             .unwrap_or_default(),

@@ -43,10 +43,10 @@ impl Engine {
     /// The live view at `now`; `detail` adds each call in progress and
     /// each waiting caller.
     pub fn live_status(&mut self, now: Instant, detail: bool) -> LiveSnapshot {
-        let base = self.clock.base_ms;
+        let clock = self.clock;
         let mut snapshot = self
             .live
-            .snapshot(now, detail, |key| crate::call::record_id(base, key));
+            .snapshot(now, detail, |key| crate::call::record_id(&clock, key));
         snapshot.calls.in_progress = self.calls.len();
         snapshot.outbound = crate::live::OutboundView {
             trunks: self.trunk_views(),

@@ -25,6 +25,7 @@
 
 mod agents_api;
 mod callbacks;
+mod cluster;
 mod consult;
 mod controls;
 mod desk;
@@ -138,6 +139,8 @@ pub struct Engine {
     last_task_of_agent: HashMap<String, crate::tasks::TaskId>,
     /// The last answered call of each number, for first-contact routing.
     contacts: HashMap<String, crate::store::Contact>,
+    /// Several nodes share the store (docs/cluster.md); `None` for one.
+    cluster: Option<cluster::ClusterState>,
 }
 
 impl Engine {
@@ -160,12 +163,17 @@ impl Engine {
             rng.random(),
         );
         // Setup checked the queues and agents; a failure here is a bug.
-        let acd = Acd::new(settings.queues.clone(), settings.agents.clone())
+        let mut acd = Acd::new(settings.queues.clone(), settings.agents.clone())
             .unwrap_or_else(|e| panic!("ACD config passed the checks but failed: {e}"));
+        let cluster = settings.cluster.as_ref().map(|_| {
+            acd.share_waiting();
+            cluster::ClusterState::default()
+        });
         let guard = guard::SourceGuard::new(now, settings.guard.clone());
         let clock = WallClock {
             base: now,
             base_ms: wall_ms,
+            node: settings.node.as_deref().and_then(crate::time::NodeTag::new),
         };
         let live = live::new_stats(
             settings.live.clone(),
@@ -218,6 +226,7 @@ impl Engine {
             pending_work_dials: HashMap::new(),
             last_task_of_agent: HashMap::new(),
             contacts: HashMap::new(),
+            cluster,
         }
         .with_trunks(now)
         .with_pbx_agents(now)
@@ -293,6 +302,7 @@ impl Engine {
             Input::Stored { id } => self.stored(now, id),
             Input::StoreFailed { id } => self.store_failed(now, id),
             Input::CallRecordingFailed { call, error } => self.call_recording_failed(call, error),
+            Input::Cluster(event) => self.handle_cluster(now, event),
         }
     }
 
@@ -436,7 +446,7 @@ impl Engine {
 
     /// The engine's own id for a call or leg, as in records.
     fn record_id(&self, key: u64) -> String {
-        format!("hl-{}-{key}", self.clock.base_ms)
+        crate::call::record_id_of(&self.clock, key)
     }
 
     fn wall_ms(&self, at: Instant) -> u64 {

@@ -73,6 +73,8 @@ impl Engine {
             },
         );
         self.apply_acd(now);
+        self.send_away_if_store_lost(now, key);
+        self.apply_acd(now);
         if self.waiting(key) {
             self.play_named(key, "moh");
             self.arm_callback_offer(now, key);
@@ -91,7 +93,17 @@ impl Engine {
     pub(super) fn apply_acd(&mut self, now: Instant) {
         while let Some(action) = self.acd.poll_action() {
             match action {
+                AcdAction::Offer { caller, agent } if self.clustered() => {
+                    self.claim_agent(now, caller, agent)
+                }
                 AcdAction::Offer { caller, agent } => self.offer(now, caller, agent),
+                AcdAction::Waiting {
+                    caller,
+                    queue,
+                    priority,
+                    arrival,
+                } => self.tell_waiting(caller, queue, priority, arrival),
+                AcdAction::NotWaiting { caller } => self.tell_not_waiting(caller),
                 AcdAction::CancelOffer {
                     caller,
                     agent,
@@ -140,7 +152,7 @@ impl Engine {
                 AcdAction::QueueLog(event) => {
                     let callid = event
                         .caller
-                        .map(|c| crate::call::record_id(self.clock.base_ms, c))
+                        .map(|c| crate::call::record_id(&self.clock, c))
                         .unwrap_or_default();
                     let line = event.to_line(self.wall_ms(now) / 1000, &callid);
                     self.wire.push(Output::Line {
@@ -155,6 +167,7 @@ impl Engine {
                     reachable,
                 } => {
                     debug!(%agent, ?status, ?state, reachable, "agent");
+                    self.tell_agent(&agent, &status, state == crate::acd::AgentState::Idle);
                     self.live_event(
                         now,
                         LiveEvent::Agent {
@@ -193,7 +206,7 @@ impl Engine {
 
     /// Rings the agent's newest registered phone with the caller, through
     /// the proxy it registered through (its Path) when there is one.
-    fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
+    pub(super) fn offer(&mut self, now: Instant, caller: CallKey, agent: String) {
         // A task's entry becomes a call when an agent is offered it.
         if self.work_entries.contains_key(&caller) && !self.open_work_call(now, caller) {
             self.acd.handle(now, AcdInput::WorkWithdrawn { caller });

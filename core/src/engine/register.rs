@@ -41,6 +41,12 @@ impl Engine {
             .collect();
         self.wire
             .respond_new(now, None, peer, req, reply.status, reply.reason, &headers);
+        if reply.status == 200 {
+            // A refresh moves the expiry, which other nodes must see.
+            let user = crate::sip::message::uri_user(crate::sip::params::name_addr_uri(&req.to));
+            let user = user.to_string();
+            self.tell_bindings(&user);
+        }
         self.registrar_events(now);
     }
 
@@ -90,14 +96,20 @@ impl Engine {
         self.registrar_events(now);
     }
 
-    /// Passes registrations on (to the ACD once it is wired) and re-arms
-    /// the registrar's timer.
+    /// Bindings changed outside a REGISTER (another node's phones).
+    pub(super) fn registrar_changed(&mut self, now: Instant) {
+        self.registrar_events(now);
+    }
+
+    /// Passes registrations on to the ACD (and to the shared store) and
+    /// re-arms the registrar's timer.
     fn registrar_events(&mut self, now: Instant) {
         while let Some(event) = self.registrar.poll_event() {
             match event {
                 RegistrarEvent::Registered { user, contact } => {
                     info!(agent = %user, %contact, "agent registered");
                     self.agent_reachable(now, &user, true);
+                    self.tell_bindings(&user);
                 }
                 RegistrarEvent::Unregistered {
                     user,
@@ -107,6 +119,7 @@ impl Engine {
                     info!(agent = %user, %contact, expired, "agent binding removed");
                     let still = self.registrar.is_registered(&user);
                     self.agent_reachable(now, &user, still);
+                    self.tell_bindings(&user);
                 }
             }
         }

@@ -60,6 +60,11 @@ pub struct EngineSettings {
     pub notice_memory_days: u32,
     /// Callbacks, follow-ups, first-contact routing.
     pub tasks: crate::config::TasksConfig,
+    /// This node's name, in record ids (`[node] id`; the shell puts the
+    /// host name here for a node sharing a store without one).
+    pub node: Option<String>,
+    /// Several nodes share `store.url`: offers wait for the store's claim.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl EngineSettings {
@@ -143,6 +148,10 @@ impl EngineSettings {
             trunks: c.trunks.clone(),
             notice_memory_days: c.outbound.notice_memory_days,
             tasks: c.tasks.clone(),
+            node: c.node.id.clone(),
+            cluster: c.store.url.as_ref().map(|_| ClusterSettings {
+                lease: c.node.lease,
+            }),
             login_on_register: c
                 .agents
                 .iter()
@@ -173,4 +182,11 @@ impl EngineSettings {
                 .collect(),
         }
     }
+}
+
+/// A node sharing the store with others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// How long this node's claims outlive its last heartbeat.
+    pub lease: Duration,
 }

@@ -227,6 +227,9 @@ pub struct Registrar {
     nonces: NonceSource,
     /// Per user, oldest (least recently registered) first.
     bindings: HashMap<String, Vec<Binding>>,
+    /// Phones registered through other nodes sharing the store, per user
+    /// (docs/cluster.md): rung like local ones, never answered for here.
+    remote: HashMap<String, Vec<Binding>>,
     events: VecDeque<RegistrarEvent>,
     failures: HashMap<IpAddr, FailureRecord>,
     nonce_counts: HashMap<String, NonceCount>,
@@ -253,6 +256,7 @@ impl Registrar {
             credentials: credential_map(credentials),
             nonces: NonceSource::new(now, secret),
             bindings: HashMap::new(),
+            remote: HashMap::new(),
             events: VecDeque::new(),
             failures: HashMap::new(),
             nonce_counts: HashMap::new(),
@@ -302,7 +306,12 @@ impl Registrar {
     /// When a binding expires or a failure record can be forgotten.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let window = self.settings.failure_window;
-        let bindings = self.bindings.values().flatten().map(|b| b.expires_at);
+        let bindings = self
+            .bindings
+            .values()
+            .chain(self.remote.values())
+            .flatten()
+            .map(|b| b.expires_at);
         let failures = self.failures.values().map(|r| failure_deadline(r, window));
         bindings.chain(failures).min()
     }
@@ -311,8 +320,18 @@ impl Registrar {
         self.events.pop_front()
     }
 
-    /// The user's bindings, most recently registered first.
+    /// The user's bindings, most recently registered first, then those
+    /// registered through other nodes.
     pub fn bindings(&self, user: &str) -> Vec<&Binding> {
+        let mut all = self.local_bindings(user);
+        if let Some(remote) = self.remote.get(user) {
+            all.extend(remote.iter());
+        }
+        all
+    }
+
+    /// The user's bindings registered here, most recent first.
+    pub fn local_bindings(&self, user: &str) -> Vec<&Binding> {
         self.bindings
             .get(user)
             .map(|v| v.iter().rev().collect())
@@ -321,6 +340,36 @@ impl Registrar {
 
     pub fn is_registered(&self, user: &str) -> bool {
         self.bindings.get(user).is_some_and(|v| !v.is_empty())
+            || self.remote.get(user).is_some_and(|v| !v.is_empty())
+    }
+
+    /// The user's phones registered through other nodes now (replacing
+    /// those known before). `Registered` or `Unregistered` follows when
+    /// that makes the user reachable or not.
+    pub fn set_remote(&mut self, user: &str, bindings: Vec<Binding>) {
+        let was = self.is_registered(user);
+        let contact = bindings
+            .first()
+            .or_else(|| self.remote.get(user).and_then(|v| v.first()))
+            .map(|b| b.contact.clone())
+            .unwrap_or_default();
+        if bindings.is_empty() {
+            self.remote.remove(user);
+        } else {
+            self.remote.insert(user.to_string(), bindings);
+        }
+        match (was, self.is_registered(user)) {
+            (false, true) => self.events.push_back(RegistrarEvent::Registered {
+                user: user.to_string(),
+                contact,
+            }),
+            (true, false) => self.events.push_back(RegistrarEvent::Unregistered {
+                user: user.to_string(),
+                contact,
+                expired: false,
+            }),
+            _ => {}
+        }
     }
 
     /// Config reload: new HA1s apply to the next REGISTER; users no longer
@@ -584,6 +633,12 @@ impl Registrar {
     fn expire(&mut self, now: Instant) {
         let mut expired = Vec::new();
         self.bindings.retain(|_, list| {
+            let (gone, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.expires_at <= now);
+            expired.extend(gone);
+            *list = kept;
+            !list.is_empty()
+        });
+        self.remote.retain(|_, list| {
             let (gone, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|b| b.expires_at <= now);
             expired.extend(gone);
             *list = kept;
