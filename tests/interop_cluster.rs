@@ -18,7 +18,7 @@
 //! and root (SIPp replays the key through raw sockets). Without them the
 //! test is skipped, or fails under `CI=true`.
 //!
-//! Ports: node k SIP 16100 + k, API 18900 + k, RTP 32100 + 100k .. + 99;
+//! Ports: node k SIP 16900 + k, API 18900 + k, RTP 32100 + 100k .. + 99;
 //! Kamailio 16110; SIPp agent 16120 (control 16140), callers 16130
 //! (control 16150), media 32500 .. 32519.
 
@@ -34,19 +34,19 @@ use support::*;
 
 const AGENT: u16 = 0;
 const CALLER: u16 = 1;
-const KAMAILIO_PORT: u16 = 16110;
+const KAMAILIO_PORT: u16 = 16910;
 const TOKEN: &str = "demo-token";
 
 fn node_ports(k: u16) -> Ports {
     Ports::block(
         60 + k,
-        16100 + k,
+        16900 + k,
         (32100 + 100 * k, 32100 + 100 * k + 99),
         PortBlock {
-            sipp_sip: [16120, 16130],
-            sipp_control: [16140, 16150],
+            sipp_sip: [16920, 16930],
+            sipp_control: [16940, 16950],
             media: 32500,
-            api: 18900 + k,
+            api: 18960 + k,
         },
     )
 }
@@ -288,5 +288,250 @@ fn two_nodes_share_one_agent_and_one_order_per_queue() {
         }
     }
     assert_eq!(offers, 4, "one offer per caller");
+    drop(pg);
+}
+
+/// The store is lost: the node goes on answering and playing prompts, and
+/// a caller who asks for an agent is offered a message; when the store is
+/// back, callers reach the agent again.
+#[test]
+fn a_node_without_its_store_offers_a_message_then_recovers() {
+    if !require_tool("sipp") || !require_root() {
+        return;
+    }
+    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+        return;
+    };
+    let Some(mut pg) = PgCluster::start() else {
+        return;
+    };
+    let ports = Ports::block(
+        62,
+        16902,
+        (32300, 32399),
+        PortBlock {
+            sipp_sip: [16922, 16932],
+            sipp_control: [16942, 16952],
+            media: 32520,
+            api: 18962,
+        },
+    );
+    let mut node = Engine::start_config(ports, &node_config(&ports, &pg.url(), "solo"), &[]);
+    let voice = node.path().join("caller.pcap");
+    write_pcmu_pcap(&voice, &tone(1000.0, 3000));
+    let voice = voice.to_string_lossy().into_owned();
+    let register = ["-key", "agent", "1001", "-au", "1001", "-ap", "secret"];
+    Sipp::spawn(&node, AGENT, "agent_register.xml", &register, 15).expect_success(&node);
+
+    // 1. The store goes away; within the lease the node stops offering.
+    pg.stop();
+    node.wait_for_log(
+        "no agent is offered until it is back",
+        Duration::from_secs(10),
+    );
+    let args = ["-key", "dtmf", &dtmf, "-key", "pcap", &voice, "-d", "6000"];
+    Sipp::spawn(&node, CALLER, "uac_queue.xml", &args, 30).expect_success(&node);
+
+    // 2. The store is back: the agent is offered callers again.
+    pg.start_again();
+    node.wait_for_log("the shared store is back", Duration::from_secs(15));
+    let agent = Sipp::start(
+        &node,
+        AGENT,
+        "agent_answer.xml",
+        &["-key", "agent", "1001", "-key", "pcap", &voice],
+        40,
+        1,
+    );
+    agent.wait_listening(&node, AGENT);
+    let args = ["-key", "dtmf", &dtmf, "-key", "pcap", &voice, "-d", "6000"];
+    Sipp::spawn(&node, CALLER, "uac_queue.xml", &args, 40).expect_success(&node);
+    agent.expect_success(&node);
+
+    let records = node.stop_and_read_records();
+    let calls: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("disposition").is_some())
+        .collect();
+    assert_eq!(calls.len(), 2, "{records:?}");
+    // Answered, the greeting and menu played, then a message offered.
+    let lost = calls[0];
+    assert_eq!(str_field(lost, "disposition"), "answered", "{lost}");
+    assert_eq!(str_field(lost, "queue_result"), "empty", "{lost}");
+    assert!(
+        ivr_path(lost).contains(&"message"),
+        "offered a message: {lost}"
+    );
+    let back = calls[1];
+    assert_eq!(str_field(back, "queue_result"), "answered", "{back}");
+    assert_eq!(str_field(back, "agent"), "1001", "{back}");
+    assert!(str_field(back, "call_id").starts_with("hl-solo-"), "{back}");
+}
+
+/// `kill -9` of one node with a call up: new calls reach the surviving
+/// node through Kamailio's failover, and the agent the dead node held is
+/// released when its lease runs out and offered by the survivor (rung
+/// through Kamailio with the Path), while the survivor's own call goes on.
+#[test]
+fn the_survivor_takes_over_after_kill_9() {
+    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
+        return;
+    }
+    let Some(modules) = kamailio_modules() else {
+        return;
+    };
+    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+        return;
+    };
+    let Some(pg) = PgCluster::start() else {
+        return;
+    };
+    let block = |k: u16, rtp: u16| {
+        Ports::block(
+            63 + k,
+            16903 + k,
+            (rtp, rtp + 99),
+            PortBlock {
+                sipp_sip: [16923, 16933],
+                sipp_control: [16943, 16953],
+                media: 32540,
+                api: 18963 + k,
+            },
+        )
+    };
+    let (pa, pb) = (block(0, 32400), block(1, 32600));
+    let mut a = Engine::start_config(pa, &node_config(&pa, &pg.url(), "a"), &[]);
+    let mut b = Engine::start_config(pb, &node_config(&pb, &pg.url(), "b"), &[]);
+    let nodes = [
+        format!("sip:{}", a.sip_addr()),
+        format!("sip:{}", b.sip_addr()),
+    ];
+    let kamailio = Kamailio::start(&b.path().join("kamailio"), 16911, &nodes, modules);
+    let kam = kamailio.addr;
+
+    // Two agents' phones on one SIPp port, registered through Kamailio.
+    for agent in ["1001", "1002"] {
+        let args = [
+            "-key",
+            "agent",
+            agent,
+            "-key",
+            "contact_ip",
+            "127.0.0.2",
+            "-au",
+            agent,
+            "-ap",
+            "secret",
+        ];
+        Sipp::start_via(&b, kam, AGENT, "kam_agent_register.xml", &args, 15, 1).expect_success(&b);
+    }
+    for port in [pa.api(), pb.api()] {
+        for agent in ["1001", "1002"] {
+            wait_until(
+                &format!("{agent} registered and available on API {port}"),
+                Duration::from_secs(5),
+                || {
+                    let view = agent_on(port, agent);
+                    view["registered"] == Value::Bool(true) && view["status"] == "available"
+                },
+            );
+        }
+    }
+    // The phones talk 30 s on every call.
+    let phones = Sipp::start_via(
+        &b,
+        kam,
+        AGENT,
+        "cluster_agent.xml",
+        &["-key", "agent", "1001", "-d", "30000"],
+        60,
+        3,
+    );
+    phones.wait_listening(&b, AGENT);
+    // One caller on each node (round robin), each taken by an agent.
+    let first = Sipp::start_via(
+        &b,
+        kam,
+        CALLER,
+        "cluster_caller.xml",
+        &["-key", "dtmf", &dtmf, "-r", "1", "-rp", "1000", "-l", "10"],
+        60,
+        2,
+    );
+    let on_call = |port: u16| -> Option<String> {
+        ["1001", "1002"]
+            .into_iter()
+            .find(|agent| agent_on(port, agent)["state"] == "on_call")
+            .map(str::to_string)
+    };
+    wait_until(
+        "an agent on a call on each node",
+        Duration::from_secs(20),
+        || on_call(pa.api()).is_some() && on_call(pb.api()).is_some(),
+    );
+    let held_by_a = on_call(pa.api()).unwrap_or_default();
+    let held_by_b = on_call(pb.api()).unwrap_or_default();
+    assert_ne!(held_by_a, held_by_b, "one agent per call");
+
+    // 2. Node a dies. A new caller reaches node b (Kamailio fails over
+    // from a), and is offered the agent a held once a's lease runs out.
+    a.kill();
+    let killed_at = Instant::now();
+    let caller_ports = SippPorts {
+        sip: 16934,
+        control: 16954,
+        media: 32560,
+        sdp: 32564,
+    };
+    let second = Sipp::start_on_via(
+        &b,
+        kam,
+        caller_ports,
+        "caller-after-kill",
+        "cluster_caller.xml",
+        &["-key", "dtmf", &dtmf],
+        60,
+        1,
+    );
+    wait_until(
+        &format!("node b connects {held_by_a}, released by the dead node"),
+        Duration::from_secs(20),
+        || agent_on(pb.api(), &held_by_a)["state"] == "on_call",
+    );
+    let took = killed_at.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "not before node a's lease (3 s) ran out: {took:?}"
+    );
+    assert_eq!(
+        agent_on(pb.api(), &held_by_b)["state"],
+        "on_call",
+        "node b's own call goes on"
+    );
+    drop(second);
+    drop(first);
+    drop(phones);
+    drop(kamailio);
+
+    // 3. Node b's records: its first caller with one agent, the caller
+    // after the failover with the other; each call offered once.
+    let records = b.stop_and_read_records();
+    let calls: Vec<&Value> = records
+        .iter()
+        .filter(|r| r.get("disposition").is_some())
+        .collect();
+    assert_eq!(calls.len(), 2, "{records:?}");
+    let agents: Vec<&str> = calls.iter().map(|r| str_field(r, "agent")).collect();
+    assert!(agents.contains(&held_by_a.as_str()), "{agents:?}");
+    assert!(agents.contains(&held_by_b.as_str()), "{agents:?}");
+    let offers = b.offers();
+    for call in &calls {
+        let id = str_field(call, "call_id");
+        let n = offers
+            .iter()
+            .filter(|o| o.get("call_id").and_then(Value::as_str) == Some(id))
+            .count();
+        assert_eq!(n, 1, "{id} offered once: {offers:?}");
+    }
     drop(pg);
 }

@@ -551,6 +551,22 @@ impl Sipp {
         )
     }
 
+    /// [`Sipp::start_on`] sending to `target` (a proxy in front of the
+    /// engine) instead of the engine itself.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_on_via(
+        engine: &Engine,
+        target: SocketAddr,
+        ports: SippPorts,
+        label: &str,
+        file: &str,
+        extra: &[&str],
+        timeout_s: u64,
+        calls: u32,
+    ) -> Sipp {
+        Sipp::launch(engine, target, ports, label, file, extra, timeout_s, calls)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn launch(
         engine: &Engine,
