@@ -117,6 +117,7 @@ pub async fn serve(
             get(api_tasks::list).post(api_tasks::create),
         )
         .route("/api/v1/tasks/{id}", get(api_tasks::get_one))
+        .route("/api/v1/tasks/{id}", axum::routing::patch(api_tasks::edit))
         .route("/api/v1/tasks/{id}/outcome", post(api_tasks::outcome))
         .route("/api/v1/tasks/{id}/cancel", post(api_tasks::cancel))
         .route("/api/v1/calls/{id}/{action}", post(call_control))

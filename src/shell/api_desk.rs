@@ -2,7 +2,8 @@
 //! signed-in agent `GET /api/v1/desk` (status, the call, the tasks),
 //! `POST /api/v1/desk/calls/{id}/notes` (`{"business_type", "summary"}`),
 //! `POST /api/v1/desk/calls/{id}/orders` (`{"kind": "repair" |
-//! "complaint", "note", "due_hours"}`, answered `201` once the task is
+//! "complaint", "note", "due_hours", "customer_name", "address",
+//! "fault", "fault_detail", "subject"}`, answered `201` once the task is
 //! durable) and `POST /api/v1/desk/tasks/{id}/call-back`. Every input is
 //! checked here or by the engine, and a refusal names the field.
 
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use crate::engine::{DeskError, DeskView, Engine, OrderKind};
+use crate::tasks::order::{self, WorkOrder};
 use crate::tasks::{Task, TaskId};
 
 use super::api_requests::{error, ApiRequest, ApiState, TaskCreateError};
@@ -48,7 +50,7 @@ pub enum DeskRequest {
     Order {
         agent: String,
         call_id: String,
-        kind: OrderKind,
+        order: Box<WorkOrder>,
         due: Option<Duration>,
         note: String,
         reply: oneshot::Sender<Result<Task, TaskCreateError>>,
@@ -203,6 +205,12 @@ async fn order_for(
     let Some(Json(body)) = body else {
         return bad("body", "expected a JSON object");
     };
+    let Some(fields) = body.as_object() else {
+        return bad("body", "expected a JSON object");
+    };
+    if let Err(e) = order::refuse_unknown(fields, &["kind", "note", "due_hours"], "") {
+        return bad(&e.field, &e.message);
+    }
     let kind = match text(&body, "kind") {
         Ok(Some(k)) => match OrderKind::parse(k) {
             Some(kind) => kind,
@@ -210,6 +218,10 @@ async fn order_for(
         },
         Ok(None) => return bad("kind", "required"),
         Err(r) => return *r,
+    };
+    let order = match WorkOrder::parse(kind, fields, "") {
+        Ok(o) => Box::new(o),
+        Err(e) => return bad(&e.field, &e.message),
     };
     let note = match text(&body, "note") {
         Ok(n) => n.unwrap_or_default().to_string(),
@@ -231,7 +243,7 @@ async fn order_for(
     let result = ask(state, |reply| DeskRequest::Order {
         agent,
         call_id,
-        kind,
+        order,
         due,
         note,
         reply,
@@ -295,12 +307,12 @@ pub fn handle(engine: &mut Engine, now: Instant, request: DeskRequest, pending: 
         DeskRequest::Order {
             agent,
             call_id,
-            kind,
+            order,
             due,
             note,
             reply,
             refused,
-        } => match engine.make_order(now, &agent, &call_id, kind, due, note) {
+        } => match engine.make_order(now, &agent, &call_id, *order, due, note) {
             Ok((id, write)) => match engine.task(id).cloned() {
                 Some(task) => pending.wait_for(write, task, reply),
                 None => {
