@@ -123,6 +123,7 @@ pub async fn serve(
         .route("/api/v1/calls/{id}/{action}", post(call_control))
         .route("/desk", get(api_desk::page))
         .route("/supervisor", get(api_desk::supervisor_page))
+        .route("/supervisor/report", get(api_desk::supervisor_report))
         .route("/api/v1/desk", get(api_desk::view))
         .route("/api/v1/desk/calls/{id}/notes", post(api_desk::notes))
         .route("/api/v1/desk/calls/{id}/orders", post(api_desk::order))
