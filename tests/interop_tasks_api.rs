@@ -422,9 +422,10 @@ fn tasks_through_the_api_survive_a_restart() {
 
     // Each edit is in the audit log: who, the versions, what changed.
     let audit = audit_lines(&hotline.records_dir());
+    let target = rid.to_string();
     let edits: Vec<&Value> = audit
         .iter()
-        .filter(|l| l["action"] == "task.edit" && l["target"] == rid.to_string())
+        .filter(|l| l["action"] == "task.edit" && l["target"] == target.as_str())
         .collect();
     assert!(
         edits

@@ -510,10 +510,12 @@ mod tests {
     fn the_day_s_report_reads_the_files_that_may_hold_its_calls() {
         let dir = tempfile::tempdir().expect("tempdir");
         let record = |invite_at: &str, ended_at: &str| {
-            let mut r = crate::cdr::CallRecord::default();
-            r.call_id = format!("hl-{invite_at}");
-            r.invite_at = invite_at.into();
-            r.ended_at = ended_at.into();
+            let r = crate::cdr::CallRecord {
+                call_id: format!("hl-{invite_at}"),
+                invite_at: invite_at.into(),
+                ended_at: ended_at.into(),
+                ..Default::default()
+            };
             serde_json::to_string(&r).expect("json")
         };
         // 2026-12-07 in +08:00 is 2026-12-06T16:00Z .. 2026-12-07T16:00Z.

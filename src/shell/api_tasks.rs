@@ -542,7 +542,7 @@ enum Waiting {
     /// An edit: answered once durable, undone if the store failed it.
     Edited {
         reply: oneshot::Sender<Result<(Task, Vec<&'static str>), TaskEditRefused>>,
-        edited: Edited,
+        edited: Box<Edited>,
     },
 }
 
@@ -668,7 +668,10 @@ pub fn handle(engine: &mut Engine, now: Instant, request: TaskRequest, pending: 
                         write,
                         Pending {
                             task,
-                            waiting: Waiting::Edited { reply, edited },
+                            waiting: Waiting::Edited {
+                                reply,
+                                edited: Box::new(edited),
+                            },
                         },
                     );
                 }
