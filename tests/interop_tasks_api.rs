@@ -1,7 +1,11 @@
 //! Tasks through the HTTP API against the real binary (docs/tasks-api.md):
 //! created (201 only once stored), refused field by field, listed,
-//! shown, an outcome refused before the customer was reached, cancelled,
-//! and all of it still there after a restart on the same store.
+//! shown, with a work order's fields; edited by two people who opened
+//! the same version at once (one saved, the other 409 with the task as
+//! it now is, then saved on it: neither edit lost), by the owning agent
+//! but not another, audited; an outcome refused before the customer was
+//! reached, cancelled, and all of it still there after a restart on the
+//! same store.
 //!
 //! The config has one trunk (a task's queue must have one to dial
 //! through) on a loopback port where nothing listens, no agent logs in
@@ -13,6 +17,7 @@
 #[path = "support/engine.rs"]
 mod engine;
 
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use engine::{base_config, set_key, EnginePorts, Hotline};
@@ -88,6 +93,68 @@ fn get(path: &str) -> (u16, Value) {
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .call(),
     )
+}
+
+fn patch(path: &str, body: Value) -> (u16, Value) {
+    reply(
+        agent()
+            .patch(&url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(body),
+    )
+}
+
+/// A signed-in person: the session cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn signed_in(user: &str, password: &str) -> Session {
+    let mut r = agent()
+        .post(&url("/login"))
+        .send_json(json!({ "user": user, "password": password }))
+        .expect("sign in");
+    assert_eq!(r.status().as_u16(), 200, "{user} signs in");
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .to_string();
+    let body: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+    Session {
+        cookie,
+        csrf: body["csrf"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+/// PATCH with a session's cookie (and its CSRF token when `csrf`).
+fn patch_as(s: &Session, path: &str, csrf: bool, body: Value) -> (u16, Value) {
+    let mut req = agent().patch(&url(path)).header("Cookie", &s.cookie);
+    if csrf {
+        req = req.header("X-CSRF-Token", &s.csrf);
+    }
+    reply(req.send_json(body))
+}
+
+/// Every line of the audit files in `dir`.
+fn audit_lines(dir: &std::path::Path) -> Vec<Value> {
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("records folder").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("audit-") && name.ends_with(".jsonl") {
+            let text = std::fs::read_to_string(entry.path()).expect("audit file");
+            lines.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+        }
+    }
+    lines
+}
+
+fn repair_order() -> Value {
+    json!({"customer_name": "王建国", "address": "朝阳区建国路 88 号 3 单元 501",
+           "fault": "leak", "fault_detail": "燃气表接口漏气"})
 }
 
 fn follow_up(number: &str) -> Value {
@@ -211,6 +278,179 @@ fn tasks_through_the_api_survive_a_restart() {
     let (status, _) = get("/api/v1/tasks/9999");
     assert_eq!(status, 404);
 
+    // A repair follow-up with its order's fields, owned by agent 1001.
+    let mut spec = follow_up("13800000004");
+    spec["owner"] = json!("1001");
+    spec["order"] = repair_order();
+    let repair = create(&hotline, spec.clone());
+    let rid = repair["id"].as_u64().unwrap_or(0);
+    assert_eq!(task(rid)["order"], {
+        let mut o = repair_order();
+        o["kind"] = json!("repair");
+        o["subject"] = Value::Null;
+        o
+    });
+    for (order, field) in [
+        (
+            json!({"customer_name": "王建国", "fault": "leak"}),
+            "order.address",
+        ),
+        (
+            json!({"customer_name": "王建国\r\nX-Evil: 1", "address": "x", "fault": "leak"}),
+            "order.customer_name",
+        ),
+        (
+            json!({"customer_name": "王", "address": "x", "fault": "fire"}),
+            "order.fault",
+        ),
+        (
+            json!({"customer_name": "王", "address": "x", "fault": "other"}),
+            "order.fault_detail",
+        ),
+        (
+            json!({"customer_name": "王", "address": "x", "fault": "leak", "colour": "red"}),
+            "order.colour",
+        ),
+    ] {
+        let mut bad = spec.clone();
+        bad["order"] = order;
+        let (status, body) = post("/api/v1/tasks", bad);
+        assert_eq!(refused(status, &body), field);
+    }
+
+    // Edits refused field by field, and for what is not there.
+    let edit_path = format!("/api/v1/tasks/{rid}");
+    let v = repair["version"].as_u64().expect("a version");
+    for (body, field) in [
+        (json!({"note": "x"}), "version"),
+        (json!({"version": v}), "body"),
+        (json!({"version": v, "due": "next week"}), "due"),
+        (
+            json!({"version": v, "order": {"fault": "fire"}}),
+            "order.fault",
+        ),
+        (
+            json!({"version": v, "order": {"subject": "x"}}),
+            "order.subject",
+        ),
+        (json!({"version": v, "owner": "1002"}), "owner"),
+        (json!({"version": v, "note": "响铃\u{7}"}), "note"),
+    ] {
+        let (status, reply) = patch(&edit_path, body.clone());
+        assert_eq!(refused(status, &reply), field, "{body}");
+    }
+    let (status, _) = patch("/api/v1/tasks/9999", json!({"version": 1, "note": "x"}));
+    assert_eq!(status, 404);
+
+    // Two editors opened version v and save at once: one is saved, the
+    // other is 409 with the task as the first left it.
+    let note_edit = json!({"version": v, "note": "客户要求上午十点后回访"});
+    let address_edit = json!({"version": v, "order": {"address": "朝阳区建国路 90 号"}});
+    let barrier = Arc::new(Barrier::new(2));
+    let edits: Vec<_> = [note_edit.clone(), address_edit.clone()]
+        .into_iter()
+        .map(|body| {
+            let barrier = barrier.clone();
+            let path = edit_path.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                (body.clone(), patch(&path, body))
+            })
+        })
+        .collect();
+    let mut results: Vec<(Value, (u16, Value))> = edits
+        .into_iter()
+        .map(|h| h.join().expect("edit thread"))
+        .collect();
+    results.sort_by_key(|(_, (status, _))| *status);
+    let [(_, (200, saved)), (lost, (409, conflict))] = &results[..] else {
+        panic!("one 200 and one 409 expected: {results:?}");
+    };
+    assert_eq!(saved["version"], v + 1, "{saved}");
+    assert_eq!(conflict["field"], "version", "{conflict}");
+    assert_eq!(conflict["expected"], v);
+    assert_eq!(conflict["current"]["version"], v + 1);
+    assert_eq!(
+        (&conflict["current"]["note"], &conflict["current"]["order"]),
+        (&saved["note"], &saved["order"]),
+        "the 409 carries the saved edit to merge with"
+    );
+    // The second editor saves again on the version now current.
+    let mut again = lost.clone();
+    again["version"] = conflict["current"]["version"].clone();
+    let (status, merged) = patch(&edit_path, again);
+    assert_eq!(status, 200, "{merged}");
+    assert_eq!(merged["version"], v + 2);
+    let both = task(rid);
+    assert_eq!(both["note"], "客户要求上午十点后回访", "{both}");
+    assert_eq!(both["order"]["address"], "朝阳区建国路 90 号", "{both}");
+    assert_eq!(
+        both["order"]["customer_name"], "王建国",
+        "untouched fields kept"
+    );
+    assert_eq!(both["version"], v + 2);
+
+    // Agents edit only their own tasks; a session's edit needs its CSRF
+    // token.
+    let other_agent = signed_in("1002", "secret");
+    let (status, _) = patch_as(
+        &other_agent,
+        &edit_path,
+        true,
+        json!({"version": v + 2, "note": "x"}),
+    );
+    assert_eq!(status, 403, "1002 does not own it");
+    let owner = signed_in("1001", "secret");
+    let (status, _) = patch_as(
+        &owner,
+        &edit_path,
+        false,
+        json!({"version": v + 2, "note": "x"}),
+    );
+    assert_eq!(status, 403, "no CSRF token");
+    let (status, mine) = patch_as(
+        &owner,
+        &edit_path,
+        true,
+        json!({"version": v + 2, "due": "2036-12-08T09:00:00+08:00"}),
+    );
+    assert_eq!(status, 200, "{mine}");
+    assert_eq!(mine["due"], "2036-12-08T09:00:00+08:00");
+    assert_eq!(mine["note"], "客户要求上午十点后回访");
+    let final_version = mine["version"].as_u64().expect("version");
+    assert_eq!(final_version, v + 3);
+
+    // Each edit is in the audit log: who, the versions, what changed.
+    let audit = audit_lines(&hotline.records_dir());
+    let target = rid.to_string();
+    let edits: Vec<&Value> = audit
+        .iter()
+        .filter(|l| l["action"] == "task.edit" && l["target"] == target.as_str())
+        .collect();
+    assert!(
+        edits
+            .iter()
+            .any(|l| l["who"] == "api.token" && l["result"] == 409),
+        "{edits:?}"
+    );
+    assert!(
+        edits
+            .iter()
+            .any(|l| l["who"] == "1002" && l["result"] == 403),
+        "{edits:?}"
+    );
+    assert!(
+        edits.iter().any(|l| l["who"] == "1001"
+            && l["result"] == 200
+            && l["detail"]["changed"] == json!(["due"])
+            && l["detail"]["version"] == final_version),
+        "{edits:?}"
+    );
+    assert!(
+        edits.iter().all(|l| l["at"].as_str().is_some()),
+        "when: {edits:?}"
+    );
+
     // No outcome before the customer was reached.
     let path = format!("/api/v1/tasks/{id}/outcome");
     let (status, body) = post(&path, json!({"outcome": "satisfied"}));
@@ -238,7 +478,20 @@ fn tasks_through_the_api_survive_a_restart() {
     let (status, _) = post_empty("/api/v1/tasks/9999/cancel");
     assert_eq!(status, 404);
     let (_, open) = get("/api/v1/tasks?state=open");
-    assert_eq!(ids(&open), vec![other]);
+    assert_eq!(ids(&open), vec![other, rid]);
+    // A closed task is not edited.
+    let (status, closed) = patch(
+        &format!("/api/v1/tasks/{id}"),
+        json!({"version": 99, "note": "x"}),
+    );
+    assert_eq!(status, 409, "{closed}");
+    let closed_version = task(id)["version"].clone();
+    let (status, closed) = patch(
+        &format!("/api/v1/tasks/{id}"),
+        json!({"version": closed_version, "note": "x"}),
+    );
+    assert_eq!(status, 409, "{closed}");
+    assert_eq!(closed["current"]["state"], "cancelled");
 
     // Stopped and started again on the same store: both are still there,
     // as they were, and a new task gets a new id.
@@ -250,6 +503,12 @@ fn tasks_through_the_api_survive_a_restart() {
     assert_eq!(again["due"], DUE);
     assert_eq!(again["note"], "燃气表已更换，回访是否满意");
     assert_eq!(task(other)["state"], "open");
+    // The edits too, at their version.
+    let edited = task(rid);
+    assert_eq!(edited["version"], final_version);
+    assert_eq!(edited["note"], "客户要求上午十点后回访");
+    assert_eq!(edited["order"]["address"], "朝阳区建国路 90 号");
+    assert_eq!(edited["due"], "2036-12-08T09:00:00+08:00");
     let third = create(&hotline, follow_up("13800000003"));
     let third = third["id"].as_u64().unwrap_or(0);
     assert!(
@@ -258,7 +517,7 @@ fn tasks_through_the_api_survive_a_restart() {
     );
 
     // Nothing was ever dialled.
-    for t in [id, other] {
+    for t in [id, other, rid] {
         assert_eq!(task(t)["attempts"], json!([]), "task {t} was dialled");
     }
     let status = hotline.stop();

@@ -390,6 +390,18 @@ fn a_callback_nobody_answers_is_retried_on_its_schedule_then_fails() {
     );
 }
 
+/// A repair notice's fields, as the desk's form sends them.
+fn repair_order() -> hotline::tasks::WorkOrder {
+    let fields = json!({"customer_name": "王建国", "address": "朝阳区建国路 88 号 3 单元 501",
+                        "fault": "leak", "fault_detail": "燃气表接口漏气"});
+    hotline::tasks::WorkOrder::parse(
+        hotline::tasks::OrderKind::Repair,
+        fields.as_object().expect("an object"),
+        "",
+    )
+    .expect("a valid order")
+}
+
 fn follow_up(sim: &mut Sim, number: &str, due_in: Duration) -> TaskId {
     let due = sim.wall_ms() + due_in.as_millis() as u64;
     let due = hotline::cdr::format_ms(due);
@@ -823,7 +835,7 @@ fn the_desk_shows_the_call_saves_notes_makes_a_repair_order_and_calls_back() {
                 now,
                 "1001",
                 &call_id,
-                hotline::engine::OrderKind::Repair,
+                repair_order(),
                 None,
                 "更换燃气表".into(),
             )
@@ -843,6 +855,7 @@ fn the_desk_shows_the_call_saves_notes_makes_a_repair_order_and_calls_back() {
         .any(|(f, l)| f.starts_with("notes-") && l.contains("燃气表漏气")));
     let task = sim.engine.task(order).expect("the order's task").clone();
     assert_eq!(task.kind, TaskKind::FollowUp);
+    assert_eq!(task.order, Some(repair_order()), "the order's fields");
     assert_eq!(task.owner.as_deref(), Some("1001"));
     assert_eq!(task.origin_call.as_deref(), Some(call_id.as_str()));
     let due = task.due_ms.expect("a deadline");

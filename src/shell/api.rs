@@ -117,11 +117,13 @@ pub async fn serve(
             get(api_tasks::list).post(api_tasks::create),
         )
         .route("/api/v1/tasks/{id}", get(api_tasks::get_one))
+        .route("/api/v1/tasks/{id}", axum::routing::patch(api_tasks::edit))
         .route("/api/v1/tasks/{id}/outcome", post(api_tasks::outcome))
         .route("/api/v1/tasks/{id}/cancel", post(api_tasks::cancel))
         .route("/api/v1/calls/{id}/{action}", post(call_control))
         .route("/desk", get(api_desk::page))
         .route("/supervisor", get(api_desk::supervisor_page))
+        .route("/supervisor/report", get(api_desk::supervisor_report))
         .route("/api/v1/desk", get(api_desk::view))
         .route("/api/v1/desk/calls/{id}/notes", post(api_desk::notes))
         .route("/api/v1/desk/calls/{id}/orders", post(api_desk::order))

@@ -164,6 +164,8 @@ pub enum TaskRequest {
         id: TaskId,
         reply: oneshot::Sender<Result<Task, TaskCancelError>>,
     },
+    /// An edit by the version its editor saw; answered once durable.
+    Edit(Box<super::api_tasks::TaskEditRequest>),
 }
 
 /// Why a task was not cancelled.

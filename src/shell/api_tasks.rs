@@ -1,18 +1,23 @@
 //! Tasks through the HTTP API (docs/tasks-api.md): `POST /api/v1/tasks`
 //! (JSON), `GET /api/v1/tasks` (`?state=`, `?queue=`),
-//! `GET /api/v1/tasks/{id}`, `POST /api/v1/tasks/{id}/outcome`
+//! `GET /api/v1/tasks/{id}`, `PATCH /api/v1/tasks/{id}` (`{"version",
+//! "note", "due", "order"}`), `POST /api/v1/tasks/{id}/outcome`
 //! (`{"outcome"}`) and `POST /api/v1/tasks/{id}/cancel`.
 //!
 //! Anyone signed in (or with a token) reads; supervisors and admins
 //! create and cancel; an outcome is recorded by the task's agent (its
-//! owner, or the agent of its last attempt) or a supervisor or admin.
-//! Every change is audited (`task.create`, `task.outcome`, `task.cancel`).
+//! owner, or the agent of its last attempt) or a supervisor or admin; a
+//! task is edited by its owner (an agent) or a supervisor or admin, with
+//! the version the editor saw (409 with the task as it now is when
+//! someone changed it since). Every change is audited (`task.create`,
+//! `task.edit`, `task.outcome`, `task.cancel`).
 //!
 //! A new task is checked field by field (400 naming the field), then
 //! against the running config by the engine, and answered `201` with the
 //! task only once the store has committed it: the engine task keeps the
 //! reply in [`PendingTasks`] until the write's acknowledgement comes back
-//! (`Event::Stored`), and answers 503 if the store failed it.
+//! (`Event::Stored`), and answers 503 if the store failed it. An edit is
+//! answered the same way (`200` once durable; `503` and undone if not).
 //!
 //! The handlers are the HTTP side; [`handle`], [`PendingTasks::stored`]
 //! and [`PendingTasks::store_failed`] are the engine task's side.
@@ -33,7 +38,7 @@ use crate::config::Role;
 use crate::engine::Engine;
 use crate::tasks::book::OutcomeError;
 use crate::tasks::spec::is_name;
-use crate::tasks::{Task, TaskId, TaskOutcome, TaskSpec, TaskState};
+use crate::tasks::{EditError, Edited, Task, TaskEdit, TaskId, TaskOutcome, TaskSpec, TaskState};
 
 use super::api_requests::{error, ApiRequest, ApiState};
 pub use super::api_requests::{TaskCancelError, TaskCreateError, TaskFilter, TaskRequest};
@@ -270,6 +275,125 @@ pub async fn get_one(
     }
 }
 
+/// An edit the engine is asked to make: task `id` by `edit`; `owner`:
+/// the editor is that agent (who may edit only tasks they own).
+pub struct TaskEditRequest {
+    pub id: TaskId,
+    pub edit: TaskEdit,
+    pub owner: Option<String>,
+    /// The task as edited and the fields changed, once durable.
+    pub reply: oneshot::Sender<Result<(Task, Vec<&'static str>), TaskEditRefused>>,
+}
+
+/// Why an edit was not made.
+#[derive(Debug)]
+pub enum TaskEditRefused {
+    Engine(EditError),
+    /// The store could not commit it: 503 (the engine undid it).
+    NotStored,
+}
+
+/// `PATCH /api/v1/tasks/{id}` with `{"version", "note"?, "due"?,
+/// "order"?}`: the task's owner (an agent) or a supervisor or admin.
+/// `200` the task at its new version once durable; `409` with the
+/// current task when `version` is not the task's now (or the task is
+/// closed); audited as `task.edit` with the versions and the fields
+/// changed.
+pub async fn edit(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    caller: Caller,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let (response, detail) = edit_task(&state, &caller, &id, body).await;
+    state
+        .web
+        .audited(&caller, "task.edit", &id, detail, response)
+        .await
+}
+
+/// The answer, and what the audit line says of it.
+async fn edit_task(
+    state: &ApiState,
+    caller: &Caller,
+    id: &str,
+    body: Result<Json<Value>, JsonRejection>,
+) -> (Response, Option<Value>) {
+    let id = match task_id(id) {
+        Ok(id) => id,
+        Err(r) => return (*r, None),
+    };
+    let body = match json_body(body) {
+        Ok(v) => v,
+        Err(r) => return (*r, None),
+    };
+    let edit = match TaskEdit::parse(&body) {
+        Ok(e) => e,
+        Err(e) => return (bad(&e.field, &e.message), None),
+    };
+    let from = edit.version;
+    let owner = (!caller.role.at_least(Role::Supervisor)).then(|| caller.id.clone());
+    let asked = ask(state, |reply| {
+        TaskRequest::Edit(Box::new(TaskEditRequest {
+            id,
+            edit,
+            owner,
+            reply,
+        }))
+    })
+    .await;
+    let offset = state.utc_offset_minutes;
+    match asked {
+        Some(Ok((task, changed))) => {
+            let detail =
+                json!({ "from_version": from, "version": task.version, "changed": changed });
+            (Json(task_json(&task, offset)).into_response(), Some(detail))
+        }
+        Some(Err(TaskEditRefused::Engine(e))) => {
+            let detail = json!({ "from_version": from });
+            let response = match e {
+                EditError::Unknown(id) => not_found(id),
+                EditError::NotOwner { .. } => error(StatusCode::FORBIDDEN, &e.to_string()),
+                EditError::Stale {
+                    expected,
+                    ref current,
+                } => (
+                    StatusCode::CONFLICT,
+                    Json(json!({
+                        "error": format!(
+                            "version: {e}; your edit was not saved. Merge it with the task as \
+                             it is now and save again with version {}",
+                            current.version
+                        ),
+                        "field": "version",
+                        "expected": expected,
+                        "current": task_json(current, offset),
+                    })),
+                )
+                    .into_response(),
+                EditError::Closed(ref current) => (
+                    StatusCode::CONFLICT,
+                    Json(json!({
+                        "error": e.to_string(),
+                        "current": task_json(current, offset),
+                    })),
+                )
+                    .into_response(),
+                EditError::Invalid(f) => bad(&f.field, &f.message),
+            };
+            (response, Some(detail))
+        }
+        Some(Err(TaskEditRefused::NotStored)) => (
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store could not write the edit; it was not made",
+            ),
+            Some(json!({ "from_version": from })),
+        ),
+        None => (stopping(), None),
+    }
+}
+
 /// `POST /api/v1/tasks/{id}/outcome` with `{"outcome": "satisfied" |
 /// "not_satisfied" | "not_reached"}`: the task's agent (its owner, or
 /// the agent of its last attempt), a supervisor or an admin.
@@ -411,13 +535,25 @@ async fn cancel_task(state: &ApiState, id: &str) -> Response {
 
 // ---- the engine task's side ----------------------------------------------------
 
-/// A created task whose write the store has not yet acknowledged.
-struct Pending {
-    task: Task,
-    reply: oneshot::Sender<Result<Task, TaskCreateError>>,
+/// Who waits for a task's write.
+enum Waiting {
+    /// A task created through the API (or the desk).
+    Created(oneshot::Sender<Result<Task, TaskCreateError>>),
+    /// An edit: answered once durable, undone if the store failed it.
+    Edited {
+        reply: oneshot::Sender<Result<(Task, Vec<&'static str>), TaskEditRefused>>,
+        edited: Box<Edited>,
+    },
 }
 
-/// The API's created tasks waiting for their writes, by write id.
+/// A task whose write the store has not yet acknowledged.
+struct Pending {
+    task: Task,
+    waiting: Waiting,
+}
+
+/// The API's created and edited tasks waiting for their writes, by
+/// write id.
 #[derive(Default)]
 pub struct PendingTasks {
     by_write: HashMap<u64, Pending>,
@@ -432,28 +568,52 @@ impl PendingTasks {
         task: Task,
         reply: oneshot::Sender<Result<Task, TaskCreateError>>,
     ) {
-        self.by_write.insert(write, Pending { task, reply });
+        self.by_write.insert(
+            write,
+            Pending {
+                task,
+                waiting: Waiting::Created(reply),
+            },
+        );
     }
 
-    /// The store committed write `id`: a task created through the API is
-    /// durable, and its request is answered.
+    /// The store committed write `id`: a task created or edited through
+    /// the API is durable, and its request is answered.
     pub fn stored(&mut self, id: u64) {
         if let Some(p) = self.by_write.remove(&id) {
-            let _ = p.reply.send(Ok(p.task));
+            match p.waiting {
+                Waiting::Created(reply) => {
+                    let _ = reply.send(Ok(p.task));
+                }
+                Waiting::Edited { reply, edited } => {
+                    let _ = reply.send(Ok((p.task, edited.changed)));
+                }
+            }
         }
     }
 
     /// The store failed write `id`. A task created through the API is
     /// answered 503 and cancelled: its client was told it does not exist
-    /// (and may well ask again), so it must not be worked.
+    /// (and may well ask again), so it must not be worked. An edit is
+    /// answered 503 and undone: the task is as it was before it.
     pub fn store_failed(&mut self, engine: &mut Engine, now: Instant, id: u64) {
-        if let Some(p) = self.by_write.remove(&id) {
-            warn!(
-                task = p.task.id.0,
-                "a task from the API was not stored: cancelled"
-            );
-            engine.cancel_task(now, p.task.id);
-            let _ = p.reply.send(Err(TaskCreateError::NotStored));
+        let Some(p) = self.by_write.remove(&id) else {
+            return;
+        };
+        match p.waiting {
+            Waiting::Created(reply) => {
+                warn!(
+                    task = p.task.id.0,
+                    "a task from the API was not stored: cancelled"
+                );
+                engine.cancel_task(now, p.task.id);
+                let _ = reply.send(Err(TaskCreateError::NotStored));
+            }
+            Waiting::Edited { reply, edited } => {
+                warn!(task = p.task.id.0, "a task's edit was not stored: undone");
+                engine.undo_task_edit(now, p.task.id, &edited);
+                let _ = reply.send(Err(TaskEditRefused::NotStored));
+            }
         }
     }
 }
@@ -464,9 +624,7 @@ pub fn handle(engine: &mut Engine, now: Instant, request: TaskRequest, pending: 
     match request {
         TaskRequest::Create { spec, reply } => match engine.create_task(now, *spec) {
             Ok((id, write)) => match engine.task(id).cloned() {
-                Some(task) if write != 0 => {
-                    pending.by_write.insert(write, Pending { task, reply });
-                }
+                Some(task) if write != 0 => pending.wait_for(write, task, reply),
                 // Never so: the engine writes every task it creates.
                 _ => {
                     warn!(task = id.0, "a task from the API has no write to wait for");
@@ -492,6 +650,35 @@ pub fn handle(engine: &mut Engine, now: Instant, request: TaskRequest, pending: 
         }
         TaskRequest::Outcome { id, outcome, reply } => {
             let _ = reply.send(engine.task_outcome(now, id, outcome));
+        }
+        TaskRequest::Edit(request) => {
+            let TaskEditRequest {
+                id,
+                edit,
+                owner,
+                reply,
+            } = *request;
+            match engine.edit_task(now, id, &edit, owner.as_deref()) {
+                // Nothing changed: nothing to wait for.
+                Ok((task, edited, 0)) => {
+                    let _ = reply.send(Ok((task, edited.changed)));
+                }
+                Ok((task, edited, write)) => {
+                    pending.by_write.insert(
+                        write,
+                        Pending {
+                            task,
+                            waiting: Waiting::Edited {
+                                reply,
+                                edited: Box::new(edited),
+                            },
+                        },
+                    );
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(TaskEditRefused::Engine(e)));
+                }
+            }
         }
         TaskRequest::Cancel { id, reply } => {
             let result = match engine.task(id).map(|t| t.state) {
@@ -700,6 +887,136 @@ mod tests {
         }
         assert!(task_writes(&mut engine).is_empty(), "nothing written");
         assert_eq!(engine.tasks().count(), 0);
+    }
+
+    /// Creates a task through `handle` and stores it; its id.
+    fn stored_task(engine: &mut Engine, now: Instant, pending: &mut PendingTasks) -> TaskId {
+        let (reply, _rx) = oneshot::channel();
+        handle(
+            engine,
+            now,
+            TaskRequest::Create {
+                spec: spec("repair"),
+                reply,
+            },
+            pending,
+        );
+        for w in task_writes(engine) {
+            pending.stored(w);
+        }
+        engine.tasks().map(|t| t.id).next().expect("created")
+    }
+
+    type EditReply = oneshot::Receiver<Result<(Task, Vec<&'static str>), TaskEditRefused>>;
+
+    fn edit_request(
+        engine: &mut Engine,
+        now: Instant,
+        pending: &mut PendingTasks,
+        id: TaskId,
+        body: Value,
+        owner: Option<&str>,
+    ) -> EditReply {
+        let (reply, rx) = oneshot::channel();
+        handle(
+            engine,
+            now,
+            TaskRequest::Edit(Box::new(TaskEditRequest {
+                id,
+                edit: TaskEdit::parse(&body).expect("a valid edit"),
+                owner: owner.map(str::to_string),
+                reply,
+            })),
+            pending,
+        );
+        rx
+    }
+
+    #[test]
+    fn an_edit_is_answered_once_stored_and_a_stale_one_gets_the_current_task() {
+        let now = Instant::now();
+        let mut engine = engine(now);
+        let mut pending = PendingTasks::default();
+        let id = stored_task(&mut engine, now, &mut pending);
+        let v = engine.task(id).map(|t| t.version).expect("task");
+        let mut first = edit_request(
+            &mut engine,
+            now,
+            &mut pending,
+            id,
+            json!({"version": v, "note": "上午十点后联系"}),
+            None,
+        );
+        let writes = task_writes(&mut engine);
+        assert_eq!(writes.len(), 1, "the edit is written");
+        assert!(
+            matches!(first.try_recv(), Err(TryRecvError::Empty)),
+            "not yet durable"
+        );
+        // A second editor who opened the same version.
+        let mut second = edit_request(
+            &mut engine,
+            now,
+            &mut pending,
+            id,
+            json!({"version": v, "note": "下午联系"}),
+            None,
+        );
+        match second.try_recv() {
+            Ok(Err(TaskEditRefused::Engine(EditError::Stale { current, .. }))) => {
+                assert_eq!(current.note, "上午十点后联系", "the first edit, to merge");
+                assert_eq!(current.version, v + 1);
+            }
+            other => panic!("stale expected: {other:?}"),
+        }
+        pending.stored(writes[0]);
+        match first.try_recv() {
+            Ok(Ok((task, changed))) => {
+                assert_eq!((task.version, changed), (v + 1, vec!["note"]));
+            }
+            other => panic!("answered with the task: {other:?}"),
+        }
+        // Only the owner may edit as an agent (this task has none).
+        let mut agent = edit_request(
+            &mut engine,
+            now,
+            &mut pending,
+            id,
+            json!({"version": v + 1, "note": "x"}),
+            Some("1001"),
+        );
+        assert!(matches!(
+            agent.try_recv(),
+            Ok(Err(TaskEditRefused::Engine(EditError::NotOwner { .. })))
+        ));
+    }
+
+    #[test]
+    fn an_edit_the_store_failed_is_refused_and_undone() {
+        let now = Instant::now();
+        let mut engine = engine(now);
+        let mut pending = PendingTasks::default();
+        let id = stored_task(&mut engine, now, &mut pending);
+        let before = engine.task(id).cloned().expect("task");
+        let mut rx = edit_request(
+            &mut engine,
+            now,
+            &mut pending,
+            id,
+            json!({"version": before.version, "note": "改约", "due": "2036-12-08T09:00:00+08:00"}),
+            None,
+        );
+        let writes = task_writes(&mut engine);
+        pending.store_failed(&mut engine, now, writes[0]);
+        assert!(matches!(rx.try_recv(), Ok(Err(TaskEditRefused::NotStored))));
+        let after = engine.task(id).cloned().expect("task");
+        assert_eq!(
+            (after.note.as_str(), after.due_ms, after.order_ms),
+            (before.note.as_str(), before.due_ms, before.order_ms),
+            "as it was"
+        );
+        assert_eq!(after.version, before.version + 2, "the undo is written too");
+        assert_eq!(task_writes(&mut engine).len(), 1);
     }
 
     #[test]

@@ -236,6 +236,7 @@ impl Engine {
             outcome: None,
             closed_ms: None,
             version: 1,
+            order: None,
         };
         info!(task = id.0, %number, queue = %q.name, "callback booked, keeping the caller's place");
         self.tasks.insert(task);

@@ -1,9 +1,10 @@
 //! What an agent's desk (the web workstation) needs of the engine: the
 //! agent's current call with what is known of the caller, the tasks they
 //! may work, a call's business type and summary saved into its record,
-//! repair and complaint orders that become follow-up tasks, and "call
-//! back" on a task (the agent's phone rings with it now, then the
-//! customer is dialled).
+//! repair and complaint orders (with their fields) that become follow-up
+//! tasks, edits of a task by the version its editor saw, and "call back"
+//! on a task (the agent's phone rings with it now, then the customer is
+//! dialled).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use crate::call::work::WorkStage;
 use crate::campaign::spec::SpecError;
 use crate::ids::CallKey;
 use crate::io::Output;
-use crate::tasks::{Task, TaskId, TaskKind, TaskSpec, TaskState};
+use crate::tasks::{EditError, Edited, Task, TaskEdit, TaskId, TaskSpec, TaskState, WorkOrder};
 
 /// Longest summary kept with a call.
 pub const MAX_SUMMARY_CHARS: usize = 2000;
@@ -90,40 +91,9 @@ pub enum DeskError {
     AgentNotReady(String),
 }
 
-/// A work order the agent makes from a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderKind {
-    /// A repair notice (客户维修通知单): a follow-up call after the repair.
-    Repair,
-    /// A complaint order: a reply owed by its deadline.
-    Complaint,
-}
-
-impl OrderKind {
-    pub fn parse(text: &str) -> Option<OrderKind> {
-        match text {
-            "repair" => Some(OrderKind::Repair),
-            "complaint" => Some(OrderKind::Complaint),
-            _ => None,
-        }
-    }
-
-    fn task_kind(self) -> TaskKind {
-        match self {
-            OrderKind::Repair => TaskKind::FollowUp,
-            OrderKind::Complaint => TaskKind::Complaint,
-        }
-    }
-
-    /// The deadline when the order names none: a follow-up within a week
-    /// of the repair, a complaint answered within 24 h.
-    pub fn default_due(self) -> Duration {
-        match self {
-            OrderKind::Repair => Duration::from_secs(7 * 86_400),
-            OrderKind::Complaint => Duration::from_secs(86_400),
-        }
-    }
-}
+/// A work order the agent makes from a call (its fields:
+/// [`WorkOrder`]).
+pub use crate::tasks::order::OrderKind;
 
 impl Engine {
     /// The call ringing or connected at `agent`'s phone (the newest).
@@ -322,20 +292,22 @@ impl Engine {
             .any(|c| c.call_id == call_id && c.agent.as_deref() == Some(agent))
     }
 
-    /// A repair or complaint order made from a call: a follow-up (or a
+    /// A repair or complaint order made from a call, with its fields
+    /// (checked already: [`WorkOrder::parse`]): a follow-up (or a
     /// complaint reply) task for the caller's number, owned by the agent,
     /// due `due` from now (the order kind's default when `None`), in the
-    /// call's queue (or the agent's first). Returns the task and the
-    /// write to wait for.
+    /// call's queue (or the agent's first), carrying the order. Returns
+    /// the task and the write to wait for.
     pub fn make_order(
         &mut self,
         now: Instant,
         agent: &str,
         call_id: &str,
-        kind: OrderKind,
+        order: WorkOrder,
         due: Option<Duration>,
         note: String,
     ) -> Result<(TaskId, u64), DeskError> {
+        let kind = order.kind;
         let agent_config = self
             .settings
             .agents
@@ -376,7 +348,7 @@ impl Engine {
             .or(first_queue)
             .ok_or_else(|| DeskError::UnknownAgent(agent.to_string()))?;
         let due_ms = self.wall_ms(now) + due.unwrap_or(kind.default_due()).as_millis() as u64;
-        let spec = TaskSpec::parse(&serde_json::json!({
+        let mut spec = TaskSpec::parse(&serde_json::json!({
             "kind": kind.task_kind().as_str(),
             "number": number,
             "queue": queue,
@@ -387,9 +359,78 @@ impl Engine {
             "business": business,
         }))
         .map_err(DeskError::Invalid)?;
+        spec.order = Some(order);
         let made = self.create_task(now, spec).map_err(DeskError::Invalid)?;
         info!(task = made.0 .0, %agent, ?kind, "order made from a call");
         Ok(made)
+    }
+
+    /// Someone edits task `id` (its note, deadline or order fields),
+    /// having opened version `edit.version`; `owner`: the editor is that
+    /// agent, who may edit only tasks they own (`None`: a supervisor or
+    /// admin). A stale version is refused with the task as it now is
+    /// ([`EditError::Stale`]). An accepted edit bumps the version and is
+    /// written; returns the task, what changed, and the write to wait for
+    /// before answering (0: nothing changed, nothing written). A new
+    /// deadline reorders the task in its queue when it is waiting there.
+    pub fn edit_task(
+        &mut self,
+        now: Instant,
+        id: TaskId,
+        edit: &TaskEdit,
+        owner: Option<&str>,
+    ) -> Result<(Task, Edited, u64), EditError> {
+        let edited = self.tasks.edit(id, edit, owner)?;
+        let task = self
+            .tasks
+            .get(id)
+            .cloned()
+            .ok_or(EditError::Unknown(id.0))?;
+        if edited.changed.is_empty() {
+            return Ok((task, edited, 0));
+        }
+        info!(task = id.0, version = task.version, changed = ?edited.changed, "task edited");
+        let write = self.write_task(id, true).unwrap_or_default();
+        if edited.changed.contains(&"due") {
+            self.requeue_by_deadline(now, id);
+        }
+        Ok((task, edited, write))
+    }
+
+    /// The store failed to write an edit: its fields go back (unless
+    /// changed again since), and that is written in turn.
+    pub fn undo_task_edit(&mut self, now: Instant, id: TaskId, edited: &Edited) -> Option<Task> {
+        let version = self.tasks.get(id)?.version;
+        let task = self.tasks.undo_edit(id, edited)?.clone();
+        if task.version != version {
+            info!(task = id.0, "task edit not stored: undone");
+            self.write_task(id, false);
+            if edited.changed.contains(&"due") {
+                self.requeue_by_deadline(now, id);
+            }
+        }
+        Some(task)
+    }
+
+    /// A task waiting in its queue (not ringing an agent, not on the
+    /// line) whose deadline changed leaves it and enters again in its new
+    /// place, raised at once if now at risk.
+    fn requeue_by_deadline(&mut self, now: Instant, id: TaskId) {
+        let Some(&entry) = self.task_entry.get(&id) else {
+            return;
+        };
+        if self.calls.contains_key(&entry)
+            || self
+                .tasks
+                .get(id)
+                .is_none_or(|t| t.state != TaskState::Open)
+        {
+            return;
+        }
+        self.acd
+            .handle(now, AcdInput::WorkWithdrawn { caller: entry });
+        self.apply_acd(now);
+        self.poll_tasks(now);
     }
 
     /// "Call back" on a task: the agent's phone rings with it as soon as

@@ -132,6 +132,7 @@ impl Engine {
                     outcome: None,
                     closed_ms: None,
                     version: 1,
+                    order: None,
                 });
             }
         }
@@ -162,6 +163,7 @@ impl Engine {
                 outcome: None,
                 closed_ms: None,
                 version: 1,
+                order: None,
             });
         }
         for task in made {

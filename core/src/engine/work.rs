@@ -127,6 +127,7 @@ impl Engine {
             outcome: None,
             closed_ms: None,
             version: 1,
+            order: spec.order,
         };
         info!(task = id.0, kind = task.kind.as_str(), queue = %task.queue, "task created");
         self.tasks.insert(task);

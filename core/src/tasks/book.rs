@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{AttemptEnd, Task, TaskAttempt, TaskId, TaskOutcome, TaskState};
+use super::edit::{self, EditError, EditableFields, Edited, TaskEdit};
+use super::{AttemptEnd, Task, TaskAttempt, TaskId, TaskKind, TaskOutcome, TaskState};
 
 /// The queue priority of a task at risk: above any caller's (group VIP
 /// is 6), so it is offered ahead of new calls.
@@ -379,6 +380,61 @@ impl TaskBook {
         let id = self.open_by_number.get(number_key)?.first()?;
         self.tasks.get(id)
     }
+
+    /// Someone edits task `id`'s note, deadline or order, having opened
+    /// version `edit.version` (see [`edit`](super::edit)): applied, with
+    /// the version bumped, only if the task is still at that version and
+    /// not closed. `owner`: the editor is that agent, who may edit only
+    /// their own tasks. An edit that changes nothing changes no version.
+    pub fn edit(
+        &mut self,
+        id: TaskId,
+        edit: &TaskEdit,
+        owner: Option<&str>,
+    ) -> Result<Edited, EditError> {
+        let task = self.tasks.get(&id).ok_or(EditError::Unknown(id.0))?;
+        let edited = edit::apply(task, edit, owner)?;
+        if !edited.changed.is_empty() {
+            let after = edited.after.clone();
+            self.change(id, |t| set_fields(t, after));
+        }
+        Ok(edited)
+    }
+
+    /// The store could not write `edited`: each field it changed goes
+    /// back to what it was, unless it has been changed again since (the
+    /// version is bumped again, so the undo is written over the edit).
+    pub fn undo_edit(&mut self, id: TaskId, edited: &Edited) -> Option<&Task> {
+        let task = self.tasks.get(&id)?;
+        let mut fields = EditableFields::of(task);
+        let (before, after) = (&edited.before, &edited.after);
+        if fields.note == after.note {
+            fields.note = before.note.clone();
+        }
+        if fields.due_ms == after.due_ms {
+            fields.due_ms = before.due_ms;
+        }
+        if fields.order == after.order {
+            fields.order = before.order.clone();
+        }
+        if fields == EditableFields::of(task) {
+            return self.tasks.get(&id);
+        }
+        self.change(id, |t| set_fields(t, fields))
+    }
+}
+
+/// Sets a task's editable fields; a deadline also orders the queue (a
+/// callback's place is its caller's, and never changes).
+fn set_fields(t: &mut Task, fields: EditableFields) {
+    t.note = fields.note;
+    t.order = fields.order;
+    if t.kind != TaskKind::Callback {
+        if let Some(due) = fields.due_ms {
+            t.order_ms = due;
+        }
+        t.due_ms = fields.due_ms;
+    }
 }
 
 /// Where a task goes after an attempt ended with `end`.
@@ -436,6 +492,7 @@ mod tests {
             outcome: None,
             closed_ms: None,
             version: 0,
+            order: None,
         }
     }
 
@@ -562,6 +619,144 @@ mod tests {
             Some(TaskId(2)),
             "reopened by a not-reached outcome"
         );
+    }
+
+    fn edit(version: u64, v: serde_json::Value) -> TaskEdit {
+        let mut v = v;
+        v["version"] = serde_json::json!(version);
+        TaskEdit::parse(&v).expect("a valid edit")
+    }
+
+    #[test]
+    fn two_edits_of_the_same_version_the_second_is_refused_with_the_first() {
+        let mut book = TaskBook::new(0);
+        let mut t = task(1, Some(60 * MIN));
+        t.version = 3;
+        t.owner = Some("1001".into());
+        book.insert(t);
+        let first = book
+            .edit(
+                TaskId(1),
+                &edit(3, serde_json::json!({"note": "上午联系"})),
+                None,
+            )
+            .expect("fresh");
+        assert_eq!(first.changed, vec!["note"]);
+        let now = book.get(TaskId(1)).expect("task");
+        assert_eq!((now.version, now.note.as_str()), (4, "上午联系"));
+        // The second editor opened version 3 too.
+        let second = book.edit(
+            TaskId(1),
+            &edit(3, serde_json::json!({"due": "1970-01-01T10:00:00+08:00"})),
+            None,
+        );
+        match second {
+            Err(EditError::Stale { expected, current }) => {
+                assert_eq!(expected, 3);
+                assert_eq!(current.version, 4);
+                assert_eq!(current.note, "上午联系", "the first edit, to merge with");
+            }
+            other => panic!("expected stale, got {other:?}"),
+        }
+        assert_eq!(book.get(TaskId(1)).map(|t| t.due_ms), Some(Some(60 * MIN)));
+        // Merged: saved on version 4, and both edits are there.
+        let third = book
+            .edit(
+                TaskId(1),
+                &edit(4, serde_json::json!({"due": "1970-01-01T10:00:00+08:00"})),
+                None,
+            )
+            .expect("fresh");
+        assert_eq!(third.changed, vec!["due"]);
+        let t = book.get(TaskId(1)).expect("task");
+        assert_eq!(
+            (t.version, t.note.as_str(), t.due_ms, t.order_ms),
+            (5, "上午联系", Some(120 * MIN), 120 * MIN)
+        );
+    }
+
+    #[test]
+    fn only_the_owner_agent_edits_and_a_closed_task_is_not_edited() {
+        let mut book = TaskBook::new(0);
+        let mut t = task(1, Some(60 * MIN));
+        t.owner = Some("1001".into());
+        book.insert(t);
+        let e = edit(0, serde_json::json!({"note": "x"}));
+        assert!(matches!(
+            book.edit(TaskId(1), &e, Some("1002")),
+            Err(EditError::NotOwner { .. })
+        ));
+        assert!(book.edit(TaskId(1), &e, Some("1001")).is_ok());
+        assert!(matches!(
+            book.edit(TaskId(9), &e, None),
+            Err(EditError::Unknown(9))
+        ));
+        book.cancel(TaskId(1), MIN);
+        let e = edit(2, serde_json::json!({"note": "y"}));
+        assert!(matches!(
+            book.edit(TaskId(1), &e, None),
+            Err(EditError::Closed(_))
+        ));
+    }
+
+    #[test]
+    fn an_order_is_edited_field_by_field_and_undone_if_not_stored() {
+        let mut book = TaskBook::new(0);
+        let mut t = task(1, Some(60 * MIN));
+        t.order = Some(super::super::WorkOrder {
+            kind: super::super::OrderKind::Repair,
+            customer_name: "王先生".into(),
+            address: "旧地址".into(),
+            fault: Some(super::super::FaultType::Noise),
+            fault_detail: None,
+            subject: None,
+        });
+        book.insert(t);
+        let bad = book.edit(
+            TaskId(1),
+            &edit(0, serde_json::json!({"order": {"subject": "x"}})),
+            None,
+        );
+        assert!(
+            matches!(bad, Err(EditError::Invalid(ref f)) if f.field == "order.subject"),
+            "{bad:?}"
+        );
+        let edited = book
+            .edit(
+                TaskId(1),
+                &edit(0, serde_json::json!({"order": {"address": "新地址"}})),
+                None,
+            )
+            .expect("edited");
+        let order = |book: &TaskBook| {
+            book.get(TaskId(1))
+                .and_then(|t| t.order.clone())
+                .map(|o| (o.customer_name, o.address))
+        };
+        assert_eq!(order(&book), Some(("王先生".into(), "新地址".into())));
+        let undone = book.undo_edit(TaskId(1), &edited).expect("task");
+        assert_eq!(undone.version, 2, "the undo is a change of its own");
+        assert_eq!(order(&book), Some(("王先生".into(), "旧地址".into())));
+        // A callback has no deadline and no order to edit.
+        let mut cb = task(2, None);
+        cb.kind = TaskKind::Callback;
+        book.insert(cb);
+        for (body, field) in [
+            (
+                serde_json::json!({"due": "1970-01-01T10:00:00+08:00"}),
+                "due",
+            ),
+            (
+                serde_json::json!({"order": {"customer_name": "李"}}),
+                "order",
+            ),
+        ] {
+            let r = book.edit(TaskId(2), &edit(0, body), None);
+            assert!(
+                matches!(r, Err(EditError::Invalid(ref f)) if f.field == field),
+                "{r:?}"
+            );
+        }
     }
 
     #[test]

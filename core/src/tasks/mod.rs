@@ -7,6 +7,10 @@
 //! - [`book`]: the pure machine that says which task enters its queue
 //!   when, which is at risk of missing its deadline, and what an
 //!   attempt's end means (done, retry later, failed).
+//! - [`order`]: a work order's fields (the customer, the address, a
+//!   repair's fault, a complaint's subject), kept on its task.
+//! - [`edit`]: editing a task's note, deadline and order by the version
+//!   its editor saw, so that two editors never lose each other's edit.
 //!
 //! The ACD offers a task to an agent like a call; the engine rings the
 //! agent, says what the task is, then dials the customer (`engine::work`).
@@ -14,11 +18,15 @@
 //! the write that starts a dial is acknowledged before the INVITE leaves.
 
 pub mod book;
+pub mod edit;
+pub mod order;
 pub mod spec;
 
 use serde::{Deserialize, Serialize};
 
 pub use book::{TaskBook, TaskDecision};
+pub use edit::{EditError, Edited, TaskEdit};
+pub use order::{FaultType, OrderKind, WorkOrder};
 pub use spec::TaskSpec;
 
 /// A task's id, given by the engine (restored past the highest stored).
@@ -247,6 +255,10 @@ pub struct Task {
     /// Bumped on each change: a write never overwrites a newer one.
     #[serde(default)]
     pub version: u64,
+    /// A work order's fields (a repair notice's, a complaint order's);
+    /// none on tasks stored before orders had fields.
+    #[serde(default)]
+    pub order: Option<WorkOrder>,
 }
 
 impl Task {
@@ -272,5 +284,34 @@ impl Task {
 
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_task_stored_without_an_order_still_loads() {
+        let task: Task = serde_json::from_value(json!({
+            "id": 4, "kind": "follow_up", "number": "13800000001", "queue": "repair",
+            "created_ms": 0, "due_ms": 1000, "state": "open", "max_attempts": 3,
+            "retry_ms": 1000, "order_ms": 1000, "version": 2
+        }))
+        .expect("a task stored before orders had fields");
+        assert_eq!(task.order, None);
+        let mut with = task.clone();
+        with.order = Some(WorkOrder {
+            kind: OrderKind::Repair,
+            customer_name: "王先生".into(),
+            address: "建国路 88 号".into(),
+            fault: Some(FaultType::Leak),
+            fault_detail: None,
+            subject: None,
+        });
+        let back: Task = serde_json::from_value(with.to_json()).expect("round trip");
+        assert_eq!(back, with);
+        assert_eq!(with.to_json()["order"]["fault"], "leak");
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::order::{self, OrderKind, WorkOrder};
 use super::TaskKind;
 use crate::campaign::normalise_number;
 use crate::campaign::spec::{parse_rfc3339_ms, SpecError};
@@ -30,6 +31,9 @@ pub struct TaskSpec {
     pub attempts: u32,
     pub retry: Duration,
     pub origin_call: Option<String>,
+    /// A work order's fields: a follow-up's repair notice, a complaint's
+    /// complaint order.
+    pub order: Option<WorkOrder>,
 }
 
 fn err(field: &str, message: impl Into<String>) -> SpecError {
@@ -46,7 +50,7 @@ impl TaskSpec {
         let obj = json
             .as_object()
             .ok_or_else(|| err("body", "expected a JSON object"))?;
-        const KNOWN: [&str; 10] = [
+        const KNOWN: [&str; 11] = [
             "kind",
             "number",
             "queue",
@@ -57,6 +61,7 @@ impl TaskSpec {
             "attempts",
             "retry",
             "origin_call",
+            "order",
         ];
         if let Some(unknown) = obj.keys().find(|k| !KNOWN.contains(&k.as_str())) {
             return Err(err(unknown, "unknown field"));
@@ -135,6 +140,20 @@ impl TaskSpec {
                 .filter(|d| *d >= Duration::from_secs(1))
                 .ok_or_else(|| err("retry", "expected a duration such as \"30m\" or \"2h\""))?,
         };
+        let order = match obj.get("order") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(fields)) => {
+                let order_kind = OrderKind::of_task(kind).ok_or_else(|| {
+                    err(
+                        "order",
+                        format!("a {} task has no work order", kind.as_str()),
+                    )
+                })?;
+                order::refuse_unknown(fields, &[], "order.")?;
+                Some(WorkOrder::parse(order_kind, fields, "order.")?)
+            }
+            Some(_) => return Err(err("order", "expected an object of order fields")),
+        };
         Ok(TaskSpec {
             kind,
             number,
@@ -146,6 +165,7 @@ impl TaskSpec {
             attempts,
             retry,
             origin_call,
+            order,
         })
     }
 }
@@ -195,6 +215,18 @@ mod tests {
         assert_eq!(with("attempts", json!(0)), "attempts");
         assert_eq!(with("retry", json!("soon")), "retry");
         assert_eq!(with("colour", json!(1)), "colour");
+        assert_eq!(with("order", json!("repair")), "order");
+        assert_eq!(
+            with("order", json!({"customer_name": "王", "address": "x"})),
+            "order.fault"
+        );
+        let mut callback = base.clone();
+        callback["kind"] = json!("callback");
+        callback["order"] = json!({"customer_name": "王", "subject": "x"});
+        assert_eq!(
+            TaskSpec::parse(&callback).expect_err("no order").field,
+            "order"
+        );
         let mut no_due = base.clone();
         no_due.as_object_mut().map(|o| o.remove("due"));
         assert_eq!(TaskSpec::parse(&no_due).expect_err("due").field, "due");

@@ -613,6 +613,7 @@ mod tests {
             outcome: None::<TaskOutcome>,
             closed_ms: None,
             version,
+            order: None,
         }
     }
 
