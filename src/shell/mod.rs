@@ -121,14 +121,13 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
 
     // Work that outlives a call: read back before any call is taken.
-    let store_path = config.store_path();
-    let store_url = config.store.url.as_deref();
-    let store_name = store::describe(store_url, &store_path);
-    let mut store = store::open(store_url, &store_path)
-        .with_context(|| format!("opening the store {store_name}"))?;
-    let mut work = store
-        .load(store::wall_ms(), config.outbound.notice_memory_days)
-        .with_context(|| format!("reading the store {store_name}"))?;
+    // ([store] url: PostgreSQL, several nodes; otherwise the SQLite file.)
+    let (store, mut work) = store::open_and_load(
+        config.store.url.as_deref(),
+        &config.store_path(),
+        store::wall_ms(),
+        config.outbound.notice_memory_days,
+    )?;
     if let Some(file) = config
         .outbound
         .dnc_file

@@ -81,6 +81,33 @@ pub fn open(url: Option<&str>, path: &Path) -> Result<Box<dyn Store>, StoreError
     })
 }
 
+/// Opens the store `[store]` names ([`open`]) and reads back the work it
+/// holds ([`Store::load`]), on a thread of its own, since PostgreSQL's
+/// blocking client cannot run on the async runtime's threads (nor can a
+/// store that uses it: after this, only the store thread does). Errors
+/// name the store ([`describe`]).
+pub fn open_and_load(
+    url: Option<&str>,
+    path: &Path,
+    now_ms: u64,
+    notice_days: u32,
+) -> anyhow::Result<(Box<dyn Store>, StoredWork)> {
+    use anyhow::Context;
+    let name = describe(url, path);
+    std::thread::scope(|scope| {
+        let opening = scope.spawn(|| {
+            let mut store = open(url, path).with_context(|| format!("opening the store {name}"))?;
+            let work = store
+                .load(now_ms, notice_days)
+                .with_context(|| format!("reading the store {name}"))?;
+            Ok((store, work))
+        });
+        opening
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// The store's name for messages: its URL without the password, or the
 /// SQLite file's path.
 pub fn describe(url: Option<&str>, path: &Path) -> String {

@@ -22,6 +22,7 @@
 mod kb;
 
 use std::collections::HashMap;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use postgres::types::{FromSql, ToSql};
@@ -155,7 +156,8 @@ fn lost(client: &Client, e: &postgres::Error) -> bool {
 
 /// One connection, connected again when it was lost.
 struct Conn {
-    client: Client,
+    /// Closed by [`Conn`]'s `Drop`, where it is safe to.
+    client: ManuallyDrop<Client>,
     config: postgres::Config,
     /// The URL without its password.
     shown: String,
@@ -172,7 +174,8 @@ impl Conn {
     }
 
     fn reconnect(&mut self) -> Result<(), StoreError> {
-        self.client = Conn::connect(&self.config, &self.shown)?;
+        // The old client is dropped here, on the store's thread.
+        *self.client = Conn::connect(&self.config, &self.shown)?;
         self.broken = false;
         Ok(())
     }
@@ -237,6 +240,22 @@ impl Conn {
     }
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again.
+        let client = unsafe { ManuallyDrop::take(&mut self.client) };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            // Closing a client blocks on its own runtime, which panics on
+            // an async runtime's thread (where a store opened but not yet
+            // handed to the store thread is dropped on an error): it is
+            // closed on a thread of its own.
+            let _ = std::thread::Builder::new()
+                .name("store-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
 /// A task write whose commit failed: it may or may not have landed.
 struct Unsure {
     version: u64,
@@ -270,7 +289,7 @@ impl PostgresStore {
         }
         let client = Conn::connect(&config, &shown)?;
         let mut conn = Conn {
-            client,
+            client: ManuallyDrop::new(client),
             config,
             shown,
             broken: false,
@@ -278,6 +297,9 @@ impl PostgresStore {
         conn.with_tx(false, |c| {
             c.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .map_err(pg("locking the schema"))?;
+            // Not a notice per table that is already there, at each start.
+            c.batch_execute("SET LOCAL client_min_messages = warning")
+                .map_err(pg("creating the schema"))?;
             c.batch_execute(SCHEMA).map_err(pg("creating the schema"))?;
             c.batch_execute(kb::SCHEMA)
                 .map_err(pg("creating the knowledge base's schema"))
