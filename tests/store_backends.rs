@@ -300,3 +300,60 @@ fn a_server_that_does_not_answer_is_an_error_naming_it_without_the_password() {
     );
     assert!(hotline::shell::store::open(Some(&url), path).is_err());
 }
+
+#[test]
+fn the_shared_store_opens_from_async_code_and_its_thread_reports_a_lost_claim() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let unused = std::path::Path::new("unused.db");
+    // As `hotline run` does, on its multi-threaded runtime: opened and
+    // read from async code; dropped there too when the run stops on an
+    // error before the store thread takes the store.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (store, work) =
+            hotline::shell::store::open_and_load(Some(&url), unused, T0, 7).expect("open");
+        assert!(work.campaigns.is_empty());
+        drop(store);
+    });
+    let (campaign, store) = runtime.block_on(async {
+        let (mut store, _) =
+            hotline::shell::store::open_and_load(Some(&url), unused, T0, 7).expect("open");
+        // Blocking, but no call is waiting yet.
+        let campaign = tokio::task::block_in_place(|| store.create_campaign(&spec(), T0, None))
+            .expect("create");
+        (campaign, store)
+    });
+
+    // The store thread: each write acknowledged, a claim another node
+    // holds reported as failed (the engine then does not dial).
+    let (events, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let thread = hotline::shell::store::StoreThread::start(store, events).expect("thread");
+    let mut other = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    other
+        .apply(&started(campaign, 1, T0 + 5), T0)
+        .expect("the other node's claim");
+    thread.write(1, started(campaign, 0, T0 + 6));
+    thread.write(2, started(campaign, 1, T0 + 7));
+    thread.finish();
+    let mut got = Vec::new();
+    while let Ok(event) = acks.try_recv() {
+        got.push(match event {
+            hotline::shell::Event::Stored { id } => (id, true),
+            hotline::shell::Event::StoreFailed { id } => (id, false),
+            _ => panic!("not a store event"),
+        });
+    }
+    assert_eq!(got, vec![(1, true), (2, false)]);
+    let work = other.load(T0, 7).expect("load");
+    let at: Vec<Option<u64>> = work.campaigns[0]
+        .campaign
+        .targets
+        .iter()
+        .map(|t| t.attempts.first().map(|a| a.at_ms))
+        .collect();
+    assert_eq!(at, vec![Some(T0 + 6), Some(T0 + 5), None]);
+}
