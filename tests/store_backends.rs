@@ -287,6 +287,7 @@ fn a_server_that_does_not_answer_is_an_error_naming_it_without_the_password() {
     };
     assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
     let message = err.to_string();
+    assert!(message.contains("Connection refused"), "{message}");
     assert!(
         message.contains(&format!("postgres://hotline@127.0.0.1:{port}/hotline")),
         "{message}"
@@ -356,4 +357,32 @@ fn the_shared_store_opens_from_async_code_and_its_thread_reports_a_lost_claim() 
         .map(|t| t.attempts.first().map(|a| a.at_ms))
         .collect();
     assert_eq!(at, vec![Some(T0 + 6), Some(T0 + 5), None]);
+}
+
+#[test]
+fn a_postgres_error_is_typed_says_what_failed_and_the_store_goes_on() {
+    use hotline::shell::store::kb::{KbError, KbStore};
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut store = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).expect("admin");
+    admin.batch_execute("DROP TABLE kb").expect("drop");
+    match store.kb_get(1) {
+        Err(KbError::Store(e @ StoreError::Postgres { what, .. })) => {
+            assert_eq!(what, "reading the knowledge base");
+            // With the server's own words, not only "db error".
+            let message = e.to_string();
+            assert!(
+                message.contains(r#"relation "kb" does not exist"#),
+                "{message}"
+            );
+        }
+        other => panic!("expected a typed error, got {other:?}"),
+    }
+    // The failed transaction is over: the next one works.
+    let campaign = store.create_campaign(&spec(), T0, None).expect("create");
+    assert_eq!(
+        store.load(T0, 7).expect("load").campaigns[0].campaign.id,
+        campaign
+    );
 }

@@ -54,22 +54,39 @@ pub enum StoreError {
     #[error("store: {0}")]
     Io(#[from] std::io::Error),
     /// PostgreSQL could not be reached at `url` (shown without its
-    /// password), or did not take the schema.
-    #[error("store {url}: {source}")]
+    /// password).
+    #[error("store {url}: {}", WithCauses(.error))]
     Connect {
         url: String,
-        source: ::postgres::Error,
+        error: ::postgres::Error,
     },
     /// A statement failed on PostgreSQL; `what` says which.
-    #[error("store: {what}: {source}")]
+    #[error("store: {what}: {}", WithCauses(.error))]
     Postgres {
         what: &'static str,
-        source: ::postgres::Error,
+        error: ::postgres::Error,
     },
     /// Another node holds this work (several nodes share PostgreSQL): the
     /// write was a claim that lost, and nothing was written.
     #[error("store: {what}: another node holds this work")]
     Taken { what: String },
+}
+
+/// A PostgreSQL error with its causes: its own text only names its kind
+/// ("db error"), the server's message is its cause. (Not a `source` of
+/// [`StoreError`], so that a chain of errors shows it once.)
+struct WithCauses<'a>(&'a ::postgres::Error);
+
+impl std::fmt::Display for WithCauses<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
 }
 
 /// The store `[store]` names: PostgreSQL at `url` when it is set

@@ -381,3 +381,23 @@ impl SqliteStore {
             .is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    // What every backend does is checked on both (`store::conformance`);
+    // here, what only this one has.
+    use super::*;
+
+    #[test]
+    fn is_dnc_looks_a_number_up_as_it_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = SqliteStore::open(&dir.path().join("hotline.db")).expect("open");
+        let write = StoreWrite::DoNotCall {
+            number: "138 0000 0001".into(),
+        };
+        store.apply(&write, 1).expect("dnc");
+        assert!(store.is_dnc("13800000001").expect("dnc"));
+        assert!(store.is_dnc("138-0000-0001").expect("dnc"));
+        assert!(!store.is_dnc("13800000002").expect("dnc"));
+    }
+}

@@ -16,7 +16,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A statement's error, with what it was doing.
 pub(super) fn pg(what: &'static str) -> impl Fn(postgres::Error) -> StoreError {
-    move |source| StoreError::Postgres { what, source }
+    move |error| StoreError::Postgres { what, error }
 }
 
 /// Column `i` of `row`, typed (a mismatch is an error, not a panic).
@@ -98,9 +98,9 @@ impl Conn {
     /// 10 s and named "hotline" in `pg_stat_activity`.
     pub(super) fn open(url: &str) -> Result<Conn, StoreError> {
         let shown = redact_url(url);
-        let mut config: postgres::Config = url.parse().map_err(|source| StoreError::Connect {
+        let mut config: postgres::Config = url.parse().map_err(|error| StoreError::Connect {
             url: shown.clone(),
-            source,
+            error,
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -118,9 +118,9 @@ impl Conn {
     }
 
     fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
-        config.connect(NoTls).map_err(|source| StoreError::Connect {
+        config.connect(NoTls).map_err(|error| StoreError::Connect {
             url: shown.to_string(),
-            source,
+            error,
         })
     }
 
@@ -157,7 +157,7 @@ impl Conn {
             self.broken = self.broken || lost(&self.client, &e);
             StoreError::Postgres {
                 what: "commit",
-                source: e,
+                error: e,
             }
         })
     }
