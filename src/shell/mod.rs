@@ -44,8 +44,7 @@ use crate::setup::Setup;
 use self::alarms::Alarms;
 use self::cdr_writer::{CdrWriter, Job};
 use self::media::{LiveRtp, MediaHandle, MediaPool, Recordings};
-use self::store::sqlite::SqliteStore;
-use self::store::{Store, StoreThread};
+use self::store::StoreThread;
 
 /// Everything that reaches the engine task.
 pub enum Event {
@@ -122,12 +121,13 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
 
     // Work that outlives a call: read back before any call is taken.
-    let store_path = config.store_path();
-    let mut store = SqliteStore::open(&store_path)
-        .with_context(|| format!("opening the store {}", store_path.display()))?;
-    let mut work = store
-        .load(store::wall_ms(), config.outbound.notice_memory_days)
-        .with_context(|| format!("reading the store {}", store_path.display()))?;
+    // ([store] url: PostgreSQL, several nodes; otherwise the SQLite file.)
+    let (store, mut work) = store::open_and_load(
+        config.store.url.as_deref(),
+        &config.store_path(),
+        store::wall_ms(),
+        config.outbound.notice_memory_days,
+    )?;
     if let Some(file) = config
         .outbound
         .dnc_file
@@ -143,8 +143,8 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                 .map(str::to_string),
         );
     }
-    let store = StoreThread::start(Box::new(store), events_tx.clone())
-        .context("starting the store thread")?;
+    let store =
+        StoreThread::start(store, events_tx.clone()).context("starting the store thread")?;
 
     // TLS: the pair is read (and checked) before anything listens.
     let server_tls = match config.tls_files() {

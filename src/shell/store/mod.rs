@@ -1,18 +1,30 @@
 //! The store: where work that outlives a call is kept (campaigns, their
 //! numbers and attempts, the do-not-call list, tasks), and the knowledge
-//! base ([`kb`]). One interface, [`Store`];
-//! the embedded SQLite backend ([`sqlite`]) is the default, nothing to
-//! install or start, and a PostgreSQL backend for several nodes can
-//! implement the same trait.
+//! base ([`kb`]). One interface, [`Store`], two backends: the embedded
+//! SQLite file ([`sqlite`]), the default, nothing to install or start;
+//! and PostgreSQL ([`postgres`], `[store] url`), which several nodes
+//! share.
+//!
+//! Both keep the same tables and answer the same way, and the same tests
+//! run against both ([`conformance`]). What sharing adds is that a write
+//! which claims work is a claim: if another node already holds the work
+//! (started the same campaign attempt, or changed the task since this
+//! node read it), PostgreSQL refuses it with [`StoreError::Taken`] and
+//! writes nothing. SQLite has one node, and never returns it.
 //!
 //! One thread owns the store ([`StoreThread`]): the engine's writes are
 //! applied in order, each committed durably, and acknowledged back to the
 //! engine, which waits for the acknowledgement of an attempt before its
 //! INVITE leaves.
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod kb;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,10 +53,90 @@ pub enum StoreError {
     CorruptTask { task: u64, problem: String },
     #[error("store: {0}")]
     Io(#[from] std::io::Error),
+    /// PostgreSQL could not be reached at `url` (shown without its
+    /// password).
+    #[error("store {url}: {}", WithCauses(.error))]
+    Connect {
+        url: String,
+        error: ::postgres::Error,
+    },
+    /// A statement failed on PostgreSQL; `what` says which.
+    #[error("store: {what}: {}", WithCauses(.error))]
+    Postgres {
+        what: &'static str,
+        error: ::postgres::Error,
+    },
+    /// Another node holds this work (several nodes share PostgreSQL): the
+    /// write was a claim that lost, and nothing was written.
+    #[error("store: {what}: another node holds this work")]
+    Taken { what: String },
 }
 
-/// Work that outlives a call, kept durably. Every method commits before
-/// it returns.
+/// A PostgreSQL error with its causes: its own text only names its kind
+/// ("db error"), the server's message is its cause. (Not a `source` of
+/// [`StoreError`], so that a chain of errors shows it once.)
+struct WithCauses<'a>(&'a ::postgres::Error);
+
+impl std::fmt::Display for WithCauses<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+/// The store `[store]` names: PostgreSQL at `url` when it is set
+/// (several nodes), otherwise the SQLite file at `path`.
+pub fn open(url: Option<&str>, path: &Path) -> Result<Box<dyn Store>, StoreError> {
+    Ok(match url {
+        Some(url) => Box::new(postgres::PostgresStore::connect(url)?),
+        None => Box::new(sqlite::SqliteStore::open(path)?),
+    })
+}
+
+/// Opens the store `[store]` names ([`open`]) and reads back the work it
+/// holds ([`Store::load`]), on a thread of its own, since PostgreSQL's
+/// blocking client cannot run on the async runtime's threads (nor can a
+/// store that uses it: after this, only the store thread does). Errors
+/// name the store ([`describe`]).
+pub fn open_and_load(
+    url: Option<&str>,
+    path: &Path,
+    now_ms: u64,
+    notice_days: u32,
+) -> anyhow::Result<(Box<dyn Store>, StoredWork)> {
+    use anyhow::Context;
+    let name = describe(url, path);
+    std::thread::scope(|scope| {
+        let opening = scope.spawn(|| {
+            let mut store = open(url, path).with_context(|| format!("opening the store {name}"))?;
+            let work = store
+                .load(now_ms, notice_days)
+                .with_context(|| format!("reading the store {name}"))?;
+            Ok((store, work))
+        });
+        opening
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// The store's name for messages: its URL without the password, or the
+/// SQLite file's path.
+pub fn describe(url: Option<&str>, path: &Path) -> String {
+    match url {
+        Some(url) => postgres::redact_url(url),
+        None => path.display().to_string(),
+    }
+}
+
+/// Work that outlives a call, kept durably. Every method is one
+/// transaction, committed before it returns (or, on an error, nothing of
+/// it is written).
 pub trait Store: kb::KbStore + Send {
     /// Everything the engine runs from, read back at start: running and
     /// paused campaigns with their numbers and attempts, the do-not-call
@@ -61,6 +153,23 @@ pub trait Store: kb::KbStore + Send {
     ) -> Result<CampaignId, StoreError>;
 
     /// Applies one of the engine's writes.
+    ///
+    /// Where several nodes share the store (PostgreSQL), two writes are
+    /// claims, and a claim another node already holds fails with
+    /// [`StoreError::Taken`], writing nothing:
+    /// - [`StoreWrite::AttemptStarted`]: the same campaign, number and
+    ///   attempt number was started already (by another node: the engine
+    ///   never starts one attempt twice);
+    /// - [`StoreWrite::Task`]: the task changed in the store since this
+    ///   store last read it ([`load`](Self::load)) or wrote it, that is,
+    ///   another node wrote it meanwhile; or it is new here and another
+    ///   node already has a task with its id. A write repeated as it was
+    ///   is not a claim lost, and a write older than one this store
+    ///   already made for the task is ignored, as on SQLite.
+    ///
+    /// SQLite has one node and never returns `Taken`: a repeated attempt
+    /// start replaces the row, and a task write replaces the stored one
+    /// unless that one is newer (a higher version).
     fn apply(&mut self, write: &StoreWrite, now_ms: u64) -> Result<(), StoreError>;
 }
 

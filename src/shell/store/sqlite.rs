@@ -8,11 +8,9 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::rows::{self, AttemptRow, TargetRow, CLOSED_TASKS_DAYS, CONTACT_DAYS, DAY_MS};
 use super::{Store, StoreError};
-use crate::campaign::{
-    Attempt, AttemptResult, Campaign, CampaignId, CampaignSpec, CampaignState, NumberState, Target,
-};
-use crate::media::prompt::decode_wav;
+use crate::campaign::{Campaign, CampaignId, CampaignSpec, NumberState};
 use crate::store::{Contact, Notice, StoreWrite, StoredCampaign, StoredWork};
 use crate::tasks::Task;
 
@@ -66,13 +64,6 @@ CREATE TABLE IF NOT EXISTS contacts (
 );
 ";
 
-/// Closed tasks are read back for this long (the lists and reports show
-/// them); open ones always.
-const CLOSED_TASKS_DAYS: u64 = 7;
-/// Contacts are read back for this long; the engine keeps those inside
-/// its repeat window.
-const CONTACT_DAYS: u64 = 30;
-
 /// id, spec, state, created_ms, prompt_wav.
 type CampaignRow = (i64, String, String, i64, Option<Vec<u8>>);
 
@@ -109,86 +100,36 @@ impl SqliteStore {
         state: &str,
         created_ms: i64,
     ) -> Result<Campaign, StoreError> {
-        let corrupt = |problem: String| StoreError::Corrupt {
-            campaign: id as u64,
-            problem,
-        };
-        let mut targets: Vec<Target> = Vec::new();
         let mut stmt = self.db.prepare_cached(
             "SELECT idx, number, state, due_ms FROM targets WHERE campaign = ?1 ORDER BY idx",
         )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (idx, number, st, due) = row?;
-            if idx as usize != targets.len() {
-                return Err(corrupt(format!("number {idx} out of order")));
-            }
-            targets.push(Target {
-                number,
-                state: NumberState::parse(&st)
-                    .ok_or_else(|| corrupt(format!("number state {st:?}")))?,
-                attempts: Vec::new(),
-                due_ms: due.map(|d| d as u64),
-            });
-        }
+        let targets = stmt
+            .query_map([id], |r| {
+                Ok(TargetRow {
+                    idx: r.get(0)?,
+                    number: r.get(1)?,
+                    state: r.get(2)?,
+                    due_ms: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         let mut stmt = self.db.prepare_cached(
             "SELECT idx, n, at_ms, ended_ms, result, sip_status, call_id FROM attempts WHERE campaign = ?1 ORDER BY idx, n",
         )?;
-        let rows = stmt.query_map([id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ))
-        })?;
-        for row in rows {
-            let (idx, n, at, ended, result, status, call_id) = row?;
-            let t = targets
-                .get_mut(idx as usize)
-                .ok_or_else(|| corrupt(format!("attempt for number {idx}")))?;
-            t.attempts.push(Attempt {
-                number: n as u32,
-                at_ms: at as u64,
-                ended_ms: ended.map(|e| e as u64),
-                result: match result {
-                    Some(r) => Some(
-                        AttemptResult::parse(&r).ok_or_else(|| corrupt(format!("result {r:?}")))?,
-                    ),
-                    None => None,
-                },
-                sip_status: status as u16,
-                call_id,
-            });
-        }
-        // The spec as created, with its numbers from the targets.
-        let mut json: serde_json::Value =
-            serde_json::from_str(spec).map_err(|e| corrupt(format!("spec: {e}")))?;
-        json["numbers"] = targets.iter().map(|t| t.number.clone()).collect();
-        let offset = json["window"]["utc_offset"]
-            .as_str()
-            .and_then(crate::forms::parse_offset)
-            .unwrap_or(0);
-        let spec =
-            CampaignSpec::parse(&json, None, offset).map_err(|e| corrupt(format!("spec: {e}")))?;
-        Ok(Campaign {
-            id: CampaignId(id as u64),
-            spec,
-            state: CampaignState::parse(state)
-                .ok_or_else(|| corrupt(format!("state {state:?}")))?,
-            created_ms: created_ms as u64,
-            targets,
-        })
+        let attempts = stmt
+            .query_map([id], |r| {
+                Ok(AttemptRow {
+                    idx: r.get(0)?,
+                    n: r.get(1)?,
+                    at_ms: r.get(2)?,
+                    ended_ms: r.get(3)?,
+                    result: r.get(4)?,
+                    sip_status: r.get(5)?,
+                    call_id: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows::campaign(id, spec, state, created_ms, targets, attempts)
     }
 }
 
@@ -196,7 +137,7 @@ impl SqliteStore {
     /// Open tasks, and those closed in the last days. A row that does not
     /// read back is an error naming it, not a task silently dropped.
     fn load_tasks(&self, now_ms: u64) -> Result<Vec<Task>, StoreError> {
-        let since = now_ms.saturating_sub(CLOSED_TASKS_DAYS * 86_400_000) as i64;
+        let since = now_ms.saturating_sub(CLOSED_TASKS_DAYS * DAY_MS) as i64;
         let mut stmt = self.db.prepare(
             "SELECT id, body FROM tasks WHERE closed_ms IS NULL OR closed_ms >= ?1 ORDER BY id",
         )?;
@@ -206,18 +147,13 @@ impl SqliteStore {
         let mut tasks = Vec::new();
         for row in rows {
             let (id, body) = row?;
-            let task =
-                serde_json::from_str::<Task>(&body).map_err(|e| StoreError::CorruptTask {
-                    task: id as u64,
-                    problem: e.to_string(),
-                })?;
-            tasks.push(task);
+            tasks.push(rows::task(id, &body)?);
         }
         Ok(tasks)
     }
 
     fn load_contacts(&self, now_ms: u64) -> Result<Vec<Contact>, StoreError> {
-        let since = now_ms.saturating_sub(CONTACT_DAYS * 86_400_000) as i64;
+        let since = now_ms.saturating_sub(CONTACT_DAYS * DAY_MS) as i64;
         let mut stmt = self
             .db
             .prepare("SELECT number, call_id, agent, at_ms FROM contacts WHERE at_ms >= ?1")?;
@@ -247,20 +183,7 @@ impl Store for SqliteStore {
         };
         for (id, spec, state, created, wav) in rows {
             let campaign = self.campaign(id, &spec, &state, created)?;
-            let prompt_audio = match wav {
-                Some(bytes) => Some(
-                    decode_wav(
-                        &campaign.spec.prompt,
-                        Path::new("<store>"),
-                        bytes.as_slice(),
-                    )
-                    .map_err(|e| StoreError::Corrupt {
-                        campaign: id as u64,
-                        problem: e.to_string(),
-                    })?,
-                ),
-                None => None,
-            };
+            let prompt_audio = rows::prompt_audio(&campaign, wav)?;
             work.campaigns.push(StoredCampaign {
                 campaign,
                 prompt_audio,
@@ -270,7 +193,7 @@ impl Store for SqliteStore {
         work.do_not_call = stmt
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let since = now_ms.saturating_sub(u64::from(notice_days) * 86_400_000) as i64;
+        let since = now_ms.saturating_sub(u64::from(notice_days) * DAY_MS) as i64;
         let mut stmt = self.db.prepare(
             "SELECT t.number, a.campaign, c.spec, a.ended_ms FROM attempts a
              JOIN targets t ON t.campaign = a.campaign AND t.idx = a.idx
@@ -289,14 +212,10 @@ impl Store for SqliteStore {
         work.contacts = self.load_contacts(now_ms)?;
         for row in rows {
             let (number, campaign, spec, at) = row?;
-            let name = serde_json::from_str::<serde_json::Value>(&spec)
-                .ok()
-                .and_then(|v| v["name"].as_str().map(str::to_string))
-                .unwrap_or_default();
             work.notices.push(Notice {
                 number,
                 campaign: CampaignId(campaign as u64),
-                campaign_name: name,
+                campaign_name: rows::campaign_name(&spec),
                 at_ms: at as u64,
             });
         }
@@ -387,10 +306,7 @@ impl Store for SqliteStore {
                 )?;
             }
             StoreWrite::Task { task, .. } => {
-                let body = serde_json::to_string(task).map_err(|e| StoreError::CorruptTask {
-                    task: task.id.0,
-                    problem: e.to_string(),
-                })?;
+                let body = rows::task_body(task)?;
                 // Versioned: an older write never replaces a newer one.
                 tx.execute(
                     "INSERT INTO tasks (id, state, due_ms, closed_ms, version, body)
@@ -468,274 +384,20 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    // What every backend does is checked on both (`store::conformance`);
+    // here, what only this one has.
     use super::*;
-    use serde_json::json;
-
-    const T0: u64 = 1_796_520_600_000;
-
-    fn spec() -> CampaignSpec {
-        CampaignSpec::parse(
-            &json!({"name": "gas outage", "trunk": "pstn", "prompt": "notice",
-                    "numbers": ["13800000001", "13800000002"], "retry": ["1m"],
-                    "window": {"from": "09:00", "to": "20:00", "utc_offset": "+08:00"},
-                    "confirm_key": "1"}),
-            None,
-            480,
-        )
-        .expect("spec")
-    }
 
     #[test]
-    fn a_campaign_and_its_attempts_survive_a_reopen() {
+    fn is_dnc_looks_a_number_up_as_it_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("var/hotline.db");
-        let mut store = SqliteStore::open(&path).expect("open");
-        let id = store.create_campaign(&spec(), T0, None).expect("create");
-        let attempt = Attempt {
-            number: 1,
-            at_ms: T0 + 60_000,
-            ended_ms: None,
-            result: None,
-            sip_status: 0,
-            call_id: None,
+        let mut store = SqliteStore::open(&dir.path().join("hotline.db")).expect("open");
+        let write = StoreWrite::DoNotCall {
+            number: "138 0000 0001".into(),
         };
-        store
-            .apply(
-                &StoreWrite::AttemptStarted {
-                    campaign: id,
-                    target: 1,
-                    attempt: attempt.clone(),
-                },
-                T0,
-            )
-            .expect("started");
-        let ended = Attempt {
-            ended_ms: Some(T0 + 70_000),
-            result: Some(AttemptResult::Confirmed),
-            sip_status: 200,
-            call_id: Some("hl-1-9".into()),
-            ..attempt
-        };
-        store
-            .apply(
-                &StoreWrite::AttemptEnded {
-                    campaign: id,
-                    target: 1,
-                    attempt: ended.clone(),
-                    state: NumberState::Confirmed,
-                    due_ms: None,
-                },
-                T0,
-            )
-            .expect("ended");
-        store
-            .apply(
-                &StoreWrite::DoNotCall {
-                    number: "138 0000 0001".into(),
-                },
-                T0,
-            )
-            .expect("dnc");
-        drop(store);
-
-        // A new process reads it back as it was.
-        let mut store = SqliteStore::open(&path).expect("reopen");
-        let work = store.load(T0 + 100_000, 7).expect("load");
-        assert_eq!(work.campaigns.len(), 1);
-        let c = &work.campaigns[0].campaign;
-        assert_eq!(c.id, id);
-        assert_eq!(c.spec, spec());
-        assert_eq!(c.targets[0].state, NumberState::Pending);
-        assert_eq!(c.targets[0].due_ms, Some(T0 + 60_000));
-        assert_eq!(c.targets[1].state, NumberState::Confirmed);
-        assert_eq!(c.targets[1].attempts, vec![ended]);
-        assert_eq!(work.do_not_call, vec!["13800000001".to_string()]);
+        store.apply(&write, 1).expect("dnc");
         assert!(store.is_dnc("13800000001").expect("dnc"));
-        assert_eq!(work.notices.len(), 1);
-        assert_eq!(work.notices[0].number, "13800000002");
-        assert_eq!(work.notices[0].campaign_name, "gas outage");
-        // Too old to remember.
-        assert!(store
-            .load(T0 + 8 * 86_400_000, 7)
-            .expect("load")
-            .notices
-            .is_empty());
-
-        // A finished campaign is not run again.
-        store
-            .apply(
-                &StoreWrite::Campaign {
-                    campaign: id,
-                    state: CampaignState::Cancelled,
-                },
-                T0,
-            )
-            .expect("cancel");
-        assert!(store.load(T0, 7).expect("load").campaigns.is_empty());
-    }
-
-    // ---- tasks and contacts ---------------------------------------------
-
-    const DAY: u64 = 86_400_000;
-
-    fn task(id: u64, version: u64) -> Task {
-        use crate::tasks::{
-            AttemptEnd, CallbackMode, TaskAttempt, TaskId, TaskKind, TaskOutcome, TaskState,
-        };
-        Task {
-            id: TaskId(id),
-            kind: TaskKind::FollowUp,
-            number: "13800000001".into(),
-            queue: "repair".into(),
-            business: Some("gas_meter".into()),
-            note: "燃气表已更换\n请回访".into(),
-            created_ms: T0,
-            due_ms: Some(T0 + DAY),
-            state: TaskState::Open,
-            attempts: vec![TaskAttempt {
-                number: 1,
-                agent: Some("1001".into()),
-                started_ms: T0 + 60_000,
-                answered_ms: None,
-                ended_ms: Some(T0 + 90_000),
-                result: Some(AttemptEnd::NotReached),
-                sip_status: 486,
-                call_id: Some("hl-1-3".into()),
-            }],
-            max_attempts: 3,
-            retry_ms: 30 * 60_000,
-            not_before_ms: T0 + 90_000 + 30 * 60_000,
-            priority: 0,
-            order_ms: T0 + DAY,
-            owner: Some("1001".into()),
-            origin_call: Some("hl-1-1".into()),
-            mode: CallbackMode::AgentFirst,
-            outcome: None::<TaskOutcome>,
-            closed_ms: None,
-            version,
-            order: None,
-        }
-    }
-
-    fn write_task(store: &mut SqliteStore, task: &Task) {
-        store
-            .apply(
-                &StoreWrite::Task {
-                    task: Box::new(task.clone()),
-                    ack: true,
-                },
-                T0,
-            )
-            .expect("task written");
-    }
-
-    #[test]
-    fn a_task_reads_back_as_it_was_written() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("hotline.db");
-        let mut store = SqliteStore::open(&path).expect("open");
-        let written = task(1, 3);
-        write_task(&mut store, &written);
-        drop(store);
-
-        let mut store = SqliteStore::open(&path).expect("reopen");
-        let work = store.load(T0 + 60 * DAY, 7).expect("load");
-        assert_eq!(
-            work.tasks,
-            vec![written],
-            "an open task is always read back"
-        );
-    }
-
-    #[test]
-    fn an_older_task_write_never_replaces_a_newer_one() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("hotline.db");
-        let mut store = SqliteStore::open(&path).expect("open");
-        let newer = Task {
-            state: crate::tasks::TaskState::Cancelled,
-            closed_ms: Some(T0 + 1000),
-            ..task(1, 5)
-        };
-        write_task(&mut store, &newer);
-        // A write from before the cancel arrives late: it is ignored.
-        write_task(&mut store, &task(1, 4));
-        assert_eq!(store.load(T0, 7).expect("load").tasks, vec![newer.clone()]);
-        // The same version again (a write repeated) is taken; a newer one too.
-        write_task(&mut store, &newer);
-        let newest = Task {
-            note: "changed".into(),
-            ..newer.clone()
-        };
-        let newest = Task {
-            version: 6,
-            ..newest
-        };
-        write_task(&mut store, &newest);
-        drop(store);
-        let mut store = SqliteStore::open(&path).expect("reopen");
-        assert_eq!(store.load(T0, 7).expect("load").tasks, vec![newest]);
-    }
-
-    #[test]
-    fn closed_tasks_are_read_back_for_seven_days_open_ones_always() {
-        use crate::tasks::TaskState;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("hotline.db");
-        let mut store = SqliteStore::open(&path).expect("open");
-        let open = task(1, 1);
-        let done = Task {
-            state: TaskState::Done,
-            closed_ms: Some(T0 + DAY),
-            ..task(2, 2)
-        };
-        let cancelled = Task {
-            state: TaskState::Cancelled,
-            closed_ms: Some(T0 + 3 * DAY),
-            ..task(3, 2)
-        };
-        for t in [&open, &done, &cancelled] {
-            write_task(&mut store, t);
-        }
-        let ids = |store: &mut SqliteStore, now_ms: u64| -> Vec<u64> {
-            let work = store.load(now_ms, 7).expect("load");
-            work.tasks.iter().map(|t| t.id.0).collect()
-        };
-        assert_eq!(ids(&mut store, T0 + 2 * DAY), vec![1, 2, 3]);
-        // Exactly seven days after it closed, a task is still read back.
-        assert_eq!(ids(&mut store, T0 + 8 * DAY), vec![1, 2, 3]);
-        assert_eq!(ids(&mut store, T0 + 8 * DAY + 1), vec![1, 3]);
-        assert_eq!(ids(&mut store, T0 + 11 * DAY), vec![1]);
-        // Open for a year, still there.
-        assert_eq!(ids(&mut store, T0 + 365 * DAY), vec![1]);
-    }
-
-    #[test]
-    fn contacts_read_back_one_per_number_for_thirty_days() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("hotline.db");
-        let mut store = SqliteStore::open(&path).expect("open");
-        let contact = |number: &str, call: &str, agent: Option<&str>, at_ms: u64| Contact {
-            number: number.into(),
-            call_id: call.into(),
-            agent: agent.map(str::to_string),
-            at_ms,
-        };
-        let first = contact("13800000001", "hl-1-1", Some("1001"), T0);
-        let again = contact("138 0000 0001", "hl-1-7", Some("1002"), T0 + DAY);
-        let other = contact("13800000002", "hl-1-2", None, T0 + 2 * DAY);
-        for c in [&first, &again, &other] {
-            store
-                .apply(&StoreWrite::Contact(c.clone()), T0)
-                .expect("contact written");
-        }
-        drop(store);
-        let mut store = SqliteStore::open(&path).expect("reopen");
-        let mut contacts = store.load(T0 + 3 * DAY, 7).expect("load").contacts;
-        contacts.sort_by_key(|c| c.at_ms);
-        // The same number's later call replaced its earlier one.
-        assert_eq!(contacts, vec![again.clone(), other.clone()]);
-        let contacts = store.load(T0 + 31 * DAY + 1, 7).expect("load").contacts;
-        assert_eq!(contacts, vec![other], "older than 30 days: not read back");
+        assert!(store.is_dnc("138-0000-0001").expect("dnc"));
+        assert!(!store.is_dnc("13800000002").expect("dnc"));
     }
 }

@@ -10,6 +10,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row, TransactionBeha
 
 use super::SqliteStore;
 use crate::shell::store::kb::{KbEntry, KbError, KbFields, KbQuery, KbStore, MAX_RESULTS};
+use crate::shell::store::rows::{like_anywhere, split_tags};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kb (
@@ -66,30 +67,9 @@ fn entry(r: &Row<'_>) -> rusqlite::Result<KbEntry> {
     })
 }
 
-fn split_tags(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// `text` as an FTS5 string (one phrase: no operators inside).
 fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
-}
-
-/// `text` as a `LIKE ... ESCAPE '\'` pattern matching it anywhere.
-fn like_anywhere(text: &str) -> String {
-    let mut p = String::with_capacity(text.len() + 2);
-    p.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
 
 /// Writes one version into the history and the entry's text into the
@@ -270,232 +250,14 @@ impl KbStore for SqliteStore {
 mod tests {
     use super::*;
     use crate::shell::store::StoreError;
-    use std::path::Path;
 
-    const T0: u64 = 1_796_520_600_000;
-
-    fn fields(title: &str, answer: &str, tags: &[&str]) -> KbFields {
-        KbFields {
-            title: title.into(),
-            question: String::new(),
-            answer: answer.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            business_type: None,
-        }
-    }
-
-    fn gas() -> KbFields {
-        KbFields {
-            title: "燃气表更换后读数不走".into(),
-            question: "换了新表以后，表上的数字一直不动，是坏了吗？".into(),
-            answer: "新表需要先插卡激活。\n请用户持燃气卡在表上插一次，听到提示音后即可用气。"
-                .into(),
-            tags: vec!["燃气".into(), "抄表".into()],
-            business_type: Some("repair".into()),
-        }
-    }
-
-    fn broadband() -> KbFields {
-        KbFields {
-            title: "Broadband outage in the Eastern district".into(),
-            question: "My internet is down, is there a fault?".into(),
-            answer: "A fibre cut is being repaired; service is expected back by 18:00.".into(),
-            tags: vec!["broadband".into(), "outage".into()],
-            business_type: Some("consultation".into()),
-        }
-    }
-
-    fn open(path: &Path) -> SqliteStore {
-        SqliteStore::open(path).expect("open")
-    }
-
-    fn search(store: &mut SqliteStore, text: &str) -> Vec<u64> {
-        store
-            .kb_search(&KbQuery {
-                text: text.into(),
-                business_type: None,
-                limit: MAX_RESULTS,
-            })
-            .expect("search")
-            .iter()
-            .map(|e| e.id)
-            .collect()
-    }
-
-    #[test]
-    fn an_entry_is_created_at_version_one_and_read_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = open(&dir.path().join("hotline.db"));
-        let created = store.kb_create(&gas(), "api", T0).expect("create");
-        assert_eq!(created.version, 1);
-        assert_eq!(created.fields, gas());
-        assert_eq!(created.updated_by, "api");
-        assert_eq!(store.kb_get(created.id).expect("get"), created);
-        assert!(matches!(store.kb_get(999), Err(KbError::NotFound(999))));
-    }
-
-    #[test]
-    fn search_finds_chinese_and_english_words_anywhere_newest_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = open(&dir.path().join("hotline.db"));
-        let g = store.kb_create(&gas(), "api", T0).expect("create").id;
-        let b = store
-            .kb_create(&broadband(), "api", T0 + 1000)
-            .expect("create")
-            .id;
-        let both = store
-            .kb_create(
-                &fields("停电与宽带", "Power cut: broadband is down too.", &[]),
-                "api",
-                T0 + 2000,
-            )
-            .expect("create")
-            .id;
-        // Two characters (the LIKE path) and longer (the trigram index),
-        // in the title, question, answer or a tag.
-        assert_eq!(search(&mut store, "燃气"), vec![g]);
-        assert_eq!(search(&mut store, "读数不走"), vec![g]);
-        assert_eq!(search(&mut store, "插卡激活"), vec![g], "in the answer");
-        assert_eq!(search(&mut store, "抄表"), vec![g], "a tag");
-        assert_eq!(search(&mut store, "坏了吗"), vec![g], "in the question");
-        assert_eq!(search(&mut store, "宽带"), vec![both]);
-        // English, whatever the case; newest first.
-        assert_eq!(search(&mut store, "BROADBAND"), vec![both, b]);
-        assert_eq!(search(&mut store, "fibre"), vec![b]);
-        // Every word must be there.
-        assert_eq!(search(&mut store, "broadband eastern"), vec![b]);
-        assert_eq!(search(&mut store, "broadband 燃气"), Vec::<u64>::new());
-        // Nothing asked: the newest entries.
-        assert_eq!(search(&mut store, ""), vec![both, b, g]);
-        // Characters with a meaning to LIKE or FTS5 are only text.
-        assert!(search(&mut store, "%").is_empty());
-        assert!(search(&mut store, "_").is_empty());
-        assert!(search(&mut store, "\"OR\" broad*").is_empty());
-        assert!(search(&mut store, "a\"b").is_empty());
-        // By business type, and at most `limit`.
-        let found = store
-            .kb_search(&KbQuery {
-                text: String::new(),
-                business_type: Some("repair".into()),
-                limit: 10,
-            })
-            .expect("search");
-        assert_eq!(found.iter().map(|e| e.id).collect::<Vec<_>>(), vec![g]);
-        let found = store
-            .kb_search(&KbQuery {
-                text: String::new(),
-                business_type: None,
-                limit: 1,
-            })
-            .expect("search");
-        assert_eq!(found.len(), 1);
-    }
-
-    #[test]
-    fn an_edit_from_the_current_version_is_saved_a_stale_one_gets_the_current() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = open(&dir.path().join("hotline.db"));
-        let id = store.kb_create(&gas(), "api", T0).expect("create").id;
-
-        // Two agents open version 1; the first saves.
-        let first = KbFields {
-            answer: "先插卡激活，仍不走则报修。".into(),
-            ..gas()
-        };
-        let saved = store
-            .kb_update(id, 1, &first, "1001", T0 + 1000)
-            .expect("update");
-        assert_eq!(saved.version, 2);
-        assert_eq!(saved.fields, first);
-        assert_eq!(saved.updated_by, "1001");
-        assert_eq!(saved.updated_ms, T0 + 1000);
-        assert_eq!(saved.created_ms, T0);
-
-        // The second, still on version 1, is refused and shown the first's.
-        let second = KbFields {
-            tags: vec!["燃气".into(), "抄表".into(), "激活".into()],
-            ..gas()
-        };
-        match store.kb_update(id, 1, &second, "1002", T0 + 2000) {
-            Err(KbError::Conflict { expected, current }) => {
-                assert_eq!(expected, 1);
-                assert_eq!(*current, saved);
-            }
-            other => panic!("expected a conflict, got {other:?}"),
-        }
-        assert_eq!(store.kb_get(id).expect("get"), saved, "nothing changed");
-
-        // Merged onto version 2, it is saved as 3.
-        let merged = KbFields {
-            tags: second.tags.clone(),
-            ..first.clone()
-        };
-        let third = store
-            .kb_update(id, 2, &merged, "1002", T0 + 3000)
-            .expect("merged");
-        assert_eq!(third.version, 3);
-        // The search index follows the text.
-        assert_eq!(search(&mut store, "仍不走则报修"), vec![id]);
-        assert!(search(&mut store, "听到提示音").is_empty());
-        assert_eq!(search(&mut store, "激活"), vec![id]);
-
-        assert!(matches!(
-            store.kb_update(77, 1, &merged, "1002", T0),
-            Err(KbError::NotFound(77))
-        ));
-    }
-
-    #[test]
-    fn the_history_keeps_every_version_and_all_of_it_survives_a_reopen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("var/hotline.db");
-        let mut store = open(&path);
-        let v1 = store.kb_create(&gas(), "api", T0).expect("create");
-        let v2 = store
-            .kb_update(v1.id, 1, &broadband(), "1001", T0 + 1000)
-            .expect("v2");
-        let stale = store.kb_update(v1.id, 1, &gas(), "1002", T0 + 1500);
-        assert!(matches!(stale, Err(KbError::Conflict { .. })));
-        let v3 = store
-            .kb_update(
-                v1.id,
-                2,
-                &KbFields {
-                    business_type: None,
-                    ..gas()
-                },
-                "1002",
-                T0 + 2000,
-            )
-            .expect("v3");
-        let other = store
-            .kb_create(&fields("Other", "x", &["a"]), "api", T0 + 2500)
-            .expect("other");
-        drop(store);
-
-        let mut store = open(&path);
-        assert_eq!(store.kb_get(v1.id).expect("get"), v3);
-        assert_eq!(
-            store.kb_history(v1.id).expect("history"),
-            vec![v3, v2, v1.clone()],
-            "every version as it was written, newest first; the refused edit is not one"
-        );
-        assert_eq!(
-            store.kb_history(other.id).expect("history"),
-            vec![other.clone()]
-        );
-        assert!(matches!(store.kb_history(5), Err(KbError::NotFound(5))));
-        assert_eq!(search(&mut store, "燃气"), vec![v1.id]);
-        assert_eq!(search(&mut store, "eastern"), Vec::<u64>::new());
-        // A new entry after the reopen gets a new id.
-        let next = store.kb_create(&gas(), "api", T0 + 3000).expect("create");
-        assert!(next.id > other.id);
-    }
+    // The rest of the knowledge base's tests run on both backends
+    // (`store::conformance`).
 
     #[test]
     fn a_store_error_is_typed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = open(&dir.path().join("hotline.db"));
+        let mut store = SqliteStore::open(&dir.path().join("hotline.db")).expect("open");
         store.db.execute_batch("DROP TABLE kb").expect("drop");
         assert!(matches!(
             store.kb_get(1),
