@@ -14,6 +14,15 @@
 # RATE x (TALK_MS/1000 + 5 s) or the queue grows without bound (an agent
 # is busy for the announcement, the talk and 1 s of wrap-up).
 # Needs sipp (apt-get install sip-tester), jq, bc. Results go to stdout.
+#
+# Several nodes (docs/cluster.md): STORE=postgres runs the node(s) on a
+# throw-away PostgreSQL cluster the script makes (Debian's postgresql;
+# initdb and pg_ctl as the postgres user when run as root); NODES=2 (with
+# STORE=postgres) runs two nodes behind Kamailio (config/kamailio/
+# hotline-edge.cfg as shipped) on KAM_PORT, and the agents and callers go
+# through Kamailio. The report adds queue entry to the agent's INVITE
+# (p50, p99) and the shared store's round trips per call.
+#   STORE=postgres NODES=2 bench/acd_load.sh 1000 20 300 10000
 set -euo pipefail
 CALLS=${1:-1000}
 RATE=${2:-20}
@@ -27,6 +36,10 @@ AGENT_PORT=${AGENT_PORT:-5391}
 # prompt, ringing the agent, the agent's number announced) plus the talk.
 WAIT_MS=${WAIT_MS:-3500}
 HOLD_MS=$((WAIT_MS + TALK_MS))
+STORE=${STORE:-embedded}
+NODES=${NODES:-1}
+KAM_PORT=${KAM_PORT:-5292}
+[ "$NODES" = 1 ] || [ "$STORE" = postgres ] || { echo "NODES=2 needs STORE=postgres" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 for tool in sipp jq bc md5sum; do
@@ -37,7 +50,12 @@ target=${CARGO_TARGET_DIR:-$here/target}
 bin="$target/release/hotline"
 work=$(mktemp -d /tmp/hotline-acdbench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -z "${pg_dir:-}" ] || pg_as "$pg_bin/pg_ctl" stop -D "$pg_dir/data" -m immediate -w >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
 # Config: the demo config on our ports, fast answers and wrap-up, flood
@@ -89,19 +107,50 @@ for i in $(seq 1 "$AGENTS"); do
     "$id" "$id" "$ha1" >> "$work/bench.toml"
 done
 
-RUST_LOG=warn,hotline::runtime=info,hotline::shell=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
+# The shared store: a throw-away PostgreSQL cluster on PG_PORT.
+if [ "$STORE" = postgres ]; then
+  [ -n "$pg_bin" ] || { echo "PostgreSQL's server is not installed (apt-get install postgresql)" >&2; exit 2; }
+  PG_PORT=${PG_PORT:-5293}
+  pg_dir="$work/pg"; mkdir -p "$pg_dir"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_dir"
+  pg_as "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust --no-sync >/dev/null
+  pg_as "$pg_bin/pg_ctl" start -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $pg_dir -c max_connections=100" >/dev/null
+  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc 'CREATE DATABASE hotline' postgres
+  printf '\n[store]\nurl = "postgres://postgres@127.0.0.1:%s/hotline"\n\n[node]\nid = "a"\n' "$PG_PORT" >> "$work/bench.toml"
+fi
+RUST_LOG=warn,hotline::runtime=info,hotline::shell=info,hotline::shell::cluster=info "$bin" run --config "$work/bench.toml" 2> "$work/engine.log" &
 engine=$!
 pids+=($engine)
+engines=($engine)
+target_port=$SIP_PORT
+if [ "$NODES" = 2 ]; then
+  # Node b: the same config, its own ports and name.
+  sed -e "s/127.0.0.1:$SIP_PORT/127.0.0.1:$((SIP_PORT + 1))/" \
+      -e "s/127.0.0.1:$API_PORT/127.0.0.1:$((API_PORT + 1))/" \
+      -e "s/^port_min = .*/port_min = 56000/" -e "s/^port_max = .*/port_max = 59999/" \
+      -e 's/^id = "a"$/id = "b"/' -e 's|^dir = "cdr"|dir = "cdr-b"|' "$work/bench.toml" > "$work/bench-b.toml"
+  RUST_LOG=warn,hotline::runtime=info,hotline::shell=info,hotline::shell::cluster=info "$bin" run --config "$work/bench-b.toml" 2> "$work/engine-b.log" &
+  engines+=($!)
+  pids+=($!)
+  printf '1 sip:127.0.0.1:%s 0 0\n1 sip:127.0.0.1:%s 0 0\n' "$SIP_PORT" "$((SIP_PORT + 1))" > "$work/dispatcher.list"
+  modules=$(ls -d /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules 2>/dev/null | head -1)
+  kamailio -f "$here/config/kamailio/hotline-edge.cfg" -DD -E -m 64 -M 8 -w "$work" -Y "$work" \
+    -A LISTEN_IP=127.0.0.1 -A "SIP_PORT=$KAM_PORT" -A "MODULES_DIR=\"$modules/\"" \
+    -A "DISPATCHER_LIST=\"$work/dispatcher.list\"" > "$work/kamailio.log" 2>&1 &
+  pids+=($!)
+  target_port=$KAM_PORT
+fi
 sleep 1
-kill -0 $engine || { cat "$work/engine.log"; exit 1; }
+for e in "${engines[@]}"; do kill -0 "$e" || { cat "$work"/engine*.log; exit 1; }; done
 
-sipp 127.0.0.1:$SIP_PORT -sf "$here/bench/acd_register.xml" -inf "$work/agents.csv" \
+sipp 127.0.0.1:$target_port -sf "$here/bench/acd_register.xml" -inf "$work/agents.csv" \
     -i 127.0.0.1 -p $AGENT_PORT -m "$AGENTS" -r 100 -l 200 \
     -nostdin -trace_err -error_file "$work/register_errors.log" -timeout 120s -timeout_error \
     > "$work/register_sipp.out" 2>&1 && reg_rc=0 || reg_rc=$?
 # The agents' phone: one UAS for every agent, on the port they registered
 # from (hotline rings the REGISTER's source address).
-sipp 127.0.0.1:$SIP_PORT -sf "$work/acd_agent.xml" \
+sipp 127.0.0.1:$target_port -sf "$work/acd_agent.xml" \
     -i 127.0.0.1 -p $AGENT_PORT -mp 55000 \
     -nostdin -trace_stat -fd 1 -stf "$work/agent_stat.csv" -trace_err -error_file "$work/agent_errors.log" \
     > "$work/agent_sipp.out" 2>&1 &
@@ -112,7 +161,7 @@ sleep 1
 logged_in=$(curl -s -H 'Authorization: Bearer demo-token' "http://127.0.0.1:$API_PORT/api/v1/agents" \
   | jq '[.[]? // .agents[]? | select((.state // .status // "") | test("idle|available|Idle|Available"))] | length' 2>/dev/null || echo "?")
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { local t=0 e; for e in "${engines[@]}"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$e/stat"))); done; echo $t; }
 io() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/io"; }
 hz=$(getconf CLK_TCK)
 wchar0=$(io $engine wchar); wbytes0=$(io $engine write_bytes)
@@ -120,7 +169,7 @@ cpu0=$(ticks $engine)
 start=$(date +%s.%N)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
-sipp 127.0.0.1:$SIP_PORT -sf "$work/acd_caller.xml" -s 4008 \
+sipp 127.0.0.1:$target_port -sf "$work/acd_caller.xml" -s 4008 \
     -i 127.0.0.1 -p $CALLER_PORT -mp 50000 \
     -m "$CALLS" -r "$RATE" -l "$CALLS" -d "$HOLD_MS" \
     -nostdin -trace_stat -stf "$work/stat.csv" -trace_err -error_file "$work/errors.log" \
@@ -150,8 +199,8 @@ metrics=$(curl -s "http://127.0.0.1:$API_PORT/metrics" || true)
 metric() { echo "$metrics" | grep -F "$1" | awk '{print $2}' | head -1; }
 rtp_sent_all=$(metric 'hotline_rtp_packets_total{direction="sent"}')
 rtp_recv_all=$(metric 'hotline_rtp_packets_total{direction="received"}')
-kill -TERM $engine
-wait $engine || true
+for e in "${engines[@]}"; do kill -TERM "$e"; done
+for e in "${engines[@]}"; do wait "$e" || true; done
 kill -INT $agent_sipp 2>/dev/null || true
 sleep 1
 kill $agent_sipp 2>/dev/null || true
@@ -179,7 +228,7 @@ agent_peak=$(tail -n +2 "$work/agent_stat.csv" | cut -d';' -f"$cc" | sort -n | t
 rec_files=$(find "$work" -path '*recordings/*' -name '*.wav' | wc -l)
 rec_bytes=$(find "$work" -path '*recordings/*' -name '*.wav' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
 # The call records only, not the offers stream beside them.
-cat "$work"/cdr/[0-9]*.jsonl > "$work/all.jsonl"
+cat "$work"/cdr*/[0-9]*.jsonl > "$work/all.jsonl"
 records=$(wc -l < "$work/all.jsonl")
 answered=$(jq -s '[.[] | select(.queue_result == "answered")] | length' "$work/all.jsonl")
 results=$(jq -rs '[.[] | .queue_result // "none"] | group_by(.) | map("\(.[0])=\(length)") | join(" ")' "$work/all.jsonl")
@@ -200,6 +249,18 @@ ring_pct() {
     | if length == 0 then null else .[((length * $p / 100) | ceil) - 1] end' "$work/all.jsonl"
 }
 ring_p50=$(ring_pct 50); ring_p95=$(ring_pct 95)
+# Queue entry to the agent's INVITE (the first offer): the ACD and, with
+# several nodes, the store's claim.
+offer_pct() {
+  jq -s --argjson p "$1" '
+    def ms: sub("\\.(?<f>[0-9]+)Z$"; "Z") as $s | (($s | fromdateiso8601) * 1000)
+      + ((capture("\\.(?<f>[0-9]{3})") // {f: "0"}).f | tonumber);
+    [.[] | select(.first_offer_at != null and .queued_at != null) | (.first_offer_at | ms) - (.queued_at | ms)] | sort
+    | if length == 0 then null else .[((length * $p / 100) | ceil) - 1] end' "$work/all.jsonl"
+}
+offer_p50=$(offer_pct 50); offer_p99=$(offer_pct 99)
+# The cluster threads' round trips to the store (every node, start to stop).
+round_trips=$(cat "$work"/engine*.log | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'round_trips=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
 elapsed=$(echo "$end - $start" | bc)
 cpu_pct=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $elapsed" | bc)
 concurrent=$(( RATE * TALK_MS / 1000 ))
@@ -214,6 +275,8 @@ agent INVITEs: $agent_in received, $agent_ok completed (answered + BYE taken), $
 records: $records; queue_result: $results; outcome: $outcomes
 answered by an agent: $answered; wait_ms p50 $wait_p50, p95 $wait_p95, max $wait_max
 queued to the agent's answer (ms): p50 $ring_p50, p95 $ring_p95
+store: $STORE, nodes: $NODES; queued to the agent's INVITE (ms): p50 $offer_p50, p99 $offer_p99
+calls per second completed: $(echo "scale=2; $success / $elapsed" | bc); shared-store round trips: $round_trips ($(echo "scale=1; $round_trips / ($success + 0.0001)" | bc) per call, counting the view and the heartbeat, 20 a second per node)
 engine CPU: ${cpu_pct}% of one core over ${elapsed}s; peak RSS $((peak_rss / 1024)) MiB
 engine CPU seconds: $(echo "scale=2; ($cpu1 - $cpu0) / $hz" | bc) (utime + stime over the caller run)
 engine writes over the caller run: $((wchar1 - wchar0)) bytes written (wchar), $((wbytes1 - wbytes0)) bytes to storage (write_bytes)

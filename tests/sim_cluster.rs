@@ -302,3 +302,42 @@ fn an_agent_registered_through_another_node_is_rung_through_its_path() {
     sim.run_for(secs(61));
     assert!(!sim.engine.agent_registered("1001"));
 }
+
+#[test]
+fn a_campaign_number_another_node_dials_first_is_not_dialled_here() {
+    let mut sim = Sim::new(config(|c| {
+        c.store.url = Some("postgres://hotline@db.example/hotline".into());
+        c.node.id = Some("a".into());
+        c.trunks.push(trunk(30, 10, false));
+    }));
+    sim.attempts_taken = true;
+    sim.create_campaign(serde_json::json!({
+        "name": "gas outage", "trunk": "pstn", "prompt": "goodbye",
+        "numbers": ["13800000001", "13800000002"]
+    }));
+    sim.run_for(secs(3 * 3600));
+    let invites = sim
+        .sent
+        .iter()
+        .filter(|s| s.text.starts_with("INVITE sip:1380000000"))
+        .count();
+    assert_eq!(invites, 0, "both numbers are the other node's");
+    // Nothing is written about attempts this node never made, and no
+    // record says it made one.
+    assert!(!sim
+        .writes
+        .iter()
+        .any(|w| matches!(w, hotline::store::StoreWrite::AttemptEnded { .. })));
+    assert!(sim.records.iter().all(|r| r.campaign.is_none()));
+    // Its trunk's channels are free for other calls.
+    sim.attempts_taken = false;
+    sim.create_campaign(serde_json::json!({
+        "name": "second", "trunk": "pstn", "prompt": "goodbye",
+        "numbers": ["13900000001"]
+    }));
+    sim.run_for(secs(120));
+    assert!(sim
+        .sent
+        .iter()
+        .any(|s| s.text.starts_with("INVITE sip:13900000001")));
+}

@@ -93,6 +93,10 @@ pub enum Input<'a> {
     Stored { id: u64 },
     /// The store could not make write `id` durable.
     StoreFailed { id: u64 },
+    /// Write `id` claimed work another node sharing the store holds (an
+    /// attempt it started first): this node does not do it, and writes
+    /// nothing more about it.
+    StoreTaken { id: u64 },
     /// A call's recording could not be written (and has stopped).
     CallRecordingFailed { call: CallKey, error: String },
     /// From the store several nodes share (docs/cluster.md).

@@ -93,6 +93,10 @@ pub enum Event {
     StoreFailed {
         id: u64,
     },
+    /// Another node sharing the store holds the work write `id` claimed.
+    StoreTaken {
+        id: u64,
+    },
     /// A call's recording could not be written; it stopped.
     CallRecordingFailed {
         call: CallKey,
@@ -646,6 +650,10 @@ impl Shell {
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });
                 self.pending_tasks.stored(id);
+            }
+            Event::StoreTaken { id } => {
+                engine.handle_input(now, Input::StoreTaken { id });
+                self.pending_tasks.store_failed(engine, now, id);
             }
             Event::StoreFailed { id } => {
                 engine.handle_input(now, Input::StoreFailed { id });

@@ -70,6 +70,10 @@ pub struct Sim {
     /// What the engine asked of the store several nodes share, in order
     /// (answered by the test, as the shell's cluster thread would).
     pub cluster: Vec<hotline::cluster::ClusterRequest>,
+    /// Campaign attempts the store answers "another node holds it"
+    /// (`Input::StoreTaken`) instead of writing, as PostgreSQL does for an
+    /// attempt another node started first.
+    pub attempts_taken: bool,
     /// Wall-clock ms at `t0`.
     pub wall0: u64,
 }
@@ -133,6 +137,7 @@ impl Sim {
             store_dir: dir,
             writes: Vec::new(),
             cluster: Vec::new(),
+            attempts_taken: false,
             wall0: wall_ms,
         };
         sim.engine.handle_input(t0, Input::Work(Box::new(work)));
@@ -238,6 +243,12 @@ impl Sim {
                 }),
                 Output::Media { call, command } => self.media_command(call, command),
                 Output::MessageSaved(m) => self.messages.push(*m),
+                Output::Store { id, write }
+                    if self.attempts_taken
+                        && matches!(write, StoreWrite::AttemptStarted { .. }) =>
+                {
+                    self.engine.handle_input(self.now, Input::StoreTaken { id });
+                }
                 Output::Store { id, write } => {
                     self.store.apply(&write, 0).expect("store write");
                     self.writes.push(write);

@@ -254,6 +254,29 @@ impl Scheduler {
         self.campaigns.get(&id)?.targets.get(target)
     }
 
+    /// Another node sharing the store started this target's attempt
+    /// first: the attempt asked for is dropped (it was never made here)
+    /// and the number is left to that node, never due here again.
+    pub fn taken_elsewhere(&mut self, id: CampaignId, target: usize) {
+        if let Some(n) = self.in_flight.get_mut(&id) {
+            *n = n.saturating_sub(1);
+        }
+        let Some(t) = self
+            .campaigns
+            .get_mut(&id)
+            .and_then(|c| c.targets.get_mut(target))
+        else {
+            return;
+        };
+        if t.attempts.last().is_some_and(|a| a.ended_ms.is_none()) {
+            t.attempts.pop();
+        }
+        t.due_ms = None;
+        if let Some(queue) = self.queues.get_mut(&id) {
+            queue.retain(|&(_, tg)| tg != target);
+        }
+    }
+
     /// `n` more targets of `id` are final.
     fn close(&mut self, id: CampaignId, n: usize) {
         if let Some(open) = self.open.get_mut(&id) {
@@ -382,6 +405,32 @@ mod tests {
                 (T0 + MIN + 8_000 + 70 * MIN, 3)
             ]
         );
+    }
+
+    #[test]
+    fn a_number_another_node_dials_first_is_left_to_it() {
+        let mut s = Scheduler::default();
+        s.add(campaign(&["10086", "10010"], json!({})), T0);
+        let now = T0 + MIN;
+        let (first, n) = dial(&mut s, now).expect("due");
+        assert_eq!(n, 1);
+        assert_eq!(s.in_flight(), 1);
+        // The store says another node started this attempt first.
+        s.taken_elsewhere(CampaignId(1), first);
+        assert_eq!(s.in_flight(), 0, "no call of ours on the line");
+        let c = s.campaign(CampaignId(1)).expect("campaign");
+        assert!(c.targets[first].attempts.is_empty(), "never made here");
+        assert_eq!(c.targets[first].due_ms, None);
+        // The other number is still ours; the taken one never comes back.
+        let (second, _) = dial(&mut s, now).expect("the other number");
+        assert_ne!(second, first);
+        s.attempt_ended(CampaignId(1), second, AttemptResult::Busy, 486, None, now);
+        for hours in 1..=24 {
+            if let Some((t, _)) = dial(&mut s, now + hours * 60 * MIN) {
+                assert_ne!(t, first, "the taken number is dialled again");
+                s.attempt_ended(CampaignId(1), t, AttemptResult::Busy, 486, None, now);
+            }
+        }
     }
 
     #[test]

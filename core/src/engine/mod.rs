@@ -301,6 +301,7 @@ impl Engine {
             Input::Campaign(campaign) => self.add_campaign(now, *campaign),
             Input::Stored { id } => self.stored(now, id),
             Input::StoreFailed { id } => self.store_failed(now, id),
+            Input::StoreTaken { id } => self.store_taken(now, id),
             Input::CallRecordingFailed { call, error } => self.call_recording_failed(call, error),
             Input::Cluster(event) => self.handle_cluster(now, event),
         }

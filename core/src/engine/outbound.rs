@@ -390,6 +390,24 @@ impl Engine {
         }
     }
 
+    /// Another node started this attempt first: it is that node's. The
+    /// number is not dialled here, nor tried again by this node, and
+    /// nothing is written (the other node writes its attempt's end).
+    pub(super) fn store_taken(&mut self, now: Instant, id: u64) {
+        if let Some(dial) = self.pending_dials.remove(&id) {
+            info!(campaign = dial.campaign.0, number = %dial.number, attempt = dial.attempt,
+                "another node dials this number");
+            self.trunks[dial.trunk].unreserve();
+            self.scheduler.taken_elsewhere(dial.campaign, dial.target);
+            self.poll_campaigns(now);
+        }
+        if let Some(call) = self.pending_work_dials.remove(&id) {
+            // A task's attempt: tasks are not yet shared between nodes
+            // (docs/cluster.md); ended here as a failed attempt.
+            self.work_store_failed(now, call);
+        }
+    }
+
     fn dial_notice(&mut self, now: Instant, dial: PendingDial) {
         // What the call needs of its campaign (not the number list).
         let Some(spec) = self.scheduler.campaign(dial.campaign).map(|c| NoticeSpec {

@@ -218,6 +218,12 @@ impl StoreThread {
                             let started = Instant::now();
                             let event = match store.apply(&write, now_ms) {
                                 Ok(()) => Event::Stored { id },
+                                // Another node holds the work: not an error
+                                // here, and nothing more is written for it.
+                                Err(StoreError::Taken { what }) => {
+                                    info!(%what, "another node holds this work");
+                                    Event::StoreTaken { id }
+                                }
                                 Err(e) => {
                                     error!(error = %e, ?write, "store write failed");
                                     failed += 1;
