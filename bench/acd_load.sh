@@ -50,7 +50,7 @@ target=${CARGO_TARGET_DIR:-$here/target}
 bin="$target/release/hotline"
 work=$(mktemp -d /tmp/hotline-acdbench.XXXXXX)
 pids=()
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+pg_bin=$( (ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true) | sort -V | tail -1)
 pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -111,7 +111,7 @@ done
 if [ "$STORE" = postgres ]; then
   [ -n "$pg_bin" ] || { echo "PostgreSQL's server is not installed (apt-get install postgresql)" >&2; exit 2; }
   PG_PORT=${PG_PORT:-5293}
-  pg_dir="$work/pg"; mkdir -p "$pg_dir"
+  pg_dir="$work/pg"; mkdir -p "$pg_dir"; chmod 755 "$work"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_dir"
   pg_as "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust --no-sync >/dev/null
   pg_as "$pg_bin/pg_ctl" start -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
@@ -134,7 +134,11 @@ if [ "$NODES" = 2 ]; then
   engines+=($!)
   pids+=($!)
   printf '1 sip:127.0.0.1:%s 0 0\n1 sip:127.0.0.1:%s 0 0\n' "$SIP_PORT" "$((SIP_PORT + 1))" > "$work/dispatcher.list"
-  modules=$(ls -d /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules 2>/dev/null | head -1)
+  modules=
+  for d in /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules; do
+    [ -f "$d/dispatcher.so" ] && modules=$d && break
+  done
+  [ -n "$modules" ] || { echo "Kamailio's modules are not installed (apt-get install kamailio)" >&2; exit 2; }
   kamailio -f "$here/config/kamailio/hotline-edge.cfg" -DD -E -m 64 -M 8 -w "$work" -Y "$work" \
     -A LISTEN_IP=127.0.0.1 -A "SIP_PORT=$KAM_PORT" -A "MODULES_DIR=\"$modules/\"" \
     -A "DISPATCHER_LIST=\"$work/dispatcher.list\"" > "$work/kamailio.log" 2>&1 &
@@ -204,6 +208,7 @@ for e in "${engines[@]}"; do wait "$e" || true; done
 kill -INT $agent_sipp 2>/dev/null || true
 sleep 1
 kill $agent_sipp 2>/dev/null || true
+cleanup   # Kamailio and PostgreSQL, if started
 trap - EXIT
 
 [ -s "$work/stat.csv" ] || { echo "caller sipp failed: see $work/sipp.out" >&2; tail -n 5 "$work/sipp.out" "$work/agent_sipp.out" >&2; exit 1; }
@@ -260,7 +265,7 @@ offer_pct() {
 }
 offer_p50=$(offer_pct 50); offer_p99=$(offer_pct 99)
 # The cluster threads' round trips to the store (every node, start to stop).
-round_trips=$(cat "$work"/engine*.log | sed 's/\x1b\[[0-9;]*m//g' | grep -o 'round_trips=[0-9]*' | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
+round_trips=$(cat "$work"/engine*.log | sed 's/\x1b\[[0-9;]*m//g' | { grep -o 'round_trips=[0-9]*' || true; } | cut -d= -f2 | awk '{s += $1} END {print s + 0}')
 elapsed=$(echo "$end - $start" | bc)
 cpu_pct=$(echo "scale=1; ($cpu1 - $cpu0) * 100 / $hz / $elapsed" | bc)
 concurrent=$(( RATE * TALK_MS / 1000 ))
