@@ -15,6 +15,17 @@ use crate::ids::CallKey;
 use crate::io::Output;
 use crate::sip::registrar::Binding;
 
+/// The task ids a node numbers from ([`crate::tasks::TaskBook::set_id_space`]):
+/// 1 to 4095, from its name (FNV-1a), so that ids stay below 2^53 for the
+/// desk's JavaScript. Two nodes' names meet with odds of 1 in 4095; the
+/// store then refuses the second node's new task (`Taken`).
+pub fn task_id_space(node: &str) -> u64 {
+    let hash = node.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 + hash % 4095
+}
+
 /// This node among several (`None` in `Engine::cluster` for one node).
 #[derive(Debug, Default)]
 pub struct ClusterState {

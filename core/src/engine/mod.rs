@@ -169,6 +169,12 @@ impl Engine {
             acd.share_waiting();
             cluster::ClusterState::default()
         });
+        let mut tasks = crate::tasks::TaskBook::new(settings_margin_ms);
+        if cluster.is_some() {
+            tasks.set_id_space(cluster::task_id_space(
+                settings.node.as_deref().unwrap_or(""),
+            ));
+        }
         let guard = guard::SourceGuard::new(now, settings.guard.clone());
         let clock = WallClock {
             base: now,
@@ -220,7 +226,7 @@ impl Engine {
             campaign_prompts: HashMap::new(),
             completed_written: HashSet::new(),
             notices: HashMap::new(),
-            tasks: crate::tasks::TaskBook::new(settings_margin_ms),
+            tasks,
             work_entries: HashMap::new(),
             task_entry: HashMap::new(),
             pending_work_dials: HashMap::new(),

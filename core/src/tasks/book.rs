@@ -47,7 +47,13 @@ pub struct TaskBook {
     /// How long before its deadline a task counts as at risk.
     margin_ms: u64,
     next_id: u64,
+    /// Several nodes share the store: the ids this node numbers its own
+    /// tasks from (see [`TaskBook::set_id_space`]).
+    id_space: Option<std::ops::Range<u64>>,
 }
+
+/// The ids each node numbers tasks from: 2^40 of them.
+pub const ID_SPACE: u64 = 1 << 40;
 
 impl TaskBook {
     pub fn new(margin_ms: u64) -> TaskBook {
@@ -60,6 +66,21 @@ impl TaskBook {
 
     pub fn set_margin(&mut self, margin_ms: u64) {
         self.margin_ms = margin_ms;
+    }
+
+    /// Several nodes share the store: this node numbers new tasks from
+    /// `space` (so two nodes never give the same id), and at start takes
+    /// as interrupted only its own tasks that were on a phone or the line;
+    /// others' are theirs. Call before [`restore`](Self::restore).
+    pub fn set_id_space(&mut self, space: u64) {
+        let base = space * ID_SPACE;
+        self.next_id = self.next_id.max(base);
+        self.id_space = Some(base..base + ID_SPACE);
+    }
+
+    /// Whether this node numbered `id` (always, on one node).
+    pub fn is_own(&self, id: TaskId) -> bool {
+        self.id_space.as_ref().is_none_or(|r| r.contains(&id.0))
     }
 
     /// A fresh id, past every stored one.
@@ -76,11 +97,16 @@ impl TaskBook {
     pub fn restore(&mut self, tasks: Vec<Task>, now_ms: u64) -> Vec<TaskId> {
         let mut changed = Vec::new();
         for mut task in tasks {
-            self.next_id = self.next_id.max(task.id.0 + 1);
-            if matches!(
-                task.state,
-                TaskState::Offered | TaskState::Dialing | TaskState::Connected
-            ) {
+            let own = self.is_own(task.id);
+            if own {
+                self.next_id = self.next_id.max(task.id.0 + 1);
+            }
+            if own
+                && matches!(
+                    task.state,
+                    TaskState::Offered | TaskState::Dialing | TaskState::Connected
+                )
+            {
                 let mut retry_at = now_ms;
                 if let Some(a) = task.attempts.last_mut().filter(|a| a.result.is_none()) {
                     a.ended_ms = Some(now_ms);
@@ -135,7 +161,9 @@ impl TaskBook {
 
     /// A new task (its id from [`next_id`](Self::next_id)).
     pub fn insert(&mut self, task: Task) {
-        self.next_id = self.next_id.max(task.id.0 + 1);
+        if self.is_own(task.id) {
+            self.next_id = self.next_id.max(task.id.0 + 1);
+        }
         let id = task.id;
         self.tasks.insert(id, task);
         self.index(id);
@@ -494,6 +522,33 @@ mod tests {
             version: 0,
             order: None,
         }
+    }
+
+    #[test]
+    fn nodes_number_tasks_apart_and_leave_each_others_calls_alone() {
+        let mut a = TaskBook::new(30 * MIN);
+        a.set_id_space(7);
+        let base = 7 * ID_SPACE;
+        // Node a's own task on a phone when it died, node b's on the line
+        // now, and an old task from before the cluster.
+        let mut own = task(base + 3, None);
+        own.state = TaskState::Dialing;
+        let mut theirs = task(9 * ID_SPACE + 1, None);
+        theirs.state = TaskState::Connected;
+        let changed = a.restore(vec![own, theirs, task(5, None)], 2 * MIN);
+        assert_eq!(
+            changed,
+            vec![TaskId(base + 3)],
+            "only its own is interrupted"
+        );
+        assert_eq!(a.next_id(), TaskId(base + 4), "numbered in its own space");
+        assert!(a.is_own(TaskId(base + 4)) && !a.is_own(TaskId(9 * ID_SPACE + 1)));
+        // Below 2^53, for the desk's JavaScript.
+        assert!((4095 + 1) * ID_SPACE < 1 << 53);
+        // One node numbers from 1 as before.
+        let mut one = TaskBook::new(30 * MIN);
+        one.restore(vec![task(5, None)], 0);
+        assert_eq!(one.next_id(), TaskId(6));
     }
 
     #[test]
