@@ -282,9 +282,22 @@ impl Worker {
                 } else {
                     self.with_client(|c| sql::claim(c, &ask)).flatten()
                 };
-                if let Some(fence) = fence {
-                    self.claims.insert(agent.clone(), fence);
-                    self.entries.remove(&(caller.0 as i64));
+                match fence {
+                    Some(fence) => {
+                        self.claims.insert(agent.clone(), fence);
+                        self.entries.remove(&(caller.0 as i64));
+                    }
+                    // The engine now holds the agent as taken elsewhere.
+                    // It may not be (the claim lost to a caller ahead, or
+                    // the store failed): the next view must say so even
+                    // if nothing changed in the store.
+                    None => {
+                        let seen = self
+                            .seen_agents
+                            .entry(agent.clone())
+                            .or_insert_with(|| (String::new(), String::new(), true));
+                        seen.2 = true;
+                    }
                 }
                 self.tell(ClusterEvent::Claimed {
                     claim,
@@ -494,5 +507,93 @@ impl Worker {
         self.with_client(|c| sql::start_fresh(c, &node));
         self.with_client(|c| sql::heartbeat(c, &node, 0));
         info!(round_trips = self.round_trips, "cluster thread stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotline_core::ids::CallKey;
+
+    /// A worker with no connection (as during an outage), telling `events`.
+    fn worker(events: tokio_mpsc::UnboundedSender<Event>) -> Worker {
+        Worker {
+            config: connect_config("postgres://hotline@127.0.0.1:1/hotline").expect("url"),
+            client: None,
+            node: "a".into(),
+            lease: Duration::from_secs(5),
+            events,
+            last_ok: Instant::now(),
+            lost: false,
+            entries: HashMap::new(),
+            claims: HashMap::new(),
+            seen_entries: HashMap::new(),
+            seen_agents: HashMap::new(),
+            seen_bindings: HashMap::new(),
+            written_bindings: HashMap::new(),
+            round_trips: 0,
+        }
+    }
+
+    fn free_agent(id: &str) -> sql::AgentRow {
+        sql::AgentRow {
+            id: id.into(),
+            status: "available".into(),
+            reason: String::new(),
+            status_node: Some("a".into()),
+            held: false,
+        }
+    }
+
+    fn snapshot(agents: Vec<sql::AgentRow>) -> sql::Snapshot {
+        sql::Snapshot {
+            entries: Vec::new(),
+            agents,
+            bindings: Vec::new(),
+        }
+    }
+
+    fn held_events(rx: &mut tokio_mpsc::UnboundedReceiver<Event>) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            if let Event::Cluster(ClusterEvent::AgentHeld { agent, held }) = event {
+                out.push((agent, held));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_agent_refused_but_free_is_offered_again_after_the_next_view() {
+        let (tx, mut rx) = tokio_mpsc::unbounded_channel();
+        let mut w = worker(tx);
+        w.tell_changes(snapshot(vec![free_agent("1001")]));
+        assert!(held_events(&mut rx).is_empty(), "free, as first seen");
+        // The claim fails (here: no connection), so the engine holds 1001
+        // as taken elsewhere ...
+        w.apply(ClusterRequest::Claim {
+            claim: 1,
+            agent: "1001".into(),
+            caller: CallKey(7),
+            queue: "repair".into(),
+            priority: 1,
+            arrival_ms: 0,
+        });
+        let refused = std::iter::from_fn(|| rx.try_recv().ok()).any(|e| {
+            matches!(
+                e,
+                Event::Cluster(ClusterEvent::Claimed {
+                    claim: 1,
+                    granted: false
+                })
+            )
+        });
+        assert!(refused);
+        // ... and the store, unchanged, still says free: told again.
+        w.tell_changes(snapshot(vec![free_agent("1001")]));
+        assert_eq!(held_events(&mut rx), vec![("1001".to_string(), false)]);
+        // Nothing more while nothing changes.
+        w.tell_changes(snapshot(vec![free_agent("1001")]));
+        assert!(held_events(&mut rx).is_empty());
     }
 }
