@@ -330,7 +330,8 @@ fn the_shared_store_opens_from_async_code_and_its_thread_reports_a_lost_claim() 
     });
 
     // The store thread: each write acknowledged, a claim another node
-    // holds reported as failed (the engine then does not dial).
+    // holds reported as taken (the engine then neither dials nor writes
+    // anything more about it).
     let (events, mut acks) = tokio::sync::mpsc::unbounded_channel();
     let thread = hotline::shell::store::StoreThread::start(store, events).expect("thread");
     let mut other = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
@@ -343,12 +344,13 @@ fn the_shared_store_opens_from_async_code_and_its_thread_reports_a_lost_claim() 
     let mut got = Vec::new();
     while let Ok(event) = acks.try_recv() {
         got.push(match event {
-            hotline::shell::Event::Stored { id } => (id, true),
-            hotline::shell::Event::StoreFailed { id } => (id, false),
+            hotline::shell::Event::Stored { id } => (id, "stored"),
+            hotline::shell::Event::StoreTaken { id } => (id, "taken"),
+            hotline::shell::Event::StoreFailed { id } => (id, "failed"),
             _ => panic!("not a store event"),
         });
     }
-    assert_eq!(got, vec![(1, true), (2, false)]);
+    assert_eq!(got, vec![(1, "stored"), (2, "taken")]);
     let work = other.load(T0, 7).expect("load");
     let at: Vec<Option<u64>> = work.campaigns[0]
         .campaign
