@@ -24,11 +24,12 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::kamailio::{kamailio_modules, Kamailio};
+use support::kamailio::{kamailio_and_sipp, Kamailio};
 use support::postgres::PgCluster;
 use support::*;
 
@@ -132,6 +133,35 @@ fn waiting_on(port: u16) -> u64 {
         .unwrap_or(0)
 }
 
+/// The agents' phones (SIPp instance `AGENT`, on the port they registered
+/// from through Kamailio) for `calls` calls: each answered at once and
+/// hung up after `talk_ms`. Listening when it returns.
+fn phones(engine: &Engine, kam: SocketAddr, talk_ms: u64, calls: u32, timeout_s: u64) -> Sipp {
+    let talk = talk_ms.to_string();
+    let args = ["-key", "agent", "1001", "-d", &talk];
+    let phones = Sipp::start_via(
+        engine,
+        kam,
+        AGENT,
+        "cluster_agent.xml",
+        &args,
+        timeout_s,
+        calls,
+    );
+    phones.wait_listening(engine, AGENT);
+    phones
+}
+
+/// `calls` callers through Kamailio, `rate` a second (SIPp instance
+/// `CALLER`), each pressing 1 and waiting until hotline hangs up.
+fn callers(engine: &Engine, kam: SocketAddr, dtmf: &str, calls: u32, rate: u32) -> Sipp {
+    let (rate, limit) = (rate.to_string(), calls.max(10).to_string());
+    let args = [
+        "-key", "dtmf", dtmf, "-r", &rate, "-rp", "1000", "-l", &limit,
+    ];
+    Sipp::start_via(engine, kam, CALLER, "cluster_caller.xml", &args, 150, calls)
+}
+
 fn logged<'a>(logs: &'a str, name: &str) -> Vec<&'a str> {
     let prefix = format!("{name}: ");
     logs.lines()
@@ -141,13 +171,7 @@ fn logged<'a>(logs: &'a str, name: &str) -> Vec<&'a str> {
 
 #[test]
 fn two_nodes_share_one_agent_and_one_order_per_queue() {
-    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
-        return;
-    }
-    let Some(modules) = kamailio_modules() else {
-        return;
-    };
-    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+    let Some((modules, dtmf)) = kamailio_and_sipp() else {
         return;
     };
     let Some(pg) = PgCluster::start() else {
@@ -211,25 +235,8 @@ fn two_nodes_share_one_agent_and_one_order_per_queue() {
 
     // 3. Four callers, a second apart, spread over both nodes; they wait.
     // The agent talks 6 s (the announcements before the bridge included).
-    let phone = Sipp::start_via(
-        &a,
-        kam,
-        AGENT,
-        "cluster_agent.xml",
-        &["-key", "agent", "1001", "-d", "6000"],
-        90,
-        4,
-    );
-    phone.wait_listening(&a, AGENT);
-    let callers = Sipp::start_via(
-        &a,
-        kam,
-        CALLER,
-        "cluster_caller.xml",
-        &["-key", "dtmf", &dtmf, "-r", "1", "-rp", "1000", "-l", "10"],
-        90,
-        4,
-    );
+    let phone = phones(&a, kam, 6000, 4, 90);
+    let callers = callers(&a, kam, &dtmf, 4, 1);
     wait_until(
         &fail("four callers waiting across the nodes"),
         Duration::from_secs(15),
@@ -374,13 +381,7 @@ fn a_node_without_its_store_offers_a_message_then_recovers() {
 /// through Kamailio with the Path), while the survivor's own call goes on.
 #[test]
 fn the_survivor_takes_over_after_kill_9() {
-    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
-        return;
-    }
-    let Some(modules) = kamailio_modules() else {
-        return;
-    };
-    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+    let Some((modules, dtmf)) = kamailio_and_sipp() else {
         return;
     };
     let Some(pg) = PgCluster::start() else {
@@ -438,26 +439,9 @@ fn the_survivor_takes_over_after_kill_9() {
         }
     }
     // The phones talk 30 s on every call.
-    let phones = Sipp::start_via(
-        &b,
-        kam,
-        AGENT,
-        "cluster_agent.xml",
-        &["-key", "agent", "1001", "-d", "30000"],
-        60,
-        3,
-    );
-    phones.wait_listening(&b, AGENT);
+    let phones = phones(&b, kam, 30_000, 3, 60);
     // One caller on each node (round robin), each taken by an agent.
-    let first = Sipp::start_via(
-        &b,
-        kam,
-        CALLER,
-        "cluster_caller.xml",
-        &["-key", "dtmf", &dtmf, "-r", "1", "-rp", "1000", "-l", "10"],
-        60,
-        2,
-    );
+    let first = callers(&b, kam, &dtmf, 2, 1);
     let on_call = |port: u16| -> Option<String> {
         ["1001", "1002"]
             .into_iter()
@@ -543,13 +527,7 @@ fn the_survivor_takes_over_after_kill_9() {
 /// (its calls' intervals, from both nodes' records, never overlap).
 #[test]
 fn two_hundred_calls_and_twenty_agents_never_double_book_an_agent() {
-    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
-        return;
-    }
-    let Some(modules) = kamailio_modules() else {
-        return;
-    };
-    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+    let Some((modules, dtmf)) = kamailio_and_sipp() else {
         return;
     };
     let Some(pg) = PgCluster::start() else {
@@ -626,26 +604,8 @@ fn two_hundred_calls_and_twenty_agents_never_double_book_an_agent() {
             },
         );
     }
-    let calls = CALLS.to_string();
-    let phones = Sipp::start_via(
-        &a,
-        kam,
-        AGENT,
-        "cluster_agent.xml",
-        &["-key", "agent", "2001", "-d", "3000"],
-        150,
-        CALLS,
-    );
-    phones.wait_listening(&a, AGENT);
-    let callers = Sipp::start_via(
-        &a,
-        kam,
-        CALLER,
-        "cluster_caller.xml",
-        &["-key", "dtmf", &dtmf, "-r", "5", "-l", &calls],
-        150,
-        CALLS,
-    );
+    let phones = phones(&a, kam, 3000, CALLS, 150);
+    let callers = callers(&a, kam, &dtmf, CALLS, 5);
     callers.expect_success(&a);
     phones.expect_success(&a);
     drop(kamailio);

@@ -40,7 +40,7 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use hotline::media::g711::Codec;
-use support::kamailio::{kamailio_modules, Kamailio};
+use support::kamailio::{kamailio_and_sipp, Kamailio};
 use support::*;
 
 /// SIPp instances: the agent's phone, the caller.
@@ -381,13 +381,7 @@ fn settings() -> Settings {
 /// The whole path through Kamailio; `caller_side` is the transport of the
 /// caller to Kamailio and of Kamailio to hotline (the phone stays on UDP).
 fn agent_rung_through_kamailio(k: u16, caller_side: Transport) {
-    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
-        return;
-    }
-    let Some(modules) = kamailio_modules() else {
-        return;
-    };
-    let Some(dtmf) = sample_pcap("dtmf_2833_1.pcap") else {
+    let Some((modules, dtmf)) = kamailio_and_sipp() else {
         return;
     };
     let ports = ports(k);

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{skip_or_fail, tail, terminate};
+use super::{require_root, require_tool, sample_pcap, skip_or_fail, tail, terminate};
 
 /// Where Debian (and other distributions) put Kamailio's modules.
 const MODULE_DIRS: [&str; 4] = [
@@ -30,6 +30,18 @@ pub fn kamailio_modules() -> Option<&'static str> {
         ));
     }
     found
+}
+
+/// What a test through Kamailio needs: Kamailio's modules folder and
+/// SIPp's capture of the key 1 (RFC 4733), with root for SIPp's raw
+/// sockets; `None` after a skip notice (a failure under `CI=true`).
+pub fn kamailio_and_sipp() -> Option<(&'static str, String)> {
+    if !require_tool("kamailio") || !require_tool("sipp") || !require_root() {
+        return None;
+    }
+    let modules = kamailio_modules()?;
+    let dtmf = sample_pcap("dtmf_2833_1.pcap")?;
+    Some((modules, dtmf))
 }
 
 /// Kamailio running config/kamailio/hotline-edge.cfg, its log in

@@ -539,16 +539,8 @@ impl Sipp {
         timeout_s: u64,
         calls: u32,
     ) -> Sipp {
-        Sipp::launch(
-            engine,
-            engine.sip_addr(),
-            ports,
-            label,
-            file,
-            extra,
-            timeout_s,
-            calls,
-        )
+        let target = engine.sip_addr();
+        Sipp::start_on_via(engine, target, ports, label, file, extra, timeout_s, calls)
     }
 
     /// [`Sipp::start_on`] sending to `target` (a proxy in front of the

@@ -76,23 +76,7 @@ impl ClusterThread {
                     }
                 };
                 info!(%node, lease = ?lease, "sharing state through the store");
-                let mut worker = Worker {
-                    config,
-                    client: Some(client),
-                    node,
-                    lease,
-                    events,
-                    last_ok: Instant::now(),
-                    lost: false,
-                    entries: HashMap::new(),
-                    claims: HashMap::new(),
-                    seen_entries: HashMap::new(),
-                    seen_agents: HashMap::new(),
-                    seen_bindings: HashMap::new(),
-                    written_bindings: HashMap::new(),
-                    round_trips: 0,
-                };
-                worker.run(rx);
+                Worker::new(config, Some(client), node, lease, events).run(rx);
             })
             .map_err(|e| ClusterError::Url(format!("cannot start the cluster thread: {e}")))?;
         let ready = ready
@@ -211,7 +195,32 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(&mut self, rx: mpsc::Receiver<ClusterRequest>) {
+    fn new(
+        config: postgres::Config,
+        client: Option<postgres::Client>,
+        node: String,
+        lease: Duration,
+        events: tokio_mpsc::UnboundedSender<Event>,
+    ) -> Worker {
+        Worker {
+            config,
+            client,
+            node,
+            lease,
+            events,
+            last_ok: Instant::now(),
+            lost: false,
+            entries: HashMap::new(),
+            claims: HashMap::new(),
+            seen_entries: HashMap::new(),
+            seen_agents: HashMap::new(),
+            seen_bindings: HashMap::new(),
+            written_bindings: HashMap::new(),
+            round_trips: 0,
+        }
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<ClusterRequest>) {
         let mut next_poll = Instant::now();
         loop {
             let wait = next_poll.saturating_duration_since(Instant::now());
@@ -517,22 +526,8 @@ mod tests {
 
     /// A worker with no connection (as during an outage), telling `events`.
     fn worker(events: tokio_mpsc::UnboundedSender<Event>) -> Worker {
-        Worker {
-            config: connect_config("postgres://hotline@127.0.0.1:1/hotline").expect("url"),
-            client: None,
-            node: "a".into(),
-            lease: Duration::from_secs(5),
-            events,
-            last_ok: Instant::now(),
-            lost: false,
-            entries: HashMap::new(),
-            claims: HashMap::new(),
-            seen_entries: HashMap::new(),
-            seen_agents: HashMap::new(),
-            seen_bindings: HashMap::new(),
-            written_bindings: HashMap::new(),
-            round_trips: 0,
-        }
+        let config = connect_config("postgres://hotline@127.0.0.1:1/hotline").expect("url");
+        Worker::new(config, None, "a".into(), Duration::from_secs(5), events)
     }
 
     fn free_agent(id: &str) -> sql::AgentRow {
