@@ -11,9 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hotline::engine::AgentCommand;
 use hotline::ids::CallKey;
-use hotline::io::Peer;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
 use hotline::tasks::{CallbackMode, TaskId, TaskKind, TaskOutcome, TaskSpec, TaskState};
@@ -97,17 +95,6 @@ fn played_to(sim: &Sim, call: CallKey) -> Vec<String> {
         .collect()
 }
 
-/// First sendings of INVITEs to `peer` (retransmissions left out).
-fn invites_to(sim: &Sim, peer: Peer) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    sim.sent
-        .iter()
-        .filter(|s| s.peer == peer && s.text.starts_with("INVITE "))
-        .filter(|s| seen.insert(header(&s.text, "Call-ID").to_string()))
-        .map(|s| s.text.clone())
-        .collect()
-}
-
 /// The callee behind the trunk hangs up the call `invite` set up.
 fn callee_hangs_up(sim: &mut Sim, invite: &str) {
     let bye = format!(
@@ -117,46 +104,6 @@ fn callee_hangs_up(sim: &mut Sim, invite: &str) {
         header(invite, "Call-ID"),
     );
     sim.send_bytes(trunk_peer(), bye.as_bytes());
-}
-
-/// Runs the clock (by wake-ups) until `cond` holds, at most `limit`.
-#[track_caller]
-fn run_until(sim: &mut Sim, limit: Duration, what: &str, mut cond: impl FnMut(&Sim) -> bool) {
-    let end = sim.now + limit;
-    while !cond(sim) {
-        assert!(sim.now < end, "{what}: not within {limit:?}");
-        let step = sim
-            .engine
-            .poll_timeout()
-            .map_or(end, |t| t.min(end))
-            .max(sim.now + Duration::from_millis(1));
-        sim.run_until(step);
-    }
-}
-
-/// The next INVITE to the agent's phone after the first `seen`.
-#[track_caller]
-fn next_agent_invite(sim: &mut Sim, agent: &str, seen: usize) -> String {
-    run_until(sim, secs(120), "an INVITE to the agent", |s| {
-        invites_to(s, phone(agent)).len() > seen
-    });
-    invites_to(sim, phone(agent))[seen].clone()
-}
-
-fn on_break(sim: &mut Sim, agent: &str) {
-    sim.act(|e, now| {
-        e.agent_command(
-            now,
-            agent,
-            AgentCommand::Break {
-                reason: "meeting".into(),
-            },
-        )
-    });
-}
-
-fn available(sim: &mut Sim, agent: &str) {
-    sim.act(|e, now| e.agent_command(now, agent, AgentCommand::Available));
 }
 
 /// The only task the engine knows of.

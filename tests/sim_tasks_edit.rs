@@ -13,8 +13,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hotline::engine::AgentCommand;
-use hotline::io::Peer;
 use hotline::media::dtmf::DigitSource;
 use hotline::media::session::MediaEvent;
 use hotline::store::StoreWrite;
@@ -32,56 +30,6 @@ fn cfg() -> hotline::config::Config {
         // Simulated callers send no RTP while they wait.
         c.media.inactivity_timeout = secs(3600);
     })
-}
-
-fn on_break(sim: &mut Sim, agent: &str) {
-    sim.act(|e, now| {
-        e.agent_command(
-            now,
-            agent,
-            AgentCommand::Break {
-                reason: "meeting".into(),
-            },
-        )
-    });
-}
-
-fn available(sim: &mut Sim, agent: &str) {
-    sim.act(|e, now| e.agent_command(now, agent, AgentCommand::Available));
-}
-
-/// First sendings of INVITEs to `peer` (retransmissions left out).
-fn invites_to(sim: &Sim, peer: Peer) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    sim.sent
-        .iter()
-        .filter(|s| s.peer == peer && s.text.starts_with("INVITE "))
-        .filter(|s| seen.insert(header(&s.text, "Call-ID").to_string()))
-        .map(|s| s.text.clone())
-        .collect()
-}
-
-/// Runs the clock (by wake-ups) until `cond` holds, at most `limit`.
-#[track_caller]
-fn run_until(sim: &mut Sim, limit: Duration, what: &str, mut cond: impl FnMut(&Sim) -> bool) {
-    let end = sim.now + limit;
-    while !cond(sim) {
-        assert!(sim.now < end, "{what}: not within {limit:?}");
-        let step = sim
-            .engine
-            .poll_timeout()
-            .map_or(end, |t| t.min(end))
-            .max(sim.now + Duration::from_millis(1));
-        sim.run_until(step);
-    }
-}
-
-#[track_caller]
-fn next_agent_invite(sim: &mut Sim, agent: &str, seen: usize) -> String {
-    run_until(sim, secs(120), "an INVITE to the agent", |s| {
-        invites_to(s, phone(agent)).len() > seen
-    });
-    invites_to(sim, phone(agent))[seen].clone()
 }
 
 /// A caller from `number` is answered by the IVR and presses 2 (repair).

@@ -813,3 +813,59 @@ pub fn trunk_says(sim: &mut Sim, invite: &str, status: u16, extra: &str) {
     );
     sim.send_bytes(trunk_peer(), reply.as_bytes());
 }
+
+/// Puts `agent` on break ("meeting") through the engine's agent API.
+pub fn on_break(sim: &mut Sim, agent: &str) {
+    sim.act(|e, now| {
+        e.agent_command(
+            now,
+            agent,
+            hotline::engine::AgentCommand::Break {
+                reason: "meeting".into(),
+            },
+        )
+    });
+}
+
+/// Makes `agent` available through the engine's agent API.
+pub fn available(sim: &mut Sim, agent: &str) {
+    sim.act(|e, now| e.agent_command(now, agent, hotline::engine::AgentCommand::Available));
+}
+
+/// First sendings of INVITEs to `peer` (retransmissions left out).
+pub fn invites_to(sim: &Sim, peer: Peer) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    sim.sent
+        .iter()
+        .filter(|s| s.peer == peer && s.text.starts_with("INVITE "))
+        .filter(|s| seen.insert(header(&s.text, "Call-ID").to_string()))
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+/// Runs the clock (by wake-ups) until `cond` holds, at most `limit`.
+#[track_caller]
+pub fn run_until(sim: &mut Sim, limit: Duration, what: &str, mut cond: impl FnMut(&Sim) -> bool) {
+    let end = sim.now + limit;
+    while !cond(sim) {
+        assert!(sim.now < end, "{what}: not within {limit:?}");
+        let step = sim
+            .engine
+            .poll_timeout()
+            .map_or(end, |t| t.min(end))
+            .max(sim.now + Duration::from_millis(1));
+        sim.run_until(step);
+    }
+}
+
+/// The next INVITE to the agent's phone after the first `seen`.
+#[track_caller]
+pub fn next_agent_invite(sim: &mut Sim, agent: &str, seen: usize) -> String {
+    run_until(
+        sim,
+        Duration::from_secs(120),
+        "an INVITE to the agent",
+        |s| invites_to(s, phone(agent)).len() > seen,
+    );
+    invites_to(sim, phone(agent))[seen].clone()
+}
