@@ -883,3 +883,48 @@ fn a_recording_that_cannot_be_written_stops_but_the_call_goes_on() {
     );
     assert_eq!(r.agent.as_deref(), Some("1001"));
 }
+
+#[test]
+fn on_a_node_sharing_a_store_an_agent_rung_by_a_transfer_is_held_until_it_ends() {
+    use hotline::cluster::ClusterRequest;
+    let mut sim = Sim::new(config(|c| {
+        c.store.url = Some("postgres://hotline@db.example/hotline".into());
+        c.node.id = Some("a".into());
+    }));
+    sim.grant_claims = true;
+    register(&mut sim, "1002");
+    let (_, tag, inv) = bridged(&mut sim);
+    sim.cluster.clear();
+    refer(&mut sim, &inv, "sip:1002@127.0.0.1:5060", 2);
+    sim.run_for(secs(6));
+    let inv2 = invite_to(&sim, "1002").expect("1002 rung");
+    let held = ClusterRequest::Engaged {
+        agent: "1002".into(),
+        engaged: true,
+    };
+    assert!(sim.cluster.contains(&held), "{:?}", sim.cluster);
+    answer(&mut sim, "1002", &inv2, 200);
+    sim.run_for(secs(5));
+    // A release after the hold ends it (one before it, when the ACD saw
+    // the agent engaged, released nothing).
+    let released = |sim: &Sim| {
+        let from = sim.cluster.iter().position(|r| *r == held).unwrap_or(0);
+        sim.cluster[from..].iter().any(|r| {
+            matches!(r, ClusterRequest::Release { agent } if agent == "1002")
+                || *r
+                    == ClusterRequest::Engaged {
+                        agent: "1002".into(),
+                        engaged: false,
+                    }
+        })
+    };
+    assert!(
+        !released(&sim),
+        "held while on the transferred call: {:?}",
+        sim.cluster
+    );
+    // The caller hangs up: 1002 is free, and no longer held.
+    sim.send(&in_dialog("BYE", "c1", "z9hG4bK-bye", 2, &tag, None));
+    sim.run_for(secs(1));
+    assert!(released(&sim), "{:?}", sim.cluster);
+}

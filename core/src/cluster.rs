@@ -54,6 +54,10 @@ pub enum ClusterRequest {
     },
     /// The caller was offered, connected or left.
     NotWaiting { caller: CallKey },
+    /// The agent is on a call this node placed outside the ACD (a transfer
+    /// or consultation straight to them), or no longer: held like a claim,
+    /// so that no other node offers them a call meanwhile.
+    Engaged { agent: String, engaged: bool },
     /// The agent's status as set on this node (login, break, logout).
     Status { agent: String, status: AgentStatus },
     /// Every phone of `user` registered through this node (empty: none).

@@ -74,6 +74,9 @@ pub struct Sim {
     /// (`Input::StoreTaken`) instead of writing, as PostgreSQL does for an
     /// attempt another node started first.
     pub attempts_taken: bool,
+    /// Claims on agents granted at once, as a store with no other node
+    /// would (the requests are still kept in `cluster`).
+    pub grant_claims: bool,
     /// Wall-clock ms at `t0`.
     pub wall0: u64,
 }
@@ -138,6 +141,7 @@ impl Sim {
             writes: Vec::new(),
             cluster: Vec::new(),
             attempts_taken: false,
+            grant_claims: false,
             wall0: wall_ms,
         };
         sim.engine.handle_input(t0, Input::Work(Box::new(work)));
@@ -255,7 +259,20 @@ impl Sim {
                     self.engine.handle_input(self.now, Input::Stored { id });
                 }
                 Output::Line { file, line } => self.lines.push((file, line)),
-                Output::Cluster(request) => self.cluster.push(request),
+                Output::Cluster(request) => {
+                    let claim = match &request {
+                        hotline::cluster::ClusterRequest::Claim { claim, .. } => Some(*claim),
+                        _ => None,
+                    };
+                    self.cluster.push(request);
+                    if let Some(claim) = claim.filter(|_| self.grant_claims) {
+                        let granted = hotline::cluster::ClusterEvent::Claimed {
+                            claim,
+                            granted: true,
+                        };
+                        self.engine.handle_input(self.now, Input::Cluster(granted));
+                    }
+                }
                 Output::CallEnded {
                     call,
                     record,

@@ -40,6 +40,8 @@ pub struct ClusterState {
     store_lost: bool,
     /// Agents held by other nodes, as the store last said.
     held: HashSet<String>,
+    /// Agents on a call this node placed outside the ACD.
+    engaged: HashSet<String>,
 }
 
 impl Engine {
@@ -124,13 +126,33 @@ impl Engine {
                 status: status.clone(),
             });
         }
-        if idle {
+        // An agent engaged outside the ACD stays held until that ends.
+        if idle && !cluster.engaged.contains(agent) {
             requests.push(ClusterRequest::Release {
                 agent: agent.to_string(),
             });
         }
         for request in requests {
             self.tell_store(request);
+        }
+    }
+
+    /// An agent is on a call this node placed outside the ACD (a
+    /// transfer or consultation straight to them), or no longer.
+    pub(super) fn tell_engaged(&mut self, agent: &str, engaged: bool) {
+        let Some(cluster) = self.cluster.as_mut() else {
+            return;
+        };
+        let changed = if engaged {
+            cluster.engaged.insert(agent.to_string())
+        } else {
+            cluster.engaged.remove(agent)
+        };
+        if changed {
+            self.tell_store(ClusterRequest::Engaged {
+                agent: agent.to_string(),
+                engaged,
+            });
         }
     }
 

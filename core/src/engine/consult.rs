@@ -204,6 +204,7 @@ impl Engine {
                 c.bridge = None;
             }
         }
+        self.tell_engaged(agent, false);
         self.acd.handle(
             now,
             AcdInput::AgentEngaged {

@@ -511,6 +511,7 @@ impl Engine {
             },
         );
         self.apply_acd(now);
+        self.tell_engaged(agent, true);
         Some(leg)
     }
 
@@ -739,6 +740,7 @@ impl Engine {
         else {
             return;
         };
+        self.tell_engaged(&agent, false);
         self.acd.handle(
             now,
             AcdInput::AgentEngaged {

@@ -336,6 +336,20 @@ impl Worker {
                     self.with_client(|c| sql::not_waiting(c, &node, call));
                 }
             }
+            ClusterRequest::Engaged { agent, engaged } => {
+                if engaged {
+                    match self.with_client(|c| sql::hold(c, &node, &agent)).flatten() {
+                        Some(fence) => {
+                            self.claims.insert(agent, fence);
+                        }
+                        // The call is already ringing; another node's
+                        // claim stands, and the agent's phone says busy.
+                        None => warn!(%agent, "an agent rung directly is held by another node"),
+                    }
+                } else if let Some(fence) = self.claims.remove(&agent) {
+                    self.with_client(|c| sql::release(c, &node, &agent, fence));
+                }
+            }
             ClusterRequest::Status { agent, status } => {
                 let (text, reason) = status_text(&status);
                 self.with_client(|c| sql::status(c, &node, &agent, text, reason));

@@ -141,6 +141,26 @@ fn claim_in(tx: &mut Transaction<'_>, ask: &ClaimAsk<'_>) -> Result<Option<i64>,
     Ok(Some(row.try_get(0)?))
 }
 
+/// Holds `agent` for a call this node placed outside the ACD (no queue
+/// order to respect): granted, with a new fencing number, unless another
+/// live node holds the agent.
+pub fn hold(client: &mut Client, node: &str, agent: &str) -> Result<Option<i64>, ClusterError> {
+    client.execute(
+        "INSERT INTO hl_agents (id) VALUES ($1) ON CONFLICT DO NOTHING",
+        &[&agent],
+    )?;
+    let row = client.query_opt(
+        "UPDATE hl_agents a SET claim_node = $2, claim_call = NULL, fence = fence + 1
+          WHERE a.id = $1 AND (a.claim_node IS NULL OR a.claim_node = $2 OR NOT EXISTS
+                (SELECT 1 FROM hl_nodes n WHERE n.id = a.claim_node AND n.lease_until > now()))
+          RETURNING fence",
+        &[&agent, &node],
+    )?;
+    row.map(|r| r.try_get(0))
+        .transpose()
+        .map_err(ClusterError::from)
+}
+
 /// Re-takes a claim after the store came back (only if nobody alive took
 /// the agent meanwhile).
 pub fn reassert(client: &mut Client, node: &str, agent: &str) -> Result<bool, ClusterError> {
