@@ -4,7 +4,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct TimerQueue<K: Ord> {
@@ -86,6 +86,18 @@ impl NodeTag {
 }
 
 impl WallClock {
+    /// The instant of wall-clock `ms`, past or future (the inverse of
+    /// [`ms`](Self::ms); before the process started if need be).
+    pub fn at(&self, ms: u64) -> Instant {
+        if ms >= self.base_ms {
+            self.base + Duration::from_millis(ms - self.base_ms)
+        } else {
+            self.base
+                .checked_sub(Duration::from_millis(self.base_ms - ms))
+                .unwrap_or(self.base)
+        }
+    }
+
     /// Wall-clock ms at `at`.
     pub fn ms(&self, at: Instant) -> u64 {
         if at >= self.base {
@@ -142,6 +154,20 @@ pub(crate) fn test_epoch() -> Instant {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_wall_clock_time_maps_to_its_instant_before_and_after_the_start() {
+        let base = test_epoch() + Duration::from_secs(3600);
+        let clock = WallClock {
+            base,
+            base_ms: 1_796_500_000_000,
+            node: None,
+        };
+        let later = base + Duration::from_millis(1_234);
+        assert_eq!(clock.at(clock.ms(later)), later);
+        let earlier = base - Duration::from_secs(60);
+        assert_eq!(clock.at(1_796_500_000_000 - 60_000), earlier);
+        assert_eq!(clock.ms(earlier), 1_796_500_000_000 - 60_000);
+    }
     use super::*;
     use std::time::Duration;
 

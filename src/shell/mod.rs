@@ -282,7 +282,12 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
             settings.node = Some(node.clone());
             let thread =
                 cluster::ClusterThread::start(url, node, config.node.lease, events_tx.clone())
-                    .with_context(|| format!("joining the cluster at {}", redact_url(url)))?;
+                    .with_context(|| {
+                        format!(
+                            "joining the cluster at {}",
+                            store::postgres::redact_url(url)
+                        )
+                    })?;
             Some(thread)
         }
         None => None,
@@ -603,20 +608,6 @@ fn host_name() -> String {
         "node".into()
     } else {
         name
-    }
-}
-
-/// A store URL fit for a log line: the password, if any, hidden.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 

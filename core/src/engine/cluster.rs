@@ -4,7 +4,7 @@
 //! store, and what other nodes did comes back in as ACD inputs.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{info, warn};
 
@@ -189,18 +189,6 @@ impl Engine {
         });
     }
 
-    /// The instant on this node's clock of a wall-clock time, past or
-    /// future (another node's caller arrived before this one started).
-    fn instant_of_wall(&self, ms: u64) -> Instant {
-        let base = self.clock.base;
-        if ms >= self.clock.base_ms {
-            base + Duration::from_millis(ms - self.clock.base_ms)
-        } else {
-            base.checked_sub(Duration::from_millis(self.clock.base_ms - ms))
-                .unwrap_or(base)
-        }
-    }
-
     pub(super) fn handle_cluster(&mut self, now: Instant, event: ClusterEvent) {
         if self.cluster.is_none() {
             return;
@@ -234,7 +222,7 @@ impl Engine {
                 priority,
                 arrival_ms,
             } => {
-                let arrival = self.instant_of_wall(arrival_ms);
+                let arrival = self.clock.at(arrival_ms);
                 self.acd.handle(
                     now,
                     AcdInput::RemoteWaiting {
@@ -283,7 +271,7 @@ impl Engine {
                 let remote: Vec<Binding> = bindings
                     .into_iter()
                     .map(|b| {
-                        let expires_at = self.instant_of_wall(b.expires_ms);
+                        let expires_at = self.clock.at(b.expires_ms);
                         Binding {
                             user: user.clone(),
                             contact: b.contact,

@@ -188,7 +188,7 @@ struct Worker {
     claims: HashMap<String, i64>,
     written_bindings: HashMap<String, String>,
     /// Other nodes' state as last told to the engine.
-    seen_entries: HashMap<i64, ()>,
+    seen_entries: HashSet<i64>,
     seen_agents: HashMap<String, (String, String, bool)>,
     seen_bindings: HashMap<String, Vec<SharedBinding>>,
     round_trips: u64,
@@ -212,7 +212,7 @@ impl Worker {
             lost: false,
             entries: HashMap::new(),
             claims: HashMap::new(),
-            seen_entries: HashMap::new(),
+            seen_entries: HashSet::new(),
             seen_agents: HashMap::new(),
             seen_bindings: HashMap::new(),
             written_bindings: HashMap::new(),
@@ -441,7 +441,7 @@ impl Worker {
         let mut now_entries = HashSet::new();
         for e in snapshot.entries {
             now_entries.insert(e.id);
-            if self.seen_entries.insert(e.id, ()).is_none() {
+            if self.seen_entries.insert(e.id) {
                 self.tell(ClusterEvent::RemoteWaiting {
                     entry: e.id as u64,
                     queue: e.queue,
@@ -452,9 +452,8 @@ impl Worker {
         }
         let gone: Vec<i64> = self
             .seen_entries
-            .keys()
+            .difference(&now_entries)
             .copied()
-            .filter(|id| !now_entries.contains(id))
             .collect();
         for id in gone {
             self.seen_entries.remove(&id);

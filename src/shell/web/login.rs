@@ -398,17 +398,7 @@ async fn logout(State(web): State<Arc<WebAuth>>, request: Request) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
-        }
-        h
-    }
+    use crate::shell::web::tests::headers;
 
     #[test]
     fn cross_site_requests_are_told_apart() {
