@@ -299,7 +299,7 @@ fn a_server_that_does_not_answer_is_an_error_naming_it_without_the_password() {
         hotline::shell::store::describe(Some(&url), path),
         format!("postgres://hotline@127.0.0.1:{port}/hotline?connect_timeout=2")
     );
-    assert!(hotline::shell::store::open(Some(&url), path).is_err());
+    assert!(hotline::shell::store::open(Some(&url), path, None).is_err());
 }
 
 #[test]
@@ -316,13 +316,13 @@ fn the_shared_store_opens_from_async_code_and_its_thread_reports_a_lost_claim() 
         .expect("runtime");
     runtime.block_on(async {
         let (store, work) =
-            hotline::shell::store::open_and_load(Some(&url), unused, T0, 7).expect("open");
+            hotline::shell::store::open_and_load(Some(&url), unused, None, T0, 7).expect("open");
         assert!(work.campaigns.is_empty());
         drop(store);
     });
     let (campaign, store) = runtime.block_on(async {
         let (mut store, _) =
-            hotline::shell::store::open_and_load(Some(&url), unused, T0, 7).expect("open");
+            hotline::shell::store::open_and_load(Some(&url), unused, None, T0, 7).expect("open");
         // Blocking, but no call is waiting yet.
         let campaign = tokio::task::block_in_place(|| store.create_campaign(&spec(), T0, None))
             .expect("create");

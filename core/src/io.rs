@@ -87,6 +87,12 @@ pub enum Input<'a> {
     /// At start: the work the store holds (campaigns, do-not-call list,
     /// notices heard lately).
     Work(Box<StoredWork>),
+    /// What other nodes sharing the store changed (several nodes).
+    WorkChanged(Box<crate::store::WorkChanges>),
+    /// Work this node took over from nodes whose lease ran out (several
+    /// nodes): run from now on, as if read back at a restart (an attempt
+    /// it finds on the line ends as interrupted and is retried).
+    WorkAdopted(Box<StoredWork>),
     /// A campaign the store has just made durable (created by the API).
     Campaign(Box<StoredCampaign>),
     /// The store has made write `id` durable ([`Output::Store`]).

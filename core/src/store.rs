@@ -5,8 +5,10 @@
 //! and waits for the one that must be durable before it acts (an attempt,
 //! before its INVITE leaves).
 
-use crate::campaign::{Attempt, Campaign, CampaignId, CampaignState, NumberState};
-use crate::tasks::Task;
+use std::collections::BTreeSet;
+
+use crate::campaign::{Attempt, Campaign, CampaignId, CampaignState, NumberState, Target};
+use crate::tasks::{Task, TaskId};
 
 /// One write, in the order the engine asked for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,58 @@ pub struct StoredWork {
     pub tasks: Vec<Task>,
     /// Calls answered by an agent lately, for first-contact routing.
     pub contacts: Vec<Contact>,
+    /// Of the campaigns and tasks above, those another node runs (several
+    /// nodes share the store): this node keeps them to show and to route
+    /// by, and never dials or offers them. Empty on one node.
+    pub foreign: Foreign,
+}
+
+/// Campaigns and tasks another node runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Foreign {
+    pub campaigns: BTreeSet<CampaignId>,
+    pub tasks: BTreeSet<TaskId>,
+}
+
+/// What other nodes sharing the store changed since this node last asked
+/// (several nodes; never on one). Each item is whole, as the store now
+/// holds it, with whether another node runs it (`foreign`): a task this
+/// node runs can still be changed elsewhere (edited, cancelled, its
+/// outcome set on another node's desk).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkChanges {
+    /// Campaigns created, paused, resumed or cancelled elsewhere.
+    pub campaigns: Vec<Changed<StoredCampaign>>,
+    /// A number of a campaign another node dials: its state and attempts.
+    pub targets: Vec<ChangedTarget>,
+    pub tasks: Vec<Changed<Task>>,
+    pub do_not_call: Vec<String>,
+    /// Calls agents took on other nodes (first-contact routing).
+    pub contacts: Vec<Contact>,
+}
+
+impl WorkChanges {
+    pub fn is_empty(&self) -> bool {
+        self.campaigns.is_empty()
+            && self.targets.is_empty()
+            && self.tasks.is_empty()
+            && self.do_not_call.is_empty()
+            && self.contacts.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed<T> {
+    pub item: T,
+    /// Another node runs it.
+    pub foreign: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedTarget {
+    pub campaign: CampaignId,
+    pub index: usize,
+    pub target: Target,
 }
 
 /// A call an agent took, remembered so that the caller's next call can go

@@ -104,6 +104,10 @@ pub enum Event {
     },
     /// From the store several nodes share.
     Cluster(hotline_core::cluster::ClusterEvent),
+    /// Work other nodes changed in the shared store.
+    WorkChanged(Box<crate::store::WorkChanges>),
+    /// Work this node took over from nodes whose lease ran out.
+    WorkAdopted(Box<crate::store::StoredWork>),
 }
 
 /// Runs the engine. SIGTERM drains (new calls get 503, calls in progress
@@ -126,9 +130,14 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
 
     // Work that outlives a call: read back before any call is taken.
     // ([store] url: PostgreSQL, several nodes; otherwise the SQLite file.)
+    let node = config.store.url.as_ref().map(|_| store::NodeIdentity {
+        id: config.node.id.clone().unwrap_or_else(host_name),
+        lease: config.node.lease,
+    });
     let (store, mut work) = store::open_and_load(
         config.store.url.as_deref(),
         &config.store_path(),
+        node.as_ref(),
         store::wall_ms(),
         config.outbound.notice_memory_days,
     )?;
@@ -278,7 +287,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
     // Several nodes: this one's name, and the thread that shares its state.
     let cluster = match &config.store.url {
         Some(url) => {
-            let node = config.node.id.clone().unwrap_or_else(host_name);
+            let node = node.as_ref().map_or_else(host_name, |n| n.id.clone());
             settings.node = Some(node.clone());
             let thread =
                 cluster::ClusterThread::start(url, node, config.node.lease, events_tx.clone())
@@ -638,6 +647,8 @@ impl Shell {
             },
             Event::TrunkTls(trunk_tls) => self.trunk_tls = trunk_tls,
             Event::Cluster(event) => engine.handle_input(now, Input::Cluster(event)),
+            Event::WorkChanged(changes) => engine.handle_input(now, Input::WorkChanged(changes)),
+            Event::WorkAdopted(work) => engine.handle_input(now, Input::WorkAdopted(work)),
             Event::Stored { id } => {
                 engine.handle_input(now, Input::Stored { id });
                 self.pending_tasks.stored(id);

@@ -41,6 +41,7 @@ mod ports;
 mod queue;
 mod register;
 pub mod settings;
+mod shared_work;
 mod trunks;
 mod work;
 
@@ -310,6 +311,8 @@ impl Engine {
             Input::StoreTaken { id } => self.store_taken(now, id),
             Input::CallRecordingFailed { call, error } => self.call_recording_failed(call, error),
             Input::Cluster(event) => self.handle_cluster(now, event),
+            Input::WorkChanged(changes) => self.work_changed(now, *changes),
+            Input::WorkAdopted(work) => self.work_adopted(now, *work),
         }
     }
 

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use tracing::{error, info};
 
 use crate::campaign::{CampaignId, CampaignSpec};
-use crate::store::{StoreWrite, StoredWork};
+use crate::store::{StoreWrite, StoredWork, WorkChanges};
 
 use super::Event;
 
@@ -91,9 +91,16 @@ impl std::fmt::Display for WithCauses<'_> {
 
 /// The store `[store]` names: PostgreSQL at `url` when it is set
 /// (several nodes), otherwise the SQLite file at `path`.
-pub fn open(url: Option<&str>, path: &Path) -> Result<Box<dyn Store>, StoreError> {
+pub fn open(
+    url: Option<&str>,
+    path: &Path,
+    node: Option<&NodeIdentity>,
+) -> Result<Box<dyn Store>, StoreError> {
     Ok(match url {
-        Some(url) => Box::new(postgres::PostgresStore::connect(url)?),
+        Some(url) => Box::new(match node {
+            Some(node) => postgres::PostgresStore::connect_as(url, node.clone())?,
+            None => postgres::PostgresStore::connect(url)?,
+        }),
         None => Box::new(sqlite::SqliteStore::open(path)?),
     })
 }
@@ -106,6 +113,7 @@ pub fn open(url: Option<&str>, path: &Path) -> Result<Box<dyn Store>, StoreError
 pub fn open_and_load(
     url: Option<&str>,
     path: &Path,
+    node: Option<&NodeIdentity>,
     now_ms: u64,
     notice_days: u32,
 ) -> anyhow::Result<(Box<dyn Store>, StoredWork)> {
@@ -113,7 +121,8 @@ pub fn open_and_load(
     let name = describe(url, path);
     std::thread::scope(|scope| {
         let opening = scope.spawn(|| {
-            let mut store = open(url, path).with_context(|| format!("opening the store {name}"))?;
+            let mut store =
+                open(url, path, node).with_context(|| format!("opening the store {name}"))?;
             let work = store
                 .load(now_ms, notice_days)
                 .with_context(|| format!("reading the store {name}"))?;
@@ -123,6 +132,16 @@ pub fn open_and_load(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// This node, where several nodes share the store: its name (`[node]
+/// id`), which the campaigns and tasks it creates or takes over carry as
+/// their runner, and its lease (`[node] lease`), after which the others
+/// take that work over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    pub id: String,
+    pub lease: Duration,
 }
 
 /// The store's name for messages: its URL without the password, or the
@@ -171,6 +190,25 @@ pub trait Store: kb::KbStore + Send {
     /// start replaces the row, and a task write replaces the stored one
     /// unless that one is newer (a higher version).
     fn apply(&mut self, write: &StoreWrite, now_ms: u64) -> Result<(), StoreError>;
+
+    /// Whether other nodes share this store (then the store thread asks
+    /// for [`changes`](Self::changes) and [`adopt`](Self::adopt)).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Several nodes: what the other nodes changed since the last call.
+    /// One node: nothing.
+    fn changes(&mut self, _now_ms: u64) -> Result<WorkChanges, StoreError> {
+        Ok(WorkChanges::default())
+    }
+
+    /// Several nodes: takes over the running campaigns and open tasks of
+    /// nodes whose lease ran out (and of none), returned as
+    /// [`load`](Self::load) returns work. One node: nothing.
+    fn adopt(&mut self, _now_ms: u64) -> Result<StoredWork, StoreError> {
+        Ok(StoredWork::default())
+    }
 }
 
 /// What the store thread is asked.

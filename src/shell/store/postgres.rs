@@ -109,6 +109,11 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` (`postgres://user[:password]@host[:port]/db`)
     /// and creates the schema if it is not there yet.
+    /// Connects as node `node` (several nodes). Not yet: as `connect`.
+    pub fn connect_as(url: &str, _node: super::NodeIdentity) -> Result<PostgresStore, StoreError> {
+        PostgresStore::connect(url)
+    }
+
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let mut conn = Conn::open(url)?;
         conn.with_tx(false, |c| {
