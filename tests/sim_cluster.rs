@@ -9,9 +9,13 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use hotline::campaign::{Attempt, AttemptResult, Campaign, CampaignSpec, NumberState};
 use hotline::cluster::{ClusterEvent, ClusterRequest, SharedBinding};
 use hotline::engine::{AgentCommand, Peer, Transport};
 use hotline::io::Input;
+use hotline::shell::store::Store;
+use hotline::store::{Changed, ChangedTarget, StoreWrite, StoredCampaign, StoredWork, WorkChanges};
+use hotline::tasks::TaskSpec;
 
 fn node_config() -> hotline::config::Config {
     config(|c| {
@@ -340,4 +344,272 @@ fn a_campaign_number_another_node_dials_first_is_not_dialled_here() {
         .sent
         .iter()
         .any(|s| s.text.starts_with("INVITE sip:13900000001")));
+}
+
+/// Node a's config, with a trunk for campaigns and tasks.
+fn dialing_node(id: &str) -> hotline::config::Config {
+    config(|c| {
+        c.store.url = Some("postgres://hotline@db.example/hotline".into());
+        c.node.id = Some(id.into());
+        c.trunks.push(trunk(30, 10, false));
+        c.media.inactivity_timeout = secs(3600);
+    })
+}
+
+fn changes(sim: &mut Sim, changes: WorkChanges) {
+    sim.act(|engine, now| engine.handle_input(now, Input::WorkChanged(Box::new(changes))));
+}
+
+fn invites_to_number(sim: &Sim, number: &str) -> usize {
+    let start = format!("INVITE sip:{number}");
+    sim.sent
+        .iter()
+        .filter(|s| s.text.starts_with(&start))
+        .count()
+}
+
+#[test]
+fn another_nodes_campaign_is_shown_never_dialled_and_taken_over_when_its_node_dies() {
+    let mut sim = Sim::new(dialing_node("a"));
+    sim.grant_claims = true;
+    let (first, second) = ("13800000001", "13800000002");
+    let spec = CampaignSpec::parse(
+        &serde_json::json!({"name": "gas outage", "trunk": "pstn", "prompt": "goodbye",
+                            "numbers": [first, second]}),
+        None,
+        480,
+    )
+    .expect("spec");
+    let created = sim.wall_ms();
+    let id = sim
+        .store
+        .create_campaign(&spec, created, None)
+        .expect("stored");
+    // Node b runs it, and is on the first number's first attempt.
+    let mut campaign = Campaign::new(id, spec, created);
+    let on_the_line = Attempt {
+        number: 1,
+        at_ms: created,
+        ended_ms: None,
+        result: None,
+        sip_status: 0,
+        call_id: Some("hl-b-1".into()),
+    };
+    campaign.targets[0].state = NumberState::Dialing;
+    campaign.targets[0].due_ms = None;
+    campaign.targets[0].attempts.push(on_the_line.clone());
+    changes(
+        &mut sim,
+        WorkChanges {
+            campaigns: vec![Changed {
+                item: StoredCampaign {
+                    campaign: campaign.clone(),
+                    prompt_audio: None,
+                },
+                foreign: true,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    sim.run_for(secs(15 * 60));
+    assert_eq!(
+        invites_to_number(&sim, first) + invites_to_number(&sim, second),
+        0
+    );
+    let shown = sim.engine.campaign(id).expect("shown here");
+    assert_eq!(shown.targets[0].state, NumberState::Dialing);
+
+    // Node b's call is heard: this node's copy follows, and knows the
+    // number heard the notice.
+    let mut heard = campaign.targets[0].clone();
+    heard.state = NumberState::Confirmed;
+    heard.attempts[0].ended_ms = Some(created + 40_000);
+    heard.attempts[0].result = Some(AttemptResult::Confirmed);
+    heard.attempts[0].sip_status = 200;
+    changes(
+        &mut sim,
+        WorkChanges {
+            targets: vec![ChangedTarget {
+                campaign: id,
+                index: 0,
+                target: heard.clone(),
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    let shown = sim.engine.campaign(id).expect("shown here");
+    assert_eq!(shown.targets[0], heard);
+
+    // Node b dies on the second number's first attempt; this node takes
+    // the campaign over as the store holds it.
+    campaign.targets[0] = heard;
+    campaign.targets[1].state = NumberState::Dialing;
+    campaign.targets[1].due_ms = None;
+    campaign.targets[1].attempts.push(Attempt {
+        at_ms: sim.wall_ms() - 5_000,
+        call_id: Some("hl-b-2".into()),
+        ..on_the_line
+    });
+    let adopted = StoredWork {
+        campaigns: vec![StoredCampaign {
+            campaign,
+            prompt_audio: None,
+        }],
+        ..StoredWork::default()
+    };
+    let taken_at = sim.now;
+    sim.act(|engine, now| engine.handle_input(now, Input::WorkAdopted(Box::new(adopted))));
+    // Its call there left no record: one here says it was interrupted,
+    // and the attempt's end is written.
+    let interrupted = sim
+        .records
+        .iter()
+        .find(|r| r.campaign == Some(id.0))
+        .expect("a record for the attempt b was making");
+    assert_eq!(interrupted.attempt_result.as_deref(), Some("interrupted"));
+    assert!(sim.writes.iter().any(|w| matches!(
+        w,
+        StoreWrite::AttemptEnded { campaign, target: 1, attempt, .. }
+            if *campaign == id && attempt.result == Some(AttemptResult::Interrupted)
+    )));
+    // Retried on the schedule (10 min after an interruption), never at
+    // once, and the number heard is never called again.
+    sim.run_until(taken_at + secs(9 * 60));
+    assert_eq!(
+        invites_to_number(&sim, second),
+        0,
+        "not the same attempt twice"
+    );
+    sim.run_until(taken_at + secs(11 * 60));
+    assert!(
+        invites_to_number(&sim, second) > 0,
+        "retried by the survivor"
+    );
+    assert_eq!(invites_to_number(&sim, first), 0);
+}
+
+/// A follow-up due now, created on the node `sim` is.
+fn follow_up_now(sim: &mut Sim, number: &str) -> hotline::tasks::Task {
+    let due = hotline::cdr::format_ms(sim.wall_ms() + 3_600_000);
+    let spec = TaskSpec::parse(&serde_json::json!({
+        "kind": "follow_up", "number": number, "queue": "repair", "due": due,
+    }))
+    .expect("valid");
+    let id = sim
+        .act(|e, now| e.create_task(now, spec))
+        .expect("created")
+        .0;
+    sim.engine.task(id).expect("kept").clone()
+}
+
+#[test]
+fn another_nodes_task_is_kept_not_offered_until_taken_over() {
+    let mut b = Sim::new(dialing_node("b"));
+    let task = follow_up_now(&mut b, "13800000021");
+    let mut a = Sim::new(dialing_node("a"));
+    a.grant_claims = true;
+    register(&mut a, "1001");
+    changes(
+        &mut a,
+        WorkChanges {
+            tasks: vec![Changed {
+                item: task.clone(),
+                foreign: true,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    a.run_for(secs(120));
+    assert!(invite_to(&a, "1001").is_none(), "node b offers it, not a");
+    assert_eq!(a.engine.task(task.id), Some(&task), "but a shows it");
+    // Node b dies: node a takes the task over and offers it.
+    let adopted = StoredWork {
+        tasks: vec![task.clone()],
+        ..StoredWork::default()
+    };
+    a.act(|engine, now| engine.handle_input(now, Input::WorkAdopted(Box::new(adopted))));
+    a.run_for(secs(5));
+    let offer = invite_to(&a, "1001").expect("offered after the takeover");
+    assert!(
+        offer.contains(&format!("X-Hotline-Task: {}", task.id.0)),
+        "{offer}"
+    );
+}
+
+#[test]
+fn a_task_cancelled_on_another_node_leaves_this_nodes_queue() {
+    let mut a = Sim::new(dialing_node("a"));
+    a.grant_claims = true;
+    register(&mut a, "1001");
+    on_break(&mut a, "1001");
+    let task = follow_up_now(&mut a, "13800000031");
+    a.run_for(secs(5));
+    // Cancelled through node b's API, from the version node a wrote.
+    let mut cancelled = task.clone();
+    cancelled.state = hotline::tasks::TaskState::Cancelled;
+    cancelled.closed_ms = Some(a.wall_ms());
+    cancelled.version += 1;
+    changes(
+        &mut a,
+        WorkChanges {
+            tasks: vec![Changed {
+                item: cancelled.clone(),
+                foreign: false,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    assert_eq!(a.engine.task(task.id), Some(&cancelled));
+    available(&mut a, "1001");
+    a.run_for(secs(60));
+    assert!(
+        invite_to(&a, "1001").is_none(),
+        "a cancelled task is not offered"
+    );
+    // Node a does not write it back: the store already has it.
+    assert!(!a.writes.iter().any(|w| matches!(
+        w,
+        StoreWrite::Task { task: t, .. } if t.version > cancelled.version
+    )));
+}
+
+#[test]
+fn a_note_edited_on_another_node_during_the_call_is_kept_with_this_nodes_attempt() {
+    let mut a = Sim::new(dialing_node("a"));
+    a.grant_claims = true;
+    register(&mut a, "1001");
+    let task = follow_up_now(&mut a, "13800000041");
+    let offer = next_agent_invite(&mut a, "1001", 0);
+    assert!(
+        offer.contains(&format!("X-Hotline-Task: {}", task.id.0)),
+        "{offer}"
+    );
+    let ringing = a.engine.task(task.id).expect("t").clone();
+    assert_eq!(ringing.state, hotline::tasks::TaskState::Offered);
+    // Node b's desk edits the note of the version it was shown.
+    let mut edited = ringing.clone();
+    edited.note = "客户下午在家".into();
+    edited.version += 1;
+    changes(
+        &mut a,
+        WorkChanges {
+            tasks: vec![Changed {
+                item: edited.clone(),
+                foreign: false,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    let now = a.engine.task(task.id).expect("t").clone();
+    assert_eq!(now.note, "客户下午在家");
+    assert_eq!(
+        now.state,
+        hotline::tasks::TaskState::Offered,
+        "the offer stands"
+    );
+    assert_eq!(now.version, edited.version + 1, "written over the other's");
+    assert!(a.writes.iter().any(|w| matches!(
+        w,
+        StoreWrite::Task { task: t, .. } if t.version == now.version && t.note == now.note
+    )));
 }

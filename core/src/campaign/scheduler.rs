@@ -41,6 +41,9 @@ pub struct Scheduler {
     /// (kept, so that each call's end does not scan every number).
     open: HashMap<CampaignId, usize>,
     dnc: HashSet<String>,
+    /// Campaigns another node runs (several nodes): kept to show, never
+    /// dialled here.
+    foreign: HashSet<CampaignId>,
 }
 
 impl Scheduler {
@@ -50,6 +53,7 @@ impl Scheduler {
     /// (returned, to be written), and they are retried on the schedule,
     /// never dialled again as the same attempt.
     pub fn add(&mut self, mut campaign: Campaign, now_ms: u64) -> Vec<(usize, Attempt)> {
+        self.foreign.remove(&campaign.id);
         let mut interrupted = Vec::new();
         let mut queue = BTreeSet::new();
         for (i, t) in campaign.targets.iter_mut().enumerate() {
@@ -77,6 +81,36 @@ impl Scheduler {
         self.campaigns.insert(id, campaign);
         self.complete_if_done(id);
         interrupted
+    }
+
+    /// A campaign another node runs, as the store holds it now: kept to
+    /// show (replacing this node's copy), never dialled here.
+    pub fn cache(&mut self, campaign: Campaign) {
+        let id = campaign.id;
+        self.foreign.insert(id);
+        self.queues.remove(&id);
+        self.in_flight.remove(&id);
+        self.open.remove(&id);
+        self.campaigns.insert(id, campaign);
+    }
+
+    /// One number of a campaign another node runs, as the store holds it.
+    pub fn cache_target(&mut self, id: CampaignId, index: usize, target: Target) {
+        if !self.foreign.contains(&id) {
+            return;
+        }
+        if let Some(t) = self
+            .campaigns
+            .get_mut(&id)
+            .and_then(|c| c.targets.get_mut(index))
+        {
+            *t = target;
+        }
+    }
+
+    /// Whether another node runs campaign `id`.
+    pub fn is_foreign(&self, id: CampaignId) -> bool {
+        self.foreign.contains(&id)
     }
 
     pub fn campaign(&self, id: CampaignId) -> Option<&Campaign> {
@@ -127,7 +161,7 @@ impl Scheduler {
     pub fn next_due(&self) -> Option<u64> {
         self.campaigns
             .values()
-            .filter(|c| c.state == CampaignState::Running)
+            .filter(|c| c.state == CampaignState::Running && !self.foreign.contains(&c.id))
             .filter_map(|c| {
                 let (due, _) = *self.queues.get(&c.id)?.first()?;
                 effective(c, due)
@@ -148,7 +182,7 @@ impl Scheduler {
             let Some(c) = self.campaigns.get(&id) else {
                 continue;
             };
-            if c.state != CampaignState::Running {
+            if c.state != CampaignState::Running || self.foreign.contains(&id) {
                 continue;
             }
             let busy = self.in_flight.get(&id).copied().unwrap_or(0);
@@ -566,6 +600,50 @@ mod tests {
             "never the same attempt twice"
         );
         assert_eq!(dial(&mut after, restart + 10 * MIN), Some((0, 2)));
+    }
+
+    #[test]
+    fn another_nodes_campaign_is_shown_not_dialled_until_taken_over() {
+        let mut runner = Scheduler::default();
+        runner.add(
+            campaign(&["10086", "10087"], json!({"first_after": "0s"})),
+            T0,
+        );
+        dial(&mut runner, T0).expect("the runner dials");
+        let mut other = Scheduler::default();
+        other.cache(runner.campaign(CampaignId(1)).expect("c").clone());
+        assert!(other.is_foreign(CampaignId(1)));
+        assert_eq!(dial(&mut other, T0 + MIN), None, "never dialled here");
+        assert_eq!(other.next_due(), None);
+        // The runner's attempt ends; the other node's copy follows it.
+        let t = runner
+            .attempt_ended(CampaignId(1), 0, AttemptResult::Busy, 486, None, T0 + 5)
+            .expect("t")
+            .clone();
+        other.cache_target(CampaignId(1), 0, t.clone());
+        let shown = &other.campaign(CampaignId(1)).expect("c").targets[0];
+        assert_eq!(shown, &t);
+        // The runner dies on its second number's call; the other node
+        // takes over what the store holds: that attempt is interrupted,
+        // and the rest goes on the schedule from here.
+        dial(&mut runner, T0 + 6).expect("second number");
+        let stored = runner.campaign(CampaignId(1)).expect("c").clone();
+        let ended = other.add(stored, T0 + 10);
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(ended[0].0, 1);
+        assert!(!other.is_foreign(CampaignId(1)));
+        assert_eq!(dial(&mut other, T0 + 9 * MIN), None, "nothing due yet");
+        // Busy retries after 10 min, like the interrupted one: busy first.
+        assert_eq!(
+            dial(&mut other, T0 + 10 * MIN + 5),
+            Some((0, 2)),
+            "the busy retry"
+        );
+        assert_eq!(
+            dial(&mut other, T0 + 10 * MIN + 10),
+            Some((1, 2)),
+            "the interrupted one"
+        );
     }
 
     #[test]

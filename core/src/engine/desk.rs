@@ -415,7 +415,7 @@ impl Engine {
     /// A task waiting in its queue (not ringing an agent, not on the
     /// line) whose deadline changed leaves it and enters again in its new
     /// place, raised at once if now at risk.
-    fn requeue_by_deadline(&mut self, now: Instant, id: TaskId) {
+    pub(super) fn requeue_by_deadline(&mut self, now: Instant, id: TaskId) {
         let Some(&entry) = self.task_entry.get(&id) else {
             return;
         };
@@ -450,6 +450,14 @@ impl Engine {
                 id: id.0,
                 state: task.state.as_str(),
             });
+        }
+        if self.tasks.is_foreign(id) {
+            // Another node runs it: due now, through the store; that node
+            // queues it (ahead of nobody, and for any agent).
+            info!(task = id.0, %agent, "call back from the desk, on the node that runs it");
+            self.tasks.retry_now(id, self.wall_ms(now));
+            self.write_task(id, false);
+            return Ok(());
         }
         // Waiting for its retry time: now instead.
         if !self.tasks.is_entered(id) {

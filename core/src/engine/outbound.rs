@@ -79,7 +79,8 @@ impl Engine {
 
     /// At start: the campaigns the store holds. Attempts a crash left on
     /// the line end as interrupted (written back, with a record) and are
-    /// retried on the schedule.
+    /// retried on the schedule. Work another node runs (`work.foreign`)
+    /// is only kept, to show.
     pub(super) fn load_work(&mut self, now: Instant, work: StoredWork) {
         for number in &work.do_not_call {
             self.scheduler.add_dnc(number);
@@ -87,17 +88,37 @@ impl Engine {
         for n in work.notices {
             self.remember_notice(n);
         }
-        for stored in work.campaigns {
-            self.add_campaign(now, stored);
-        }
-        self.poll_campaigns(now);
         for contact in work.contacts {
             self.contacts
                 .insert(crate::number::number_key(&contact.number), contact);
         }
+        self.run_work(now, work.campaigns, work.tasks, &work.foreign);
+    }
+
+    /// Campaigns and tasks to run from now on (read back at start, or
+    /// taken over from a node that died), but for those in `foreign`,
+    /// which another node runs and this one only keeps.
+    pub(super) fn run_work(
+        &mut self,
+        now: Instant,
+        campaigns: Vec<StoredCampaign>,
+        tasks: Vec<crate::tasks::Task>,
+        foreign: &crate::store::Foreign,
+    ) {
+        for stored in campaigns {
+            if foreign.campaigns.contains(&stored.campaign.id) {
+                self.scheduler.cache(stored.campaign);
+            } else {
+                self.add_campaign(now, stored);
+            }
+        }
+        self.poll_campaigns(now);
         let now_ms = self.wall_ms(now);
-        for id in self.tasks.restore(work.tasks, now_ms) {
-            warn!(task = id.0, "task interrupted by a restart");
+        for id in self.tasks.restore(tasks, &foreign.tasks, now_ms) {
+            warn!(
+                task = id.0,
+                "task interrupted (by a restart, or its node died)"
+            );
             self.task_interrupted_record(now, id, now_ms);
             self.write_task(id, false);
         }
@@ -126,7 +147,8 @@ impl Engine {
                 continue;
             };
             let (state, due_ms, number) = (t.state, t.due_ms, t.number.clone());
-            warn!(campaign = id.0, %number, attempt = attempt.number, "attempt interrupted by a restart");
+            warn!(campaign = id.0, %number, attempt = attempt.number,
+                "attempt interrupted (by a restart, or its node died)");
             // Its call left no record of its own: this one says so.
             let mut record = crate::call::record::base_outbound(now, self.clock, &number);
             record.call_id = self.record_id(self.next_id);
@@ -218,8 +240,12 @@ impl Engine {
             campaign: id,
             state,
         });
-        self.write_targets(id, &changed);
-        self.poll_campaigns(now);
+        // Another node's campaign: the node running it applies the state
+        // to its numbers when the store tells it.
+        if !self.scheduler.is_foreign(id) {
+            self.write_targets(id, &changed);
+            self.poll_campaigns(now);
+        }
         Ok(state)
     }
 
@@ -242,7 +268,7 @@ impl Engine {
         self.scheduler.campaign(id)
     }
 
-    fn write_targets(&mut self, id: CampaignId, targets: &[usize]) {
+    pub(super) fn write_targets(&mut self, id: CampaignId, targets: &[usize]) {
         for &target in targets {
             let Some(t) = self
                 .scheduler
@@ -758,7 +784,7 @@ impl Engine {
         }
     }
 
-    fn remember_notice(&mut self, n: Notice) {
+    pub(super) fn remember_notice(&mut self, n: Notice) {
         let key = crate::campaign::number_key(&n.number);
         self.notices.insert(key, n);
     }

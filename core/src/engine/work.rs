@@ -181,6 +181,14 @@ impl Engine {
     pub fn cancel_task(&mut self, now: Instant, id: TaskId) -> Option<Task> {
         let now_ms = self.wall_ms(now);
         let task = self.tasks.cancel(id, now_ms)?.clone();
+        self.withdraw_task(now, id);
+        self.write_task(id, false);
+        Some(task)
+    }
+
+    /// Task `id` leaves its queue, and an agent's phone ringing with it
+    /// stops (a call already taken goes on).
+    pub(super) fn withdraw_task(&mut self, now: Instant, id: TaskId) {
         if let Some(key) = self.task_entry.remove(&id) {
             let ringing = self.calls.get(&key).is_none_or(|c| {
                 c.work
@@ -193,8 +201,6 @@ impl Engine {
                 self.apply_acd(now);
             }
         }
-        self.write_task(id, false);
-        Some(task)
     }
 
     /// Tasks whose time has come enter their queue; those at risk are

@@ -4,7 +4,7 @@
 //! then on), and where an attempt or an agent's outcome leaves it. Times
 //! are wall-clock milliseconds passed in; nothing here reads a clock.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::edit::{self, EditError, EditableFields, Edited, TaskEdit};
 use super::{AttemptEnd, Task, TaskAttempt, TaskId, TaskKind, TaskOutcome, TaskState};
@@ -50,6 +50,9 @@ pub struct TaskBook {
     /// Several nodes share the store: the ids this node numbers its own
     /// tasks from (see [`TaskBook::set_id_space`]).
     id_space: Option<std::ops::Range<u64>>,
+    /// Tasks another node runs (several nodes): kept to show and to route
+    /// by, never queued or restored here.
+    foreign: HashSet<TaskId>,
 }
 
 /// The ids each node numbers tasks from: 2^40 of them.
@@ -87,6 +90,49 @@ impl TaskBook {
         self.id_space.as_ref().is_none_or(|r| r.contains(&id.0))
     }
 
+    /// Whether another node runs task `id`.
+    pub fn is_foreign(&self, id: TaskId) -> bool {
+        self.foreign.contains(&id)
+    }
+
+    /// Task `id` is run by another node (`true`), or by this one from now
+    /// on (`false`: taken over).
+    pub fn set_foreign(&mut self, id: TaskId, foreign: bool) {
+        if foreign {
+            self.foreign.insert(id);
+            self.entered.remove(&id);
+        } else {
+            self.foreign.remove(&id);
+        }
+    }
+
+    /// Task `id` as another node wrote it, replacing this node's copy.
+    pub fn replace(&mut self, task: Task) {
+        let id = task.id;
+        self.tasks.insert(id, task);
+        self.index(id);
+    }
+
+    /// Another node changed task `id` while this node works on it (on an
+    /// agent's phone or the line): its edits (note, deadline, order) are
+    /// taken in, and a close (cancelled, or an outcome given there) too,
+    /// but this node's attempts stand. One version past both, to be
+    /// written over the other's.
+    pub fn merge_in_flight(&mut self, remote: &Task) -> Option<&Task> {
+        let id = remote.id;
+        let task = self.tasks.get_mut(&id)?;
+        set_fields(task, EditableFields::of(remote));
+        if remote.state.is_final() && !task.state.is_final() {
+            task.state = remote.state;
+            task.closed_ms = remote.closed_ms;
+            task.outcome = remote.outcome;
+            self.entered.remove(&id);
+        }
+        task.version = task.version.max(remote.version) + 1;
+        self.index(id);
+        self.tasks.get(&id)
+    }
+
     /// A fresh id, past every stored one.
     pub fn next_id(&mut self) -> TaskId {
         let id = TaskId(self.next_id);
@@ -94,18 +140,26 @@ impl TaskBook {
         id
     }
 
-    /// Tasks read back at start. One a crash caught on an agent's phone or
-    /// on the line is open again; an attempt it was making ends as failed
-    /// (tried again after its retry time, never silently twice). Returns
-    /// the tasks that changed, to be written back.
-    pub fn restore(&mut self, tasks: Vec<Task>, now_ms: u64) -> Vec<TaskId> {
+    /// Tasks read back at start, or taken over from a node that died. One
+    /// a crash caught on an agent's phone or on the line is open again; an
+    /// attempt it was making ends as failed (tried again after its retry
+    /// time, never silently twice). Those in `foreign` are another node's,
+    /// and left as they are. Returns the tasks that changed, to be written
+    /// back.
+    pub fn restore(
+        &mut self,
+        tasks: Vec<Task>,
+        foreign: &BTreeSet<TaskId>,
+        now_ms: u64,
+    ) -> Vec<TaskId> {
         let mut changed = Vec::new();
         for mut task in tasks {
-            let own = self.is_own(task.id);
-            if own {
+            if self.is_own(task.id) {
                 self.next_id = self.next_id.max(task.id.0 + 1);
             }
-            if own
+            let runs_here = !foreign.contains(&task.id);
+            self.set_foreign(task.id, !runs_here);
+            if runs_here
                 && matches!(
                     task.state,
                     TaskState::Offered | TaskState::Dialing | TaskState::Connected
@@ -202,6 +256,9 @@ impl TaskBook {
     pub fn poll(&mut self, now_ms: u64) -> Vec<TaskDecision> {
         let mut out = Vec::new();
         for task in self.tasks.values() {
+            if self.foreign.contains(&task.id) {
+                continue;
+            }
             let at_risk = self.at_risk_from(task).is_some_and(|at| now_ms >= at);
             match self.entered.get(&task.id) {
                 None if task.state == TaskState::Open && task.not_before_ms <= now_ms => {
@@ -238,7 +295,7 @@ impl TaskBook {
     pub fn next_wake(&self, now_ms: u64) -> Option<u64> {
         self.tasks
             .values()
-            .filter(|t| t.state == TaskState::Open)
+            .filter(|t| t.state == TaskState::Open && !self.foreign.contains(&t.id))
             .filter_map(|t| match self.entered.get(&t.id) {
                 // Not yet in its queue: its retry time.
                 None => Some(t.not_before_ms),
@@ -534,22 +591,43 @@ mod tests {
         a.set_id_space(7);
         let base = 7 * ID_SPACE;
         // Node a's own task on a phone when it died, node b's on the line
-        // now, and an old task from before the cluster.
+        // now, one node b numbered that a took over, and an old task from
+        // before the cluster that node b runs.
         let mut own = task(base + 3, None);
         own.state = TaskState::Dialing;
         let mut theirs = task(9 * ID_SPACE + 1, None);
         theirs.state = TaskState::Connected;
-        let changed = a.restore(vec![own, theirs, task(5, None)], 2 * MIN);
+        let mut taken_over = task(9 * ID_SPACE + 2, None);
+        taken_over.state = TaskState::Offered;
+        let foreign = BTreeSet::from([TaskId(9 * ID_SPACE + 1), TaskId(5)]);
+        let tasks = vec![own, theirs, taken_over, task(5, None)];
+        let changed = a.restore(tasks, &foreign, 2 * MIN);
         assert_eq!(
             changed,
-            vec![TaskId(base + 3)],
-            "only its own is interrupted"
+            vec![TaskId(base + 3), TaskId(9 * ID_SPACE + 2)],
+            "only those it runs are interrupted"
         );
         assert_eq!(a.next_id(), TaskId(base + 4), "numbered in its own space");
         assert!(a.is_own(TaskId(base + 4)) && !a.is_own(TaskId(9 * ID_SPACE + 1)));
+        // Another node's open task is never queued here, until taken over.
+        let queued: Vec<TaskId> = a
+            .poll(3 * MIN)
+            .iter()
+            .filter_map(|d| match d {
+                TaskDecision::Enter { id, .. } => Some(*id),
+                TaskDecision::Escalate { .. } => None,
+            })
+            .collect();
+        assert!(!queued.contains(&TaskId(5)), "{queued:?}");
+        a.set_foreign(TaskId(5), false);
+        assert!(a.poll(3 * MIN).contains(&TaskDecision::Enter {
+            id: TaskId(5),
+            priority: 0,
+            order_ms: 0
+        }));
         // One node numbers from 1 as before.
         let mut one = TaskBook::new(30 * MIN);
-        one.restore(vec![task(5, None)], 0);
+        one.restore(vec![task(5, None)], &BTreeSet::new(), 0);
         assert_eq!(one.next_id(), TaskId(6));
     }
 
@@ -835,7 +913,11 @@ mod tests {
         talking.attempts = dialing.attempts.clone();
         talking.attempts[0].answered_ms = Some(MIN + 1);
         let mut book = TaskBook::new(0);
-        let changed = book.restore(vec![dialing, talking, task(7, None)], 2 * MIN);
+        let changed = book.restore(
+            vec![dialing, talking, task(7, None)],
+            &BTreeSet::new(),
+            2 * MIN,
+        );
         assert_eq!(changed, vec![TaskId(1), TaskId(2)]);
         let one = book.get(TaskId(1)).expect("1");
         assert_eq!((one.state, one.not_before_ms), (TaskState::Open, 12 * MIN));
