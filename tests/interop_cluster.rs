@@ -120,8 +120,9 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// Callers waiting in queues on a node now.
-fn waiting_on(port: u16) -> u64 {
+/// Callers waiting in queues on a node now, as its status shows them:
+/// every live node's (several nodes' figures are summed).
+fn waiting_shown_by(port: u16) -> u64 {
     let (_, body) = api(port, "GET", "/api/v1/status", None);
     body.get("queues")
         .and_then(Value::as_array)
@@ -131,6 +132,21 @@ fn waiting_on(port: u16) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Callers waiting on a node itself: its `/metrics`, which each node
+/// answers for itself alone.
+fn waiting_on(port: u16) -> u64 {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let text = ureq::get(&url)
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    text.lines()
+        .filter(|l| l.starts_with("hotline_queue_waiting_calls{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// The agents' phones (SIPp instance `AGENT`, on the port they registered
@@ -244,6 +260,14 @@ fn two_nodes_share_one_agent_and_one_order_per_queue() {
     );
     assert_eq!(waiting_on(pa.api()), 2, "{}", fail("two callers on node a"));
     assert_eq!(waiting_on(pb.api()), 2, "{}", fail("two callers on node b"));
+    // Each node's wallboard and status show all four.
+    wait_until(
+        &fail("both nodes' status shows the four callers"),
+        Duration::from_secs(5),
+        || waiting_shown_by(pa.api()) == 4 && waiting_shown_by(pb.api()) == 4,
+    );
+    let (_, status) = api(pa.api(), "GET", "/api/v1/status", None);
+    assert_eq!(status["nodes"], serde_json::json!(["b"]), "{status}");
 
     // 4. Available (on node a): the callers are taken in arrival order,
     // whichever node holds them.
@@ -268,6 +292,27 @@ fn two_nodes_share_one_agent_and_one_order_per_queue() {
         rung_by.contains(&true) && rung_by.contains(&false),
         "both nodes rang the agent (registered through one of them): {logs}"
     );
+
+    // The day's figures on either node count every node's calls: 4
+    // answered by an agent.
+    for port in [pa.api(), pb.api()] {
+        wait_until(
+            &fail("the status sums both nodes' calls"),
+            Duration::from_secs(5),
+            || {
+                let (_, status) = api(port, "GET", "/api/v1/status", None);
+                let answered: u64 = status["queues"]
+                    .as_array()
+                    .map(|qs| {
+                        qs.iter()
+                            .filter_map(|q| q["today"]["results"]["answered"].as_u64())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                answered == 4 && status["calls"]["today"]["offered"] == 4
+            },
+        );
+    }
 
     // 5. Records: each node wrote its own callers', its name in their ids,
     // each answered by 1001; no agent was offered twice at once (four

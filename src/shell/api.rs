@@ -361,16 +361,24 @@ async fn control_call(
 }
 
 /// Asks the engine for the live view; `None` when it is stopping.
-async fn snapshot(events: &mpsc::UnboundedSender<Event>, detail: bool) -> Option<LiveSnapshot> {
+async fn snapshot(
+    events: &mpsc::UnboundedSender<Event>,
+    detail: bool,
+    all_nodes: bool,
+) -> Option<LiveSnapshot> {
     let (reply, rx) = oneshot::channel();
     events
-        .send(Event::Api(ApiRequest::Status { detail, reply }))
+        .send(Event::Api(ApiRequest::Status {
+            detail,
+            all_nodes,
+            reply,
+        }))
         .ok()?;
     rx.await.ok()
 }
 
 async fn status(State(state): State<ApiState>) -> Response {
-    match snapshot(&state.events, true).await {
+    match snapshot(&state.events, true, true).await {
         Some(snapshot) => Json(StatusBody {
             snapshot,
             rtp: state.live.rtp.totals(),
@@ -381,7 +389,7 @@ async fn status(State(state): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
-    match snapshot(&state.events, false).await {
+    match snapshot(&state.events, false, false).await {
         Some(snapshot) => (
             [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
             prometheus::encode_with(
@@ -437,7 +445,7 @@ async fn status_events(
         }
         // Seen before asking, so a change while asking makes another push.
         s.version.borrow_and_update();
-        let snapshot = snapshot(&s.events, false).await?;
+        let snapshot = snapshot(&s.events, false, true).await?;
         s.last = Some(Instant::now());
         let body = StatusBody {
             snapshot,

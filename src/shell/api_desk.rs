@@ -140,6 +140,7 @@ async fn day_report(
         .events
         .send(Event::Api(ApiRequest::Status {
             detail: false,
+            all_nodes: false,
             reply: tx,
         }))
         .is_ok();

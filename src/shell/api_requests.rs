@@ -33,9 +33,12 @@ pub enum ApiRequest {
         command: AgentCommand,
         reply: oneshot::Sender<Option<AgentSnapshot>>,
     },
-    /// The live view now; `detail` adds calls and waiting callers.
+    /// The live view now; `detail` adds calls and waiting callers,
+    /// `all_nodes` the other nodes' figures (several nodes; not for
+    /// `/metrics`, which each node answers for itself).
     Status {
         detail: bool,
+        all_nodes: bool,
         reply: oneshot::Sender<LiveSnapshot>,
     },
     Campaign(CampaignRequest),

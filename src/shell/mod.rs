@@ -350,6 +350,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         tcp_limits: tcp::TcpLimits::from(&config.sip.limits),
         pending_tasks: api_tasks::PendingTasks::default(),
         cluster,
+        figures_published: None,
     };
 
     use tokio::signal::unix::{signal, SignalKind};
@@ -392,6 +393,7 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
         }
         shell.drain(&mut engine).await;
         shell.publish_live(&engine);
+        shell.publish_figures(&mut engine);
         if engine.drained() {
             info!("drained: every call has ended");
             break;
@@ -598,6 +600,8 @@ struct Shell {
     pending_tasks: api_tasks::PendingTasks,
     /// Several nodes share state (`store.url`); taken at shutdown.
     cluster: Option<cluster::ClusterThread>,
+    /// When this node's live figures were last handed to the cluster.
+    figures_published: Option<Instant>,
 }
 
 /// This machine's name as a node name: up to the first dot, letters,
@@ -699,8 +703,16 @@ impl Shell {
             }) => {
                 let _ = reply.send(engine.agent_command(now, &agent, command));
             }
-            Event::Api(api::ApiRequest::Status { detail, reply }) => {
-                let _ = reply.send(engine.live_status(now, detail));
+            Event::Api(api::ApiRequest::Status {
+                detail,
+                all_nodes,
+                reply,
+            }) => {
+                let mut snapshot = engine.live_status(now, detail);
+                if let (true, Some(cluster)) = (all_nodes, &self.cluster) {
+                    snapshot.add_nodes(&cluster.figures.others());
+                }
+                let _ = reply.send(snapshot);
             }
             Event::Api(api::ApiRequest::Campaign(request)) => {
                 campaign_request(engine, now, request)
@@ -733,6 +745,28 @@ impl Shell {
                 });
             }
         }
+    }
+
+    /// Several nodes: this node's own figures, for the others' wallboards,
+    /// at most once per `cluster::FIGURES`.
+    fn publish_figures(&mut self, engine: &mut Engine) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        if self
+            .figures_published
+            .is_some_and(|at| at.elapsed() < cluster::FIGURES)
+        {
+            return;
+        }
+        self.figures_published = Some(Instant::now());
+        let snapshot = engine.live_status(Instant::now(), false);
+        cluster
+            .figures
+            .publish(&hotline_core::live::nodes::NodeFigures::of(
+                &cluster.node,
+                &snapshot,
+            ));
     }
 
     /// Wakes the wallboards' streams when the live figures changed.

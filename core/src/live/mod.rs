@@ -19,6 +19,7 @@
 //! All counts and sums are integers (ms); ratios are worked out when a
 //! snapshot is taken.
 
+pub mod nodes;
 pub mod prometheus;
 
 #[cfg(test)]
@@ -27,7 +28,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::acd::{AgentState, AgentStatus};
 use crate::cdr::Outcome;
@@ -172,7 +173,7 @@ pub enum LiveEvent<'a> {
 }
 
 /// Engine-level call counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallFigures {
     /// Answered, or ended unanswered for a reason other than an invalid
     /// request.
@@ -194,7 +195,7 @@ impl CallFigures {
 }
 
 /// Counts for one queue over a period.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueFigures {
     /// Visits: every time a caller was put in the queue.
     pub offered: u64,
@@ -653,6 +654,7 @@ impl LiveStats {
             sip_responses,
             outbound: OutboundView::default(),
             tasks: TasksView::default(),
+            nodes: Vec::new(),
         }
     }
 
@@ -660,17 +662,24 @@ impl LiveStats {
     fn queue_agents(&self, q: usize) -> QueueAgents {
         let mut c = QueueAgents::default();
         for a in self.agents.iter().filter(|a| a.queues.contains(&q)) {
-            match (a.status, a.state) {
-                (_, "on_call") => c.on_call += 1,
-                (_, "offered") => c.ringing += 1,
-                (_, "wrap_up") => c.wrap_up += 1,
-                ("on_break", _) => c.on_break += 1,
-                ("available", _) if a.registered => c.available += 1,
-                ("available", _) => c.unregistered += 1,
-                _ => c.logged_out += 1,
-            }
+            c.count(a.status, a.state, a.registered);
         }
         c
+    }
+}
+
+impl QueueAgents {
+    /// One agent, in one activity: a call first, then the status.
+    fn count(&mut self, status: &str, state: &str, registered: bool) {
+        match (status, state) {
+            (_, "on_call") => self.on_call += 1,
+            (_, "offered") => self.ringing += 1,
+            (_, "wrap_up") => self.wrap_up += 1,
+            ("on_break", _) => self.on_break += 1,
+            ("available", _) if registered => self.available += 1,
+            ("available", _) => self.unregistered += 1,
+            _ => self.logged_out += 1,
+        }
     }
 }
 
@@ -715,6 +724,10 @@ pub struct LiveSnapshot {
     pub outbound: OutboundView,
     /// Tasks and callbacks now, and today's (set by the engine).
     pub tasks: TasksView,
+    /// Several nodes: the other nodes whose calls the figures include
+    /// (see [`nodes`]); empty, and left out, on one node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// Work owed to customers: each kind's open tasks, those at risk of
@@ -823,10 +836,13 @@ pub struct CallsFiguresView {
     pub repeat_contact_rate: Option<f64>,
     /// Ended calls by outcome (outcomes with none left out).
     pub ended: BTreeMap<&'static str, u64>,
+    /// The integer figures, for summing nodes.
+    #[serde(skip)]
+    pub figures: CallFigures,
 }
 
 impl CallsFiguresView {
-    fn of(f: &CallFigures) -> CallsFiguresView {
+    pub(crate) fn of(f: &CallFigures) -> CallsFiguresView {
         CallsFiguresView {
             offered: f.offered,
             answered: f.answered,
@@ -841,6 +857,7 @@ impl CallsFiguresView {
                 .filter(|(_, n)| *n > 0)
                 .map(|(o, n)| (outcome_label(*o), n))
                 .collect(),
+            figures: f.clone(),
         }
     }
 }
@@ -910,7 +927,7 @@ pub struct FiguresView {
 }
 
 impl FiguresView {
-    fn of(f: &QueueFigures) -> FiguresView {
+    pub(crate) fn of(f: &QueueFigures) -> FiguresView {
         FiguresView {
             offered: f.offered,
             results: QueueResult::ALL

@@ -1,6 +1,7 @@
 //! The live figures under simulated time: every expected value is worked
 //! out by hand in the comments.
 
+use super::nodes::NodeFigures;
 use super::*;
 
 /// 2026-11-25T10:00:00Z: 18:00 at +08:00, so local midnight is 6 h later.
@@ -543,4 +544,101 @@ fn prometheus_text_carries_the_figures() {
     has("hotline_rtp_packets_total{direction=\"sent\"} 500");
     has("hotline_rtp_errors_total{kind=\"send_failed\"} 1");
     has("hotline_rtp_errors_total{kind=\"invalid_received\"} 2");
+}
+
+/// What happens on one node: `visits` (call key, times, result), each
+/// call answered and ended; `busy`: an agent on a call there.
+fn node_events(
+    st: &mut LiveStats,
+    t0: Instant,
+    visits: &[(u64, (u64, u64, u64), QueueResult)],
+    busy: Option<&str>,
+) {
+    for &(key, times, result) in visits {
+        let call = CallKey(key);
+        st.handle(
+            t0 + s(times.0),
+            LiveEvent::CallAnswered {
+                arrival: t0 + s(times.0),
+            },
+        );
+        visit(st, t0, call, times, result);
+        st.handle(
+            t0 + s(times.2 + 1),
+            LiveEvent::CallEnded {
+                call,
+                arrival: t0 + s(times.0),
+                outcome: Outcome::CallerHangup,
+                answered: true,
+            },
+        );
+    }
+    for id in ["1001", "1002"] {
+        st.handle(
+            t0,
+            LiveEvent::Agent {
+                id,
+                status: &AgentStatus::Available,
+                state: match busy {
+                    Some(b) if b == id => AgentState::OnCall { caller: CallKey(1) },
+                    _ => AgentState::Idle,
+                },
+                registered: true,
+            },
+        );
+    }
+}
+
+#[test]
+fn two_nodes_summed_equal_one_node_that_took_every_call() {
+    let t0 = Instant::now();
+    let a_calls = [(1, (0, 5, 12), QueueResult::Answered)];
+    let b_calls = [
+        (2, (0, 4, 44), QueueResult::Abandoned),
+        (3, (10, 12, 30), QueueResult::Answered),
+    ];
+    let mut a = stats(beijing(), t0);
+    node_events(&mut a, t0, &a_calls, None);
+    let mut b = stats(beijing(), t0);
+    node_events(&mut b, t0, &b_calls, Some("1002"));
+    // One node that took all three calls, with 1002 on a call.
+    let mut one = stats(beijing(), t0);
+    node_events(
+        &mut one,
+        t0,
+        &[a_calls[0], b_calls[0], b_calls[1]],
+        Some("1002"),
+    );
+
+    let at = t0 + s(60);
+    let from_b = NodeFigures::of("b", &b.snapshot(at, false, no_ids));
+    // Through the store, as JSON.
+    let text = serde_json::to_string(&from_b).expect("json");
+    let from_b: NodeFigures = serde_json::from_str(&text).expect("back");
+    let mut summed = a.snapshot(at, false, no_ids);
+    summed.add_nodes(&[from_b]);
+    let whole = one.snapshot(at, false, no_ids);
+
+    assert_eq!(summed.nodes, vec!["b".to_string()]);
+    assert_eq!(summed.calls.total.figures, whole.calls.total.figures);
+    assert_eq!(summed.calls.today.figures, whole.calls.today.figures);
+    assert_eq!(
+        summed.calls.today.connection_rate,
+        whole.calls.today.connection_rate
+    );
+    let (mine, all) = (repair(&summed), repair(&whole));
+    assert_eq!(mine.today.figures, all.today.figures);
+    assert_eq!(mine.total.figures, all.total.figures);
+    assert_eq!(mine.today.offered, 3);
+    // 2 answered within 15 s of 3 (the 40 s abandon counts): 2/3.
+    assert_eq!(
+        mine.today.service_level_from_queue_entry,
+        all.today.service_level_from_queue_entry
+    );
+    assert_eq!(mine.today.abandon_rate, all.today.abandon_rate);
+    assert_eq!(mine.today.longest_wait_ms, 40_000);
+    // 1002 is on a call on node b: busy here too.
+    assert_eq!(summed.agents[1].state, "on_call");
+    assert_eq!(summed.queues[1].agents, whole.queues[1].agents);
+    assert_eq!(summed.queues[1].agents.on_call, 1);
 }

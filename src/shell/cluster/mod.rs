@@ -5,18 +5,23 @@
 //! tells the engine what changed. Losing the store for longer than the
 //! lease allows is told to the engine as `StoreLost`; when the store is
 //! back, what this node shares is written again, then `StoreBack`.
+//!
+//! Every `FIGURES` it also publishes this node's live figures and reads
+//! the other live nodes', for the wallboard and `/api/v1/status`
+//! ([`Figures`]).
 
 mod sql;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hotline_core::acd::AgentStatus;
 use hotline_core::cluster::{ClusterEvent, ClusterRequest, SharedBinding};
 use hotline_core::io::Transport;
+use hotline_core::live::nodes::NodeFigures;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::mpsc as tokio_mpsc;
@@ -26,6 +31,35 @@ use super::Event;
 
 /// How often other nodes' state is read.
 const POLL: Duration = Duration::from_millis(100);
+
+/// How often live figures are published and read.
+pub const FIGURES: Duration = Duration::from_secs(1);
+
+/// Live figures on their way through the store: this node's latest, to
+/// publish, and the other live nodes' as last read.
+#[derive(Default)]
+pub struct Figures {
+    own: Mutex<Option<String>>,
+    others: Mutex<Vec<NodeFigures>>,
+}
+
+impl Figures {
+    /// This node's figures, published at the next turn.
+    pub fn publish(&self, figures: &NodeFigures) {
+        match serde_json::to_string(figures) {
+            Ok(json) => *self.own.lock().unwrap_or_else(|e| e.into_inner()) = Some(json),
+            Err(e) => warn!(error = %e, "cannot encode this node's live figures"),
+        }
+    }
+
+    /// The other live nodes' figures, as last read.
+    pub fn others(&self) -> Vec<NodeFigures> {
+        self.others
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum ClusterError {
@@ -39,6 +73,9 @@ pub enum ClusterError {
 pub struct ClusterThread {
     tx: Option<mpsc::Sender<ClusterRequest>>,
     thread: Option<JoinHandle<()>>,
+    /// This node's name (`[node] id`).
+    pub node: String,
+    pub figures: Arc<Figures>,
 }
 
 impl ClusterThread {
@@ -53,6 +90,9 @@ impl ClusterThread {
         let config = connect_config(url)?;
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready) = mpsc::channel();
+        let figures = Arc::new(Figures::default());
+        let shared_figures = figures.clone();
+        let name = node.clone();
         // The blocking client runs its own runtime: it must live on a
         // thread of its own, away from the engine's.
         let thread = std::thread::Builder::new()
@@ -76,7 +116,9 @@ impl ClusterThread {
                     }
                 };
                 info!(%node, lease = ?lease, "sharing state through the store");
-                Worker::new(config, Some(client), node, lease, events).run(rx);
+                let mut worker = Worker::new(config, Some(client), node, lease, events);
+                worker.figures = shared_figures;
+                worker.run(rx);
             })
             .map_err(|e| ClusterError::Url(format!("cannot start the cluster thread: {e}")))?;
         let ready = ready
@@ -86,6 +128,8 @@ impl ClusterThread {
         Ok(ClusterThread {
             tx: Some(tx),
             thread: Some(thread),
+            node: name,
+            figures,
         })
     }
 
@@ -192,6 +236,8 @@ struct Worker {
     seen_agents: HashMap<String, (String, String, bool)>,
     seen_bindings: HashMap<String, Vec<SharedBinding>>,
     round_trips: u64,
+    figures: Arc<Figures>,
+    next_figures: Instant,
 }
 
 impl Worker {
@@ -217,6 +263,8 @@ impl Worker {
             seen_bindings: HashMap::new(),
             written_bindings: HashMap::new(),
             round_trips: 0,
+            figures: Arc::default(),
+            next_figures: Instant::now(),
         }
     }
 
@@ -408,11 +456,53 @@ impl Worker {
             self.tell(ClusterEvent::StoreLost);
         }
         if self.lost {
+            // Other nodes' figures go stale: this node shows its own.
+            self.figures
+                .others
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             return;
         }
         if let Some(snapshot) = self.with_client(|c| sql::snapshot(c, &node)) {
             self.tell_changes(snapshot);
         }
+        if Instant::now() >= self.next_figures {
+            self.next_figures = Instant::now() + FIGURES;
+            self.exchange_figures();
+        }
+    }
+
+    /// Publishes this node's live figures and reads the other nodes'.
+    fn exchange_figures(&mut self) {
+        let node = self.node.clone();
+        let own = self
+            .figures
+            .own
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(json) = own {
+            self.with_client(|c| sql::publish_figures(c, &node, &json));
+        }
+        let Some(texts) = self.with_client(|c| sql::other_figures(c, &node)) else {
+            return;
+        };
+        let others: Vec<NodeFigures> = texts
+            .iter()
+            .filter_map(|text| match serde_json::from_str(text) {
+                Ok(figures) => Some(figures),
+                Err(e) => {
+                    warn!(error = %e, "another node's live figures do not read; left out");
+                    None
+                }
+            })
+            .collect();
+        *self
+            .figures
+            .others
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = others;
     }
 
     /// After an outage: this node's waiting callers, claims and phones.

@@ -40,6 +40,7 @@ const SCHEMA: &str = "
         bindings text NOT NULL,
         PRIMARY KEY (agent, node)
     );
+    ALTER TABLE hl_nodes ADD COLUMN IF NOT EXISTS figures text;
 ";
 
 pub fn create_schema(client: &mut Client) -> Result<(), ClusterError> {
@@ -320,4 +321,25 @@ pub fn snapshot(client: &mut Client, node: &str) -> Result<Snapshot, ClusterErro
         agents,
         bindings,
     })
+}
+
+/// This node's own live figures (JSON), for the others' wallboards.
+pub fn publish_figures(client: &mut Client, node: &str, json: &str) -> Result<(), ClusterError> {
+    client.execute(
+        "UPDATE hl_nodes SET figures = $2 WHERE id = $1",
+        &[&node, &json],
+    )?;
+    Ok(())
+}
+
+/// The live figures (JSON) the other live nodes published.
+pub fn other_figures(client: &mut Client, node: &str) -> Result<Vec<String>, ClusterError> {
+    let rows = client.query(
+        "SELECT figures FROM hl_nodes
+          WHERE id <> $1 AND lease_until > now() AND figures IS NOT NULL ORDER BY id",
+        &[&node],
+    )?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(ClusterError::from))
+        .collect()
 }
