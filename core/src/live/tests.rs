@@ -591,7 +591,7 @@ fn node_events(
 
 #[test]
 fn two_nodes_summed_equal_one_node_that_took_every_call() {
-    let t0 = Instant::now();
+    let t0 = crate::time::test_epoch();
     let a_calls = [(1, (0, 5, 12), QueueResult::Answered)];
     let b_calls = [
         (2, (0, 4, 44), QueueResult::Abandoned),
