@@ -1,8 +1,10 @@
 //! The store's test suite (`hotline::shell::store::conformance`) on both
 //! backends: every check on a fresh SQLite file, and on a fresh database
 //! of a throw-away PostgreSQL (one cluster shared by the tests running at
-//! the same time, a database each). Then what only a shared server has:
-//! nodes connecting at once, an outage, a URL that does not answer.
+//! the same time, a database each), there again with each connection a
+//! node. Then what only a shared server has: nodes connecting at once, an
+//! outage, a URL that does not answer; and work shared between nodes:
+//! who runs what, the change feed, adoption.
 //!
 //! Needs PostgreSQL's server (Debian: `apt-get install postgresql`);
 //! without it the PostgreSQL tests are skipped, or fail under `CI=true`.
@@ -47,6 +49,31 @@ impl Backend for Postgres {
     }
 }
 
+/// PostgreSQL with each connection a node of its own (`n1`, `n2`, ...):
+/// sharing work between nodes changes none of the suite's answers.
+struct PostgresNodes {
+    url: String,
+    opened: std::sync::atomic::AtomicUsize,
+    _cluster: Arc<PgCluster>,
+}
+
+impl Backend for PostgresNodes {
+    fn open(&self) -> Box<dyn Store> {
+        let n = self
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let node = hotline::shell::store::NodeIdentity {
+            id: format!("n{}", n + 1),
+            lease: std::time::Duration::from_secs(60),
+        };
+        Box::new(PostgresStore::connect_as(&self.url, node).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
 /// The cluster the tests running now share: started by the first,
 /// stopped when the last lets go of it (a static would never be dropped,
 /// and would leave a server running after the tests).
@@ -61,21 +88,36 @@ fn cluster() -> Option<Arc<PgCluster>> {
     Some(cluster)
 }
 
-fn run_check(name: &str, on_postgres: bool) {
+#[derive(Clone, Copy)]
+enum On {
+    Sqlite,
+    Postgres,
+    /// PostgreSQL, each connection as a node.
+    PostgresNodes,
+}
+
+fn run_check(name: &str, on: On) {
     let check = CHECKS
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, check)| *check)
         .unwrap_or_else(|| panic!("no check {name}"));
-    if on_postgres {
-        let Some(cluster) = cluster() else { return };
-        let url = cluster.create_database();
-        check(&Postgres {
+    if let On::Sqlite = on {
+        check(&Sqlite(tempfile::tempdir().expect("tempdir")));
+        return;
+    }
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    match on {
+        On::Postgres => check(&Postgres {
             url,
             _cluster: cluster,
-        });
-    } else {
-        check(&Sqlite(tempfile::tempdir().expect("tempdir")));
+        }),
+        _ => check(&PostgresNodes {
+            url,
+            opened: Default::default(),
+            _cluster: cluster,
+        }),
     }
 }
 
@@ -87,14 +129,21 @@ macro_rules! checks {
         mod sqlite {
             $(#[test]
             fn $name() {
-                super::run_check(stringify!($name), false);
+                super::run_check(stringify!($name), super::On::Sqlite);
             })*
         }
 
         mod postgres {
             $(#[test]
             fn $name() {
-                super::run_check(stringify!($name), true);
+                super::run_check(stringify!($name), super::On::Postgres);
+            })*
+        }
+
+        mod postgres_nodes {
+            $(#[test]
+            fn $name() {
+                super::run_check(stringify!($name), super::On::PostgresNodes);
             })*
         }
     };
@@ -387,4 +436,522 @@ fn a_postgres_error_is_typed_says_what_failed_and_the_store_goes_on() {
         store.load(T0, 7).expect("load").campaigns[0].campaign.id,
         campaign
     );
+}
+
+// ---- work shared between nodes: runner, feed, adoption ----------------------
+
+use std::time::{Duration, Instant};
+
+use hotline::campaign::{AttemptResult, CampaignId, CampaignState};
+use hotline::shell::store::NodeIdentity;
+use hotline::store::{Changed, ChangedTarget, Contact, WorkChanges};
+use hotline::tasks::{CallbackMode, Task, TaskId, TaskKind, TaskState};
+
+/// Store connected as node `id`, its lease `lease`, and loaded (which
+/// renews its lease, as the cluster's heartbeat would).
+fn node(url: &str, id: &str, lease: Duration) -> PostgresStore {
+    let mut store = PostgresStore::connect_as(
+        url,
+        NodeIdentity {
+            id: id.into(),
+            lease,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    store.load(T0, 7).expect("load");
+    store
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn task(id: u64, version: u64) -> Task {
+    Task {
+        id: TaskId(id),
+        kind: TaskKind::FollowUp,
+        number: "13800000001".into(),
+        queue: "repair".into(),
+        business: None,
+        note: "请回访".into(),
+        created_ms: T0,
+        due_ms: Some(T0 + 86_400_000),
+        state: TaskState::Open,
+        attempts: Vec::new(),
+        max_attempts: 3,
+        retry_ms: 30 * 60_000,
+        not_before_ms: T0,
+        priority: 0,
+        order_ms: T0,
+        owner: None,
+        origin_call: None,
+        mode: CallbackMode::AgentFirst,
+        outcome: None,
+        closed_ms: None,
+        version,
+        order: None,
+    }
+}
+
+fn write_task(store: &mut dyn Store, task: &Task) -> Result<(), StoreError> {
+    store.apply(
+        &StoreWrite::Task {
+            task: Box::new(task.clone()),
+            ack: true,
+        },
+        T0,
+    )
+}
+
+/// Everything `store.changes()` returns until `done` holds of it all
+/// (notifications reach a session shortly after the commit, not at once);
+/// a panic after 5 s.
+fn changes_until(store: &mut dyn Store, done: impl Fn(&WorkChanges) -> bool) -> WorkChanges {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut all = WorkChanges::default();
+    loop {
+        let more = store.changes(T0).expect("changes");
+        all.campaigns.extend(more.campaigns);
+        all.targets.extend(more.targets);
+        all.tasks.extend(more.tasks);
+        all.do_not_call.extend(more.do_not_call);
+        all.contacts.extend(more.contacts);
+        if done(&all) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "no such changes: {all:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The campaign ids in `changes`, each with whether it is foreign.
+fn campaigns_in(changes: &WorkChanges) -> Vec<(CampaignId, bool)> {
+    changes
+        .campaigns
+        .iter()
+        .map(|c| (c.item.campaign.id, c.foreign))
+        .collect()
+}
+
+fn ended(campaign: CampaignId, target: usize, at_ms: u64) -> StoreWrite {
+    StoreWrite::AttemptEnded {
+        campaign,
+        target,
+        attempt: Attempt {
+            number: 1,
+            at_ms,
+            ended_ms: Some(at_ms + 20_000),
+            result: Some(AttemptResult::Confirmed),
+            sip_status: 200,
+            call_id: Some("hl-a-7".into()),
+        },
+        state: NumberState::Confirmed,
+        due_ms: None,
+    }
+}
+
+#[test]
+fn a_node_sees_what_another_creates_and_dials_and_not_its_own_writes() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+
+    let campaign = a.create_campaign(&spec(), T0, None).expect("create");
+    let created = task(1, 1);
+    write_task(&mut a, &created).expect("task");
+    let seen = changes_until(&mut b, |c| !c.campaigns.is_empty() && !c.tasks.is_empty());
+    assert_eq!(campaigns_in(&seen), vec![(campaign, true)]);
+    let stored = &seen.campaigns[0].item;
+    assert_eq!(stored.campaign.spec.name, "outage");
+    assert_eq!(stored.campaign.targets.len(), 3);
+    assert_eq!(
+        seen.tasks,
+        vec![Changed {
+            item: created.clone(),
+            foreign: true
+        }]
+    );
+    assert!(seen.targets.is_empty(), "{seen:?}");
+
+    // An attempt: one number, with the attempt, not the whole campaign.
+    a.apply(&started(campaign, 1, T0 + 10), T0).expect("start");
+    let seen = changes_until(&mut b, |c| !c.targets.is_empty());
+    assert!(seen.campaigns.is_empty(), "{seen:?}");
+    assert_eq!(seen.targets.len(), 1, "{seen:?}");
+    let ChangedTarget {
+        campaign: of,
+        index,
+        target,
+    } = &seen.targets[0];
+    assert_eq!((*of, *index), (campaign, 1));
+    assert_eq!(target.number, "13800000002");
+    assert_eq!(target.state, NumberState::Dialing);
+    assert_eq!(target.attempts.len(), 1);
+    assert_eq!(target.attempts[0].at_ms, T0 + 10);
+    assert_eq!(target.attempts[0].ended_ms, None);
+
+    // Its end, the do-not-call list, a contact, a campaign paused.
+    a.apply(&ended(campaign, 1, T0 + 10), T0).expect("end");
+    a.apply(
+        &StoreWrite::DoNotCall {
+            number: "13800000003".into(),
+        },
+        T0,
+    )
+    .expect("dnc");
+    let contact = Contact {
+        number: "13900000001".into(),
+        call_id: "hl-a-9".into(),
+        agent: Some("1001".into()),
+        at_ms: T0 + 5,
+    };
+    a.apply(&StoreWrite::Contact(contact.clone()), T0)
+        .expect("contact");
+    a.apply(
+        &StoreWrite::Campaign {
+            campaign,
+            state: CampaignState::Paused,
+        },
+        T0,
+    )
+    .expect("pause");
+    let seen = changes_until(&mut b, |c| {
+        !c.targets.is_empty()
+            && !c.do_not_call.is_empty()
+            && !c.contacts.is_empty()
+            && !c.campaigns.is_empty()
+    });
+    assert_eq!(seen.targets.len(), 1, "{seen:?}");
+    assert_eq!(seen.targets[0].target.state, NumberState::Confirmed);
+    assert_eq!(
+        seen.targets[0].target.attempts[0].result,
+        Some(AttemptResult::Confirmed)
+    );
+    assert_eq!(seen.do_not_call, vec!["13800000003".to_string()]);
+    assert_eq!(seen.contacts, vec![contact]);
+    assert_eq!(campaigns_in(&seen), vec![(campaign, true)]);
+    assert_eq!(seen.campaigns[0].item.campaign.state, CampaignState::Paused);
+
+    // Node B's own write reaches A after all of A's (each session hears
+    // them in commit order): by then A has heard its own, and left them
+    // out.
+    let theirs = b.create_campaign(&spec(), T0, None).expect("B's campaign");
+    let seen = changes_until(&mut a, |c| !c.campaigns.is_empty());
+    assert_eq!(campaigns_in(&seen), vec![(theirs, true)], "{seen:?}");
+    assert!(
+        seen.targets.is_empty()
+            && seen.tasks.is_empty()
+            && seen.do_not_call.is_empty()
+            && seen.contacts.is_empty(),
+        "A's own writes came back: {seen:?}"
+    );
+    // Nor does B of its own: A's next write is all B hears.
+    a.apply(
+        &StoreWrite::DoNotCall {
+            number: "13800000009".into(),
+        },
+        T0,
+    )
+    .expect("dnc");
+    let seen = changes_until(&mut b, |c| !c.do_not_call.is_empty());
+    assert_eq!(
+        seen,
+        WorkChanges {
+            do_not_call: vec!["13800000009".into()],
+            ..Default::default()
+        }
+    );
+}
+
+#[test]
+fn a_task_another_node_wrote_is_the_base_and_an_older_copy_is_taken() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut a = node(&url, "a", LONG);
+    let v1 = task(7, 1);
+    write_task(&mut a, &v1).expect("created");
+    let mut b = node(&url, "b", LONG);
+
+    // Node B's agent takes it over (its outcome set on B's desk).
+    let by_b = Task {
+        state: TaskState::Offered,
+        owner: Some("1002".into()),
+        version: 2,
+        ..v1.clone()
+    };
+    write_task(&mut b, &by_b).expect("B writes A's task");
+    let seen = changes_until(&mut a, |c| !c.tasks.is_empty());
+    assert_eq!(
+        seen.tasks,
+        vec![Changed {
+            item: by_b.clone(),
+            foreign: false
+        }],
+        "A still runs it"
+    );
+
+    // A copy A made from version 1 (A's engine had not applied B's yet):
+    // not ignored, not written over B's, but taken.
+    for stale in [
+        Task {
+            owner: Some("1001".into()),
+            version: 2,
+            ..v1.clone()
+        },
+        Task {
+            state: TaskState::Done,
+            version: 1,
+            ..v1.clone()
+        },
+    ] {
+        match write_task(&mut a, &stale) {
+            Err(StoreError::Taken { what }) => assert!(what.contains("task 7"), "{what}"),
+            other => panic!("expected Taken, got {other:?}"),
+        }
+    }
+    let mut check = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(check.load(T0, 7).expect("load").tasks, vec![by_b.clone()]);
+
+    // From B's version on, A's write is made.
+    let after = Task {
+        state: TaskState::Done,
+        closed_ms: Some(T0 + 1000),
+        version: 3,
+        ..by_b.clone()
+    };
+    write_task(&mut a, &after).expect("from B's version");
+    assert_eq!(check.load(T0, 7).expect("load").tasks, vec![after.clone()]);
+    // B hears of it, and A's write reaches it as A's (A runs it).
+    let seen = changes_until(&mut b, |c| !c.tasks.is_empty());
+    assert_eq!(
+        seen.tasks,
+        vec![Changed {
+            item: after,
+            foreign: true
+        }]
+    );
+}
+
+#[test]
+fn loading_as_a_node_names_what_others_run_and_what_none_runs_foreign() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut a = node(&url, "a", LONG);
+    let theirs = a.create_campaign(&spec(), T0, None).expect("A's");
+    write_task(&mut a, &task(1, 1)).expect("A's task");
+    // Written without a node (as before nodes shared work): none runs it.
+    let mut plain = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let nobodys = plain.create_campaign(&spec(), T0, None).expect("none's");
+    write_task(&mut plain, &task(2, 1)).expect("none's task");
+    let mut b = node(&url, "b", LONG);
+    let mine = b.create_campaign(&spec(), T0, None).expect("B's");
+    write_task(&mut b, &task(3, 1)).expect("B's task");
+
+    let work = b.load(T0, 7).expect("load as B");
+    assert_eq!(work.campaigns.len(), 3);
+    assert_eq!(work.tasks.len(), 3);
+    assert_eq!(
+        work.foreign.campaigns.iter().copied().collect::<Vec<_>>(),
+        vec![theirs, nobodys]
+    );
+    assert!(!work.foreign.campaigns.contains(&mine));
+    assert_eq!(
+        work.foreign.tasks.iter().copied().collect::<Vec<_>>(),
+        vec![TaskId(1), TaskId(2)]
+    );
+    let work = a.load(T0, 7).expect("load as A");
+    assert_eq!(
+        work.foreign.campaigns.iter().copied().collect::<Vec<_>>(),
+        vec![nobodys, mine]
+    );
+    // Without a node, as ever: everything its own.
+    let work = plain.load(T0, 7).expect("load without a node");
+    assert_eq!(work.campaigns.len(), 3);
+    assert!(work.foreign.campaigns.is_empty() && work.foreign.tasks.is_empty());
+    assert!(!plain.shared() && plain.changes(T0).expect("changes").is_empty());
+    assert!(plain.adopt(T0).expect("adopt").campaigns.is_empty());
+}
+
+#[test]
+fn a_live_node_adopts_the_running_work_of_a_dead_one_once() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    // D's lease runs out first, then A's; B and C live on.
+    let mut d = node(&url, "d", Duration::from_secs(1));
+    let mut a = node(&url, "a", Duration::from_secs(2));
+    let a_alive_until = Instant::now() + Duration::from_secs(2);
+    let mut b = node(&url, "b", LONG);
+    let mut c = node(&url, "c", LONG);
+
+    // A's work: a campaign with an attempt left on the line, one
+    // cancelled, a task open, one closed.
+    let running = a.create_campaign(&spec(), T0, None).expect("running");
+    a.apply(&started(running, 0, T0 + 1), T0)
+        .expect("on the line");
+    let cancelled = a.create_campaign(&spec(), T0, None).expect("cancelled");
+    a.apply(
+        &StoreWrite::Campaign {
+            campaign: cancelled,
+            state: CampaignState::Cancelled,
+        },
+        T0,
+    )
+    .expect("cancel");
+    write_task(&mut a, &task(1, 1)).expect("open task");
+    // Changed by A after B read it: B must go on from this version.
+    let open = Task {
+        note: "changed by A".into(),
+        version: 2,
+        ..task(1, 1)
+    };
+    write_task(&mut a, &open).expect("open task changed");
+    let done = Task {
+        state: TaskState::Done,
+        closed_ms: Some(T0 + 1),
+        ..task(2, 1)
+    };
+    write_task(&mut a, &done).expect("closed task");
+    // And a campaign no node runs.
+    let mut plain = PostgresStore::connect(&url).unwrap_or_else(|e| panic!("{e}"));
+    let nobodys = plain.create_campaign(&spec(), T0, None).expect("none's");
+
+    // While A lives, only what no node runs is adopted.
+    let early = b.adopt(T0).expect("adopt");
+    assert!(
+        Instant::now() < a_alive_until,
+        "too slow to test a live lease"
+    );
+    let ids: Vec<CampaignId> = early.campaigns.iter().map(|c| c.campaign.id).collect();
+    assert_eq!(ids, vec![nobodys]);
+    assert!(early.tasks.is_empty(), "{early:?}");
+
+    // A's lease runs out (no heartbeat comes), D's before it.
+    std::thread::sleep(a_alive_until.saturating_duration_since(Instant::now()));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(d.adopt(T0).expect("adopt"), Default::default(), "D is dead");
+    assert_eq!(a.adopt(T0).expect("adopt"), Default::default(), "A is dead");
+
+    let adopted = b.adopt(T0).expect("adopt");
+    assert!(adopted.foreign.campaigns.is_empty() && adopted.foreign.tasks.is_empty());
+    let ids: Vec<CampaignId> = adopted.campaigns.iter().map(|c| c.campaign.id).collect();
+    assert_eq!(ids, vec![running], "the running one only");
+    let number = &adopted.campaigns[0].campaign.targets[0];
+    assert_eq!(number.state, NumberState::Dialing);
+    assert_eq!(number.attempts.len(), 1);
+    assert_eq!(number.attempts[0].ended_ms, None, "still on the line");
+    assert_eq!(adopted.tasks, vec![open.clone()], "the open task only");
+
+    // Once: not again, not by another node.
+    assert_eq!(b.adopt(T0).expect("adopt"), Default::default());
+    assert_eq!(c.adopt(T0).expect("adopt"), Default::default());
+
+    // B writes from the version it adopted (B read the store before the
+    // task was created), and runs them now.
+    let next = Task {
+        note: "changed by B".into(),
+        version: 3,
+        ..open
+    };
+    write_task(&mut b, &next).expect("B writes the task it adopted");
+    let work = b.load(T0, 7).expect("load");
+    assert!(!work.foreign.campaigns.contains(&running));
+    assert!(!work.foreign.tasks.contains(&TaskId(1)));
+    assert!(work.foreign.tasks.contains(&TaskId(2)), "closed: left to A");
+    // C heard of the adoption: B runs them, not C.
+    let seen = changes_until(&mut c, |ch| {
+        campaigns_in(ch).contains(&(running, true)) && ch.tasks.iter().any(|t| t.item == next)
+    });
+    assert!(seen.tasks.iter().all(|t| t.foreign));
+}
+
+#[test]
+fn after_the_connection_is_made_again_changes_reads_everything_again() {
+    // Its own cluster: this test stops it.
+    let Some(mut cluster) = PgCluster::start() else {
+        return;
+    };
+    let url = cluster.url();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    let before = a.create_campaign(&spec(), T0, None).expect("before");
+    let mine = b.create_campaign(&spec(), T0, None).expect("B's");
+    changes_until(&mut b, |c| !c.campaigns.is_empty());
+
+    cluster.stop();
+    assert!(b.changes(T0).is_err(), "the server is down");
+    cluster.start_again();
+    // A writes before B is connected again: B cannot hear of it.
+    let during = a.create_campaign(&spec(), T0, None).expect("during");
+    write_task(&mut a, &task(5, 1)).expect("A's task");
+
+    let seen = b.changes(T0).expect("changes after the outage");
+    let mut campaigns = campaigns_in(&seen);
+    campaigns.sort();
+    assert_eq!(
+        campaigns,
+        vec![(before, true), (mine, false), (during, true)],
+        "everything, read again"
+    );
+    assert_eq!(
+        seen.tasks,
+        vec![Changed {
+            item: task(5, 1),
+            foreign: true
+        }]
+    );
+    // Then the feed again, not everything each time.
+    assert!(b.changes(T0).expect("changes").is_empty());
+    let after = a.create_campaign(&spec(), T0, None).expect("after");
+    let seen = changes_until(&mut b, |c| !c.campaigns.is_empty());
+    assert_eq!(campaigns_in(&seen), vec![(after, true)]);
+    // The resync counted as another node's write: a copy older than it
+    // is taken.
+    match write_task(&mut b, &task(5, 1)) {
+        Err(StoreError::Taken { .. }) => {}
+        other => panic!("expected Taken, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_store_thread_of_a_node_passes_on_changes_and_adopted_work() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut a = node(&url, "a", Duration::from_secs(1));
+    let b = node(&url, "b", LONG);
+    let (events, mut got) = tokio::sync::mpsc::unbounded_channel();
+    let thread = hotline::shell::store::StoreThread::start(Box::new(b), events).expect("thread");
+    let campaign = a.create_campaign(&spec(), T0, None).expect("create");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut changed, mut adopted) = (None, None);
+    while adopted.is_none() {
+        assert!(Instant::now() < deadline, "changed: {changed:?}");
+        match got.try_recv() {
+            Ok(hotline::shell::Event::WorkChanged(changes)) => {
+                changed.get_or_insert(campaigns_in(&changes));
+            }
+            Ok(hotline::shell::Event::WorkAdopted(work)) => {
+                adopted = Some(
+                    work.campaigns
+                        .iter()
+                        .map(|c| c.campaign.id)
+                        .collect::<Vec<_>>(),
+                );
+            }
+            Ok(_) => panic!("not a shared-work event"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    // Heard of at once, taken over once A's lease ran out (1 s).
+    assert_eq!(changed, Some(vec![(campaign, true)]));
+    assert_eq!(adopted, Some(vec![campaign]));
+    // Writes go on being served meanwhile.
+    thread.write(1, started(campaign, 0, T0 + 1));
+    thread.finish();
+    let mut acks = Vec::new();
+    while let Ok(event) = got.try_recv() {
+        if let hotline::shell::Event::Stored { id } = event {
+            acks.push(id);
+        }
+    }
+    assert_eq!(acks, vec![1]);
 }

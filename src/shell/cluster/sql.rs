@@ -5,16 +5,13 @@
 use postgres::{Client, Transaction};
 
 use super::ClusterError;
+use crate::shell::store::postgres::{NODES_LOCK, NODES_TABLE};
 
-/// Created by the first node; the advisory lock keeps two nodes starting
-/// at once from racing on `CREATE TABLE IF NOT EXISTS`.
+/// Created by the first node, under the advisory lock [`NODES_LOCK`],
+/// which keeps two nodes starting at once from racing on `CREATE TABLE IF
+/// NOT EXISTS`. (`hl_nodes`, [`NODES_TABLE`], is the store's definition:
+/// the store reads it too, to adopt the work of dead nodes.)
 const SCHEMA: &str = "
-    SELECT pg_advisory_xact_lock(7240001);
-    CREATE TABLE IF NOT EXISTS hl_nodes (
-        id text PRIMARY KEY,
-        lease_until timestamptz NOT NULL,
-        started_at timestamptz NOT NULL DEFAULT now()
-    );
     CREATE TABLE IF NOT EXISTS hl_agents (
         id text PRIMARY KEY,
         status text NOT NULL DEFAULT 'logged_out',
@@ -45,6 +42,8 @@ const SCHEMA: &str = "
 
 pub fn create_schema(client: &mut Client) -> Result<(), ClusterError> {
     let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&NODES_LOCK])?;
+    tx.batch_execute(NODES_TABLE)?;
     tx.batch_execute(SCHEMA)?;
     tx.commit()?;
     Ok(())

@@ -12,10 +12,21 @@
 //! node read it), PostgreSQL refuses it with [`StoreError::Taken`] and
 //! writes nothing. SQLite has one node, and never returns it.
 //!
+//! Sharing also spreads the work ([`Store::shared`], a PostgreSQL store
+//! connected as a node, [`NodeIdentity`]): each campaign and task is run
+//! by one node, the one that created it or took it over, and the others
+//! keep a copy to show and route by ([`StoredWork::foreign`]). What
+//! other nodes change reaches this one through [`Store::changes`]; the
+//! work of a node whose lease ran out is taken over with
+//! [`Store::adopt`].
+//!
 //! One thread owns the store ([`StoreThread`]): the engine's writes are
 //! applied in order, each committed durably, and acknowledged back to the
 //! engine, which waits for the acknowledgement of an attempt before its
-//! INVITE leaves.
+//! INVITE leaves. On a shared store it also asks, between jobs, for the
+//! other nodes' changes (every 100 ms) and for work to adopt (every
+//! second), and hands what it gets to the engine
+//! (`Event::WorkChanged`, `Event::WorkAdopted`).
 
 #[doc(hidden)]
 pub mod conformance;
@@ -31,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::sync::{mpsc as tokio_mpsc, oneshot};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::campaign::{CampaignId, CampaignSpec};
 use crate::store::{StoreWrite, StoredWork, WorkChanges};
@@ -249,47 +260,68 @@ impl StoreThread {
                 // Writes applied, and their time (each one a durable commit).
                 let (mut writes, mut failed) = (0u64, 0u64);
                 let (mut busy, mut slowest) = (Duration::ZERO, Duration::ZERO);
-                while let Ok(job) = rx.recv() {
-                    let now_ms = wall_ms();
-                    match job {
-                        Job::Write { id, write } => {
-                            let started = Instant::now();
-                            let event = match store.apply(&write, now_ms) {
-                                Ok(()) => Event::Stored { id },
-                                // Another node holds the work: not an error
-                                // here, and nothing more is written for it.
-                                Err(StoreError::Taken { what }) => {
-                                    info!(%what, "another node holds this work");
-                                    Event::StoreTaken { id }
-                                }
-                                Err(e) => {
-                                    error!(error = %e, ?write, "store write failed");
-                                    failed += 1;
-                                    Event::StoreFailed { id }
-                                }
-                            };
-                            let took = started.elapsed();
-                            writes += 1;
-                            busy += took;
-                            slowest = slowest.max(took);
-                            let _ = events.send(event);
+                // Several nodes: what the others change, and the work of
+                // those that died, asked for between jobs.
+                let mut shared = store.shared().then(|| Shared::new(Instant::now()));
+                loop {
+                    let job = match &shared {
+                        None => match rx.recv() {
+                            Ok(job) => Some(job),
+                            Err(_) => break,
+                        },
+                        Some(s) => match rx.recv_timeout(s.until_due(Instant::now())) {
+                            Ok(job) => Some(job),
+                            Err(mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        },
+                    };
+                    if let Some(job) = job {
+                        let now_ms = wall_ms();
+                        match job {
+                            Job::Write { id, write } => {
+                                let started = Instant::now();
+                                let event = match store.apply(&write, now_ms) {
+                                    Ok(()) => Event::Stored { id },
+                                    // Another node holds the work: not an
+                                    // error here, and nothing more is
+                                    // written for it.
+                                    Err(StoreError::Taken { what }) => {
+                                        info!(%what, "another node holds this work");
+                                        Event::StoreTaken { id }
+                                    }
+                                    Err(e) => {
+                                        error!(error = %e, ?write, "store write failed");
+                                        failed += 1;
+                                        Event::StoreFailed { id }
+                                    }
+                                };
+                                let took = started.elapsed();
+                                writes += 1;
+                                busy += took;
+                                slowest = slowest.max(took);
+                                let _ = events.send(event);
+                            }
+                            Job::Create {
+                                spec,
+                                created_ms,
+                                prompt_wav,
+                                reply,
+                            } => {
+                                let created = store
+                                    .create_campaign(&spec, created_ms, prompt_wav.as_deref())
+                                    .map_err(|e| {
+                                        error!(error = %e, "cannot create a campaign");
+                                        e.to_string()
+                                    });
+                                let _ = reply.send(created);
+                            }
+                            Job::Kb(job) => kb::serve(store.as_mut(), job, now_ms),
+                            Job::Stop => break,
                         }
-                        Job::Create {
-                            spec,
-                            created_ms,
-                            prompt_wav,
-                            reply,
-                        } => {
-                            let created = store
-                                .create_campaign(&spec, created_ms, prompt_wav.as_deref())
-                                .map_err(|e| {
-                                    error!(error = %e, "cannot create a campaign");
-                                    e.to_string()
-                                });
-                            let _ = reply.send(created);
-                        }
-                        Job::Kb(job) => kb::serve(store.as_mut(), job, now_ms),
-                        Job::Stop => break,
+                    }
+                    // Also while jobs keep coming: they must not starve it.
+                    if let Some(s) = &mut shared {
+                        s.poll(store.as_mut(), &events, Instant::now());
                     }
                 }
                 info!(
@@ -327,6 +359,94 @@ impl StoreThread {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// How often the store thread asks a shared store for what the other
+/// nodes changed: as often as the cluster reads the shared state.
+const CHANGES_EVERY: Duration = Duration::from_millis(100);
+/// How often it asks to adopt the work of dead nodes: a lease is seconds.
+const ADOPT_EVERY: Duration = Duration::from_secs(1);
+
+/// The store thread's side of sharing work with other nodes: when to ask
+/// for changes and adoption next, and whether the last try failed (a
+/// warning once per outage, not one every 100 ms).
+struct Shared {
+    changes_due: Instant,
+    adopt_due: Instant,
+    changes_failing: bool,
+    adopt_failing: bool,
+}
+
+impl Shared {
+    fn new(now: Instant) -> Shared {
+        Shared {
+            changes_due: now + CHANGES_EVERY,
+            adopt_due: now + ADOPT_EVERY,
+            changes_failing: false,
+            adopt_failing: false,
+        }
+    }
+
+    /// How long to wait for a job before something is due.
+    fn until_due(&self, now: Instant) -> Duration {
+        self.changes_due
+            .min(self.adopt_due)
+            .saturating_duration_since(now)
+    }
+
+    /// Asks for what is due; what it returns goes to the engine.
+    fn poll(
+        &mut self,
+        store: &mut dyn Store,
+        events: &tokio_mpsc::UnboundedSender<Event>,
+        now: Instant,
+    ) {
+        if now >= self.changes_due {
+            self.changes_due = now + CHANGES_EVERY;
+            match store.changes(wall_ms()) {
+                Ok(changes) => {
+                    if self.changes_failing {
+                        info!("the shared store's changes are read again");
+                        self.changes_failing = false;
+                    }
+                    if !changes.is_empty() {
+                        let _ = events.send(Event::WorkChanged(Box::new(changes)));
+                    }
+                }
+                Err(e) => {
+                    if !self.changes_failing {
+                        warn!(error = %e, "cannot read what other nodes changed; trying again");
+                        self.changes_failing = true;
+                    }
+                }
+            }
+        }
+        if now >= self.adopt_due {
+            self.adopt_due = now + ADOPT_EVERY;
+            match store.adopt(wall_ms()) {
+                Ok(work) => {
+                    if self.adopt_failing {
+                        info!("the work of dead nodes is looked for again");
+                        self.adopt_failing = false;
+                    }
+                    if !work.campaigns.is_empty() || !work.tasks.is_empty() {
+                        info!(
+                            campaigns = work.campaigns.len(),
+                            tasks = work.tasks.len(),
+                            "took over the work of nodes whose lease ran out"
+                        );
+                        let _ = events.send(Event::WorkAdopted(Box::new(work)));
+                    }
+                }
+                Err(e) => {
+                    if !self.adopt_failing {
+                        warn!(error = %e, "cannot take over the work of dead nodes; trying again");
+                        self.adopt_failing = true;
+                    }
+                }
+            }
         }
     }
 }

@@ -18,22 +18,45 @@
 //!   method that found it; the next one connects again. Starting a
 //!   transaction changes nothing, so a connection found dead then is
 //!   replaced and the transaction started again at once.
+//!
+//! Connected as a node ([`PostgresStore::connect_as`]), the store also
+//! shares work between nodes (`postgres/feed.rs`):
+//! - **Runner.** Each campaign and task names the node that runs it
+//!   (`node`): the one that created it, or took it over. `load` renews
+//!   this node's lease (`hl_nodes`, the cluster's table) and names
+//!   everything another node runs, or none does, as foreign.
+//! - **Feed.** Every write announces what it changed (`NOTIFY hl_work`,
+//!   in its own transaction); [`Store::changes`] reads what the other
+//!   nodes announced, as the store now holds it. A task another node
+//!   wrote is then a version this node's writes must be newer than: a
+//!   write derived from an older copy is `Taken`. After the connection
+//!   was made again (announcements may have been missed), `changes`
+//!   reads everything again instead.
+//! - **Adoption.** [`Store::adopt`] takes over the running campaigns and
+//!   open tasks of nodes whose lease ran out, and of none, while this
+//!   node's own lease is alive; one node gets each (an `UPDATE`).
+//!
+//! Connected without a node ([`PostgresStore::connect`]), none of this:
+//! everything is this store's own, and nothing is announced.
 
 mod conn;
+mod feed;
 mod kb;
 
 use std::collections::HashMap;
 
 use postgres::types::ToSql;
-use postgres::Client;
+use postgres::{Client, Row};
+use tracing::{info, warn};
 
 pub use self::conn::redact_url;
-use self::conn::{col, pg, Conn};
+use self::conn::{col, pg, Conn, Tx};
+use self::feed::Kind;
 
 use super::rows::{self, AttemptRow, TargetRow, CLOSED_TASKS_DAYS, CONTACT_DAYS, DAY_MS};
-use super::{Store, StoreError};
+use super::{NodeIdentity, Store, StoreError};
 use crate::campaign::{Campaign, CampaignId, CampaignSpec, NumberState};
-use crate::store::{Contact, Notice, StoreWrite, StoredCampaign, StoredWork};
+use crate::store::{Contact, Notice, StoreWrite, StoredCampaign, StoredWork, WorkChanges};
 use crate::tasks::Task;
 
 const SCHEMA: &str = "
@@ -84,7 +107,29 @@ CREATE TABLE IF NOT EXISTS contacts (
     agent TEXT,
     at_ms BIGINT NOT NULL
 );
+-- The node that runs each campaign and task (several nodes; NULL: none,
+-- or a store connected without a node). Added to databases from before.
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS node TEXT;
+ALTER TABLE tasks ADD COLUMN IF NOT EXISTS node TEXT;
 ";
+
+/// The nodes and their leases: the cluster keeps them
+/// (`crate::shell::cluster`), the store reads them to adopt the work of
+/// nodes whose lease ran out. One definition for both, created by
+/// whichever comes first, under [`NODES_LOCK`]. Leases are the
+/// database's `now()`, one clock for every node.
+pub const NODES_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS hl_nodes (
+    id text PRIMARY KEY,
+    lease_until timestamptz NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now()
+);
+";
+
+/// The advisory lock the cluster's schema is created under, which the
+/// store takes too for [`NODES_TABLE`]: the two must not create it at
+/// once.
+pub const NODES_LOCK: i64 = 7_240_001;
 
 /// The advisory lock key schema creation holds ("hotline" in ASCII), so
 /// that two nodes connecting at once create it one after the other.
@@ -96,24 +141,50 @@ struct Unsure {
     body: String,
 }
 
+/// A task's version as this store last read or wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    version: u64,
+    /// Written by another node (read from the feed): a write of this
+    /// node's must be newer, or it was made from an older copy.
+    theirs: bool,
+}
+
 pub struct PostgresStore {
     conn: Conn,
     /// Each task's version as this store last read or wrote it: the
     /// version its next write must still find (a compare-and-set).
-    known: HashMap<u64, u64>,
+    known: HashMap<u64, Known>,
     /// Task writes whose commit failed, so their outcome is not known:
     /// if one is found in the store later, it was this store's own.
     unsure: HashMap<u64, Unsure>,
+    /// This node, when connected as one (then the store shares work).
+    node: Option<NodeIdentity>,
+    /// What other nodes announced that [`Store::changes`] has not read yet.
+    pending: feed::Pending,
+    /// The connection (its generation) whose announcements `changes` has
+    /// followed: on a new one, some may have been missed.
+    synced: u64,
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`)
-    /// and creates the schema if it is not there yet.
-    /// Connects as node `node` (several nodes). Not yet: as `connect`.
-    pub fn connect_as(url: &str, _node: super::NodeIdentity) -> Result<PostgresStore, StoreError> {
-        PostgresStore::connect(url)
+    /// Connects to `url` as node `node` (several nodes share the store):
+    /// what it creates it runs, and it follows what the others change
+    /// (see the module's documentation).
+    pub fn connect_as(url: &str, node: NodeIdentity) -> Result<PostgresStore, StoreError> {
+        let mut store = PostgresStore::connect(url)?;
+        // From now on, and on every connection made again: nothing
+        // announced after this is missed while the connection lasts.
+        store.conn.on_every_connection(feed::LISTEN)?;
+        store.synced = store.conn.generation();
+        store.node = Some(node);
+        Ok(store)
     }
 
+    /// Connects to `url` (`postgres://user[:password]@host[:port]/db`)
+    /// and creates the schema if it is not there yet. Not as a node:
+    /// everything is this store's own, and it neither announces its
+    /// writes nor follows other nodes'.
     pub fn connect(url: &str) -> Result<PostgresStore, StoreError> {
         let mut conn = Conn::open(url)?;
         conn.with_tx(false, |c| {
@@ -124,13 +195,25 @@ impl PostgresStore {
                 .map_err(pg("creating the schema"))?;
             c.batch_execute(SCHEMA).map_err(pg("creating the schema"))?;
             c.batch_execute(kb::SCHEMA)
-                .map_err(pg("creating the knowledge base's schema"))
+                .map_err(pg("creating the knowledge base's schema"))?;
+            c.execute("SELECT pg_advisory_xact_lock($1)", &[&NODES_LOCK])
+                .map_err(pg("locking the nodes' table"))?;
+            c.batch_execute(NODES_TABLE)
+                .map_err(pg("creating the nodes' table"))
         })?;
         Ok(PostgresStore {
             conn,
             known: HashMap::new(),
             unsure: HashMap::new(),
+            node: None,
+            pending: feed::Pending::default(),
+            synced: 0,
         })
+    }
+
+    /// This node's name, when connected as one.
+    fn me(&self) -> Option<&str> {
+        self.node.as_ref().map(|n| n.id.as_str())
     }
 }
 
@@ -182,34 +265,165 @@ fn read_campaign(
     rows::campaign(id, spec, state, created_ms, targets, attempts)
 }
 
-fn load_work(c: &mut Client, now_ms: u64, notice_days: u32) -> Result<StoredWork, StoreError> {
-    let mut work = StoredWork::default();
+/// Running and paused campaigns, as `load` reads them back.
+const CAMPAIGNS_RUNNING: &str = "SELECT id, spec, state, created_ms, prompt_wav, node
+     FROM campaigns WHERE state IN ('running', 'paused') ORDER BY id";
+/// Open tasks, and those closed since `$1`, as `load` reads them back.
+const TASKS_RECENT: &str = "SELECT id, body, version, node FROM tasks
+     WHERE closed_ms IS NULL OR closed_ms >= $1 ORDER BY id";
+
+/// Whether work run by `node` is foreign to this node `me` (none runs
+/// it: foreign too, until a node adopts it).
+fn foreign(me: &str, node: Option<&str>) -> bool {
+    node != Some(me)
+}
+
+/// Campaigns read by `sql` (columns `id, spec, state, created_ms,
+/// prompt_wav, node`), whole, with the node that runs each (see
+/// [`campaigns_from`]).
+fn read_campaigns(
+    c: &mut Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    skip_corrupt: bool,
+) -> Result<Vec<(StoredCampaign, Option<String>)>, StoreError> {
+    let found = c.query(sql, params).map_err(pg("reading campaigns"))?;
+    campaigns_from(c, &found, skip_corrupt)
+}
+
+/// Campaigns from their rows (columns `id, spec, state, created_ms,
+/// prompt_wav, node`), with their numbers, attempts and prompt. With
+/// `skip_corrupt`, one that does not read back is left out with a
+/// warning naming it (the feed goes on past it) instead of failing all.
+fn campaigns_from(
+    c: &mut Client,
+    found: &[Row],
+    skip_corrupt: bool,
+) -> Result<Vec<(StoredCampaign, Option<String>)>, StoreError> {
     const C: &str = "reading campaigns";
-    let campaigns = c
-        .query(
-            "SELECT id, spec, state, created_ms, prompt_wav FROM campaigns
-             WHERE state IN ('running', 'paused') ORDER BY id",
-            &[],
-        )
-        .map_err(pg(C))?;
-    for r in &campaigns {
+    let mut campaigns = Vec::with_capacity(found.len());
+    for r in found {
         let id: i64 = col(r, 0, C)?;
         let spec: String = col(r, 1, C)?;
         let state: String = col(r, 2, C)?;
-        let campaign = read_campaign(c, id, &spec, &state, col(r, 3, C)?)?;
-        let prompt_audio = rows::prompt_audio(&campaign, col(r, 4, C)?)?;
-        work.campaigns.push(StoredCampaign {
-            campaign,
-            prompt_audio,
+        let read = read_campaign(c, id, &spec, &state, col(r, 3, C)?).and_then(|campaign| {
+            let prompt_audio = rows::prompt_audio(&campaign, col(r, 4, C)?)?;
+            Ok(StoredCampaign {
+                campaign,
+                prompt_audio,
+            })
         });
+        match read {
+            Ok(campaign) => campaigns.push((campaign, col(r, 5, C)?)),
+            Err(e @ StoreError::Corrupt { .. }) if skip_corrupt => {
+                warn!(error = %e, "a campaign that does not read back is left out")
+            }
+            Err(e) => return Err(e),
+        }
     }
+    Ok(campaigns)
+}
+
+/// A task as stored, with what the feed needs besides the task.
+struct TaskRow {
+    task: Task,
+    version: u64,
+    /// Its JSON as stored (to recognise a write of this store's own).
+    body: String,
+    node: Option<String>,
+}
+
+/// Tasks read by `sql` (columns `id, body, version, node`); with
+/// `skip_corrupt`, as [`campaigns_from`].
+fn read_tasks(
+    c: &mut Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    skip_corrupt: bool,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let found = c.query(sql, params).map_err(pg("reading tasks"))?;
+    tasks_from(&found, skip_corrupt)
+}
+
+fn tasks_from(found: &[Row], skip_corrupt: bool) -> Result<Vec<TaskRow>, StoreError> {
+    const K: &str = "reading tasks";
+    let mut tasks = Vec::with_capacity(found.len());
+    for r in found {
+        let body: String = col(r, 1, K)?;
+        match rows::task(col(r, 0, K)?, &body) {
+            Ok(task) => tasks.push(TaskRow {
+                task,
+                version: col::<i64>(r, 2, K)? as u64,
+                body,
+                node: col(r, 3, K)?,
+            }),
+            Err(e @ StoreError::CorruptTask { .. }) if skip_corrupt => {
+                warn!(error = %e, "a task that does not read back is left out")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(tasks)
+}
+
+/// The whole do-not-call list.
+fn read_do_not_call(c: &mut Client) -> Result<Vec<String>, StoreError> {
     const D: &str = "reading the do-not-call list";
-    for r in c
-        .query("SELECT number FROM do_not_call ORDER BY number", &[])
+    c.query("SELECT number FROM do_not_call ORDER BY number", &[])
         .map_err(pg(D))?
-    {
-        work.do_not_call.push(col(&r, 0, D)?);
+        .iter()
+        .map(|r| col(r, 0, D))
+        .collect()
+}
+
+/// Contacts read by `sql` (columns `number, call_id, agent, at_ms`).
+fn read_contacts(
+    c: &mut Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Contact>, StoreError> {
+    const P: &str = "reading contacts";
+    c.query(sql, params)
+        .map_err(pg(P))?
+        .iter()
+        .map(|r| {
+            Ok(Contact {
+                number: col(r, 0, P)?,
+                call_id: col(r, 1, P)?,
+                agent: col(r, 2, P)?,
+                at_ms: col::<i64>(r, 3, P)? as u64,
+            })
+        })
+        .collect()
+}
+
+/// The contacts `load` reads back: those of the last [`CONTACT_DAYS`].
+fn recent_contacts(c: &mut Client, now_ms: u64) -> Result<Vec<Contact>, StoreError> {
+    let since = now_ms.saturating_sub(CONTACT_DAYS * DAY_MS) as i64;
+    read_contacts(
+        c,
+        "SELECT number, call_id, agent, at_ms FROM contacts WHERE at_ms >= $1
+         ORDER BY at_ms, number_key",
+        &[&since],
+    )
+}
+
+/// Everything `load` reads back; with `me` (connected as a node), what
+/// other nodes run, or none does, named foreign.
+fn load_work(
+    c: &mut Client,
+    me: Option<&str>,
+    now_ms: u64,
+    notice_days: u32,
+) -> Result<StoredWork, StoreError> {
+    let mut work = StoredWork::default();
+    for (campaign, node) in read_campaigns(c, CAMPAIGNS_RUNNING, &[], false)? {
+        if me.is_some_and(|me| foreign(me, node.as_deref())) {
+            work.foreign.campaigns.insert(campaign.campaign.id);
+        }
+        work.campaigns.push(campaign);
     }
+    work.do_not_call = read_do_not_call(c)?;
     const N: &str = "reading the notices answered";
     let since = now_ms.saturating_sub(u64::from(notice_days) * DAY_MS) as i64;
     for r in c
@@ -230,35 +444,27 @@ fn load_work(c: &mut Client, now_ms: u64, notice_days: u32) -> Result<StoredWork
             at_ms: col::<i64>(&r, 3, N)? as u64,
         });
     }
-    const K: &str = "reading tasks";
     let since = now_ms.saturating_sub(CLOSED_TASKS_DAYS * DAY_MS) as i64;
-    for r in c
-        .query(
-            "SELECT id, body FROM tasks WHERE closed_ms IS NULL OR closed_ms >= $1 ORDER BY id",
-            &[&since],
-        )
-        .map_err(pg(K))?
-    {
-        work.tasks.push(rows::task(col(&r, 0, K)?, col(&r, 1, K)?)?);
+    for row in read_tasks(c, TASKS_RECENT, &[&since], false)? {
+        if me.is_some_and(|me| foreign(me, row.node.as_deref())) {
+            work.foreign.tasks.insert(row.task.id);
+        }
+        work.tasks.push(row.task);
     }
-    const P: &str = "reading contacts";
-    let since = now_ms.saturating_sub(CONTACT_DAYS * DAY_MS) as i64;
-    for r in c
-        .query(
-            "SELECT number, call_id, agent, at_ms FROM contacts WHERE at_ms >= $1
-             ORDER BY at_ms, number_key",
-            &[&since],
-        )
-        .map_err(pg(P))?
-    {
-        work.contacts.push(Contact {
-            number: col(&r, 0, P)?,
-            call_id: col(&r, 1, P)?,
-            agent: col(&r, 2, P)?,
-            at_ms: col::<i64>(&r, 3, P)? as u64,
-        });
-    }
+    work.contacts = recent_contacts(c, now_ms)?;
     Ok(work)
+}
+
+/// Renews node `id`'s lease for `lease` from the database's `now()`,
+/// as the cluster's heartbeat does.
+fn renew_lease(c: &mut Client, id: &str, lease: std::time::Duration) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO hl_nodes (id, lease_until) VALUES ($1, now() + $2 * interval '1 millisecond')
+         ON CONFLICT (id) DO UPDATE SET lease_until = EXCLUDED.lease_until",
+        &[&id, &(lease.as_millis() as f64)],
+    )
+    .map_err(pg("renewing this node's lease"))?;
+    Ok(())
 }
 
 fn update_target(
@@ -281,8 +487,14 @@ fn update_target(
     Ok(())
 }
 
-/// Every write but a task's (see [`PostgresStore::apply_task`]).
-fn apply_write(c: &mut Client, write: &StoreWrite, now_ms: u64) -> Result<(), StoreError> {
+/// Every write but a task's (see [`PostgresStore::apply_task`]),
+/// announced as node `me`'s when connected as one.
+fn apply_write(
+    c: &mut Client,
+    write: &StoreWrite,
+    now_ms: u64,
+    me: Option<&str>,
+) -> Result<(), StoreError> {
     match write {
         StoreWrite::AttemptStarted {
             campaign,
@@ -315,6 +527,7 @@ fn apply_write(c: &mut Client, write: &StoreWrite, now_ms: u64) -> Result<(), St
                 &[&(campaign.0 as i64), &(*target as i64)],
             )
             .map_err(pg("updating a number"))?;
+            feed::notify(c, me, Kind::Target, &feed::target_key(*campaign, *target))?;
         }
         StoreWrite::AttemptEnded {
             campaign,
@@ -342,28 +555,34 @@ fn apply_write(c: &mut Client, write: &StoreWrite, now_ms: u64) -> Result<(), St
             )
             .map_err(pg("ending an attempt"))?;
             update_target(c, *campaign, *target, *state, *due_ms)?;
+            feed::notify(c, me, Kind::Target, &feed::target_key(*campaign, *target))?;
         }
         StoreWrite::Target {
             campaign,
             target,
             state,
             due_ms,
-        } => update_target(c, *campaign, *target, *state, *due_ms)?,
+        } => {
+            update_target(c, *campaign, *target, *state, *due_ms)?;
+            feed::notify(c, me, Kind::Target, &feed::target_key(*campaign, *target))?;
+        }
         StoreWrite::Campaign { campaign, state } => {
             c.execute(
                 "UPDATE campaigns SET state = $2 WHERE id = $1",
                 &[&(campaign.0 as i64), &state.as_str()],
             )
             .map_err(pg("updating a campaign"))?;
+            feed::notify(c, me, Kind::Campaign, &campaign.0.to_string())?;
         }
         StoreWrite::Contact(contact) => {
+            let key = crate::number::number_key(&contact.number);
             c.execute(
                 "INSERT INTO contacts (number_key, number, call_id, agent, at_ms)
                  VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (number_key) DO UPDATE SET number = EXCLUDED.number,
                     call_id = EXCLUDED.call_id, agent = EXCLUDED.agent, at_ms = EXCLUDED.at_ms",
                 &[
-                    &crate::number::number_key(&contact.number),
+                    &key,
                     &contact.number,
                     &contact.call_id,
                     &contact.agent,
@@ -371,14 +590,21 @@ fn apply_write(c: &mut Client, write: &StoreWrite, now_ms: u64) -> Result<(), St
                 ],
             )
             .map_err(pg("writing a contact"))?;
+            feed::notify(c, me, Kind::Contact, &key)?;
         }
         StoreWrite::DoNotCall { number } => {
-            c.execute(
-                "INSERT INTO do_not_call (number, added_ms) VALUES ($1, $2)
-                 ON CONFLICT (number) DO NOTHING",
-                &[&crate::campaign::number_key(number), &(now_ms as i64)],
-            )
-            .map_err(pg("adding to the do-not-call list"))?;
+            let key = crate::campaign::number_key(number);
+            let added = c
+                .execute(
+                    "INSERT INTO do_not_call (number, added_ms) VALUES ($1, $2)
+                     ON CONFLICT (number) DO NOTHING",
+                    &[&key, &(now_ms as i64)],
+                )
+                .map_err(pg("adding to the do-not-call list"))?;
+            // Already on the list: nothing changed to announce.
+            if added > 0 {
+                feed::notify(c, me, Kind::DoNotCall, &key)?;
+            }
         }
         // Tasks are compare-and-set (`PostgresStore::apply_task`).
         StoreWrite::Task { task, .. } => {
@@ -405,6 +631,7 @@ fn write_task(
     task: &Task,
     body: &str,
     base: Option<u64>,
+    me: Option<&str>,
 ) -> Result<TaskWrite, StoreError> {
     const W: &str = "writing a task";
     let params: [&(dyn ToSql + Sync); 6] = [
@@ -416,13 +643,18 @@ fn write_task(
         &body,
     ];
     let written = match base {
-        None => c
-            .execute(
-                "INSERT INTO tasks (id, state, due_ms, closed_ms, version, body)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                &params,
+        // A new task: this node runs it. (An update never changes who
+        // does; only adoption does.)
+        None => {
+            let mut with_node: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+            with_node.push(&me);
+            c.execute(
+                "INSERT INTO tasks (id, state, due_ms, closed_ms, version, body, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                &with_node,
             )
-            .map_err(pg(W))?,
+            .map_err(pg(W))?
+        }
         Some(base) => {
             let mut with_base: Vec<&(dyn ToSql + Sync)> = params.to_vec();
             let base = base as i64;
@@ -436,6 +668,7 @@ fn write_task(
         }
     };
     if written > 0 {
+        feed::notify(c, me, Kind::Task, &task.id.0.to_string())?;
         return Ok(TaskWrite::Written);
     }
     const R: &str = "reading a task";
@@ -457,13 +690,32 @@ impl PostgresStore {
     fn apply_task(&mut self, task: &Task) -> Result<(), StoreError> {
         let id = task.id.0;
         let body = rows::task_body(task)?;
-        let mut base = self.known.get(&id).copied();
-        if base.is_some_and(|known| task.version < known) {
+        let known = self.known.get(&id).copied();
+        match known {
+            // Another node wrote this version: a write not newer was made
+            // from an older copy, and would undo theirs.
+            Some(Known {
+                version,
+                theirs: true,
+            }) if task.version <= version => {
+                return Err(StoreError::Taken {
+                    what: format!(
+                        "task {id} version {}: another node wrote version {version}",
+                        task.version
+                    ),
+                });
+            }
             // Older than one this store already wrote: never replaces it.
-            return Ok(());
+            Some(Known {
+                version,
+                theirs: false,
+            }) if task.version < version => return Ok(()),
+            _ => {}
         }
-        self.conn.begin(false)?;
-        let mut outcome = write_task(&mut self.conn.client, task, &body, base);
+        let mut base = known.map(|k| k.version);
+        let me = self.node.as_ref().map(|n| n.id.as_str());
+        self.conn.begin(Tx::Write)?;
+        let mut outcome = write_task(&mut self.conn.client, task, &body, base, me);
         // Not written: the store holds something else. Fine if it is
         // this very write (repeated), or an earlier write of this store's
         // whose commit was not confirmed (then from that version on).
@@ -486,7 +738,7 @@ impl PostgresStore {
                     if ours && !retried {
                         retried = true;
                         base = found.map(|(version, _)| version);
-                        outcome = write_task(&mut self.conn.client, task, &body, base);
+                        outcome = write_task(&mut self.conn.client, task, &body, base, me);
                         continue;
                     }
                     self.conn.rollback();
@@ -511,7 +763,13 @@ impl PostgresStore {
         match self.conn.commit() {
             Ok(()) => {
                 self.unsure.remove(&id);
-                self.known.insert(id, task.version);
+                self.known.insert(
+                    id,
+                    Known {
+                        version: task.version,
+                        theirs: false,
+                    },
+                );
                 Ok(())
             }
             Err(e) => {
@@ -530,12 +788,34 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn load(&mut self, now_ms: u64, notice_days: u32) -> Result<StoredWork, StoreError> {
-        let work = self
-            .conn
-            .with_tx(true, |c| load_work(c, now_ms, notice_days))?;
+        let work = match &self.node {
+            None => self
+                .conn
+                .with_tx(true, |c| load_work(c, None, now_ms, notice_days))?,
+            // A node: alive from now on (the cluster renews it later), in
+            // the snapshot it reads everything from.
+            Some(node) => self.conn.with_tx_as(Tx::SnapshotWrite, |c| {
+                renew_lease(c, &node.id, node.lease)?;
+                load_work(c, Some(&node.id), now_ms, notice_days)
+            })?,
+        };
         // What this node now holds: its task writes start from here.
-        self.known = work.tasks.iter().map(|t| (t.id.0, t.version)).collect();
+        self.known = work
+            .tasks
+            .iter()
+            .map(|t| {
+                let known = Known {
+                    version: t.version,
+                    theirs: false,
+                };
+                (t.id.0, known)
+            })
+            .collect();
         self.unsure.clear();
+        // Read whole on this connection: what was announced before is in
+        // it (and whatever is still unread is read again, harmlessly).
+        self.pending.clear();
+        self.synced = self.conn.generation();
         Ok(work)
     }
 
@@ -547,13 +827,15 @@ impl Store for PostgresStore {
     ) -> Result<CampaignId, StoreError> {
         let template = Campaign::new(CampaignId(0), spec.clone(), created_ms);
         let spec_json = spec.to_json().to_string();
+        let me = self.node.as_ref().map(|n| n.id.as_str());
         self.conn.with_tx(false, |c| {
             const W: &str = "creating a campaign";
+            // This node runs what it creates.
             let row = c
                 .query_one(
-                    "INSERT INTO campaigns (spec, state, created_ms, prompt_wav)
-                     VALUES ($1, 'running', $2, $3) RETURNING id",
-                    &[&spec_json, &(created_ms as i64), &prompt_wav],
+                    "INSERT INTO campaigns (spec, state, created_ms, prompt_wav, node)
+                     VALUES ($1, 'running', $2, $3, $4) RETURNING id",
+                    &[&spec_json, &(created_ms as i64), &prompt_wav, &me],
                 )
                 .map_err(pg(W))?;
             let id: i64 = col(&row, 0, W)?;
@@ -574,6 +856,7 @@ impl Store for PostgresStore {
                 &[&id, &idx, &numbers, &states, &due],
             )
             .map_err(pg("writing a campaign's numbers"))?;
+            feed::notify(c, me, Kind::Campaign, &id.to_string())?;
             Ok(CampaignId(id as u64))
         })
     }
@@ -581,7 +864,116 @@ impl Store for PostgresStore {
     fn apply(&mut self, write: &StoreWrite, now_ms: u64) -> Result<(), StoreError> {
         match write {
             StoreWrite::Task { task, .. } => self.apply_task(task),
-            other => self.conn.with_tx(false, |c| apply_write(c, other, now_ms)),
+            other => {
+                let me = self.node.as_ref().map(|n| n.id.as_str());
+                self.conn
+                    .with_tx(false, |c| apply_write(c, other, now_ms, me))
+            }
+        }
+    }
+
+    fn shared(&self) -> bool {
+        self.node.is_some()
+    }
+
+    fn changes(&mut self, now_ms: u64) -> Result<WorkChanges, StoreError> {
+        let Some(me) = self.me().map(str::to_string) else {
+            return Ok(WorkChanges::default());
+        };
+        for n in self.conn.notifications() {
+            self.pending.add(&me, n.payload());
+        }
+        // Nothing announced, and nothing missed: no round trip.
+        if self.pending.is_empty()
+            && !self.conn.needs_connecting()
+            && self.conn.generation() == self.synced
+        {
+            return Ok(WorkChanges::default());
+        }
+        self.conn.begin(Tx::Snapshot)?;
+        // Connected again (here or by an earlier method): what was
+        // announced meanwhile is lost, so everything is read again.
+        let generation = self.conn.generation();
+        let resync = generation != self.synced;
+        let read = if resync {
+            feed::resync(&mut self.conn.client, &me, now_ms)
+        } else {
+            feed::read(&mut self.conn.client, &me, &self.pending)
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                self.conn.rollback();
+                return Err(e);
+            }
+        };
+        self.conn.commit()?;
+        if resync {
+            info!(
+                campaigns = read.changes.campaigns.len(),
+                tasks = read.changes.tasks.len(),
+                "connected to the shared store again: read all shared work again"
+            );
+            self.synced = generation;
+        }
+        self.pending.clear();
+        for (id, version, body) in read.tasks {
+            self.saw_task(id, version, &body);
+        }
+        Ok(read.changes)
+    }
+
+    fn adopt(&mut self, _now_ms: u64) -> Result<StoredWork, StoreError> {
+        let Some(me) = self.me().map(str::to_string) else {
+            return Ok(StoredWork::default());
+        };
+        let adopted = self.conn.with_tx(false, |c| feed::adopt(c, &me))?;
+        // This node runs them now: its writes go on from what it read.
+        for (id, version) in &adopted.versions {
+            self.unsure.remove(id);
+            self.known.insert(
+                *id,
+                Known {
+                    version: *version,
+                    theirs: false,
+                },
+            );
+        }
+        Ok(adopted.work)
+    }
+}
+
+impl PostgresStore {
+    /// Task `id` read from the feed at `version` (stored as `body`):
+    /// unless it is what this store wrote itself, another node wrote it,
+    /// and this node's next write must be newer.
+    fn saw_task(&mut self, id: u64, version: u64, body: &str) {
+        if let Some(u) = self.unsure.get(&id) {
+            if u.version == version && u.body == body {
+                // This store's own write, whose commit was not confirmed.
+                self.unsure.remove(&id);
+                self.known.insert(
+                    id,
+                    Known {
+                        version,
+                        theirs: false,
+                    },
+                );
+                return;
+            }
+        }
+        let ours = Known {
+            version,
+            theirs: false,
+        };
+        if self.known.get(&id) != Some(&ours) {
+            self.known.insert(
+                id,
+                Known {
+                    version,
+                    theirs: true,
+                },
+            );
         }
     }
 }

@@ -58,31 +58,13 @@ pub(super) fn campaign(
         if row.idx as usize != targets.len() {
             return Err(corrupt(format!("number {} out of order", row.idx)));
         }
-        targets.push(Target {
-            number: row.number,
-            state: NumberState::parse(&row.state)
-                .ok_or_else(|| corrupt(format!("number state {:?}", row.state)))?,
-            attempts: Vec::new(),
-            due_ms: row.due_ms.map(|d| d as u64),
-        });
+        targets.push(target(id, row)?);
     }
     for row in attempt_rows {
         let t = targets
             .get_mut(row.idx as usize)
             .ok_or_else(|| corrupt(format!("attempt for number {}", row.idx)))?;
-        t.attempts.push(Attempt {
-            number: row.n as u32,
-            at_ms: row.at_ms as u64,
-            ended_ms: row.ended_ms.map(|e| e as u64),
-            result: match row.result {
-                Some(r) => {
-                    Some(AttemptResult::parse(&r).ok_or_else(|| corrupt(format!("result {r:?}")))?)
-                }
-                None => None,
-            },
-            sip_status: row.sip_status as u16,
-            call_id: row.call_id,
-        });
+        t.attempts.push(attempt(id, row)?);
     }
     // The spec as created, with its numbers from the targets.
     let mut json: serde_json::Value =
@@ -100,6 +82,38 @@ pub(super) fn campaign(
         state: CampaignState::parse(state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
         created_ms: created_ms as u64,
         targets,
+    })
+}
+
+/// A number of campaign `campaign` from its row, without its attempts
+/// (see [`attempt`]).
+pub(super) fn target(campaign: i64, row: TargetRow) -> Result<Target, StoreError> {
+    Ok(Target {
+        state: NumberState::parse(&row.state).ok_or_else(|| StoreError::Corrupt {
+            campaign: campaign as u64,
+            problem: format!("number state {:?}", row.state),
+        })?,
+        number: row.number,
+        attempts: Vec::new(),
+        due_ms: row.due_ms.map(|d| d as u64),
+    })
+}
+
+/// An attempt of campaign `campaign` from its row.
+pub(super) fn attempt(campaign: i64, row: AttemptRow) -> Result<Attempt, StoreError> {
+    Ok(Attempt {
+        number: row.n as u32,
+        at_ms: row.at_ms as u64,
+        ended_ms: row.ended_ms.map(|e| e as u64),
+        result: match row.result {
+            Some(r) => Some(AttemptResult::parse(&r).ok_or_else(|| StoreError::Corrupt {
+                campaign: campaign as u64,
+                problem: format!("result {r:?}"),
+            })?),
+            None => None,
+        },
+        sip_status: row.sip_status as u16,
+        call_id: row.call_id,
     })
 }
 

@@ -6,13 +6,22 @@
 use std::mem::ManuallyDrop;
 use std::time::Duration;
 
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::FromSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, NoTls, Notification, Row};
 
 use crate::shell::store::StoreError;
 
 /// How long a connection attempt may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long [`Conn::notifications`] waits when none has come: long enough
+/// for the client to read its socket, short enough not to hold the store
+/// thread.
+const NOTIFICATION_WAIT: Duration = Duration::from_millis(1);
+/// The most notifications read at once (the rest wait for the next call):
+/// a steady stream must not keep the store thread reading.
+const MAX_NOTIFICATIONS: usize = 10_000;
 
 /// A statement's error, with what it was doing.
 pub(super) fn pg(what: &'static str) -> impl Fn(postgres::Error) -> StoreError {
@@ -90,6 +99,24 @@ pub(super) struct Conn {
     shown: String,
     /// The connection failed: connect again before the next transaction.
     broken: bool,
+    /// Run on every new connection before anything else (`LISTEN`): what
+    /// a session must have that a new one would not.
+    session: Option<&'static str>,
+    /// Connections made since [`Conn::open`]'s: a new one has missed what
+    /// was announced (NOTIFY) while there was none.
+    generation: u64,
+}
+
+/// How a transaction reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tx {
+    /// Read committed, read and write: PostgreSQL's default.
+    Write,
+    /// One consistent snapshot, read only (repeatable read).
+    Snapshot,
+    /// One consistent snapshot that also writes a little (a node's lease
+    /// renewed as it reads everything back).
+    SnapshotWrite,
 }
 
 impl Conn {
@@ -114,7 +141,67 @@ impl Conn {
             config,
             shown,
             broken: false,
+            session: None,
+            generation: 0,
         })
+    }
+
+    /// Runs `sql` now and on every connection made from now on, before
+    /// its first transaction (so that a `LISTEN` is in force before any
+    /// snapshot is read on it).
+    pub(super) fn on_every_connection(&mut self, sql: &'static str) -> Result<(), StoreError> {
+        self.client
+            .batch_execute(sql)
+            .map_err(pg("setting up the connection"))?;
+        self.session = Some(sql);
+        Ok(())
+    }
+
+    /// How many times the connection was made again: when it changes,
+    /// what was announced on the old one meanwhile may have been missed.
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether the next transaction connects again first.
+    pub(super) fn needs_connecting(&self) -> bool {
+        self.broken || self.client.is_closed()
+    }
+
+    /// The notifications received so far, waiting at most about a
+    /// millisecond for none (and at most [`MAX_NOTIFICATIONS`] at once).
+    /// A connection found lost meanwhile is replaced at the next
+    /// transaction (what it had not yet received is lost with it: see
+    /// [`generation`](Self::generation)).
+    pub(super) fn notifications(&mut self) -> Vec<Notification> {
+        let mut received = Vec::new();
+        if self.needs_connecting() {
+            // A lost connection is not read again (its end was already
+            // read); the next transaction replaces it.
+            return received;
+        }
+        {
+            // Not `iter()`, which never waits: the blocking client reads
+            // its socket only while its runtime is parked, so a
+            // notification that came while it was idle is only seen by a
+            // call that may wait (or by the next statement).
+            let mut pending = self.client.notifications();
+            let mut iter = pending.timeout_iter(NOTIFICATION_WAIT);
+            while received.len() < MAX_NOTIFICATIONS {
+                match iter.next() {
+                    Ok(Some(n)) => received.push(n),
+                    Ok(None) => break,
+                    Err(_) => {
+                        self.broken = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if self.client.is_closed() {
+            self.broken = true;
+        }
+        received
     }
 
     fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
@@ -127,17 +214,25 @@ impl Conn {
     fn reconnect(&mut self) -> Result<(), StoreError> {
         // The old client is dropped here, on the store's thread.
         *self.client = Conn::connect(&self.config, &self.shown)?;
+        self.generation += 1;
+        if let Some(sql) = self.session {
+            // Until this has run, the connection is not one to use.
+            self.broken = true;
+            self.client
+                .batch_execute(sql)
+                .map_err(pg("setting up the connection"))?;
+        }
         self.broken = false;
         Ok(())
     }
 
-    /// Starts a transaction (a consistent read-only snapshot when
-    /// `snapshot`), connecting again first if the connection was lost.
-    pub(super) fn begin(&mut self, snapshot: bool) -> Result<(), StoreError> {
-        let sql = if snapshot {
-            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
-        } else {
-            "START TRANSACTION"
+    /// Starts a transaction, connecting again first if the connection
+    /// was lost.
+    pub(super) fn begin(&mut self, tx: Tx) -> Result<(), StoreError> {
+        let sql = match tx {
+            Tx::Write => "START TRANSACTION",
+            Tx::Snapshot => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            Tx::SnapshotWrite => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ",
         };
         if self.broken || self.client.is_closed() {
             self.reconnect()?;
@@ -170,14 +265,25 @@ impl Conn {
         }
     }
 
-    /// Runs `f` in one transaction: committed if it returns `Ok`, rolled
-    /// back otherwise.
+    /// Runs `f` in one transaction (a consistent read-only snapshot when
+    /// `snapshot`): committed if it returns `Ok`, rolled back otherwise.
     pub(super) fn with_tx<T, E: From<StoreError>>(
         &mut self,
         snapshot: bool,
         f: impl FnOnce(&mut Client) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.begin(snapshot)?;
+        let tx = if snapshot { Tx::Snapshot } else { Tx::Write };
+        self.with_tx_as(tx, f)
+    }
+
+    /// Runs `f` in one transaction of kind `tx`: committed if it returns
+    /// `Ok`, rolled back otherwise.
+    pub(super) fn with_tx_as<T, E: From<StoreError>>(
+        &mut self,
+        tx: Tx,
+        f: impl FnOnce(&mut Client) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin(tx)?;
         match f(&mut self.client) {
             Ok(value) => {
                 self.commit()?;
