@@ -18,9 +18,9 @@
 //! and root (SIPp replays the key through raw sockets). Without them the
 //! test is skipped, or fails under `CI=true`.
 //!
-//! Ports: node k SIP 16900 + k, API 18900 + k, RTP 32100 + 100k .. + 99;
-//! Kamailio 16110; SIPp agent 16120 (control 16140), callers 16130
-//! (control 16150), media 32500 .. 32519.
+//! Ports (each test its own block; tests/README.md): nodes SIP 16900 -
+//! 16914, API 18960 - 18968, RTP 19000 - 19999 and 32100 - 32699;
+//! Kamailio 16910 - 16912; SIPp 16920 - 16959, media 32500 - 32599.
 
 mod support;
 
@@ -708,5 +708,157 @@ fn two_hundred_calls_and_twenty_agents_never_double_book_an_agent() {
             );
         }
     }
+    drop(pg);
+}
+
+/// Work that outlives a call, over two nodes with no Kamailio needed (the
+/// nodes dial the trunk themselves): a campaign and a task created on
+/// node a are seen on node b; node a is killed while its campaign's
+/// first attempt rings; node b takes the campaign and the task over once
+/// a's lease (3 s) runs out, ends that attempt as interrupted and makes
+/// the retry itself. The trunk (SIPp) gets two INVITEs in all, one from
+/// each node: nothing dialled twice, nothing lost.
+#[test]
+fn a_dead_nodes_campaign_and_task_are_taken_over_and_retried_by_the_survivor() {
+    if !require_tool("sipp") {
+        return;
+    }
+    let Some(pg) = PgCluster::start() else {
+        return;
+    };
+    let block = |k: u16| {
+        Ports::block(
+            67 + k,
+            16913 + k,
+            (19800 + 100 * k, 19800 + 100 * k + 99),
+            PortBlock {
+                sipp_sip: [16926, 16936],
+                sipp_control: [16946, 16956],
+                media: 32590,
+                api: 18967 + k,
+            },
+        )
+    };
+    let (pa, pb) = (block(0), block(1));
+    let trunk_at = pa.sipp(0).sip;
+    let with_trunk = |ports: &Ports, node: &str| {
+        let mut text = node_config(ports, &pg.url(), node);
+        text.push_str(&format!(
+            "\n[[trunks]]\nname = \"pstn\"\naddress = \"127.0.0.1:{trunk_at}\"\n\
+             caller_id = \"4008001234\"\nmax_channels = 10\nmax_calls_per_second = 10\n"
+        ));
+        text
+    };
+    let mut a = Engine::start_config(pa, &with_trunk(&pa, "a"), &[]);
+    let mut b = Engine::start_config(pb, &with_trunk(&pb, "b"), &[]);
+    // The trunk: rings 3 s, then busy, for every call.
+    let trunk = Sipp::start(&a, 0, "trunk_busy.xml", &["-d", "3000"], 60, 10);
+    trunk.wait_listening(&a, 0);
+
+    // 1. Created on node a, which runs them; node b sees both.
+    let spec = r#"{"name": "gas outage", "trunk": "pstn", "prompt": "notice_example",
+                   "numbers": ["13800000009"], "first_after": "0s", "retry": ["2s"]}"#;
+    let (status, created) = api(pa.api(), "POST", "/api/v1/campaigns", Some(spec));
+    assert_eq!(status, 201, "{created}");
+    let campaign = created["id"].as_u64().expect("campaign id");
+    let task = r#"{"kind": "follow_up", "number": "13800000077", "queue": "repair",
+                   "due": "2036-12-07T09:00:00+08:00", "note": "回访"}"#;
+    let (status, created) = api(pa.api(), "POST", "/api/v1/tasks", Some(task));
+    assert_eq!(status, 201, "{created}");
+    let task = created["id"].as_u64().expect("task id");
+    let campaign_path = format!("/api/v1/campaigns/{campaign}");
+    let task_path = format!("/api/v1/tasks/{task}");
+    wait_until(
+        "node b shows node a's campaign on its first attempt, and its task",
+        Duration::from_secs(10),
+        || {
+            let (_, c) = api(pb.api(), "GET", &campaign_path, None);
+            let (status, t) = api(pb.api(), "GET", &task_path, None);
+            c["numbers"][0]["state"] == "dialing" && status == 200 && t["note"] == "回访"
+        },
+    );
+
+    // 2. Node a dies while its attempt rings.
+    wait_until(
+        "the trunk rings with node a's call",
+        Duration::from_secs(10),
+        || {
+            trunk
+                .read("_messages.log", usize::MAX)
+                .contains("INVITE sip:13800000009")
+        },
+    );
+    a.kill();
+    let killed_at = Instant::now();
+
+    // 3. Node b takes over: attempt 1 interrupted, attempt 2 its own.
+    let mut shown = Value::Null;
+    wait_until(
+        "node b retries the number itself, and it ends failed",
+        Duration::from_secs(30),
+        || {
+            shown = api(pb.api(), "GET", &campaign_path, None).1;
+            shown["numbers"][0]["state"] == "failed"
+        },
+    );
+    let attempts: Vec<(u64, String)> = shown["numbers"][0]["attempts"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    (
+                        a["attempt"].as_u64().unwrap_or(0),
+                        a["result"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        attempts,
+        vec![(1, "interrupted".to_string()), (2, "busy".to_string())],
+        "{shown}"
+    );
+    let log = b.log_text();
+    assert!(
+        log.contains("taking over work from a node that died"),
+        "{log}"
+    );
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(3),
+        "not before node a's lease ran out"
+    );
+    let (status, t) = api(pb.api(), "GET", &task_path, None);
+    assert_eq!((status, &t["state"]), (200, &Value::from("open")), "{t}");
+
+    // 4. The trunk saw two calls: the first from node a, the retry from
+    // node b, nothing twice.
+    thread::sleep(Duration::from_secs(1));
+    let messages = trunk.stop();
+    let invites: Vec<&str> = messages
+        .split("message received")
+        .filter_map(|chunk| chunk.split_once("\n\n").map(|(_, m)| m))
+        .filter(|m| m.trim_start().starts_with("INVITE "))
+        .collect();
+    let call_ids: std::collections::BTreeSet<&str> = invites
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("call-id:"))
+        })
+        .collect();
+    assert_eq!(call_ids.len(), 2, "{messages}");
+    let from_b = invites
+        .iter()
+        .filter(|m| m.contains(&format!("127.0.0.1:{}", pb.sip)))
+        .count();
+    assert!(from_b > 0, "the retry came from node b: {messages}");
+    let records = b.stop_and_read_records();
+    let results: Vec<&str> = records
+        .iter()
+        .filter(|r| r.get("campaign").is_some_and(|c| !c.is_null()))
+        .map(|r| str_field(r, "attempt_result"))
+        .collect();
+    assert_eq!(results, ["interrupted", "busy"], "{records:?}");
     drop(pg);
 }
