@@ -955,3 +955,111 @@ fn the_store_thread_of_a_node_passes_on_changes_and_adopted_work() {
     }
     assert_eq!(acks, vec![1]);
 }
+
+// ---- TLS to the server -----------------------------------------------------
+
+/// A server that takes TCP only over TLS: the store and the cluster thread
+/// connect with `sslmode=require` and the server's certificate as
+/// `sslrootcert`, and what they write is there; without TLS, or trusting
+/// another certificate, they do not connect, and say why.
+#[test]
+fn tls_to_postgresql_is_used_and_the_server_is_verified() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    let Some(cluster) = PgCluster::start_tls(&made.cert.pem(), &made.signing_key.serialize_pem())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("db ca.pem");
+    std::fs::write(&root, made.cert.pem()).expect("write the root");
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    let wrong = dir.path().join("wrong.pem");
+    std::fs::write(&wrong, other.cert.pem()).expect("write another root");
+    let with = |params: &str| format!("{}?{params}", cluster.url());
+    let escaped = |path: &std::path::Path| path.display().to_string().replace(' ', "%20");
+
+    // Over TLS, verified against the root named in the URL (its space
+    // written as %20, as in any URL).
+    let good = with(&format!(
+        "sslmode=verify-full&sslrootcert={}",
+        escaped(&root)
+    ));
+    let mut store = PostgresStore::connect(&good).unwrap_or_else(|e| panic!("over TLS: {e}"));
+    store
+        .apply(
+            &StoreWrite::DoNotCall {
+                number: "13800000001".into(),
+            },
+            T0,
+        )
+        .expect("a write over TLS");
+    assert_eq!(
+        store.load(T0, 7).expect("load").do_not_call,
+        vec!["13800000001".to_string()]
+    );
+    let mut server = ::postgres::Client::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres dbname=hotline sslmode=disable",
+            cluster.port()
+        ),
+        ::postgres::NoTls,
+    );
+    assert!(server.is_err(), "the server refuses TCP without TLS");
+    let used: bool = {
+        let target = hotline::shell::store::postgres::tls::PgTarget::parse(&good).expect("url");
+        server = target.connect();
+        let mut client = server.unwrap_or_else(|e| panic!("{e}"));
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .expect("pg_stat_ssl")
+            .get(0)
+    };
+    assert!(used, "the connection is encrypted");
+
+    // The cluster thread connects the same way.
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let thread = hotline::shell::cluster::ClusterThread::start(
+        &good,
+        "tls-node".into(),
+        Duration::from_secs(5),
+        events,
+    )
+    .unwrap_or_else(|e| panic!("the cluster over TLS: {e}"));
+    thread.finish();
+
+    // No sslmode: plain TCP, which this server refuses.
+    let plain = PostgresStore::connect(&cluster.url())
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        plain
+            .as_deref()
+            .is_some_and(|e| e.contains("no encryption") || e.contains("pg_hba.conf")),
+        "{plain:?}"
+    );
+    // Another certificate trusted: the server's is refused.
+    let distrusted = with(&format!("sslmode=require&sslrootcert={}", wrong.display()));
+    let refused = PostgresStore::connect(&distrusted)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("certificate")),
+        "{refused:?}"
+    );
+    // A root file that is not there is named.
+    let missing = with("sslmode=require&sslrootcert=/nowhere/ca.pem");
+    let named = PostgresStore::connect(&missing)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        named
+            .as_deref()
+            .is_some_and(|e| e.contains("/nowhere/ca.pem")),
+        "{named:?}"
+    );
+}

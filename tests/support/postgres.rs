@@ -40,6 +40,17 @@ impl PgCluster {
     /// instead under `CI=true`. A cluster that is installed but will not
     /// start is a panic.
     pub fn start() -> Option<PgCluster> {
+        PgCluster::start_with(None)
+    }
+
+    /// [`start`](Self::start), the server speaking TLS with the PEM
+    /// certificate and key given, and refusing connections over TCP
+    /// without it (its own socket, for the test's setup, still trusted).
+    pub fn start_tls(certificate: &str, key: &str) -> Option<PgCluster> {
+        PgCluster::start_with(Some((certificate, key)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<PgCluster> {
         let bin = match find_bin() {
             Ok(bin) => bin,
             Err(why) => {
@@ -90,6 +101,9 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
+        if let Some((certificate, key)) = tls {
+            cluster.use_tls(certificate, key);
+        }
         // A free port: what the kernel hands out now. Should another
         // process take it before the server binds it, try another.
         let mut tries = 0;
@@ -126,8 +140,47 @@ impl PgCluster {
         self.url_of(&name)
     }
 
+    /// The server's certificate and key in its data folder, `ssl = on`,
+    /// and TCP only with TLS.
+    fn use_tls(&self, certificate: &str, key: &str) {
+        let data = self.data();
+        let write = |name: &str, text: &str, mode: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            let path = data.join(name);
+            std::fs::write(&path, text).expect("write a server file");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .expect("set its mode");
+            if self.as_postgres {
+                let status = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&path)
+                    .status()
+                    .expect("run chown");
+                assert!(status.success(), "chown {}", path.display());
+            }
+        };
+        write("server.crt", certificate, 0o644);
+        write("server.key", key, 0o600);
+        write(
+            "pg_hba.conf",
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+             host all all 127.0.0.1/32 reject\n",
+            0o600,
+        );
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+    }
+
     fn create_named(&self, name: &str) {
-        let mut admin = postgres::Client::connect(&self.url_of("postgres"), postgres::NoTls)
+        // Through the server's own socket, which needs no TLS.
+        let admin_url = format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir.path().display(),
+            self.port
+        );
+        let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
             .unwrap_or_else(|e| panic!("connect to the test cluster: {e}\n{}", self.log()));
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))

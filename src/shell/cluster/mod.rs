@@ -27,6 +27,7 @@ use thiserror::Error;
 use tokio::sync::mpsc as tokio_mpsc;
 use tracing::{error, info, warn};
 
+use super::store::postgres::tls::PgTarget;
 use super::Event;
 
 /// How often other nodes' state is read.
@@ -98,7 +99,7 @@ impl ClusterThread {
         let thread = std::thread::Builder::new()
             .name("cluster".into())
             .spawn(move || {
-                let connected = config.connect(postgres::NoTls).map_err(ClusterError::from);
+                let connected = config.connect().map_err(ClusterError::from);
                 let joined = connected.and_then(|mut client| {
                     sql::create_schema(&mut client)?;
                     sql::heartbeat(&mut client, &node, lease.as_millis() as i64)?;
@@ -150,15 +151,14 @@ impl ClusterThread {
     }
 }
 
-fn connect_config(url: &str) -> Result<postgres::Config, ClusterError> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e: postgres::Error| ClusterError::Url(e.to_string()))?;
+fn connect_config(url: &str) -> Result<PgTarget, ClusterError> {
+    let mut target = PgTarget::parse(url).map_err(|e| ClusterError::Url(e.to_string()))?;
+    let config = &mut target.config;
     config.connect_timeout(Duration::from_secs(2));
     // A statement never hangs longer than a lease's worth.
     config.options("-c statement_timeout=2000");
     config.application_name("hotline");
-    Ok(config)
+    Ok(target)
 }
 
 /// A phone as stored (JSON in `hl_bindings`).
@@ -217,7 +217,7 @@ fn status_of(text: &str, reason: &str) -> AgentStatus {
 }
 
 struct Worker {
-    config: postgres::Config,
+    config: PgTarget,
     client: Option<postgres::Client>,
     node: String,
     lease: Duration,
@@ -242,7 +242,7 @@ struct Worker {
 
 impl Worker {
     fn new(
-        config: postgres::Config,
+        config: PgTarget,
         client: Option<postgres::Client>,
         node: String,
         lease: Duration,
@@ -420,7 +420,7 @@ impl Worker {
 
     fn poll(&mut self) {
         if self.client.is_none() {
-            match self.config.connect(postgres::NoTls) {
+            match self.config.connect() {
                 Ok(client) => {
                     info!("connected to the shared store again");
                     self.client = Some(client);

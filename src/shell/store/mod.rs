@@ -71,6 +71,13 @@ pub enum StoreError {
         url: String,
         error: ::postgres::Error,
     },
+    /// `[store] url` does not read, or names TLS settings that do not
+    /// work (shown without its password).
+    #[error("store {url}: {error}")]
+    Url {
+        url: String,
+        error: postgres::tls::PgUrlError,
+    },
     /// A statement failed on PostgreSQL; `what` says which.
     #[error("store: {what}: {}", WithCauses(.error))]
     Postgres {

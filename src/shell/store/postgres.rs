@@ -42,6 +42,7 @@
 mod conn;
 mod feed;
 mod kb;
+pub mod tls;
 
 use std::collections::HashMap;
 

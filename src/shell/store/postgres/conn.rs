@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::FromSql;
-use postgres::{Client, NoTls, Notification, Row};
+use postgres::{Client, Notification, Row};
 
+use super::tls::PgTarget;
 use crate::shell::store::StoreError;
 
 /// How long a connection attempt may take when the URL does not say.
@@ -94,7 +95,7 @@ fn lost(client: &Client, e: &postgres::Error) -> bool {
 pub(super) struct Conn {
     /// Closed by [`Conn`]'s `Drop`, where it is safe to.
     pub(super) client: ManuallyDrop<Client>,
-    config: postgres::Config,
+    target: PgTarget,
     /// The URL without its password.
     shown: String,
     /// The connection failed: connect again before the next transaction.
@@ -125,20 +126,21 @@ impl Conn {
     /// 10 s and named "hotline" in `pg_stat_activity`.
     pub(super) fn open(url: &str) -> Result<Conn, StoreError> {
         let shown = redact_url(url);
-        let mut config: postgres::Config = url.parse().map_err(|error| StoreError::Connect {
+        let mut target = PgTarget::parse(url).map_err(|error| StoreError::Url {
             url: shown.clone(),
             error,
         })?;
+        let config = &mut target.config;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("hotline");
         }
-        let client = Conn::connect(&config, &shown)?;
+        let client = Conn::connect(&target, &shown)?;
         Ok(Conn {
             client: ManuallyDrop::new(client),
-            config,
+            target,
             shown,
             broken: false,
             session: None,
@@ -204,8 +206,8 @@ impl Conn {
         received
     }
 
-    fn connect(config: &postgres::Config, shown: &str) -> Result<Client, StoreError> {
-        config.connect(NoTls).map_err(|error| StoreError::Connect {
+    fn connect(target: &PgTarget, shown: &str) -> Result<Client, StoreError> {
+        target.connect().map_err(|error| StoreError::Connect {
             url: shown.to_string(),
             error,
         })
@@ -213,7 +215,7 @@ impl Conn {
 
     fn reconnect(&mut self) -> Result<(), StoreError> {
         // The old client is dropped here, on the store's thread.
-        *self.client = Conn::connect(&self.config, &self.shown)?;
+        *self.client = Conn::connect(&self.target, &self.shown)?;
         self.generation += 1;
         if let Some(sql) = self.session {
             // Until this has run, the connection is not one to use.
