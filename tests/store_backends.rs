@@ -491,15 +491,7 @@ fn task(id: u64, version: u64) -> Task {
     }
 }
 
-fn write_task(store: &mut dyn Store, task: &Task) -> Result<(), StoreError> {
-    store.apply(
-        &StoreWrite::Task {
-            task: Box::new(task.clone()),
-            ack: true,
-        },
-        T0,
-    )
-}
+use hotline::shell::store::conformance::write_task;
 
 /// Everything `store.changes()` returns until `done` holds of it all
 /// (notifications reach a session shortly after the commit, not at once);

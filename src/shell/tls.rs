@@ -354,18 +354,25 @@ pub fn api_client_roots(config: &Config) -> Result<Vec<CertificateDer<'static>>,
     Ok(roots)
 }
 
-fn ca_roots(trunk: &str, path: &Path) -> Result<RootCertStore, TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::ReadCa {
-        trunk: trunk.to_string(),
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// The certificates in the PEM file `path`, as roots to trust (none when
+/// it holds none).
+pub fn pem_roots(path: &Path) -> io::Result<RootCertStore> {
+    let pem = std::fs::read(path)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .filter_map(Result::ok)
         .collect();
     let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
+    roots.add_parsable_certificates(certs);
+    Ok(roots)
+}
+
+fn ca_roots(trunk: &str, path: &Path) -> Result<RootCertStore, TlsError> {
+    let roots = pem_roots(path).map_err(|source| TlsError::ReadCa {
+        trunk: trunk.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if roots.is_empty() {
         return Err(TlsError::NoCa {
             trunk: trunk.to_string(),
             path: path.to_path_buf(),

@@ -429,7 +429,8 @@ fn task(id: u64, version: u64) -> Task {
     }
 }
 
-fn write_task(store: &mut dyn Store, task: &Task) -> Result<(), StoreError> {
+/// Writes `task` whole, as the engine does.
+pub fn write_task(store: &mut dyn Store, task: &Task) -> Result<(), StoreError> {
     store.apply(
         &StoreWrite::Task {
             task: Box::new(task.clone()),

@@ -16,8 +16,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use thiserror::Error;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -159,16 +157,11 @@ fn percent_decoded(text: &str) -> String {
 }
 
 fn file_roots(path: &Path) -> Result<RootCertStore, PgUrlError> {
-    let pem = std::fs::read(path).map_err(|source| PgUrlError::ReadRoot {
+    let roots = crate::shell::tls::pem_roots(path).map_err(|source| PgUrlError::ReadRoot {
         path: path.to_path_buf(),
         source,
     })?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .filter_map(Result::ok)
-        .collect();
-    let mut roots = RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(certs);
-    if added == 0 {
+    if roots.is_empty() {
         return Err(PgUrlError::NoRoot {
             path: path.to_path_buf(),
         });
