@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use hotline::campaign::{Attempt, AttemptResult, Campaign, CampaignSpec, NumberState};
 use hotline::cluster::{ClusterEvent, ClusterRequest, SharedBinding};
-use hotline::engine::{AgentCommand, Peer, Transport};
+use hotline::engine::{AgentCommand, CampaignCommand, Peer, Transport};
 use hotline::io::Input;
 use hotline::shell::store::Store;
 use hotline::store::{Changed, ChangedTarget, StoreWrite, StoredCampaign, StoredWork, WorkChanges};
@@ -612,4 +612,93 @@ fn a_note_edited_on_another_node_during_the_call_is_kept_with_this_nodes_attempt
         w,
         StoreWrite::Task { task: t, .. } if t.version == now.version && t.note == now.note
     )));
+}
+
+#[test]
+fn a_campaign_paused_on_another_node_is_paused_by_the_node_running_it() {
+    let mut a = Sim::new(dialing_node("a"));
+    let numbers: Vec<String> = (1..=3).map(|i| format!("1380000010{i}")).collect();
+    let id = a.create_campaign(serde_json::json!({
+        "name": "outage", "trunk": "pstn", "prompt": "goodbye",
+        "numbers": numbers, "first_after": "60s", "max_concurrent": 1
+    }));
+    // Paused through node b's API before its first call.
+    let mut paused = a.engine.campaign(id).expect("runs here").clone();
+    paused.state = hotline::campaign::CampaignState::Paused;
+    let stored = |campaign| StoredCampaign {
+        campaign,
+        prompt_audio: None,
+    };
+    changes(
+        &mut a,
+        WorkChanges {
+            campaigns: vec![Changed {
+                item: stored(paused.clone()),
+                foreign: false,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    a.run_for(secs(10 * 60));
+    let dialled = |sim: &Sim| {
+        numbers
+            .iter()
+            .map(|n| invites_to_number(sim, n))
+            .sum::<usize>()
+    };
+    assert_eq!(dialled(&a), 0, "paused by the runner");
+    assert_eq!(
+        a.engine.campaign(id).map(|c| c.state),
+        Some(hotline::campaign::CampaignState::Paused)
+    );
+    // Resumed there: the runner dials again.
+    let mut resumed = paused;
+    resumed.state = hotline::campaign::CampaignState::Running;
+    changes(
+        &mut a,
+        WorkChanges {
+            campaigns: vec![Changed {
+                item: stored(resumed),
+                foreign: false,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    a.run_for(secs(5));
+    assert!(dialled(&a) > 0, "resumed by the runner");
+}
+
+#[test]
+fn a_command_for_another_nodes_campaign_is_written_for_its_runner_to_apply() {
+    let mut b = Sim::new(dialing_node("b"));
+    let id = b.create_campaign(serde_json::json!({
+        "name": "outage", "trunk": "pstn", "prompt": "goodbye",
+        "numbers": ["13800000201", "13800000202"], "first_after": "1h"
+    }));
+    let campaign = b.engine.campaign(id).expect("b runs it").clone();
+    let mut a = Sim::new(dialing_node("a"));
+    changes(
+        &mut a,
+        WorkChanges {
+            campaigns: vec![Changed {
+                item: StoredCampaign {
+                    campaign,
+                    prompt_audio: None,
+                },
+                foreign: true,
+            }],
+            ..WorkChanges::default()
+        },
+    );
+    let before = a.writes.len();
+    let state = a.act(|e, now| e.campaign_command(now, id, CampaignCommand::Cancel));
+    assert_eq!(state, Ok(hotline::campaign::CampaignState::Cancelled));
+    // The state only: the numbers are the runner's to cancel.
+    assert_eq!(
+        &a.writes[before..],
+        &[StoreWrite::Campaign {
+            campaign: id,
+            state: hotline::campaign::CampaignState::Cancelled,
+        }]
+    );
 }
