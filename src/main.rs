@@ -265,6 +265,15 @@ fn main() -> ExitCode {
                     if let Err(e) = hotline::shell::tls::check(&setup.config) {
                         return fail(&format!("{}: {e}", file.display()));
                     }
+                    // The database's URL and its TLS files (without the
+                    // URL, which may hold a password).
+                    if let Some(url) = &setup.config.store.url {
+                        use hotline::shell::store::postgres::tls::PgTarget;
+                        if let Err(e) = PgTarget::parse(url) {
+                            let at = setup.config.source.at("store.url", e.to_string());
+                            return fail(&format!("{}: {at}", file.display()));
+                        }
+                    }
                     println!(
                         "{}: OK ({} IVR nodes, {} prompts, {} callers in the directory)",
                         file.display(),

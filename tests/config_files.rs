@@ -447,3 +447,25 @@ fn a_queue_prompt_that_does_not_exist_is_refused() {
     assert!(msg.contains("queues[0].hold_prompt"), "{msg}");
     assert!(msg.contains("did you mean `hold_start`"), "{msg}");
 }
+
+#[test]
+fn a_store_url_whose_tls_root_file_is_missing_is_named_with_its_line() {
+    let url = "postgres://hotline:s3cret@db.example/hotline?sslmode=verify-full&sslrootcert=/nowhere/db-ca.pem";
+    let (ok, err, text) = check(|t| format!("{t}\n[store]\nurl = {url:?}\n"));
+    assert!(!ok, "{err}");
+    assert!(err.contains("store.url"), "{err}");
+    assert!(err.contains("/nowhere/db-ca.pem"), "{err}");
+    assert!(
+        err.contains(&format!("line {}", line_of(&text, "sslrootcert"))),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "the password is not shown: {err}");
+    // The same URL with a root that is there passes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("ca.pem");
+    let made = rcgen::generate_simple_self_signed(vec!["db.example".to_string()]).expect("rcgen");
+    std::fs::write(&root, made.cert.pem()).expect("write");
+    let good = url.replace("/nowhere/db-ca.pem", &root.display().to_string());
+    let (ok, err, _) = check(|t| format!("{t}\n[store]\nurl = {good:?}\n"));
+    assert!(ok, "{err}");
+}
