@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 
 use crate::acd::AgentStatus;
 use crate::ids::CallKey;
-use crate::io::Transport;
+use crate::sip::transport::Transport;
 
 /// One of an agent's phones, registered through some node, as every node
 /// sees it (ringing it from another node goes to `source` with `path` as

@@ -15,36 +15,9 @@ use crate::media::session::{MediaEvent, RecordingEnd};
 use crate::store::{StoreWrite, StoredCampaign, StoredWork};
 use crate::voicemail::MessageRecord;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    /// SIP over TLS (RFC 3261 26.2): framed as on TCP, over a TLS
-    /// connection the shell accepted (port 5061) or opened to a trunk.
-    Tls,
-}
-
-impl Transport {
-    /// As written in a Via (`SIP/2.0/TLS`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-            Transport::Tls => "TLS",
-        }
-    }
-
-    /// A stream: no retransmissions (RFC 3261 17.1.1.2), replies over the
-    /// same connection.
-    pub fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp | Transport::Tls)
-    }
-
-    /// Encrypted (TLS).
-    pub fn secure(self) -> bool {
-        self == Transport::Tls
-    }
-}
+/// The SIP transport a message came or goes over (kept with SIP; named
+/// here too, since every `Peer` has one).
+pub use crate::sip::transport::Transport;
 
 /// Where a message came from or goes to. `conn` names the TCP or TLS
 /// connection (0 for UDP, and for a trunk's connection not yet opened).

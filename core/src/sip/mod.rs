@@ -8,5 +8,6 @@ pub mod params;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
+pub mod transport;
 pub mod uri;
 pub mod validate;

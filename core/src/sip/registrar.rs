@@ -25,10 +25,10 @@
 //! kept with each of its bindings as the Route set for requests to it, and
 //! echoed in the 200 when the phone said `Supported: path`.
 
-use crate::io::Transport;
 use crate::sip::digest::{self, Algorithm, DigestCredentials, NonceCheck, NonceSource};
 use crate::sip::message::{uri_user, SipRequest};
 use crate::sip::params::{header_param, name_addr_uri};
+use crate::sip::transport::Transport;
 use crate::sip::uri;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
