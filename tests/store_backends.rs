@@ -948,6 +948,45 @@ fn the_store_thread_of_a_node_passes_on_changes_and_adopted_work() {
     assert_eq!(acks, vec![1]);
 }
 
+/// A draining node (SIGTERM) takes over no work: what a dead node left
+/// would only wait there until it stops. It still hears of changes, and
+/// the work stays for another node.
+#[test]
+fn a_draining_nodes_store_thread_takes_over_nothing() {
+    let Some(cluster) = cluster() else { return };
+    let url = cluster.create_database();
+    let mut a = node(&url, "a", Duration::from_secs(1));
+    let b = node(&url, "b", LONG);
+    let (events, mut got) = tokio::sync::mpsc::unbounded_channel();
+    let thread = hotline::shell::store::StoreThread::start(Box::new(b), events).expect("thread");
+    thread.stop_adopting();
+    let campaign = a.create_campaign(&spec(), T0, None).expect("create");
+    // Three adoption rounds after a's lease (1 s) ran out.
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut changed = false;
+    while Instant::now() < until {
+        match got.try_recv() {
+            Ok(hotline::shell::Event::WorkChanged(_)) => changed = true,
+            Ok(hotline::shell::Event::WorkAdopted(work)) => {
+                panic!("a draining node took work over: {work:?}")
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert!(changed, "it still hears of other nodes' changes");
+    thread.finish();
+    let mut c = node(&url, "c", LONG);
+    let left: Vec<_> = c
+        .adopt(T0)
+        .expect("adopt")
+        .campaigns
+        .iter()
+        .map(|s| s.campaign.id)
+        .collect();
+    assert_eq!(left, vec![campaign], "left for a node that is not draining");
+}
+
 // ---- TLS to the server -----------------------------------------------------
 
 /// A server that takes TCP only over TLS: the store and the cluster thread

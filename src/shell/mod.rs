@@ -383,6 +383,11 @@ pub async fn run(setup: Setup, config_path: Option<std::path::PathBuf>) -> anyho
                     break;
                 }
                 engine.drain(Instant::now());
+                // Work a dead node left would wait here until this one
+                // stops: leave it to the others.
+                if let Some(store) = &shell.store {
+                    store.stop_adopting();
+                }
             }
             _ = sighup.recv() => reload(
                 events_tx.clone(),

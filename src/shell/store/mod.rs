@@ -243,6 +243,9 @@ enum Job {
     },
     /// A knowledge base search or edit, from the API.
     Kb(kb::KbJob),
+    /// This node is draining: it takes over no more work from dead nodes
+    /// (it would only sit here until the node stops).
+    StopAdopting,
     /// Everything before it is applied: stop. (The API's creators hold
     /// senders too, so the channel alone never closes while it serves.)
     Stop,
@@ -323,6 +326,11 @@ impl StoreThread {
                                 let _ = reply.send(created);
                             }
                             Job::Kb(job) => kb::serve(store.as_mut(), job, now_ms),
+                            Job::StopAdopting => {
+                                if let Some(s) = &mut shared {
+                                    s.adopting = false;
+                                }
+                            }
                             Job::Stop => break,
                         }
                     }
@@ -343,6 +351,13 @@ impl StoreThread {
             tx: Some(tx),
             thread: Some(thread),
         })
+    }
+
+    /// The node drains: the work of dead nodes is left to the others.
+    pub fn stop_adopting(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Job::StopAdopting);
+        }
     }
 
     pub fn write(&self, id: u64, write: StoreWrite) {
@@ -384,6 +399,8 @@ struct Shared {
     adopt_due: Instant,
     changes_failing: bool,
     adopt_failing: bool,
+    /// Cleared when the node drains.
+    adopting: bool,
 }
 
 impl Shared {
@@ -393,14 +410,18 @@ impl Shared {
             adopt_due: now + ADOPT_EVERY,
             changes_failing: false,
             adopt_failing: false,
+            adopting: true,
         }
     }
 
     /// How long to wait for a job before something is due.
     fn until_due(&self, now: Instant) -> Duration {
-        self.changes_due
-            .min(self.adopt_due)
-            .saturating_duration_since(now)
+        let next = if self.adopting {
+            self.changes_due.min(self.adopt_due)
+        } else {
+            self.changes_due
+        };
+        next.saturating_duration_since(now)
     }
 
     /// Asks for what is due; what it returns goes to the engine.
@@ -430,7 +451,7 @@ impl Shared {
                 }
             }
         }
-        if now >= self.adopt_due {
+        if now >= self.adopt_due && self.adopting {
             self.adopt_due = now + ADOPT_EVERY;
             match store.adopt(wall_ms()) {
                 Ok(work) => {
