@@ -903,14 +903,28 @@ fn after_the_connection_is_made_again_changes_reads_everything_again() {
     }
 }
 
+/// On a fresh database: node a, whose lease (1 s) will run out, and node
+/// b's store thread, its events on the receiver.
+fn a_dying_and_bs_thread(
+    cluster: &PgCluster,
+) -> (
+    String,
+    PostgresStore,
+    hotline::shell::store::StoreThread,
+    tokio::sync::mpsc::UnboundedReceiver<hotline::shell::Event>,
+) {
+    let url = cluster.create_database();
+    let a = node(&url, "a", Duration::from_secs(1));
+    let b = node(&url, "b", LONG);
+    let (events, got) = tokio::sync::mpsc::unbounded_channel();
+    let thread = hotline::shell::store::StoreThread::start(Box::new(b), events).expect("thread");
+    (url, a, thread, got)
+}
+
 #[test]
 fn the_store_thread_of_a_node_passes_on_changes_and_adopted_work() {
     let Some(cluster) = cluster() else { return };
-    let url = cluster.create_database();
-    let mut a = node(&url, "a", Duration::from_secs(1));
-    let b = node(&url, "b", LONG);
-    let (events, mut got) = tokio::sync::mpsc::unbounded_channel();
-    let thread = hotline::shell::store::StoreThread::start(Box::new(b), events).expect("thread");
+    let (_, mut a, thread, mut got) = a_dying_and_bs_thread(&cluster);
     let campaign = a.create_campaign(&spec(), T0, None).expect("create");
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -954,11 +968,7 @@ fn the_store_thread_of_a_node_passes_on_changes_and_adopted_work() {
 #[test]
 fn a_draining_nodes_store_thread_takes_over_nothing() {
     let Some(cluster) = cluster() else { return };
-    let url = cluster.create_database();
-    let mut a = node(&url, "a", Duration::from_secs(1));
-    let b = node(&url, "b", LONG);
-    let (events, mut got) = tokio::sync::mpsc::unbounded_channel();
-    let thread = hotline::shell::store::StoreThread::start(Box::new(b), events).expect("thread");
+    let (url, mut a, thread, mut got) = a_dying_and_bs_thread(&cluster);
     thread.stop_adopting();
     let campaign = a.create_campaign(&spec(), T0, None).expect("create");
     // Three adoption rounds after a's lease (1 s) ran out.
