@@ -60,20 +60,12 @@ impl Seen {
     /// The next INVITE to the trunk not looked at yet, running the clock
     /// until it leaves (at most `limit`).
     fn next(&mut self, sim: &mut Sim, limit: Duration) -> (Instant, String) {
-        let end = sim.now + limit;
-        loop {
-            if let Some(i) = invites(sim).get(self.0) {
-                self.0 += 1;
-                return i.clone();
-            }
-            assert!(sim.now < end, "no INVITE within {limit:?}");
-            let step = sim
-                .engine
-                .poll_timeout()
-                .map_or(end, |t| t.min(end))
-                .max(sim.now + Duration::from_millis(1));
-            sim.run_until(step);
-        }
+        let seen = self.0;
+        run_until(sim, limit, "an INVITE to the trunk", |s| {
+            invites(s).len() > seen
+        });
+        self.0 += 1;
+        invites(sim)[seen].clone()
     }
 }
 

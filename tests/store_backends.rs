@@ -15,24 +15,11 @@ mod pg;
 use std::sync::{Arc, Barrier, Mutex, Weak};
 
 use hotline::campaign::{Attempt, CampaignSpec, NumberState};
-use hotline::shell::store::conformance::{Backend, CHECKS};
+use hotline::shell::store::conformance::{Backend, SqliteFile, CHECKS};
 use hotline::shell::store::postgres::PostgresStore;
-use hotline::shell::store::sqlite::SqliteStore;
 use hotline::shell::store::{Store, StoreError};
 use hotline::store::StoreWrite;
 use pg::PgCluster;
-
-struct Sqlite(tempfile::TempDir);
-
-impl Backend for Sqlite {
-    fn open(&self) -> Box<dyn Store> {
-        Box::new(SqliteStore::open(&self.0.path().join("hotline.db")).expect("open SQLite"))
-    }
-
-    fn shared(&self) -> bool {
-        false
-    }
-}
 
 struct Postgres {
     url: String,
@@ -103,7 +90,8 @@ fn run_check(name: &str, on: On) {
         .map(|(_, check)| *check)
         .unwrap_or_else(|| panic!("no check {name}"));
     if let On::Sqlite = on {
-        check(&Sqlite(tempfile::tempdir().expect("tempdir")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        check(&SqliteFile(dir.path().join("hotline.db")));
         return;
     }
     let Some(cluster) = cluster() else { return };

@@ -524,7 +524,7 @@ impl Sipp {
     ) -> Sipp {
         let ports = engine.ports.sipp(k);
         let label = format!("sipp{k}");
-        Sipp::launch(engine, target, ports, &label, file, extra, timeout_s, calls)
+        Sipp::start_on_via(engine, target, ports, &label, file, extra, timeout_s, calls)
     }
 
     /// [`Sipp::start`] on ports the test chooses (`label` names its
@@ -547,20 +547,6 @@ impl Sipp {
     /// engine) instead of the engine itself.
     #[allow(clippy::too_many_arguments)]
     pub fn start_on_via(
-        engine: &Engine,
-        target: SocketAddr,
-        ports: SippPorts,
-        label: &str,
-        file: &str,
-        extra: &[&str],
-        timeout_s: u64,
-        calls: u32,
-    ) -> Sipp {
-        Sipp::launch(engine, target, ports, label, file, extra, timeout_s, calls)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn launch(
         engine: &Engine,
         target: SocketAddr,
         ports: SippPorts,

@@ -98,7 +98,7 @@ impl Engine {
     /// Campaigns and tasks to run from now on (read back at start, or
     /// taken over from a node that died), but for those in `foreign`,
     /// which another node runs and this one only keeps.
-    pub(super) fn run_work(
+    fn run_work(
         &mut self,
         now: Instant,
         campaigns: Vec<StoredCampaign>,

@@ -59,14 +59,9 @@ impl Engine {
             tasks = work.tasks.len(),
             "taking over work from a node that died"
         );
-        for number in &work.do_not_call {
-            self.scheduler.add_dnc(number);
-        }
-        for task in &work.tasks {
-            // Queued here as another node's: it is this node's now.
-            self.tasks.set_foreign(task.id, false);
-        }
-        self.run_work(now, work.campaigns, work.tasks, &work.foreign);
+        // As read back at start: its `foreign` is empty, so every task and
+        // campaign in it is this node's from now on.
+        self.load_work(now, work);
     }
 
     fn campaign_changed(&mut self, now: Instant, changed: Changed<StoredCampaign>) {

@@ -37,6 +37,23 @@ pub trait Backend {
     fn shared(&self) -> bool;
 }
 
+/// The embedded store, a SQLite file at this path (in a folder the test
+/// owns), opened afresh for each connection.
+pub struct SqliteFile(pub std::path::PathBuf);
+
+impl Backend for SqliteFile {
+    fn open(&self) -> Box<dyn Store> {
+        match crate::shell::store::sqlite::SqliteStore::open(&self.0) {
+            Ok(store) => Box::new(store),
+            Err(e) => panic!("open SQLite {}: {e}", self.0.display()),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
 /// A check of the suite.
 pub type Check = fn(&dyn Backend);
 
@@ -646,20 +663,6 @@ pub fn contacts_read_back_one_per_number_for_thirty_days(backend: &dyn Backend) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::store::sqlite::SqliteStore;
-
-    /// A fresh SQLite file.
-    struct Sqlite(tempfile::TempDir);
-
-    impl Backend for Sqlite {
-        fn open(&self) -> Box<dyn Store> {
-            Box::new(SqliteStore::open(&self.0.path().join("var/hotline.db")).expect("open"))
-        }
-
-        fn shared(&self) -> bool {
-            false
-        }
-    }
 
     /// Each check on SQLite (tests/store_backends.rs runs each on both
     /// backends, one test per check).
@@ -667,7 +670,8 @@ mod tests {
     fn every_check_passes_on_sqlite() {
         for (name, check) in CHECKS {
             eprintln!("check {name}");
-            check(&Sqlite(tempfile::tempdir().expect("tempdir")));
+            let dir = tempfile::tempdir().expect("tempdir");
+            check(&SqliteFile(dir.path().join("var/hotline.db")));
         }
     }
 }

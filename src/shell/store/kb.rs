@@ -48,6 +48,20 @@ pub struct KbEntry {
     pub updated_by: String,
 }
 
+impl KbEntry {
+    /// Entry `id` as created: version 1, by `who` at `now_ms`.
+    pub fn created(id: u64, fields: &KbFields, who: &str, now_ms: u64) -> KbEntry {
+        KbEntry {
+            id,
+            fields: fields.clone(),
+            version: 1,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+            updated_by: who.to_string(),
+        }
+    }
+}
+
 /// A search: every word of `text` (split at white space) must appear in
 /// the title, question, answer or tags, case-insensitively; an empty text
 /// lists the newest entries.

@@ -162,14 +162,7 @@ impl KbStore for PostgresStore {
                     ],
                 )
                 .map_err(pg(W))?;
-            let created = KbEntry {
-                id: col::<i64>(&row, 0, W)? as u64,
-                fields: fields.clone(),
-                version: 1,
-                created_ms: now_ms,
-                updated_ms: now_ms,
-                updated_by: who.to_string(),
-            };
+            let created = KbEntry::created(col::<i64>(&row, 0, W)? as u64, fields, who, now_ms);
             record_version(c, &created)?;
             Ok(created)
         })

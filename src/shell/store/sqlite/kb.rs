@@ -169,14 +169,7 @@ impl KbStore for SqliteStore {
                 who
             ],
         )?;
-        let created = KbEntry {
-            id: tx.last_insert_rowid() as u64,
-            fields: fields.clone(),
-            version: 1,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            updated_by: who.to_string(),
-        };
+        let created = KbEntry::created(tx.last_insert_rowid() as u64, fields, who, now_ms);
         record_version(&tx, &created)?;
         tx.commit()?;
         Ok(created)
