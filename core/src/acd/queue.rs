@@ -306,9 +306,10 @@ pub(crate) struct Queue {
     /// never offered here, but nobody behind them is offered first (one
     /// order per queue across nodes).
     pub remote: BTreeSet<CallerKey>,
-    /// Shared with other nodes: entries whose `unoffered` membership
-    /// changed since the ACD last published them.
+    /// Shared with other nodes: `unoffered` changes are kept in `changed`.
     pub share: bool,
+    /// Entries whose `unoffered` membership changed since the ACD last
+    /// published them.
     pub changed: Vec<CallerKey>,
     pub counters: QueueCounters,
     handled: u64,

@@ -225,7 +225,7 @@ impl Engine {
                     let key = CallKey(self.next_key());
                     self.work_entries.insert(key, id);
                     self.task_entry.insert(id, key);
-                    let order = self.instant_of(now, order_ms);
+                    let order = self.clock.at(order_ms);
                     info!(task = id.0, %queue, priority, "task queued");
                     self.acd.handle(
                         now,
@@ -257,20 +257,8 @@ impl Engine {
         }
         self.apply_acd(now);
         if let Some(at) = self.tasks.next_wake(now_ms) {
-            let at = self.instant_of(now, at);
+            let at = self.clock.at(at);
             self.wire.timers.schedule(at, Wake::Tasks);
-        }
-    }
-
-    /// The engine instant of wall-clock `ms`, past or future (a past one
-    /// before the process could count from is `now`).
-    fn instant_of(&self, now: Instant, ms: u64) -> Instant {
-        let now_ms = self.wall_ms(now);
-        if ms >= now_ms {
-            now + Duration::from_millis(ms - now_ms)
-        } else {
-            now.checked_sub(Duration::from_millis(now_ms - ms))
-                .unwrap_or(now)
         }
     }
 
