@@ -18,8 +18,8 @@
 //! and root (SIPp replays the key through raw sockets). Without them the
 //! test is skipped, or fails under `CI=true`.
 //!
-//! Ports (each test its own block; tests/README.md): nodes SIP 16900 -
-//! 16914, API 18960 - 18968, RTP 19000 - 19999 and 32100 - 32699;
+//! Ports (each test its own block, `cluster_ports`; tests/README.md):
+//! nodes SIP 16900 - 16908, API 18960 - 18968, RTP 19000 - 19999 and 32100 - 32699;
 //! Kamailio 16910 - 16912; SIPp 16920 - 16959, media 32500 - 32599.
 
 mod support;
@@ -38,18 +38,25 @@ const CALLER: u16 = 1;
 const KAMAILIO_PORT: u16 = 16910;
 const TOKEN: &str = "demo-token";
 
-fn node_ports(k: u16) -> Ports {
+/// Node `k` of test `test`'s ports: SIP 16900 + test + k, API 18960 +
+/// test + k; the test's SIPp pair 16920 + test, 16930 + test (control
+/// 16940 + test, 16950 + test); RTP and SIPp media as given.
+fn cluster_ports(test: u16, k: u16, rtp: (u16, u16), media: u16) -> Ports {
     Ports::block(
-        60 + k,
-        16900 + k,
-        (32100 + 100 * k, 32100 + 100 * k + 99),
+        60 + test + k,
+        16900 + test + k,
+        rtp,
         PortBlock {
-            sipp_sip: [16920, 16930],
-            sipp_control: [16940, 16950],
-            media: 32500,
-            api: 18960 + k,
+            sipp_sip: [16920 + test, 16930 + test],
+            sipp_control: [16940 + test, 16950 + test],
+            media,
+            api: 18960 + test + k,
         },
     )
+}
+
+fn node_ports(k: u16) -> Ports {
+    cluster_ports(0, k, (32100 + 100 * k, 32100 + 100 * k + 99), 32500)
 }
 
 /// config/default.toml for node `id` on `ports`, sharing `url`.
@@ -357,17 +364,7 @@ fn a_node_without_its_store_offers_a_message_then_recovers() {
     let Some(mut pg) = PgCluster::start() else {
         return;
     };
-    let ports = Ports::block(
-        62,
-        16902,
-        (32300, 32399),
-        PortBlock {
-            sipp_sip: [16922, 16932],
-            sipp_control: [16942, 16952],
-            media: 32520,
-            api: 18962,
-        },
-    );
+    let ports = cluster_ports(2, 0, (32300, 32399), 32520);
     let mut node = Engine::start_config(ports, &node_config(&ports, &pg.url(), "solo"), &[]);
     let voice = node.path().join("caller.pcap");
     write_pcmu_pcap(&voice, &tone(1000.0, 3000));
@@ -432,19 +429,7 @@ fn the_survivor_takes_over_after_kill_9() {
     let Some(pg) = PgCluster::start() else {
         return;
     };
-    let block = |k: u16, rtp: u16| {
-        Ports::block(
-            63 + k,
-            16903 + k,
-            (rtp, rtp + 99),
-            PortBlock {
-                sipp_sip: [16923, 16933],
-                sipp_control: [16943, 16953],
-                media: 32540,
-                api: 18963 + k,
-            },
-        )
-    };
+    let block = |k: u16, rtp: u16| cluster_ports(3, k, (rtp, rtp + 99), 32540);
     let (pa, pb) = (block(0, 32400), block(1, 32600));
     let mut a = Engine::start_config(pa, &node_config(&pa, &pg.url(), "a"), &[]);
     let mut b = Engine::start_config(pb, &node_config(&pb, &pg.url(), "b"), &[]);
@@ -580,19 +565,7 @@ fn two_hundred_calls_and_twenty_agents_never_double_book_an_agent() {
     };
     const AGENTS: u32 = 20;
     const CALLS: u32 = 200;
-    let block = |k: u16| {
-        Ports::block(
-            65 + k,
-            16905 + k,
-            (19000 + 400 * k, 19000 + 400 * k + 399),
-            PortBlock {
-                sipp_sip: [16925, 16935],
-                sipp_control: [16945, 16955],
-                media: 32580,
-                api: 18965 + k,
-            },
-        )
-    };
+    let block = |k: u16| cluster_ports(5, k, (19000 + 400 * k, 19000 + 400 * k + 399), 32580);
     let (pa, pb) = (block(0), block(1));
     let ids: Vec<String> = (1..=AGENTS).map(|i| format!("{}", 2000 + i)).collect();
     let with_agents = |ports: &Ports, node: &str| {
@@ -726,19 +699,7 @@ fn a_dead_nodes_campaign_and_task_are_taken_over_and_retried_by_the_survivor() {
     let Some(pg) = PgCluster::start() else {
         return;
     };
-    let block = |k: u16| {
-        Ports::block(
-            67 + k,
-            16913 + k,
-            (19800 + 100 * k, 19800 + 100 * k + 99),
-            PortBlock {
-                sipp_sip: [16926, 16936],
-                sipp_control: [16946, 16956],
-                media: 32590,
-                api: 18967 + k,
-            },
-        )
-    };
+    let block = |k: u16| cluster_ports(7, k, (19800 + 100 * k, 19800 + 100 * k + 99), 32590);
     let (pa, pb) = (block(0), block(1));
     let trunk_at = pa.sipp(0).sip;
     let with_trunk = |ports: &Ports, node: &str| {
